@@ -1,0 +1,41 @@
+"""llmxl: what it costs to serve a large language model, for spreadsheets and Python.
+
+>>> import llmxl
+>>> e = llmxl.estimate("llama-2-70b", "a100-sxm-80gb", tp=2, batch_size=8,
+...                    prompt_tokens=512, completion_tokens=512, gpu_hour_usd=2.21)
+>>> round(e.tokens_per_s, 1)
+186.0
+
+Only pydantic and numpy are imported with the package; openpyxl, xlwings and
+the command line load when their faces are used.
+"""
+
+from ._version import __version__
+from .catalog import add_catalog_file, dtypes, get_dtype, get_gpu, get_model, gpus, models
+from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError
+from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate
+from .specs import DtypeSpec, GpuSpec, ModelSpec
+
+__all__ = [
+    "METHODS",
+    "Breakdown",
+    "CatalogError",
+    "DoesNotFitError",
+    "DtypeSpec",
+    "Estimate",
+    "GpuSpec",
+    "InvalidInputError",
+    "LatencyBreakdown",
+    "LlmxlError",
+    "ModelSpec",
+    "UnknownNameError",
+    "__version__",
+    "add_catalog_file",
+    "dtypes",
+    "estimate",
+    "get_dtype",
+    "get_gpu",
+    "get_model",
+    "gpus",
+    "models",
+]

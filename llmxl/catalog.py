@@ -1,0 +1,311 @@
+"""The catalog of models, GPUs and data types.
+
+Built-in entries live in TOML files under ``llmxl/data`` (one file per
+family, sorted by id, each entry with its source and the date it was
+checked). They are read on first use, validated, and cached.
+
+User entries come from TOML files with the same layout, found through the
+``LLMXL_CATALOG`` environment variable (paths separated by ``os.pathsep``) or,
+when it is unset, the default file :func:`default_user_catalog_path`. A user
+model entry may also point at a Hugging Face ``config.json`` with
+``config = "path"``. :func:`add_catalog_file` adds a file at run time.
+
+Names are matched case-insensitively, with spaces and underscores read as
+hyphens; an unknown name raises :class:`~llmxl.errors.UnknownNameError` with
+suggestions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import CatalogError, UnknownNameError
+from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
+
+__all__ = [
+    "Catalog",
+    "add_catalog_file",
+    "default_user_catalog_path",
+    "dtypes",
+    "get_catalog",
+    "get_dtype",
+    "get_gpu",
+    "get_model",
+    "gpus",
+    "models",
+    "natural_key",
+    "normalise_name",
+    "reset",
+]
+
+ENV_VAR = "LLMXL_CATALOG"
+_KINDS = ("models", "gpus", "dtypes")
+_SPEC = {"models": ModelSpec, "gpus": GpuSpec, "dtypes": DtypeSpec}
+_SINGULAR = {"models": "model", "gpus": "gpu", "dtypes": "dtype"}
+_SEP = re.compile(r"[\s_]+")
+
+
+def normalise_name(name: str) -> str:
+    """The lookup key of a name: trimmed, lower case, spaces/underscores as '-'."""
+    return _SEP.sub("-", name.strip().lower())
+
+
+def natural_key(text: str) -> tuple[Any, ...]:
+    """Sort key that orders 'llama-2-7b' before 'llama-2-13b'."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text.lower()))
+
+
+def default_user_catalog_path() -> Path:
+    """Where llmxl looks for a user catalog when ``LLMXL_CATALOG`` is unset.
+
+    ``%APPDATA%\\llmxl\\catalog.toml`` on Windows, otherwise
+    ``$XDG_CONFIG_HOME/llmxl/catalog.toml`` (``~/.config/llmxl/catalog.toml``).
+    """
+    if sys.platform.startswith("win") and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "llmxl" / "catalog.toml"
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "llmxl" / "catalog.toml"
+
+
+@dataclass
+class Catalog:
+    """Validated entries by id, and a name index per kind."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in _KINDS})
+    index: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in _KINDS})
+    origin: dict[tuple[str, str], str] = field(default_factory=dict)
+    user_ids: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in _KINDS})
+
+    def add(self, kind: str, spec: Any, where: str, *, user: bool) -> None:
+        singular = _SINGULAR[kind]
+        names = (spec.id, *spec.aliases)
+        for name in names:
+            key = normalise_name(name)
+            taken = self.index[kind].get(key)
+            if taken is not None and (taken != spec.id or name == spec.id):
+                raise CatalogError(
+                    f"{where}: {singular} {spec.id!r}: name {name!r} is already used by "
+                    f"{singular} {taken!r} ({self.origin[(kind, taken)]}); rename it"
+                )
+        for name in names:
+            self.index[kind][normalise_name(name)] = spec.id
+        self.entries[kind][spec.id] = spec
+        self.origin[(kind, spec.id)] = where
+        if user:
+            self.user_ids[kind].append(spec.id)
+
+    def lookup(self, kind: str, name: str) -> Any:
+        key = normalise_name(name)
+        found = self.index[kind].get(key)
+        if found is not None:
+            return self.entries[kind][found]
+        raise UnknownNameError(self.unknown_message(kind, name), field=_SINGULAR[kind])
+
+    def unknown_message(self, kind: str, name: str) -> str:
+        key = normalise_name(name)
+        singular = _SINGULAR[kind]
+        if not key:
+            return f"{singular} is blank; give a name such as {next(iter(self.entries[kind]))!r}"
+        ids: list[str] = []
+        for k, ident in self.index[kind].items():
+            if (k.startswith(key) or key.startswith(k)) and ident not in ids:
+                ids.append(ident)
+        import difflib
+
+        for k in difflib.get_close_matches(key, list(self.index[kind]), n=5, cutoff=0.6):
+            ident = self.index[kind][k]
+            if ident not in ids:
+                ids.append(ident)
+        if not ids:
+            return f"unknown {singular} {name!r}; `llmxl catalog {kind}` lists the known ones" + (
+                ", or give a config.json path" if kind == "models" else ""
+            )
+        quoted = [repr(i) for i in ids[:3]]
+        options = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        return f"unknown {singular} {name!r}; did you mean {options}?"
+
+
+_lock = threading.Lock()
+_catalog: Catalog | None = None
+_extra_files: list[Path] = []
+
+
+def _read_toml(path: Path | Any, label: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog file {label}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"catalog file {label} is not valid TOML: {exc}") from None
+
+
+def _entries_of(data: Mapping[str, Any], label: str) -> Iterable[tuple[str, dict[str, Any]]]:
+    for key in data:
+        if key not in _KINDS:
+            raise CatalogError(f"{label}: unknown table {key!r}; use [[models]], [[gpus]] or [[dtypes]]")
+    for kind in _KINDS:
+        items = data.get(kind, [])
+        if not isinstance(items, list):
+            raise CatalogError(f"{label}: {kind} must be an array of tables, written [[{kind}]]")
+        for item in items:
+            yield kind, item
+
+
+def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | None) -> Any:
+    entry_id = item.get("id")
+    if not entry_id:
+        raise CatalogError(f'{label}: a [[{kind}]] entry has no id; add id = "..."')
+    if kind == "models" and base_dir is not None:
+        # User model entries read like config.json, optionally pointing at one.
+        item = dict(item)
+        config_path = item.pop("config", None)
+        if config_path is not None:
+            path = Path(config_path)
+            if not path.is_absolute():
+                path = base_dir / path
+            spec = ModelSpec.from_hf_config(path, id=entry_id, source=item.get("source"))
+            return spec.model_copy(update={k: item[k] for k in ("aliases", "checked") if k in item})
+        try:
+            return ModelSpec.from_hf_config(item, source=item.get("source") or label)
+        except CatalogError as exc:
+            raise CatalogError(f"{label}: {exc.message}") from None
+    if base_dir is not None:
+        item = {"source": label, **item}
+    try:
+        return _SPEC[kind](**item)
+    except ValidationError as exc:
+        raise CatalogError(f"{label}: {format_validation_error(exc, _SINGULAR[kind], entry_id)}") from None
+    except TypeError as exc:
+        raise CatalogError(f"{label}: {_SINGULAR[kind]} {entry_id!r}: {exc}") from None
+
+
+def _load_file(cat: Catalog, path: Any, label: str, *, user: bool) -> None:
+    data = _read_toml(path, label)
+    base_dir = Path(label).parent if user else None
+    for kind, item in _entries_of(data, label):
+        if not isinstance(item, dict):
+            raise CatalogError(f"{label}: each [[{kind}]] entry must be a table")
+        cat.add(kind, _build_spec(kind, item, label, base_dir), label, user=user)
+
+
+def builtin_files() -> list[tuple[Any, str]]:
+    """The built-in catalog files as (resource, label) pairs, in load order."""
+    root = resources.files("llmxl") / "data"
+    files = [(root / "dtypes.toml", "llmxl/data/dtypes.toml")]
+    for sub in ("models", "gpus"):
+        folder = root / sub
+        for res in sorted(folder.iterdir(), key=lambda r: r.name):
+            if res.name.endswith(".toml"):
+                files.append((res, f"llmxl/data/{sub}/{res.name}"))
+    return files
+
+
+def user_catalog_paths() -> list[Path]:
+    """User catalog files in effect: ``LLMXL_CATALOG`` or the default file."""
+    env = os.environ.get(ENV_VAR)
+    if env is not None:
+        paths = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise CatalogError(f"{ENV_VAR} names {missing[0]!r}, which is not a file; fix or unset {ENV_VAR}")
+    else:
+        default = default_user_catalog_path()
+        paths = [default] if default.is_file() else []
+    return paths + [p for p in _extra_files if p not in paths]
+
+
+def _load() -> Catalog:
+    cat = Catalog()
+    for res, label in builtin_files():
+        _load_file(cat, res, label, user=False)
+    for kind in _KINDS[:2]:  # list built-in models and GPUs in natural id order
+        cat.entries[kind] = dict(sorted(cat.entries[kind].items(), key=lambda kv: natural_key(kv[0])))
+    for path in user_catalog_paths():
+        _load_file(cat, path, str(path), user=True)
+    return cat
+
+
+def get_catalog() -> Catalog:
+    """The loaded catalog (built-in plus user files), read once and cached."""
+    global _catalog
+    cat = _catalog
+    if cat is None:
+        with _lock:
+            if _catalog is None:
+                _catalog = _load()
+            cat = _catalog
+    return cat
+
+
+def reset() -> None:
+    """Forget the cached catalog and files added at run time; the next lookup reloads."""
+    global _catalog
+    with _lock:
+        _catalog = None
+        _extra_files.clear()
+
+
+def add_catalog_file(path: str | os.PathLike[str]) -> None:
+    """Add a user catalog file for the rest of this process, validating it now."""
+    global _catalog
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CatalogError(f"catalog file {str(p)!r} does not exist; give the path of a .toml file")
+    with _lock:
+        if p not in _extra_files:
+            _extra_files.append(p)
+        try:
+            _catalog = _load()
+        except CatalogError:
+            _extra_files.remove(p)
+            raise
+
+
+def get_model(name: str) -> ModelSpec:
+    """The catalog model called ``name`` (id or alias, any case)."""
+    return get_catalog().lookup("models", name)
+
+
+def get_gpu(name: str) -> GpuSpec:
+    """The catalog GPU called ``name`` (id or alias, any case)."""
+    return get_catalog().lookup("gpus", name)
+
+
+def get_dtype(name: str) -> DtypeSpec:
+    """The dtype called ``name``: a catalog id or alias, or any ``wXaYeZ`` name."""
+    cat = get_catalog()
+    try:
+        return cat.lookup("dtypes", name)
+    except UnknownNameError:
+        parsed = DtypeSpec.parse(name)
+        if parsed is None:
+            raise
+        return parsed
+
+
+def models() -> list[str]:
+    """Ids of all catalog models, built-in then user entries."""
+    return list(get_catalog().entries["models"])
+
+
+def gpus() -> list[str]:
+    """Ids of all catalog GPUs, built-in then user entries."""
+    return list(get_catalog().entries["gpus"])
+
+
+def dtypes() -> list[str]:
+    """Ids of all catalog dtypes."""
+    return list(get_catalog().entries["dtypes"])

@@ -1,0 +1,290 @@
+"""The ``llmxl`` command line.
+
+Every error prints one line on stderr and exits with code 2. Heavy modules
+(openpyxl for workbooks) load only for the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .errors import LlmxlError
+
+EXIT_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
+    from .estimate import estimate  # noqa: F401 - defaults below mirror its signature
+
+    many = " (comma-separated list)" if lists else ""
+    p.add_argument("--tp", default="1", help="tensor-parallel size; must divide the attention heads (default 1)")
+    p.add_argument("--pp", default="1", help="pipeline-parallel size (default 1)")
+    p.add_argument("--batch", default="1", help=f"batch size{many} (default 1)")
+    p.add_argument("--prompt", required=True, help=f"prompt tokens{many}")
+    p.add_argument("--completion", required=True, help=f"completion tokens{many}")
+    p.add_argument("--dtype", default="w16a16e16", help="wXaYeZ or alias such as fp16, int8 (default w16a16e16)")
+    p.add_argument("--flops-efficiency", default="0.7", help="fraction of peak compute, (0, 1] (default 0.7)")
+    p.add_argument("--hbm-efficiency", default="0.9", help="fraction of peak HBM bandwidth, (0, 1] (default 0.9)")
+    p.add_argument(
+        "--gpu-hour-usd", default=None, help="price of one GPU for one hour in USD (default: the catalog price, if any)"
+    )
+    p.add_argument(
+        "--method",
+        default="standard",
+        choices=["standard", "reference"],
+        help="standard (default) or reference (reproduces the published table)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="llmxl", description="What it costs to serve a large language model.")
+    parser.add_argument("--version", action="version", version=f"llmxl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("estimate", help="estimate one scenario", description="Estimate one scenario.")
+    p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
+    p.add_argument("--gpu", required=True, help="catalog GPU name")
+    _add_scenario_options(p, lists=False)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("catalog", help="list models, GPUs or dtypes", description="List catalog entries.")
+    p.add_argument("kind", choices=["models", "gpus", "dtypes"])
+    p.add_argument("--json", action="store_true", help="print every field as JSON")
+
+    p = sub.add_parser(
+        "workbook",
+        help="write a template workbook with live formulas",
+        description="Write a template workbook whose cells hold live Excel formulas.",
+    )
+    p.add_argument("template", choices=["reference"], help="reference: the published Llama-2-70B table")
+    p.add_argument("-o", "--output", required=True, help="path of the .xlsx to write")
+    p.add_argument("--force", action="store_true", help="overwrite a file llmxl did not write, or one edited since")
+
+    p = sub.add_parser(
+        "report",
+        help="write a workbook report for a sweep of scenarios",
+        description="Write a workbook (and optionally CSV/JSON) for the cartesian product "
+        "of the listed models, GPUs, batch sizes and token counts.",
+    )
+    p.add_argument("--model", action="append", required=True, help="model (repeat for several)")
+    p.add_argument("--gpu", action="append", required=True, help="GPU (repeat for several)")
+    _add_scenario_options(p, lists=True)
+    p.add_argument("-o", "--output", help="path of the .xlsx to write")
+    p.add_argument("--csv", help="also write the rows, computed by the Python engine, as CSV")
+    p.add_argument("--json", dest="json_path", help="also write the rows, computed by the Python engine, as JSON")
+    p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
+    p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    return parser
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value == 0:
+            return "0"
+        mag = math.floor(math.log10(abs(value)))
+        decimals = max(0, digits - 1 - mag)
+        return f"{value:,.{decimals}f}"
+    return str(value)
+
+
+def _size(nbytes: float) -> str:
+    if nbytes >= 1024**3:
+        return f"{nbytes / 1024**3:.2f} GiB"
+    return f"{nbytes / 1024**2:.1f} MiB"
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${_fmt(value, 3)}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}"
+
+
+def _estimate_table(e: Any) -> str:
+    price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):g} per GPU-hour"
+    lines = [
+        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {e.dtype}, method {e.method}",
+        f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens · completion {e.completion_tokens} tokens · "
+        f"efficiency {e.flops_efficiency:g} FLOPs / {e.hbm_efficiency:g} HBM · {price}",
+        "",
+    ]
+    rows = [
+        ("Time to first token", f"{_fmt(e.ttft_s)} s"),
+        ("Time per output token", f"{_fmt(e.tpot_s)} s"),
+        ("Time for completion", f"{_fmt(e.completion_time_s)} s"),
+        ("End-to-end latency", f"{_fmt(e.e2e_latency_s)} s"),
+        ("Tokens/second", _fmt(e.tokens_per_s, 5)),
+        ("Prefill tokens/second", _fmt(e.prefill_tokens_per_s, 5)),
+        ("Decode tokens/second", _fmt(e.decode_tokens_per_s, 5)),
+        ("Price / 1k prompt tokens", _usd(e.usd_per_1k_prompt_tokens)),
+        ("Price / 1k completion tokens", _usd(e.usd_per_1k_completion_tokens)),
+        ("Weights per GPU", _size(e.weight_bytes_per_gpu)),
+        ("KV cache per GPU", _size(e.kv_cache_bytes_per_gpu)),
+        ("Activations per GPU", _size(e.activation_bytes_per_gpu)),
+        ("Largest batch that fits", str(e.max_batch_size)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines += [f"warning: {w}" for w in e.warnings]
+    return "\n".join(lines)
+
+
+def _jsonable(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from .estimate import estimate
+
+    e = estimate(
+        args.model,
+        args.gpu,
+        batch_size=args.batch,
+        prompt_tokens=args.prompt,
+        completion_tokens=args.completion,
+        tp=args.tp,
+        pp=args.pp,
+        dtype=args.dtype,
+        flops_efficiency=args.flops_efficiency,
+        hbm_efficiency=args.hbm_efficiency,
+        gpu_hour_usd=args.gpu_hour_usd,
+        method=args.method,
+    )
+    if args.json:
+        print(json.dumps(_jsonable(e.to_dict()), indent=2))
+    else:
+        print(_estimate_table(e))
+    return 0
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from . import catalog
+
+    cat = catalog.get_catalog()
+    specs = list(cat.entries[args.kind].values())
+    if args.json:
+        print(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
+        return 0
+    if args.kind == "models":
+        header = ("id", "type", "layers", "hidden", "heads", "kv heads", "mlp", "vocab", "context", "params")
+        rows = [
+            (
+                s.id,
+                s.model_type,
+                s.num_hidden_layers,
+                s.hidden_size,
+                s.num_attention_heads,
+                s.num_key_value_heads,
+                s.intermediate_size,
+                s.vocab_size,
+                s.max_position_embeddings,
+                f"{s.num_parameters / 1e9:.2f}B",
+            )
+            for s in specs
+        ]
+    elif args.kind == "gpus":
+        header = ("id", "GiB", "GB/s", "fp16 TFLOPS", "fp8 TFLOPS", "int8 TOPS", "int4 TOPS", "link GB/s", "$/GPU-h")
+        rows = [
+            (
+                s.id,
+                _num(s.memory_gib),
+                _num(s.hbm_bandwidth_gbs),
+                _num(s.fp16_tflops),
+                _num(s.fp8_tflops),
+                _num(s.int8_tops),
+                _num(s.int4_tops),
+                _num(s.interconnect_gbs),
+                _num(s.usd_per_hour),
+            )
+            for s in specs
+        ]
+    else:
+        header = ("id", "weight bits", "activation bits", "embedding bits", "compute", "aliases")
+        rows = [
+            (s.id, s.weight_bits, s.activation_bits, s.embedding_bits, s.compute_kind, ", ".join(s.aliases))
+            for s in specs
+        ]
+    table = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_workbook(args: argparse.Namespace) -> int:
+    from .workbook.reference import write_reference_workbook
+
+    path = write_reference_workbook(args.output, force=args.force)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .workbook.report import run_report
+
+    return run_report(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handler = {
+        "estimate": _cmd_estimate,
+        "catalog": _cmd_catalog,
+        "workbook": _cmd_workbook,
+        "report": _cmd_report,
+    }[args.command]
+    try:
+        return handler(args)
+    except LlmxlError as exc:
+        print(f"llmxl: error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"llmxl: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:  # e.g. `llmxl catalog models | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("llmxl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The exceptions llmxl raises.
+
+Every error is an :class:`LlmxlError` with a one-line message that names the
+field, the value and the fix. Each subclass carries the Excel error kind that a
+spreadsheet cell shows for it (``excel_kind``), so the Excel face can prefix
+its messages without guessing.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "DoesNotFitError",
+    "InvalidInputError",
+    "LlmxlError",
+    "UnknownNameError",
+]
+
+
+class LlmxlError(Exception):
+    """Base class of every error llmxl raises on purpose."""
+
+    excel_kind = "#VALUE!"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def message(self) -> str:
+        """The one-line message, without the Excel error kind."""
+        return str(self.args[0]) if self.args else ""
+
+    def excel_text(self) -> str:
+        """The text a spreadsheet cell shows: Excel error kind, then the message."""
+        return f"{self.excel_kind} {self.message}"
+
+
+class UnknownNameError(LlmxlError, LookupError):
+    """A model, GPU, dtype or method name that is not in the catalog."""
+
+    excel_kind = "#N/A"
+
+
+class InvalidInputError(LlmxlError, ValueError):
+    """An input with a value outside what the model accepts."""
+
+    excel_kind = "#VALUE!"
+
+
+class DoesNotFitError(LlmxlError):
+    """Weights, activations or KV cache that do not fit in GPU memory."""
+
+    excel_kind = "#NUM!"
+
+
+class CatalogError(LlmxlError):
+    """A catalog file or config entry that cannot be read or is invalid."""
+
+    excel_kind = "#VALUE!"

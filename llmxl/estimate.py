@@ -1,0 +1,984 @@
+"""``estimate()``: the one entry point every face of llmxl calls.
+
+It resolves the model, GPU and dtype, checks every input, runs the arithmetic
+of :mod:`llmxl.formulas` and returns a frozen :class:`Estimate`. Workload
+inputs (batch size, token counts, efficiencies, price) may be numpy arrays:
+results then have their broadcast shape and equal scalar calls element by
+element.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from . import catalog
+from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
+from .formulas import Terms, activation_bytes, forward_latency, kv_cache_bytes, terms
+from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
+
+__all__ = ["METHODS", "Breakdown", "Estimate", "LatencyBreakdown", "estimate"]
+
+METHODS = ("standard", "reference")
+_GIB = 1024**3
+_COMPONENTS = ("attention_s", "mlp_s", "norm_s", "communication_s", "embedding_s", "logits_s", "kv_cache_s")
+_set = object.__setattr__
+
+
+# ---------------------------------------------------------------------------
+# Result objects
+
+
+class _Frozen:
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; call estimate() again")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+class LatencyBreakdown(_Frozen):
+    """Latency of one phase by component [s]; the components sum to ``total_s``.
+
+    Attributes
+    ----------
+    attention_s, mlp_s, norm_s : Time in attention, MLP and layer norms, all layers [s].
+    communication_s : Tensor-parallel all-reduces [s].
+    embedding_s : Reading the embedding table [s].
+    logits_s : The output projection [s].
+    kv_cache_s : Loading and storing the KV cache (decode only, 0 in prefill) [s].
+    """
+
+    __slots__ = _COMPONENTS
+
+    attention_s: Any
+    mlp_s: Any
+    norm_s: Any
+    communication_s: Any
+    embedding_s: Any
+    logits_s: Any
+    kv_cache_s: Any
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(_COMPONENTS, values, strict=True):
+            _set(self, name, value)
+
+    @property
+    def total_s(self) -> Any:
+        """Sum of the components [s]."""
+        return (
+            self.attention_s
+            + self.mlp_s
+            + self.norm_s
+            + self.communication_s
+            + self.embedding_s
+            + self.logits_s
+            + self.kv_cache_s
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _COMPONENTS}
+
+    def __repr__(self) -> str:
+        return "LatencyBreakdown(" + ", ".join(f"{n}={_short(getattr(self, n))}" for n in _COMPONENTS) + ")"
+
+
+class Breakdown(_Frozen):
+    """Per-component latency of prefill (one pass over the prompt) and decode (one token)."""
+
+    __slots__ = ("decode", "prefill")
+
+    prefill: LatencyBreakdown
+    decode: LatencyBreakdown
+
+    def __init__(self, prefill: LatencyBreakdown, decode: LatencyBreakdown) -> None:
+        _set(self, "prefill", prefill)
+        _set(self, "decode", decode)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prefill": self.prefill.to_dict(), "decode": self.decode.to_dict()}
+
+    def __repr__(self) -> str:
+        return f"Breakdown(prefill={self.prefill!r}, decode={self.decode!r})"
+
+
+_INPUT_FIELDS = (
+    "model",
+    "gpu",
+    "dtype",
+    "method",
+    "tp",
+    "pp",
+    "batch_size",
+    "prompt_tokens",
+    "completion_tokens",
+    "flops_efficiency",
+    "hbm_efficiency",
+    "gpu_hour_usd",
+)
+_RESULT_FIELDS = (
+    "ttft_s",
+    "tpot_s",
+    "completion_time_s",
+    "e2e_latency_s",
+    "tokens_per_s",
+    "prefill_tokens_per_s",
+    "decode_tokens_per_s",
+    "usd_per_1k_prompt_tokens",
+    "usd_per_1k_completion_tokens",
+    "weight_bytes_per_gpu",
+    "kv_cache_bytes_per_gpu",
+    "activation_bytes_per_gpu",
+    "max_batch_size",
+    "num_gpus",
+)
+
+
+class Estimate(_Frozen):
+    """The outcome of :func:`estimate`, immutable.
+
+    Inputs are echoed back (``model``, ``gpu`` and ``dtype`` as ids). With array
+    inputs every result is an array of the broadcast shape.
+
+    Attributes
+    ----------
+    ttft_s : Time to first token, one forward pass over the prompt [s].
+    tpot_s : Time per output token, one decode step incl. KV-cache traffic [s].
+    completion_time_s : Time to generate all completion tokens, n * tpot_s [s].
+    e2e_latency_s : ttft_s + completion_time_s [s].
+    tokens_per_s : Generated tokens per second over the whole request,
+        batch_size * completion_tokens / e2e_latency_s (the published table's column) [1/s].
+    prefill_tokens_per_s : batch_size * prompt_tokens / ttft_s [1/s].
+    decode_tokens_per_s : batch_size / tpot_s [1/s].
+    usd_per_1k_prompt_tokens : Cost of 1000 prompt tokens at the prefill rate [USD];
+        None when no price is known.
+    usd_per_1k_completion_tokens : Cost of 1000 completion tokens at the decode rate [USD];
+        None when no price is known.
+    weight_bytes_per_gpu : Weights held by each GPU [bytes].
+    kv_cache_bytes_per_gpu : KV cache for batch_size sequences of prompt + completion tokens [bytes].
+    activation_bytes_per_gpu : Peak activation buffer, during prefill [bytes].
+    max_batch_size : Largest batch whose KV cache and activations fit while decoding.
+    num_gpus : tp * pp.
+    warnings : Things the caller should know, e.g. a context overrun (tuple of str).
+    errors : With ``on_error="nan"`` and array inputs, an object array holding, for each
+        failed scenario, the :class:`LlmxlError` it raised (None where it computed); with
+        scalar inputs that error or None. Always None with ``on_error="raise"``.
+    breakdown : Per-component latency of prefill and decode (:class:`Breakdown`).
+    """
+
+    __slots__ = _INPUT_FIELDS + _RESULT_FIELDS + ("warnings", "errors", "_parts", "_breakdown")
+
+    model: str
+    gpu: str
+    dtype: str
+    method: str
+    tp: int
+    pp: int
+    batch_size: Any
+    prompt_tokens: Any
+    completion_tokens: Any
+    flops_efficiency: Any
+    hbm_efficiency: Any
+    gpu_hour_usd: Any
+    ttft_s: Any
+    tpot_s: Any
+    completion_time_s: Any
+    e2e_latency_s: Any
+    tokens_per_s: Any
+    prefill_tokens_per_s: Any
+    decode_tokens_per_s: Any
+    usd_per_1k_prompt_tokens: Any
+    usd_per_1k_completion_tokens: Any
+    weight_bytes_per_gpu: float
+    kv_cache_bytes_per_gpu: Any
+    activation_bytes_per_gpu: Any
+    max_batch_size: Any
+    num_gpus: int
+    warnings: tuple[str, ...]
+    errors: Any
+
+    @property
+    def breakdown(self) -> Breakdown:
+        """Per-component latency of prefill and decode."""
+        bd = self._breakdown  # type: ignore[attr-defined]
+        if bd is None:
+            pre, dec, kv_s = self._parts  # type: ignore[attr-defined]
+            bd = Breakdown(LatencyBreakdown(*pre, 0.0 * kv_s), LatencyBreakdown(*dec, kv_s))
+            _set(self, "_breakdown", bd)
+        return bd
+
+    def to_dict(self) -> dict[str, Any]:
+        """Inputs, results, warnings, errors and breakdown as a plain dict."""
+        out = {name: getattr(self, name) for name in _INPUT_FIELDS + _RESULT_FIELDS}
+        out["warnings"] = list(self.warnings)
+        if self.errors is not None:
+            out["errors"] = self.errors
+        out["breakdown"] = self.breakdown.to_dict()
+        return out
+
+    def __repr__(self) -> str:
+        shown = (
+            "model",
+            "gpu",
+            "dtype",
+            "method",
+            "tp",
+            "batch_size",
+            "prompt_tokens",
+            "completion_tokens",
+            "ttft_s",
+            "completion_time_s",
+            "tokens_per_s",
+            "usd_per_1k_completion_tokens",
+        )
+        return "Estimate(" + ", ".join(f"{n}={_short(getattr(self, n))}" for n in shown) + ")"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape})"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
+
+
+# ---------------------------------------------------------------------------
+# Input checking
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _scalar_number(value: Any, field: str) -> Any:
+    """A Python number from a scalar, or an ndarray of float64 from an array-like."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{field} must be a number, got {value}", field=field)
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise InvalidInputError(f"{field} is blank; give a number", field=field)
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field) from None
+    if value is None:
+        raise InvalidInputError(f"{field} is missing; give a number", field=field)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError):
+            raise InvalidInputError(
+                f"{field} must be a number or a rectangular array of numbers", field=field
+            ) from None
+        if arr.dtype.kind == "b":
+            raise InvalidInputError(f"{field} must hold numbers, got booleans", field=field)
+        if arr.dtype.kind not in "iuf":
+            try:
+                arr = np.char.strip(arr.astype(str)).astype(np.float64)
+            except (ValueError, TypeError):
+                raise InvalidInputError(
+                    f"{field} must hold numbers only; found a non-numeric entry", field=field
+                ) from None
+        arr = arr.astype(np.float64, copy=False)
+        if arr.ndim == 0:
+            return arr.item()
+        if arr.size == 0:
+            raise InvalidInputError(f"{field} is an empty array; give at least one number", field=field)
+        return arr
+    raise InvalidInputError(f"{field} must be a number, got {type(value).__name__}", field=field)
+
+
+def _count_message(field: str, value: Any) -> str:
+    return f"{field} must be a whole number ≥ 1, got {_show(value)}"
+
+
+def _scalar_count(value: Any, field: str) -> int:
+    if type(value) is int and value >= 1:
+        return value
+    v = _scalar_number(value, field)
+    if isinstance(v, np.ndarray):
+        raise InvalidInputError(f"{field} must be a single whole number, got an array", field=field)
+    if isinstance(v, float):
+        if v.is_integer() and v >= 1:
+            return int(v)
+    elif v >= 1:
+        return int(v)
+    raise InvalidInputError(_count_message(field, v), field=field)
+
+
+_EFF_FIX = "give a fraction of peak such as 0.7"
+
+
+def _method(value: Any) -> str:
+    if isinstance(value, str):
+        m = value.strip().lower()
+        if m in METHODS:
+            return m
+        if not m:
+            return "standard"
+    raise UnknownNameError(
+        f"unknown method {value!r}; use 'standard' (the default) or 'reference' (reproduces the published table)",
+        field="method",
+    )
+
+
+def _resolve_model(model: Any) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, str):
+        try:
+            return catalog.get_model(model)
+        except UnknownNameError:
+            text = model.strip()
+            if text.lower().endswith(".json") or os.path.isfile(text):
+                return ModelSpec.from_hf_config(text)
+            raise
+    if isinstance(model, os.PathLike):
+        return ModelSpec.from_hf_config(model)
+    if isinstance(model, Mapping):
+        return ModelSpec.from_hf_config(model)
+    raise InvalidInputError(
+        f"model must be a catalog name, a config.json path, a dict or a ModelSpec, got {type(model).__name__}",
+        field="model",
+    )
+
+
+def _resolve_gpu(gpu: Any) -> GpuSpec:
+    if isinstance(gpu, GpuSpec):
+        return gpu
+    if isinstance(gpu, str):
+        return catalog.get_gpu(gpu)
+    if isinstance(gpu, Mapping):
+        from pydantic import ValidationError
+
+        try:
+            return GpuSpec(**{str(k): v for k, v in gpu.items()})
+        except ValidationError as exc:
+            raise InvalidInputError(format_validation_error(exc, "gpu", gpu.get("id")), field="gpu") from None
+    raise InvalidInputError(
+        f"gpu must be a catalog name, a dict of GPU fields or a GpuSpec, got {type(gpu).__name__}",
+        field="gpu",
+    )
+
+
+def _resolve_dtype(dtype: Any) -> DtypeSpec:
+    if isinstance(dtype, DtypeSpec):
+        return dtype
+    if isinstance(dtype, str):
+        return catalog.get_dtype(dtype)
+    raise InvalidInputError(f"dtype must be a name such as 'w16a16e16', got {type(dtype).__name__}", field="dtype")
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+_terms_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _terms_for(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str) -> Terms:
+    key = (id(model), id(gpu), id(dtype), tp, pp, method)
+    hit = _terms_cache.get(key)
+    if hit is not None and hit[0] is model and hit[1] is gpu and hit[2] is dtype:
+        return hit[3]
+    a = model.num_attention_heads
+    if a % tp:
+        options = ", ".join(str(d) for d in _divisors(a) if d <= 64)
+        raise InvalidInputError(
+            f"tp={tp} does not divide {model.id}'s {a} attention heads; use one of {options}", field="tp"
+        )
+    if pp > model.num_hidden_layers:
+        raise InvalidInputError(
+            f"pp={pp} exceeds {model.id}'s {model.num_hidden_layers} layers; use at most {model.num_hidden_layers}",
+            field="pp",
+        )
+    kind = dtype.compute_kind
+    peak = gpu.peak_tflops(kind)
+    if peak is None:
+        alt = "w4a16e16 (int4 weights, fp16 compute)" if kind == "int4" else "w16a16e16 or w8a8e16"
+        raise InvalidInputError(
+            f"dtype {dtype.id!r} needs {kind} tensor cores, which {gpu.id} lacks; use {alt}", field="dtype"
+        )
+    T = terms(model, gpu, dtype, tp, pp, method, peak)
+    if len(_terms_cache) > 512:
+        _terms_cache.clear()
+    _terms_cache[key] = (model, gpu, dtype, T)
+    return T
+
+
+def _fits(T: Terms, b: Any, s: Any, n: Any) -> Any:
+    """Whether weights, prompt activations and decoding all fit (element-wise)."""
+    left = T.free_bytes
+    mx = np.maximum
+    return (
+        (left > 0)
+        & (left > activation_bytes(T, b, s, mx))
+        & (left > kv_cache_bytes(T, b, s, n) + activation_bytes(T, b, 1, mx))
+    )
+
+
+def _smallest_tp(
+    model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str, b: Any, s: Any, n: Any
+) -> np.ndarray:
+    """Smallest tp > the given one that would fit each scenario (0 where none does)."""
+    b, s, n = np.broadcast_arrays(np.asarray(b, float), np.asarray(s, float), np.asarray(n, float))
+    best = np.zeros(b.shape, dtype=np.int64)
+    todo = np.ones(b.shape, dtype=bool)
+    for cand in _divisors(model.num_attention_heads):
+        if cand <= tp:
+            continue
+        T = _terms_for(model, gpu, dtype, cand, pp, method)
+        ok = todo & _fits(T, b, s, n)
+        best[ok] = cand
+        todo &= ~ok
+        if not todo.any():
+            break
+    return best
+
+
+def _tp_hint(tp_needed: int, model: ModelSpec) -> str:
+    if tp_needed:
+        return f"try tp={tp_needed}"
+    return "no tp fits; use a GPU with more memory, a smaller dtype or more pipeline stages (pp)"
+
+
+# ---------------------------------------------------------------------------
+# The entry point
+
+
+def estimate(
+    model: str | os.PathLike[str] | Mapping[str, Any] | ModelSpec,
+    gpu: str | Mapping[str, Any] | GpuSpec,
+    *,
+    batch_size: Any = 1,
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    tp: int = 1,
+    pp: int = 1,
+    dtype: str | DtypeSpec = "w16a16e16",
+    flops_efficiency: Any = 0.7,
+    hbm_efficiency: Any = 0.9,
+    gpu_hour_usd: Any = None,
+    method: Literal["standard", "reference"] = "standard",
+    on_error: Literal["raise", "nan"] = "raise",
+) -> Estimate:
+    """Latency, throughput, memory and price of serving one model on one GPU type.
+
+    Parameters
+    ----------
+    model : Catalog name or alias ("llama-2-70b", "meta-llama/Llama-2-70b-hf"), path of a
+        Hugging Face ``config.json``, dict of its fields, or a :class:`ModelSpec`.
+    gpu : Catalog name ("a100-sxm-80gb"), dict of :class:`GpuSpec` fields, or a GpuSpec.
+    batch_size : Sequences decoded together [count]; number or array.
+    prompt_tokens : Tokens in each prompt [tokens]; number or array.
+    completion_tokens : Tokens generated for each sequence [tokens]; number or array.
+    tp, pp : Tensor- and pipeline-parallel sizes; tp must divide the attention heads.
+    dtype : ``wXaYeZ`` recipe or alias ("fp16", "int8", "int4-weight-only" ...).
+    flops_efficiency, hbm_efficiency : Fractions of peak compute and bandwidth, in (0, 1].
+    gpu_hour_usd : Price of one GPU for one hour [USD]; None takes the catalog price,
+        and without one the price fields are None.
+    method : "standard" (default) or "reference" (reproduces the published table).
+    on_error : "raise" (default) raises :class:`LlmxlError` for the first bad scenario;
+        "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
+
+    Returns
+    -------
+    Estimate
+
+    Notes
+    -----
+    TTFT = fwd(b, s); TPOT = fwd(b, 1) + 2 KV / M; tokens/s = b n / (TTFT + n TPOT);
+    price per 1k tokens = 1000 price (tp pp) / 3600 / rate. See ``methodology.md``.
+
+    Examples
+    --------
+    The first row of the published Llama-2-70B table:
+
+    >>> e = estimate("llama-2-70b", "a100-sxm-80gb", tp=2, batch_size=1, prompt_tokens=128,
+    ...              completion_tokens=242, gpu_hour_usd=2.21, method="reference")
+    >>> round(e.ttft_s, 3), round(e.tokens_per_s, 3), round(e.usd_per_1k_completion_tokens, 4)
+    (0.04, 25.568, 0.0478)
+    """
+    method_ = _method(method)
+    if on_error not in ("raise", "nan"):
+        raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
+    m = _resolve_model(model)
+    g = _resolve_gpu(gpu)
+    d = _resolve_dtype(dtype)
+    t = _scalar_count(tp, "tp")
+    p = _scalar_count(pp, "pp")
+    T = _terms_for(m, g, d, t, p, method_)
+    if T.free_bytes <= 0:
+        need = _smallest_tp(m, g, d, t, p, method_, 1, 1, 1)[()]
+        raise DoesNotFitError(
+            f"weights need {T.weights_per_gpu_bytes / _GIB:.1f} GiB per GPU but {g.id} has "
+            f"{g.memory_gib:g} GiB; {_tp_hint(int(need), m)}",
+            field="tp",
+        )
+    price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
+    warnings: list[str] = []
+    if m.num_hidden_layers % p:
+        warnings.append(
+            f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled "
+            f"with {T.layers_per_gpu} layers"
+        )
+    if (
+        on_error == "raise"
+        and type(batch_size) is int
+        and type(prompt_tokens) is int
+        and type(completion_tokens) is int
+        and type(flops_efficiency) is float
+        and type(hbm_efficiency) is float
+        and (price is None or type(price) is float or type(price) is int)
+    ):
+        return _scalar(
+            m, g, d, T, batch_size, prompt_tokens, completion_tokens, flops_efficiency, hbm_efficiency, price, warnings
+        )
+    return _general(
+        m,
+        g,
+        d,
+        T,
+        batch_size,
+        prompt_tokens,
+        completion_tokens,
+        flops_efficiency,
+        hbm_efficiency,
+        price,
+        warnings,
+        on_error,
+    )
+
+
+def _scalar(
+    m: ModelSpec,
+    g: GpuSpec,
+    d: DtypeSpec,
+    T: Terms,
+    b: int,
+    s: int,
+    n: int,
+    fe: float,
+    he: float,
+    price: Any,
+    warnings: list[str],
+) -> Estimate:
+    """The fast path: Python ints and floats, on_error='raise'."""
+    if b < 1:
+        raise InvalidInputError(_count_message("batch_size", b), field="batch_size")
+    if s < 1:
+        raise InvalidInputError(_count_message("prompt_tokens", s), field="prompt_tokens")
+    if n < 1:
+        raise InvalidInputError(_count_message("completion_tokens", n), field="completion_tokens")
+    if not 0.0 < fe <= 1.0:
+        raise InvalidInputError(
+            f"flops_efficiency must be in (0, 1], got {_show(fe)}; {_EFF_FIX}", field="flops_efficiency"
+        )
+    if not 0.0 < he <= 1.0:
+        raise InvalidInputError(
+            f"hbm_efficiency must be in (0, 1], got {_show(he)}; {_EFF_FIX}", field="hbm_efficiency"
+        )
+    if price is not None and not (price >= 0 and math.isfinite(price)):
+        raise InvalidInputError(_price_message(price), field="gpu_hour_usd")
+    _check_context_scalar(m, T, s, n, warnings)
+    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None)
+
+
+def _price_message(price: Any) -> str:
+    return f"gpu_hour_usd must be a price ≥ 0, got {_show(price)}; give USD per GPU per hour such as 2.21"
+
+
+def _check_context_scalar(m: ModelSpec, T: Terms, s: int, n: int, warnings: list[str]) -> None:
+    ctx = T.context_tokens
+    if s > ctx:
+        raise InvalidInputError(
+            f"prompt_tokens {s} exceeds {m.id}'s context of {ctx} tokens; use at most {ctx}",
+            field="prompt_tokens",
+        )
+    if s + n > ctx:
+        warnings.append(
+            f"prompt_tokens + completion_tokens = {s + n} exceeds {m.id}'s context of {ctx} tokens; "
+            "the estimate extrapolates"
+        )
+
+
+def _compute(
+    m: ModelSpec,
+    g: GpuSpec,
+    d: DtypeSpec,
+    T: Terms,
+    b: Any,
+    s: Any,
+    n: Any,
+    fe: Any,
+    he: Any,
+    price: Any,
+    warnings: list[str],
+    mx: Any,
+    errors: Any,
+) -> Estimate:
+    """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
+    F = T.peak_flops * fe
+    M = T.bandwidth_bps * he
+    pre = forward_latency(T, b, s, F, M, mx)
+    dec = forward_latency(T, b, 1, F, M, mx)
+    kv = kv_cache_bytes(T, b, s, n)
+    act_pre = activation_bytes(T, b, s, mx)
+    act_dec = activation_bytes(T, b, 1, mx)
+    left = T.free_bytes
+    if errors is None:  # raise mode
+        _raise_if_not_fit(m, g, d, T, b, s, n, act_pre, act_dec, kv, left)
+    kv_s = 2 * kv / M
+    ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
+    tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + kv_s
+    completion = n * tpot
+    e2e = ttft + completion
+    prefill_rate = b * s / ttft
+    decode_rate = b / tpot
+    gpus = T.t * T.p
+    per_gpu_hour = None if price is None else price * gpus * 1000 / 3600
+    max_batch_f = left / ((kv + act_dec) / b)
+    if mx is max:
+        max_batch: Any = math.floor(max_batch_f)
+    else:
+        max_batch = np.floor(max_batch_f)
+    e = object.__new__(Estimate)
+    _set(e, "model", m.id)
+    _set(e, "gpu", g.id)
+    _set(e, "dtype", d.id)
+    _set(e, "method", T.method)
+    _set(e, "tp", T.t)
+    _set(e, "pp", T.p)
+    _set(e, "batch_size", b)
+    _set(e, "prompt_tokens", s)
+    _set(e, "completion_tokens", n)
+    _set(e, "flops_efficiency", fe)
+    _set(e, "hbm_efficiency", he)
+    _set(e, "gpu_hour_usd", price)
+    _set(e, "ttft_s", ttft)
+    _set(e, "tpot_s", tpot)
+    _set(e, "completion_time_s", completion)
+    _set(e, "e2e_latency_s", e2e)
+    _set(e, "tokens_per_s", b * n / e2e)
+    _set(e, "prefill_tokens_per_s", prefill_rate)
+    _set(e, "decode_tokens_per_s", decode_rate)
+    _set(e, "usd_per_1k_prompt_tokens", None if per_gpu_hour is None else per_gpu_hour / prefill_rate)
+    _set(e, "usd_per_1k_completion_tokens", None if per_gpu_hour is None else per_gpu_hour / decode_rate)
+    _set(e, "weight_bytes_per_gpu", T.weights_per_gpu_bytes)
+    _set(e, "kv_cache_bytes_per_gpu", kv)
+    _set(e, "activation_bytes_per_gpu", act_pre)
+    _set(e, "max_batch_size", max_batch)
+    _set(e, "num_gpus", gpus)
+    _set(e, "warnings", tuple(warnings))
+    _set(e, "errors", errors)
+    _set(e, "_parts", (pre, dec, kv_s))
+    _set(e, "_breakdown", None)
+    return e
+
+
+def _raise_if_not_fit(
+    m: ModelSpec,
+    g: GpuSpec,
+    d: DtypeSpec,
+    T: Terms,
+    b: Any,
+    s: Any,
+    n: Any,
+    act_pre: Any,
+    act_dec: Any,
+    kv: Any,
+    left: float,
+) -> None:
+    prompt_bad = np.logical_not(left > act_pre)
+    decode_bad = np.logical_not(left > kv + act_dec)
+    if not (np.any(prompt_bad) or np.any(decode_bad)):
+        return
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (b, s, n, act_pre, act_dec, kv)))
+    bad = np.broadcast_to(prompt_bad | decode_bad, arrays[0].shape)
+    i = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.ndim else ()
+    vals = [float(a[i]) for a in arrays]
+    where = "" if not i else f"scenario {list(i) if len(i) > 1 else i[0]}: "
+    raise DoesNotFitError(where + _fit_message(m, g, d, T, *vals, left), field="batch_size")
+
+
+def _fit_message(
+    m: ModelSpec,
+    g: GpuSpec,
+    d: DtypeSpec,
+    T: Terms,
+    b: float,
+    s: float,
+    n: float,
+    act_pre: float,
+    act_dec: float,
+    kv: float,
+    left: float,
+) -> str:
+    need = int(_smallest_tp(m, g, d, T.t, T.p, T.method, b, s, n)[()])
+    return _fit_message_known(m, g, T, b, s, n, act_pre, act_dec, kv, left, need)
+
+
+def _general(
+    m: ModelSpec,
+    g: GpuSpec,
+    d: DtypeSpec,
+    T: Terms,
+    batch_size: Any,
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    flops_efficiency: Any,
+    hbm_efficiency: Any,
+    price: Any,
+    warnings: list[str],
+    on_error: str,
+) -> Estimate:
+    """Any mix of scalars and arrays, either error mode."""
+    raw = {
+        "batch_size": _scalar_number(batch_size, "batch_size"),
+        "prompt_tokens": _scalar_number(prompt_tokens, "prompt_tokens"),
+        "completion_tokens": _scalar_number(completion_tokens, "completion_tokens"),
+        "flops_efficiency": _scalar_number(flops_efficiency, "flops_efficiency"),
+        "hbm_efficiency": _scalar_number(hbm_efficiency, "hbm_efficiency"),
+    }
+    if price is not None:
+        raw["gpu_hour_usd"] = _scalar_number(price, "gpu_hour_usd")
+    arrays = {k: v for k, v in raw.items() if isinstance(v, np.ndarray)}
+    if not arrays:
+        if on_error == "raise":
+            b, s, n = (_scalar_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
+            fe, he = float(raw["flops_efficiency"]), float(raw["hbm_efficiency"])
+            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings)
+        # nan mode with scalars: run the array path on one element, then unwrap.
+        one = _general(
+            m,
+            g,
+            d,
+            T,
+            *(
+                [raw[k]]
+                for k in ("batch_size", "prompt_tokens", "completion_tokens", "flops_efficiency", "hbm_efficiency")
+            ),
+            None if price is None else [raw["gpu_hour_usd"]],
+            warnings,
+            on_error,
+        )
+        return _unwrap(one)
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
+        raise InvalidInputError(
+            f"array inputs do not broadcast together: {shapes}; give equal shapes", field=next(iter(arrays))
+        ) from None
+    with np.errstate(all="ignore"):
+        bad, reasons = _check_arrays(m, T, raw, shape, on_error)
+        b, s, n = raw["batch_size"], raw["prompt_tokens"], raw["completion_tokens"]
+        fe, he = raw["flops_efficiency"], raw["hbm_efficiency"]
+        pr = raw.get("gpu_hour_usd")
+        total = s + n
+        over = total > T.context_tokens
+        if np.any(over & ~bad):
+            count = int(np.count_nonzero(np.broadcast_to(over & ~bad, shape)))
+            first = float(np.broadcast_to(total, shape)[np.broadcast_to(over & ~bad, shape)][0])
+            warnings.append(
+                f"{count} scenario{'s' if count > 1 else ''}: prompt_tokens + completion_tokens "
+                f"(e.g. {first:g}) exceeds {m.id}'s context of {T.context_tokens} tokens; the estimate extrapolates"
+            )
+        if on_error == "raise":
+            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None)
+            return _broadcast_result(e, shape)
+        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object))
+        left = T.free_bytes
+        act_pre, act_dec, kv = (
+            e.activation_bytes_per_gpu,
+            activation_bytes(T, b, 1, np.maximum),
+            e.kv_cache_bytes_per_gpu,
+        )
+        fit_bad = np.broadcast_to(~bad & ~((left > act_pre) & (left > kv + act_dec)), shape)
+        messages = np.full(shape, None, dtype=object)
+        for idx, exc in reasons:
+            messages[idx] = exc
+        if fit_bad.any():
+            vals = np.broadcast_arrays(*(np.asarray(x, float) for x in (b, s, n, act_pre, act_dec, kv)))
+            vals = [np.broadcast_to(v, shape) for v in vals]
+            sel = np.nonzero(fit_bad)
+            sub = [v[sel] for v in vals]
+            needs = _smallest_tp(m, g, d, T.t, T.p, T.method, sub[0], sub[1], sub[2])
+            for j, idx in enumerate(zip(*sel, strict=True)):
+                messages[idx] = DoesNotFitError(
+                    _fit_message_known(m, g, T, *(x[j] for x in sub), left, int(needs[j])), field="batch_size"
+                )
+        failed = np.broadcast_to(bad, shape) | fit_bad
+        return _broadcast_result(e, shape, failed, messages)
+
+
+def _fit_message_known(
+    m: ModelSpec,
+    g: GpuSpec,
+    T: Terms,
+    b: float,
+    s: float,
+    n: float,
+    act_pre: float,
+    act_dec: float,
+    kv: float,
+    left: float,
+    need: int,
+) -> str:
+    hint = _tp_hint(need, m)
+    if not left > act_pre:
+        return (
+            f"prompt activations for batch_size {b:g} × {s:g} tokens need {act_pre / _GIB:.1f} GiB per GPU "
+            f"but {left / _GIB:.1f} GiB is left after weights on {g.id}; "
+            + (
+                f"try tp={need} or a smaller batch_size"
+                if need
+                else "use a smaller batch_size, a GPU with more memory or a smaller dtype"
+            )
+        )
+    max_batch = math.floor(left / ((kv + act_dec) / b))
+    fix = f"use batch_size ≤ {max_batch} or {hint}" if max_batch >= 1 else hint
+    return (
+        f"KV cache for batch_size {b:g} × {s + n:g} tokens needs {kv / _GIB:.1f} GiB per GPU "
+        f"(plus {act_dec / _GIB:.1f} GiB activations) but {left / _GIB:.1f} GiB is left after weights "
+        f"on {g.id}; {fix}"
+    )
+
+
+def _check_arrays(
+    m: ModelSpec, T: Terms, raw: dict[str, Any], shape: tuple[int, ...], on_error: str
+) -> tuple[Any, list[tuple[Any, str]]]:
+    """Validate every element; raise on the first bad one, or collect (index, message)."""
+    bad = np.zeros(shape, dtype=bool)
+    reasons: list[tuple[Any, str]] = []
+    checks = [
+        ("batch_size", lambda x: np.isfinite(x) & (x >= 1) & (x == np.floor(x)), lambda k, v: _count_message(k, v)),
+        ("prompt_tokens", lambda x: np.isfinite(x) & (x >= 1) & (x == np.floor(x)), lambda k, v: _count_message(k, v)),
+        (
+            "completion_tokens",
+            lambda x: np.isfinite(x) & (x >= 1) & (x == np.floor(x)),
+            lambda k, v: _count_message(k, v),
+        ),
+        (
+            "flops_efficiency",
+            lambda x: (x > 0) & (x <= 1),
+            lambda k, v: f"{k} must be in (0, 1], got {_show(v)}; {_EFF_FIX}",
+        ),
+        (
+            "hbm_efficiency",
+            lambda x: (x > 0) & (x <= 1),
+            lambda k, v: f"{k} must be in (0, 1], got {_show(v)}; {_EFF_FIX}",
+        ),
+        ("gpu_hour_usd", lambda x: np.isfinite(x) & (x >= 0), lambda k, v: _price_message(v)),
+        (
+            "prompt_tokens",
+            lambda x: ~(x > T.context_tokens),
+            lambda k, v: (
+                f"prompt_tokens {_show(v)} exceeds {m.id}'s context of {T.context_tokens} tokens; "
+                f"use at most {T.context_tokens}"
+            ),
+        ),
+    ]
+    for field, ok_fn, msg_fn in checks:
+        if field not in raw:
+            continue
+        value = raw[field]
+        ok = ok_fn(np.asarray(value))
+        if np.all(ok):
+            continue
+        wrong = np.broadcast_to(~ok, shape) & ~bad
+        if not wrong.any():
+            continue
+        vals = np.broadcast_to(np.asarray(value, dtype=float), shape)
+        if on_error == "raise":
+            i = tuple(int(j) for j in np.argwhere(wrong)[0])
+            label = f"{field}[{', '.join(map(str, i))}]" if np.ndim(value) else field
+            msg = msg_fn(label, float(vals[i]))
+            exc = InvalidInputError(msg, field=field)
+            raise exc
+        for i in zip(*np.nonzero(wrong), strict=True):
+            reasons.append((i, InvalidInputError(msg_fn(field, float(vals[i])), field=field)))
+        bad |= wrong
+    return bad, reasons
+
+
+_ARRAY_RESULTS = (
+    "ttft_s",
+    "tpot_s",
+    "completion_time_s",
+    "e2e_latency_s",
+    "tokens_per_s",
+    "prefill_tokens_per_s",
+    "decode_tokens_per_s",
+    "usd_per_1k_prompt_tokens",
+    "usd_per_1k_completion_tokens",
+    "kv_cache_bytes_per_gpu",
+    "activation_bytes_per_gpu",
+    "max_batch_size",
+)
+_ARRAY_INPUTS = ("batch_size", "prompt_tokens", "completion_tokens", "flops_efficiency", "hbm_efficiency")
+
+
+def _broadcast_result(e: Estimate, shape: tuple[int, ...], failed: Any = None, messages: Any = None) -> Estimate:
+    """Give every workload field the full shape; NaN where a scenario failed."""
+
+    def full(x: Any) -> Any:
+        out = np.array(np.broadcast_to(x, shape), dtype=float)
+        if failed is not None and failed.any():
+            out[failed] = np.nan
+        return out
+
+    for name in _ARRAY_RESULTS:
+        value = getattr(e, name)
+        if value is not None:
+            _set(e, name, full(value))
+    for name in _ARRAY_INPUTS:
+        _set(e, name, np.array(np.broadcast_to(getattr(e, name), shape), dtype=float))
+    if e.gpu_hour_usd is not None:
+        _set(e, "gpu_hour_usd", np.array(np.broadcast_to(e.gpu_hour_usd, shape), dtype=float))
+    pre, dec, kv_s = e._parts  # type: ignore[attr-defined]
+    _set(e, "_parts", (tuple(full(x) for x in pre), tuple(full(x) for x in dec), full(kv_s)))
+    if messages is not None:
+        _set(e, "errors", messages)
+    return e
+
+
+def _unwrap(e: Estimate) -> Estimate:
+    """Turn a one-element array result back into scalars (nan mode with scalar inputs)."""
+
+    def one(x: Any) -> Any:
+        if isinstance(x, np.ndarray):
+            v = x.reshape(-1)[0]
+            return v.item() if hasattr(v, "item") else v
+        return x
+
+    for name in _ARRAY_RESULTS + _ARRAY_INPUTS + ("gpu_hour_usd",):
+        _set(e, name, one(getattr(e, name)))
+    mb = e.max_batch_size
+    if isinstance(mb, float) and math.isfinite(mb):
+        _set(e, "max_batch_size", int(mb))
+    for name in ("batch_size", "prompt_tokens", "completion_tokens"):
+        v = getattr(e, name)
+        if isinstance(v, float) and v.is_integer():
+            _set(e, name, int(v))
+    _set(e, "errors", one(e.errors))
+    pre, dec, kv_s = e._parts  # type: ignore[attr-defined]
+    _set(e, "_parts", (tuple(one(x) for x in pre), tuple(one(x) for x in dec), one(kv_s)))
+    return e

@@ -1,0 +1,1 @@
+"""Workbook builders (openpyxl); imported only when a workbook is written."""

@@ -1,0 +1,349 @@
+"""The catalog: every entry loads, facts are as published, names resolve, user files are checked."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import tomllib
+
+import pytest
+
+import llmxl
+from llmxl import CatalogError, UnknownNameError, catalog
+from llmxl.specs import ModelSpec
+
+REQUIRED_MODELS = [
+    "llama-2-7b",
+    "llama-2-13b",
+    "llama-2-70b",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.1-405b",
+    "mistral-7b",
+    "qwen2.5-7b",
+    "qwen2.5-72b",
+    "opt-13b",
+    "gpt-3-175b",
+]
+REQUIRED_GPUS = [
+    "a100-sxm-40gb",
+    "a100-sxm-80gb",
+    "a100-pcie-80gb",
+    "h100-sxm-80gb",
+    "h100-pcie-80gb",
+    "h200-sxm-141gb",
+    "b200",
+    "l40s",
+    "l4",
+    "a10g",
+    "mi300x",
+]
+
+# Parameter counts published with each model (shared/catalog-facts.md, "params"), in billions.
+# The methodology counts one embedding table; an untied output head adds V*h more.
+PUBLISHED_PARAMS_B = {
+    "llama-2-7b": 6.74,
+    "llama-2-13b": 13.0,
+    "llama-2-70b": 69.0,
+    "llama-3-8b": 8.03,
+    "llama-3-70b": 70.6,
+    "llama-3.1-8b": 8.03,
+    "llama-3.1-70b": 70.6,
+    "llama-3.1-405b": 405.9,
+    "llama-3.2-1b": 1.24,
+    "llama-3.2-3b": 3.21,
+    "mistral-7b": 7.24,
+    "qwen2.5-7b": 7.6,
+    "qwen2.5-14b": 14.8,
+    "qwen2.5-32b": 32.8,
+    "qwen2.5-72b": 72.7,
+    "phi-3-mini-4k": 3.8,
+    "opt-13b": 12.9,
+    "opt-66b": 65.7,
+    "falcon-40b": 41.3,
+    "gpt-3-175b": 175.0,
+}
+
+
+def test_required_entries_exist():
+    assert set(REQUIRED_MODELS) <= set(llmxl.models())
+    assert set(REQUIRED_GPUS) <= set(llmxl.gpus())
+
+
+def test_a100_sxm_80gb_is_exactly_the_published_tables_gpu():
+    g = llmxl.get_gpu("a100-sxm-80gb")
+    assert (
+        g.memory_gib,
+        g.hbm_bandwidth_gbs,
+        g.fp16_tflops,
+        g.int8_tops,
+        g.int4_tops,
+        g.interconnect_gbs,
+        g.interconnect_latency_s,
+    ) == (80, 2039, 312, 624, 1248, 300, 8e-6)
+
+
+@pytest.mark.parametrize("model_id", sorted(PUBLISHED_PARAMS_B))
+def test_parameter_count_matches_publication(model_id):
+    m = llmxl.get_model(model_id)
+    count = m.num_parameters + (0 if m.tie_word_embeddings else m.vocab_size * m.hidden_size)
+    assert count / 1e9 == pytest.approx(PUBLISHED_PARAMS_B[model_id], rel=0.01)
+
+
+def test_every_builtin_file_is_sorted_dated_and_sourced():
+    for res, label in catalog.builtin_files():
+        data = tomllib.loads(res.read_text(encoding="utf-8"))
+        for kind, entries in data.items():
+            ids = [e["id"] for e in entries]
+            if kind != "dtypes":
+                assert ids == sorted(ids, key=catalog.natural_key), f"{label}: not sorted"
+                for e in entries:
+                    assert e["source"] and e["checked"], f"{label}: {e['id']} lacks source/checked"
+            assert all(i == i.lower() and " " not in i for i in ids)
+
+
+def test_prices_carry_provider_and_date():
+    for gid in llmxl.gpus():
+        g = llmxl.get_gpu(gid)
+        if g.usd_per_hour is not None:
+            assert g.usd_per_hour_source and g.usd_per_hour_checked, gid
+
+
+def test_gpus_without_int4_say_so():
+    assert llmxl.get_gpu("h100-sxm-80gb").int4_tops is None
+    assert llmxl.get_gpu("a100-sxm-80gb").peak_tflops("int4") == 1248
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Llama-2-70B", "llama-2-70b"),
+        ("meta-llama/Llama-2-70b-hf", "llama-2-70b"),
+        ("  llama 2 70b ", "llama-2-70b"),
+        ("Qwen/Qwen2.5-72B", "qwen2.5-72b"),
+        ("facebook/opt-13b", "opt-13b"),
+    ],
+)
+def test_model_names_and_aliases(name, expected):
+    assert llmxl.get_model(name).id == expected
+
+
+def test_dtype_aliases_and_any_wxayez():
+    assert llmxl.get_dtype("fp16").id == "w16a16e16"
+    assert llmxl.get_dtype("BF16").id == "w16a16e16"
+    assert llmxl.get_dtype("int4-weight-only").id == "w4a16e16"
+    assert llmxl.get_dtype("w4a8e16").compute_kind == "int8"
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(UnknownNameError, match=r"unknown gpu 'h100'; did you mean .*'h100-sxm-80gb'"):
+        llmxl.get_gpu("h100")
+    with pytest.raises(UnknownNameError, match=r"did you mean 'llama-2-70b'"):
+        llmxl.get_model("lama-2-70b")
+
+
+def test_hf_config_spellings(tmp_path):
+    gpt2 = {
+        "model_type": "gpt2",
+        "n_layer": 12,
+        "n_embd": 768,
+        "n_head": 12,
+        "n_positions": 1024,
+        "vocab_size": 50257,
+        "n_inner": None,
+    }
+    spec = ModelSpec.from_hf_config(gpt2, id="gpt2")
+    assert (spec.num_hidden_layers, spec.intermediate_size, spec.num_key_value_heads, spec.gated_mlp) == (
+        12,
+        3072,
+        12,
+        False,
+    )
+    falcon = {
+        "model_type": "falcon",
+        "num_hidden_layers": 32,
+        "hidden_size": 4544,
+        "num_attention_heads": 71,
+        "multi_query": True,
+        "vocab_size": 65024,
+        "max_position_embeddings": 2048,
+    }
+    assert ModelSpec.from_hf_config(falcon).num_key_value_heads == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "text"),
+    [
+        (
+            {
+                "model_type": "weird",
+                "num_hidden_layers": 2,
+                "hidden_size": 8,
+                "num_attention_heads": 2,
+                "vocab_size": 10,
+                "max_position_embeddings": 16,
+            },
+            'add "gated_mlp"',
+        ),
+        (
+            {
+                "model_type": "llama",
+                "num_hidden_layers": 2,
+                "hidden_size": 8,
+                "num_attention_heads": 2,
+                "vocab_size": 10,
+            },
+            "missing max_position_embeddings",
+        ),
+        (
+            {
+                "model_type": "mixtral",
+                "num_local_experts": 8,
+                "num_hidden_layers": 2,
+                "hidden_size": 8,
+                "num_attention_heads": 2,
+                "vocab_size": 10,
+                "max_position_embeddings": 16,
+            },
+            "mixture-of-experts",
+        ),
+        (
+            {
+                "model_type": "gemma2",
+                "gated_mlp": True,
+                "head_dim": 256,
+                "num_hidden_layers": 2,
+                "hidden_size": 8,
+                "num_attention_heads": 2,
+                "vocab_size": 10,
+                "max_position_embeddings": 16,
+            },
+            "head_dim",
+        ),
+        (
+            {
+                "model_type": "llama",
+                "num_hidden_layers": -2,
+                "hidden_size": 8,
+                "num_attention_heads": 2,
+                "vocab_size": 10,
+                "max_position_embeddings": 16,
+            },
+            "num_hidden_layers",
+        ),
+    ],
+)
+def test_bad_configs_are_refused_with_the_reason(config, text):
+    with pytest.raises(CatalogError, match=text):
+        ModelSpec.from_hf_config(config)
+
+
+def test_config_json_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{not json")
+    with pytest.raises(CatalogError, match=r"config\.json"):
+        ModelSpec.from_hf_config(path)
+
+
+def _write(tmp_path, text, name="catalog.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_user_catalog_via_environment(tmp_path, monkeypatch):
+    (tmp_path / "cfg.json").write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "num_hidden_layers": 4,
+                "hidden_size": 256,
+                "num_attention_heads": 4,
+                "intermediate_size": 512,
+                "vocab_size": 1000,
+                "max_position_embeddings": 2048,
+            }
+        )
+    )
+    path = _write(
+        tmp_path,
+        """
+        [[models]]
+        id = "acme-small"
+        config = "cfg.json"
+
+        [[models]]
+        id = "acme-inline"
+        model_type = "opt"
+        num_hidden_layers = 2
+        hidden_size = 64
+        num_attention_heads = 4
+        ffn_dim = 256
+        vocab_size = 100
+        max_position_embeddings = 512
+
+        [[gpus]]
+        id = "acme-gpu"
+        memory_gib = 16
+        hbm_bandwidth_gbs = 500
+        fp16_tflops = 100
+        int8_tops = 200
+        interconnect_gbs = 32
+        usd_per_hour = 0.5
+    """,
+    )
+    monkeypatch.setenv(catalog.ENV_VAR, str(path))
+    catalog.reset()
+    assert "acme-small" in llmxl.models() and "acme-gpu" in llmxl.gpus()
+    e = llmxl.estimate("ACME-small", "acme-gpu", prompt_tokens=128, completion_tokens=16)
+    assert e.usd_per_1k_completion_tokens is not None
+    assert llmxl.get_model("acme-inline").intermediate_size == 256
+    assert llmxl.get_gpu("acme-gpu").source == str(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            '[[gpus]]\nid = "g1"\nmemory_gib = -1\nhbm_bandwidth_gbs = 1\nfp16_tflops = 1\nint8_tops = 1\n'
+            "interconnect_gbs = 1\n",
+            r"gpu 'g1': field 'memory_gib'",
+        ),
+        (
+            '[[gpus]]\nid = "g2"\nmemory_gib = 1\nhbm_bandwidth_gbs = 1\nfp16_tflops = 1\nint8_tops = 1\n'
+            "interconnect_gbs = 1\nspeed = 3\n",
+            r"gpu 'g2': unknown field 'speed'",
+        ),
+        ('[[gpus]]\nid = "g3"\nmemory_gib = 1\n', r"gpu 'g3': field 'hbm_bandwidth_gbs' is missing"),
+        (
+            '[[models]]\nid = "llama-2-70b"\nmodel_type = "llama"\nnum_hidden_layers = 1\nhidden_size = 8\n'
+            "num_attention_heads = 2\nvocab_size = 2\nmax_position_embeddings = 8\n",
+            r"already used by model 'llama-2-70b'",
+        ),
+        ('[[gizmos]]\nid = "x"\n', r"unknown table 'gizmos'"),
+        ("[[gpus]\n", "not valid TOML"),
+    ],
+)
+def test_broken_user_catalog_names_file_entry_and_field(tmp_path, monkeypatch, body, expected):
+    path = _write(tmp_path, body)
+    monkeypatch.setenv(catalog.ENV_VAR, str(path))
+    catalog.reset()
+    with pytest.raises(CatalogError, match=expected) as info:
+        llmxl.models()
+    assert str(path) in str(info.value)
+
+
+def test_add_catalog_file_validates_and_rolls_back(tmp_path):
+    bad = _write(tmp_path, '[[gpus]]\nid = "g"\n')
+    with pytest.raises(CatalogError):
+        catalog.add_catalog_file(bad)
+    assert "g" not in llmxl.gpus()
+    with pytest.raises(CatalogError, match="does not exist"):
+        catalog.add_catalog_file(tmp_path / "nope.toml")
+
+
+def test_missing_env_file_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(catalog.ENV_VAR, str(tmp_path / "missing.toml"))
+    catalog.reset()
+    with pytest.raises(CatalogError, match="LLMXL_CATALOG"):
+        llmxl.gpus()
