@@ -1,0 +1,298 @@
+"""The Excel face, llmxl_udfs, loaded with xlwings' real Windows decorators and conversions."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import llmxl
+
+from .conftest import PUBLISHED_COLUMNS, published_rows
+from .test_estimate import BAD_INPUTS
+from .xlwings_harness import BAS, MISSING, call_as_excel, com_column, functions, generate_bas, windows_xlwings
+
+SCENARIO_FUNCTIONS = [
+    "LLM_TTFT",
+    "LLM_TPOT",
+    "LLM_COMPLETION_TIME",
+    "LLM_LATENCY",
+    "LLM_TOKENS_PER_SEC",
+    "LLM_PRICE_PROMPT",
+    "LLM_PRICE_COMPLETION",
+    "LLM_WEIGHTS_GIB",
+    "LLM_KV_CACHE_GIB",
+    "LLM_MAX_BATCH",
+    "LLM_ESTIMATE",
+]
+ALL_FUNCTIONS = [
+    *SCENARIO_FUNCTIONS,
+    "LLM_MODELS",
+    "LLM_GPUS",
+    "LLM_DTYPES",
+    "LLM_MODEL_INFO",
+    "LLM_GPU_INFO",
+    "LLM_VERSION",
+]
+ARG_ORDER = [
+    "model",
+    "gpu",
+    "batch_size",
+    "prompt_tokens",
+    "completion_tokens",
+    "tp",
+    "gpu_hour_usd",
+    "flops_efficiency",
+    "hbm_efficiency",
+    "dtype",
+    "method",
+    "pp",
+]
+# Published column -> UDF that computes it
+PUBLISHED_UDFS = {
+    "ttft_s": "LLM_TTFT",
+    "completion_time_s": "LLM_COMPLETION_TIME",
+    "tokens_per_s": "LLM_TOKENS_PER_SEC",
+    "price_per_1k_prompt_usd": "LLM_PRICE_PROMPT",
+    "price_per_1k_completion_usd": "LLM_PRICE_COMPLETION",
+}
+
+
+@pytest.fixture(scope="module")
+def xl():
+    with windows_xlwings() as (module, xlu):
+        yield module, xlu
+
+
+def excel(xl, name, *args):
+    return call_as_excel(getattr(xl[0], name), *args)
+
+
+class TestRegistration:
+    def test_every_function_is_registered_with_docs(self, xl):
+        found = functions(xl[0])
+        assert sorted(found) == sorted(ALL_FUNCTIONS)
+        for name, f in found.items():
+            meta = f.__xlfunc__
+            assert meta["category"] == "llmxl", name
+            assert not meta["volatile"], name
+            doc = meta["ret"]["doc"]
+            assert doc and len(doc) <= 255, name
+            assert not re.search(r"(/[\w.-]+){2,}|[A-Za-z]:\\|\.py\b|defined in", doc), name
+            for arg in meta["args"]:
+                assert not arg["doc"].startswith("Positional argument"), (name, arg["name"])
+                assert len(arg["doc"]) <= 255
+
+    def test_scenario_functions_share_one_signature(self, xl):
+        for name in SCENARIO_FUNCTIONS:
+            meta = getattr(xl[0], name).__xlfunc__
+            assert [a["name"] for a in meta["args"]] == ARG_ORDER
+            assert [("optional" in a) for a in meta["args"]] == [False] * 5 + [True] * 7
+            ranged = {a["name"] for a in meta["args"] if a["options"].get("ndim") == 2}
+            assert ranged == {
+                "batch_size",
+                "prompt_tokens",
+                "completion_tokens",
+                "gpu_hour_usd",
+                "flops_efficiency",
+                "hbm_efficiency",
+            }
+
+    def test_committed_vba_is_current_and_crlf(self, xl):
+        expected = generate_bas(*xl)
+        committed = BAS.read_bytes().decode("utf-8")
+        assert committed == expected, "run: python tests/xlwings_harness.py"
+        assert "\r\n" in committed and "\n" not in committed.replace("\r\n", "")
+        for name in ALL_FUNCTIONS:
+            assert f"Function {name}(" in committed
+
+
+class TestPublishedTable:
+    @pytest.mark.parametrize("row", published_rows(), ids=lambda r: f"b{r['batch_size']}-s{r['prompt_tokens']}")
+    def test_cell_by_cell(self, xl, row):
+        args = (
+            "llama-2-70b",
+            "a100-sxm-80gb",
+            float(row["batch_size"]),
+            float(row["prompt_tokens"]),
+            float(row["completion_tokens"]),
+            2.0,
+            2.21,
+            0.7,
+            0.9,
+            MISSING,
+            "reference",
+        )
+        for column, udf in PUBLISHED_UDFS.items():
+            decimals = PUBLISHED_COLUMNS[column][1]
+            assert f"{excel(xl, udf, *args):.{decimals}f}" == row[column], udf
+
+    def test_as_column_ranges(self, xl):
+        rows = published_rows()
+        cols = [com_column([float(r[k]) for r in rows]) for k in ("batch_size", "prompt_tokens", "completion_tokens")]
+        for column, udf in PUBLISHED_UDFS.items():
+            decimals = PUBLISHED_COLUMNS[column][1]
+            out = excel(xl, udf, " Llama-2-70B ", "a100-sxm-80gb", *cols, "2", 2.21, 0.7, 0.9, None, "reference ")
+            assert len(out) == len(rows) and all(len(r) == 1 for r in out)
+            assert [f"{r[0]:.{decimals}f}" for r in out] == [r[column] for r in rows], udf
+
+    def test_the_brief_example(self, xl):
+        got = excel(xl, "LLM_PRICE_COMPLETION", "llama-2-70b", "a100-sxm-80gb", 8.0, 512.0, 512.0, 2.0, 2.21)
+        e = llmxl.estimate(
+            "llama-2-70b",
+            "a100-sxm-80gb",
+            batch_size=8,
+            prompt_tokens=512,
+            completion_tokens=512,
+            tp=2,
+            gpu_hour_usd=2.21,
+        )
+        assert got == e.usd_per_1k_completion_tokens
+
+
+def test_ten_thousand_row_range_equals_scalar_calls(xl):
+    rng = np.random.default_rng(3)
+    b = rng.integers(1, 16, 10_000).astype(float).tolist()  # Excel hands over Python floats
+    s = rng.integers(1, 3000, 10_000).astype(float).tolist()
+    out = excel(xl, "LLM_TOKENS_PER_SEC", "llama-2-70b", "a100-sxm-80gb", com_column(b), com_column(s), 256.0, 2.0)
+    assert len(out) == 10_000
+    for i in range(0, 10_000, 1):
+        if i % 7 and i > 50:
+            continue  # every seventh row plus the first fifty: ~1,470 scalar calls
+        scalar = excel(xl, "LLM_TOKENS_PER_SEC", "llama-2-70b", "a100-sxm-80gb", b[i], s[i], 256.0, 2.0)
+        assert out[i][0] == scalar
+    direct = llmxl.estimate(
+        "llama-2-70b", "a100-sxm-80gb", tp=2, batch_size=b, prompt_tokens=s, completion_tokens=256
+    ).tokens_per_s
+    assert [r[0] for r in out] == direct.tolist()
+
+
+def test_a_row_range_gives_a_row(xl):
+    out = excel(xl, "LLM_TTFT", "llama-2-7b", "a100-sxm-80gb", ((1.0, 2.0, 4.0),), 128.0, 16.0)
+    assert len(out) == 1 and len(out[0]) == 3
+
+
+class TestExcelValues:
+    def test_blank_optional_arguments_mean_the_defaults(self, xl):
+        blank = excel(
+            xl, "LLM_TTFT", "llama-2-70b", "a100-sxm-80gb", 1.0, 128.0, 16.0, None, None, None, None, None, None, None
+        )
+        missing = excel(xl, "LLM_TTFT", "llama-2-70b", "a100-sxm-80gb", 1.0, 128.0, 16.0, *[MISSING] * 7)
+        assert isinstance(blank, str) and blank == missing  # tp defaults to 1: weights do not fit
+        assert blank.startswith("#NUM! weights need")
+        ok = excel(
+            xl, "LLM_TTFT", "llama-2-70b", "a100-sxm-80gb", 1.0, 128.0, 16.0, 2.0, None, "", None, " ", None, None
+        )
+        assert (
+            ok == llmxl.estimate("llama-2-70b", "a100-sxm-80gb", tp=2, prompt_tokens=128, completion_tokens=16).ttft_s
+        )
+
+    def test_text_numbers_with_spaces_and_float_whole_numbers(self, xl):
+        a = excel(xl, "LLM_TTFT", "llama-2-7b", "a100-sxm-80gb", " 4 ", "128", 16.0)
+        b = excel(xl, "LLM_TTFT", "llama-2-7b", "a100-sxm-80gb", 4.0, 128.0, 16.0)
+        assert a == b and isinstance(a, float)
+
+    def test_blank_range_cells(self, xl):
+        out = excel(
+            xl,
+            "LLM_PRICE_COMPLETION",
+            "llama-2-7b",
+            "a100-sxm-80gb",
+            com_column([1.0, None, 2.0]),
+            128.0,
+            16.0,
+            MISSING,
+            com_column([None, 1.0, 3.0]),
+        )
+        assert out[1][0] == "#VALUE! batch_size is blank; give a whole number ≥ 1"
+        catalog_price = llmxl.estimate("llama-2-7b", "a100-sxm-80gb", prompt_tokens=128, completion_tokens=16)
+        assert out[0][0] == catalog_price.usd_per_1k_completion_tokens
+        assert (
+            out[2][0]
+            == llmxl.estimate(
+                "llama-2-7b", "a100-sxm-80gb", batch_size=2, prompt_tokens=128, completion_tokens=16, gpu_hour_usd=3.0
+            ).usd_per_1k_completion_tokens
+        )
+
+    def test_no_price_is_a_clear_cell_not_zero(self, xl):
+        out = excel(xl, "LLM_PRICE_PROMPT", "llama-2-7b", "a100-sxm-40gb", 1.0, 128.0, 16.0)
+        assert out == "#N/A no price for gpu 'a100-sxm-40gb'; give gpu_hour_usd"
+
+    def test_bad_row_shows_its_own_message(self, xl):
+        out = excel(
+            xl, "LLM_TTFT", "llama-2-70b", "a100-sxm-80gb", com_column([1.0, 2.5, "x", True, 4.0]), 128.0, 16.0, 2.0
+        )
+        assert isinstance(out[0][0], float) and isinstance(out[4][0], float)
+        assert out[1][0] == "#VALUE! batch_size must be a whole number ≥ 1, got 2.5"
+        assert out[2][0] == "#VALUE! batch_size must be a number, got 'x'"
+        assert out[3][0] == "#VALUE! batch_size must be a number, got TRUE"
+
+    def test_estimate_spill(self, xl):
+        out = excel(
+            xl,
+            "LLM_ESTIMATE",
+            "llama-2-70b",
+            "a100-sxm-80gb",
+            1.0,
+            3595.0,
+            512.0,
+            2.0,
+            2.21,
+            MISSING,
+            MISSING,
+            MISSING,
+            "reference",
+        )
+        table = dict((r[0], r[1]) for r in out if r[0] != "Warning")
+        assert all(len(r) == 2 for r in out)
+        assert f"{table['Time to first token [s]']:.3f}" == "0.936"
+        assert table["Model"] == "llama-2-70b" and table["Method"] == "reference"
+        assert any(r[0] == "Warning" and "4107" in r[1] for r in out)
+        assert all("[" in k for k in table if k not in ("Model", "GPU", "Dtype", "Method"))
+
+    def test_catalog_functions(self, xl):
+        assert excel(xl, "LLM_MODELS") == [[m] for m in llmxl.models()]
+        assert excel(xl, "LLM_GPUS") == [[g] for g in llmxl.gpus()]
+        assert excel(xl, "LLM_DTYPES") == [[d] for d in llmxl.dtypes()]
+        assert excel(xl, "LLM_MODEL_INFO", "Llama-2-70B", "num_hidden_layers") == 80
+        assert excel(xl, "LLM_GPU_INFO", "a100-sxm-80gb", " HBM_BANDWIDTH_GBS ") == 2039
+        assert excel(xl, "LLM_GPU_INFO", "h100-sxm-80gb", "int4_tops").startswith("#N/A")
+        assert excel(xl, "LLM_GPU_INFO", "a100-sxm-80gb", "speed").startswith("#VALUE! unknown gpu field 'speed'")
+        assert excel(xl, "LLM_VERSION") == llmxl.__version__
+
+
+@pytest.mark.parametrize(
+    ("change", "kind", "field", "text"),
+    BAD_INPUTS,
+    ids=[f"{next(iter(c))}={next(iter(c.values()))}" for c, *_ in BAD_INPUTS],
+)
+def test_bad_inputs_show_one_line_with_the_excel_error_kind(xl, change, kind, field, text):
+    values = dict(
+        model="llama-2-70b",
+        gpu="a100-sxm-80gb",
+        batch_size=1.0,
+        prompt_tokens=128.0,
+        completion_tokens=64.0,
+        tp=2.0,
+        gpu_hour_usd=None,
+        flops_efficiency=None,
+        hbm_efficiency=None,
+        dtype=None,
+        method=None,
+        pp=None,
+    )
+    for k, v in change.items():
+        values[k] = float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+    for name in ("LLM_TTFT", "LLM_PRICE_COMPLETION"):
+        out = excel(xl, name, *(values[k] for k in ARG_ORDER))
+        assert isinstance(out, str) and "\n" not in out, out
+        assert out.startswith(kind.excel_kind + " "), out
+        assert field in out and (text in out or text.upper() in out)  # Excel spells TRUE in capitals
+        # the same problem in one row of a range stays in that row
+        col = com_column([1.0, values["batch_size"]]) if "batch_size" in change else None
+        if col is not None and not (isinstance(values["batch_size"], float) and math.isnan(values["batch_size"])):
+            rows = excel(xl, name, *(col if k == "batch_size" else values[k] for k in ARG_ORDER))
+            if isinstance(rows, list):
+                assert isinstance(rows[0][0], float) and rows[1][0].startswith(kind.excel_kind)

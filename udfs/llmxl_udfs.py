@@ -1,0 +1,597 @@
+"""llmxl's Excel functions, for xlwings (Windows desktop Excel) and xlwings Lite.
+
+Each function is a thin wrapper: it turns what Excel hands over (floats for
+whole numbers, None for blank cells, text with stray spaces, ranges as lists
+of rows) into arguments for :func:`llmxl.estimate` and turns the answer back
+into cells. A range given for batch_size, prompt_tokens, completion_tokens,
+gpu_hour_usd or an efficiency returns an array of its shape, computed in one
+vectorised call; a bad row shows its own message in its own cell.
+
+Errors never show a traceback: the cell reads the Excel error kind and one
+line, e.g. ``#VALUE! batch_size must be a whole number ≥ 1, got 2.5``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import inspect
+import math
+
+import xlwings as xw
+
+import llmxl
+from llmxl import InvalidInputError, LlmxlError, catalog
+
+__all__ = [
+    "LLM_COMPLETION_TIME",
+    "LLM_DTYPES",
+    "LLM_ESTIMATE",
+    "LLM_GPUS",
+    "LLM_GPU_INFO",
+    "LLM_KV_CACHE_GIB",
+    "LLM_LATENCY",
+    "LLM_MAX_BATCH",
+    "LLM_MODELS",
+    "LLM_MODEL_INFO",
+    "LLM_PRICE_COMPLETION",
+    "LLM_PRICE_PROMPT",
+    "LLM_TOKENS_PER_SEC",
+    "LLM_TPOT",
+    "LLM_TTFT",
+    "LLM_VERSION",
+    "LLM_WEIGHTS_GIB",
+]
+
+CATEGORY = "llmxl"
+_GIB = 1024**3
+_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(llmxl.estimate).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
+# Workload arguments that may be ranges, with the value a blank cell stands for.
+_RANGE_ARGS = ("batch_size", "prompt_tokens", "completion_tokens", "gpu_hour_usd", "flops_efficiency", "hbm_efficiency")
+_REQUIRED = ("batch_size", "prompt_tokens", "completion_tokens")
+
+_DOCS = {
+    "model": 'Model name from LLM_MODELS(), e.g. "llama-2-70b", or a config.json path.',
+    "gpu": 'GPU name from LLM_GPUS(), e.g. "a100-sxm-80gb".',
+    "batch_size": "Sequences served together (whole number ≥ 1); a cell or a range.",
+    "prompt_tokens": "Tokens in each prompt (whole number ≥ 1); a cell or a range.",
+    "completion_tokens": "Tokens generated for each sequence (whole number ≥ 1); a cell or a range.",
+    "tp": "Optional. Tensor-parallel GPUs; must divide the attention heads. Default 1.",
+    "gpu_hour_usd": "Optional. USD per GPU per hour. Default: the catalog price of the GPU.",
+    "flops_efficiency": "Optional. Fraction of peak compute achieved, in (0, 1]. Default 0.7.",
+    "hbm_efficiency": "Optional. Fraction of peak memory bandwidth achieved, in (0, 1]. Default 0.9.",
+    "dtype": 'Optional. Precision such as "w16a16e16", "fp16", "int8", "int4-weight-only". Default w16a16e16.',
+    "method": 'Optional. "standard" (default) or "reference" (reproduces the published Llama-2-70B table).',
+    "pp": "Optional. Pipeline-parallel stages. Default 1.",
+}
+_ORDER = (
+    "model",
+    "gpu",
+    "batch_size",
+    "prompt_tokens",
+    "completion_tokens",
+    "tp",
+    "gpu_hour_usd",
+    "flops_efficiency",
+    "hbm_efficiency",
+    "dtype",
+    "method",
+    "pp",
+)
+
+
+def _scenario_function(doc: str):
+    """Decorate a scenario function: argument docs, 2-D ranges, category (func outermost)."""
+
+    def wrap(f):
+        f.__doc__ = doc  # before the first decorator: xlwings reads the description then
+        for name in reversed(_ORDER):
+            options = {"ndim": 2} if name in _RANGE_ARGS else {}
+            f = xw.arg(name, doc=_DOCS[name], **options)(f)
+        return xw.func(category=CATEGORY)(f)
+
+    return wrap
+
+
+# ---------------------------------------------------------------------------
+# Excel values -> Python
+
+
+def _text(value, field: str, default=None):
+    """A name argument: trimmed text, default when blank."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default is None:
+            raise InvalidInputError(f"{field} is blank; give a name from LLM_{field.upper()}S()", field=field)
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _cell_number(value, field: str):
+    """One cell -> float, or None for a blank; raises InvalidInputError for anything else."""
+    t = type(value)
+    if t is float or t is int:
+        return float(value)
+    if value is None:
+        return None
+    if t is str:
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field) from None
+    if t is bool:
+        raise InvalidInputError(f"{field} must be a number, got {str(value).upper()}", field=field)
+    if isinstance(value, (int, float)):  # numpy numbers, from Python callers
+        return float(value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        raise InvalidInputError(f"{field} must be a number, got a date", field=field)
+    raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
+
+
+def _scalar_arg(value, field: str):
+    """A single-valued optional argument (tp, pp): number, default when blank."""
+    if isinstance(value, list):  # ndim=2 never applies to these, but a range may still arrive
+        if len(value) == 1 and isinstance(value[0], list) and len(value[0]) == 1:
+            value = value[0][0]
+        else:
+            raise InvalidInputError(f"{field} must be a single cell, got a range", field=field)
+    number = _cell_number(value, field)
+    return _DEFAULTS[field] if number is None else number
+
+
+def _grid(value):
+    """ndim=2 arguments arrive as lists of rows; anything else is a single cell."""
+    if isinstance(value, list):
+        return value
+    return [[value]]
+
+
+def _workload(args: dict, defaults: dict):
+    """Parse the range-capable arguments.
+
+    Returns (kwargs for estimate, shape or None when every argument is one cell,
+    {(row, col): error} for cells that cannot be read). Blank optional cells take
+    their default (NaN for a price the catalog lacks); a blank required cell is an error.
+    """
+    import numpy as np
+
+    grids = {k: _grid(args[k]) for k in _RANGE_ARGS}
+    shapes = {k: (len(g), max((len(r) for r in g), default=0)) for k, g in grids.items()}
+    multi = {k: s for k, s in shapes.items() if s != (1, 1)}
+    kwargs: dict = {}
+    for k in _RANGE_ARGS:
+        if shapes[k] != (1, 1):
+            continue
+        number = _cell_number(grids[k][0][0], k)
+        if number is None:
+            if k in _REQUIRED:
+                raise InvalidInputError(f"{k} is blank; give a whole number ≥ 1", field=k)
+            number = defaults[k]
+        elif k in _REQUIRED and number.is_integer():
+            number = int(number)
+        kwargs[k] = number
+    if not multi:
+        return kwargs, None, {}
+    try:
+        shape = np.broadcast_shapes(*multi.values())
+    except ValueError:
+        sizes = ", ".join(f"{k} {r}×{c}" for k, (r, c) in multi.items())
+        raise InvalidInputError(
+            f"ranges differ in shape ({sizes}); give ranges of one shape", field=next(iter(multi))
+        ) from None
+    errors: dict = {}
+    for k, (rows, cols) in multi.items():
+        arr = np.empty((rows, cols), dtype=float)
+        blank = defaults.get(k)
+        for i, row in enumerate(grids[k]):
+            for j, cell in enumerate(row):
+                t = type(cell)
+                if t is float or t is int:
+                    arr[i, j] = cell
+                    continue
+                try:
+                    number = _cell_number(cell, k)
+                    if number is None:
+                        if k in _REQUIRED:
+                            raise InvalidInputError(f"{k} is blank; give a whole number ≥ 1", field=k)
+                        number = math.nan if blank is None else blank
+                except InvalidInputError as exc:
+                    for cell_ij in _cells(i, j, (rows, cols), shape):
+                        errors.setdefault(cell_ij, exc)
+                    number = 1.0  # any valid value: the cell shows the error
+                arr[i, j] = number
+        kwargs[k] = arr
+    return kwargs, shape, errors
+
+
+def _cells(i: int, j: int, own: tuple, shape: tuple):
+    """The output cells one input cell feeds (more than one when it broadcasts)."""
+    rows = range(shape[0]) if own[0] == 1 else (i,)
+    cols = range(shape[1]) if own[1] == 1 else (j,)
+    return tuple((r, c) for r in rows for c in cols)
+
+
+# ---------------------------------------------------------------------------
+# Python -> Excel values
+
+
+def _no_price(gpu: str) -> str:
+    return f"#N/A no price for gpu {gpu!r}; give gpu_hour_usd"
+
+
+def _run(args: dict, pick):
+    """Evaluate one scenario function: ``pick(estimate)`` gives the value(s); errors become text."""
+    import numpy as np
+
+    try:
+        model = _text(args["model"], "model")
+        gpu = catalog.get_gpu(_text(args["gpu"], "gpu"))
+        common = dict(
+            tp=_scalar_arg(args["tp"], "tp"),
+            pp=_scalar_arg(args["pp"], "pp"),
+            dtype=_text(args["dtype"], "dtype", _DEFAULTS["dtype"]),
+            method=_text(args["method"], "method", _DEFAULTS["method"]),
+        )
+        workload, shape, cell_errors = _workload(args, {**_DEFAULTS, "gpu_hour_usd": gpu.usd_per_hour})
+        if shape is None:
+            value = pick(llmxl.estimate(model, gpu, **common, **workload))
+            return _no_price(gpu.id) if value is None else value
+        no_price = None
+        price = workload.get("gpu_hour_usd")
+        if isinstance(price, np.ndarray) and np.isnan(price).any():
+            no_price = np.broadcast_to(np.isnan(price), shape)
+            workload["gpu_hour_usd"] = np.where(np.isnan(price), 0.0, price)
+        e = llmxl.estimate(model, gpu, on_error="nan", **common, **workload)
+    except LlmxlError as exc:
+        return exc.excel_text()
+    values = pick(e)
+    if values is None:
+        return [[_no_price(gpu.id)] * shape[1] for _ in range(shape[0])]
+    out = np.broadcast_to(values, shape).tolist()
+    if no_price is not None and _is_price(pick):
+        for i, j in zip(*np.nonzero(no_price), strict=True):
+            out[i][j] = _no_price(gpu.id)
+    failed = e.errors
+    if failed is not None:
+        for i, j in zip(*np.nonzero(failed != None), strict=True):  # noqa: E711 - element-wise
+            out[i][j] = failed[i, j].excel_text()
+    for (i, j), exc in cell_errors.items():
+        out[i][j] = exc.excel_text()
+    return out
+
+
+def _is_price(pick) -> bool:
+    return getattr(pick, "is_price", False)
+
+
+def _price(attr):
+    def pick(e):
+        return getattr(e, attr)
+
+    pick.is_price = True
+    return pick
+
+
+def _attr(attr, scale=1.0):
+    if scale == 1.0:
+        return lambda e: getattr(e, attr)
+    return lambda e: getattr(e, attr) / scale
+
+
+# ---------------------------------------------------------------------------
+# Scenario functions: one signature, so a formula can be copied and renamed.
+
+
+@_scenario_function("Time to first token [s]: one forward pass over the prompt, for the whole batch.")
+def LLM_TTFT(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("ttft_s"))
+
+
+@_scenario_function("Time per output token [s]: one decode step, including reading and writing the KV cache.")
+def LLM_TPOT(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("tpot_s"))
+
+
+@_scenario_function("Time to generate all completion tokens [s], after the first token's prefill.")
+def LLM_COMPLETION_TIME(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("completion_time_s"))
+
+
+@_scenario_function("End-to-end latency of a request [s]: time to first token plus completion time.")
+def LLM_LATENCY(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("e2e_latency_s"))
+
+
+@_scenario_function(
+    "Generated tokens per second over the whole request, batch × completion / latency "
+    "(the published table's Tokens/second)."
+)
+def LLM_TOKENS_PER_SEC(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("tokens_per_s"))
+
+
+@_scenario_function("USD per 1,000 prompt tokens, at the prefill rate, for all tp × pp GPUs.")
+def LLM_PRICE_PROMPT(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _price("usd_per_1k_prompt_tokens"))
+
+
+@_scenario_function("USD per 1,000 completion tokens, at the decode rate, for all tp × pp GPUs.")
+def LLM_PRICE_COMPLETION(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _price("usd_per_1k_completion_tokens"))
+
+
+@_scenario_function("Model weights held by each GPU [GiB].")
+def LLM_WEIGHTS_GIB(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("weight_bytes_per_gpu", _GIB))
+
+
+@_scenario_function("KV cache held by each GPU for the batch's prompt and completion tokens [GiB].")
+def LLM_KV_CACHE_GIB(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("kv_cache_bytes_per_gpu", _GIB))
+
+
+@_scenario_function("Largest batch whose KV cache and activations fit in GPU memory while decoding.")
+def LLM_MAX_BATCH(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    return _run(locals(), _attr("max_batch_size"))
+
+
+_SPILL = (
+    ("Time to first token [s]", "ttft_s", 1.0),
+    ("Time per output token [s]", "tpot_s", 1.0),
+    ("Time for completion [s]", "completion_time_s", 1.0),
+    ("End-to-end latency [s]", "e2e_latency_s", 1.0),
+    ("Tokens/second [tokens/s]", "tokens_per_s", 1.0),
+    ("Prefill tokens/second [tokens/s]", "prefill_tokens_per_s", 1.0),
+    ("Decode tokens/second [tokens/s]", "decode_tokens_per_s", 1.0),
+    ("Price per 1k prompt tokens [USD]", "usd_per_1k_prompt_tokens", 1.0),
+    ("Price per 1k completion tokens [USD]", "usd_per_1k_completion_tokens", 1.0),
+    ("Weights per GPU [GiB]", "weight_bytes_per_gpu", _GIB),
+    ("KV cache per GPU [GiB]", "kv_cache_bytes_per_gpu", _GIB),
+    ("Activations per GPU [GiB]", "activation_bytes_per_gpu", _GIB),
+    ("Largest batch that fits [sequences]", "max_batch_size", 1.0),
+    ("GPUs [count]", "num_gpus", 1.0),
+)
+
+
+def _spill(e):
+    rows = [["Model", e.model], ["GPU", e.gpu], ["Dtype", e.dtype], ["Method", e.method]]
+    for label, attr, scale in _SPILL:
+        value = getattr(e, attr)
+        rows.append([label, "n/a: no price; give gpu_hour_usd" if value is None else value / scale])
+    rows += [["Warning", w] for w in e.warnings]
+    return rows
+
+
+@_scenario_function("Every result for one scenario as a two-column spill: metric (with unit) and value.")
+def LLM_ESTIMATE(
+    model,
+    gpu,
+    batch_size,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    gpu_hour_usd=None,
+    flops_efficiency=None,
+    hbm_efficiency=None,
+    dtype=None,
+    method=None,
+    pp=None,
+):
+    for name in _RANGE_ARGS:
+        grid = _grid(locals()[name])
+        if len(grid) != 1 or len(grid[0]) != 1:
+            return InvalidInputError(
+                f"LLM_ESTIMATE takes one scenario, but {name} is a range; use LLM_TTFT and "
+                "the other single-result functions for ranges",
+                field=name,
+            ).excel_text()
+    return _run(locals(), _spill)
+
+
+# ---------------------------------------------------------------------------
+# Catalog functions
+
+
+@xw.func(category=CATEGORY)
+def LLM_MODELS():
+    """Ids of all catalog models, one per row (for dropdowns)."""
+    return _column(catalog.models)
+
+
+@xw.func(category=CATEGORY)
+def LLM_GPUS():
+    """Ids of all catalog GPUs, one per row (for dropdowns)."""
+    return _column(catalog.gpus)
+
+
+@xw.func(category=CATEGORY)
+def LLM_DTYPES():
+    """Ids of all catalog dtypes (precision recipes), one per row (for dropdowns)."""
+    return _column(catalog.dtypes)
+
+
+def _column(list_ids):
+    try:
+        return [[i] for i in list_ids()]
+    except LlmxlError as exc:
+        return exc.excel_text()
+
+
+def _info(kind: str, getter, name, field):
+    try:
+        spec = getter(_text(name, kind))
+        key = _text(field, "field").lower()
+        data = spec.model_dump()
+        for prop in ("num_parameters", "head_dim", "kv_groups", "compute_kind"):
+            if hasattr(type(spec), prop):
+                data[prop] = getattr(spec, prop)
+        if key not in data:
+            fields = ", ".join(k for k in data if k != "aliases")
+            raise InvalidInputError(f"unknown {kind} field {key!r}; use one of {fields}", field="field")
+        value = data[key]
+    except LlmxlError as exc:
+        return exc.excel_text()
+    if value is None:
+        return f"#N/A {spec.id} has no {key}"
+    if isinstance(value, (_dt.date, tuple)):
+        return value.isoformat() if isinstance(value, _dt.date) else ", ".join(value)
+    return value
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("model", doc=_DOCS["model"])
+@xw.arg("field", doc='Field name, e.g. "num_hidden_layers", "max_position_embeddings", "num_parameters", "source".')
+def LLM_MODEL_INFO(model, field):
+    """One catalog value of a model, by Hugging Face config.json field name."""
+    return _info("model", catalog.get_model, model, field)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("gpu", doc=_DOCS["gpu"])
+@xw.arg("field", doc='Field name, e.g. "memory_gib", "hbm_bandwidth_gbs", "fp16_tflops", "usd_per_hour".')
+def LLM_GPU_INFO(gpu, field):
+    """One catalog value of a GPU, e.g. memory_gib, hbm_bandwidth_gbs, fp16_tflops, usd_per_hour."""
+    return _info("gpu", catalog.get_gpu, gpu, field)
+
+
+@xw.func(category=CATEGORY)
+def LLM_VERSION():
+    """The version of llmxl computing these formulas."""
+    return llmxl.__version__
