@@ -1,0 +1,212 @@
+"""llmxl benchmarks: prints a table of medians over repeated runs.
+
+    python benchmarks/bench.py            # full sizes (see benchmarks/README.md)
+    python benchmarks/bench.py --quick    # tiny sizes, proves the script still runs (CI)
+
+Not timed tests: the goals are printed beside the figures, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.xlwings_harness
+
+import llmxl  # noqa: E402
+
+SCENARIO = dict(
+    tp=2,
+    batch_size=8,
+    prompt_tokens=512,
+    completion_tokens=512,
+    flops_efficiency=0.7,
+    hbm_efficiency=0.9,
+    gpu_hour_usd=2.21,
+    method="reference",
+)
+
+
+def median_time(fn, repeat: int, number: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return statistics.median(times)
+
+
+def bench_scalar(quick: bool) -> list[tuple[str, str, str]]:
+    number = 200 if quick else 5000
+    ours = median_time(lambda: llmxl.estimate("llama-2-70b", "a100-sxm-80gb", **SCENARIO), 5 if quick else 11, number)
+    rows = [("scalar estimate()", f"{ours * 1e6:.1f} µs/call", "")]
+    try:
+        from llm_analysis.analysis import LLMAnalysis
+        from llm_analysis.config import DtypeConfig, GPUConfig, ModelConfig, ParallelismConfig
+        from llm_analysis.logger import logger
+    except ImportError:
+        rows.append(("llm-analysis 0.2.2, same scenario", "not installed (pip install '.[bench]')", ""))
+        return rows
+    logger.setLevel(logging.CRITICAL)
+    logging.disable(logging.WARNING)
+    m, _g = llmxl.get_model("llama-2-70b"), llmxl.get_gpu("a100-sxm-80gb")
+    mc = ModelConfig(
+        name="llama-2-70b",
+        num_layers=m.num_hidden_layers,
+        n_head=m.num_attention_heads,
+        hidden_dim=m.hidden_size,
+        vocab_size=m.vocab_size,
+        max_seq_len=m.max_position_embeddings,
+        num_key_value_heads=m.num_key_value_heads,
+        ffn_embed_dim=m.intermediate_size,
+        expansion_ratio=m.intermediate_size / m.hidden_size,
+        model_type="llama",
+    )
+    gc = GPUConfig(
+        name="a100",
+        mem_per_GPU_in_GB=80,
+        hbm_bandwidth_in_GB_per_sec=2039,
+        intra_node_bandwidth_in_GB_per_sec=300,
+        intra_node_min_message_latency=8e-6,
+        peak_fp16_TFLOPS=312,
+        peak_i8_TFLOPS=624,
+        peak_i4_TFLOPS=1248,
+    )
+
+    def peer():
+        a = LLMAnalysis(
+            mc, gc, DtypeConfig(), ParallelismConfig(tp_size=2), flops_efficiency=0.7, hbm_memory_efficiency=0.9
+        )
+        a.inference(batch_size_per_gpu=8, seq_len=512, num_tokens_to_generate=512, cost_per_gpu_hour=2.21)
+
+    theirs = median_time(peer, 5 if quick else 11, 20 if quick else 200)
+    logging.disable(logging.NOTSET)
+    rows.append(
+        (
+            "llm-analysis 0.2.2, same scenario",
+            f"{theirs * 1e6:.1f} µs/call",
+            f"llmxl {theirs / ours:.0f}× faster (goal ≥ 30×)",
+        )
+    )
+    return rows
+
+
+def bench_vector(quick: bool) -> list[tuple[str, str, str]]:
+    n = 10_000 if quick else 1_000_000
+    rng = np.random.default_rng(0)
+    b, s, c = rng.integers(1, 64, n), rng.integers(1, 4096, n), rng.integers(1, 4096, n)
+    t = median_time(
+        lambda: llmxl.estimate("llama-3.1-8b", "h100-sxm-80gb", batch_size=b, prompt_tokens=s, completion_tokens=c),
+        3 if quick else 7,
+    )
+    return [
+        (f"vectorised estimate(), {n:,} scenarios", f"{t * 1e3:.0f} ms", f"{n / t:,.0f} scenarios/s (goal ≥ 2,000,000)")
+    ]
+
+
+def bench_udf(quick: bool) -> list[tuple[str, str, str]]:
+    from tests.xlwings_harness import call_as_excel, com_column, windows_xlwings
+
+    n = 1000 if quick else 10_000
+    col = com_column([float(1 + i % 32) for i in range(n)])
+    with windows_xlwings() as (mod, xlu):
+        import xlwings as xw
+
+        def double(batch_size):
+            return [[2 * r[0]] for r in batch_size]
+
+        double = xlu.xlfunc(xlu.xlarg("batch_size", ndim=2)(double))
+        ours = median_time(
+            lambda: call_as_excel(mod.LLM_TOKENS_PER_SEC, "llama-2-70b", "a100-sxm-80gb", col, 512.0, 512.0, 2.0, 2.21),
+            5 if quick else 11,
+        )
+        floor = median_time(lambda: call_as_excel(double, col), 5 if quick else 11)
+        del xw
+    return [
+        (
+            f"UDF over a {n:,}-row range",
+            f"{ours * 1e3:.1f} ms",
+            f"{ours / floor:.2f}× the trivial UDF ({floor * 1e3:.1f} ms; goal ≤ 2×)",
+        )
+    ]
+
+
+def bench_import(quick: bool) -> list[tuple[str, str, str]]:
+    def run(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - t0
+
+    reps = 3 if quick else 11
+    base = statistics.median(run("import pydantic, numpy") for _ in range(reps))
+    full = statistics.median(run("import pydantic, numpy; import llmxl") for _ in range(reps))
+    return [("import llmxl, minus import pydantic, numpy", f"{(full - base) * 1e3:.0f} ms", "goal ≤ 60 ms")]
+
+
+def bench_workbooks(quick: bool) -> list[tuple[str, str, str]]:
+    from llmxl.cli import main
+    from llmxl.workbook.reference import build_reference_workbook
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = median_time(lambda: build_reference_workbook().save(Path(tmp) / "ref.xlsx"), 3 if quick else 5)
+        batches = ",".join(str(i) for i in range(1, 11 if quick else 51))
+        prompts = ",".join(str(128 * i) for i in range(1, 6 if quick else 11))
+        completions = "128,512" if quick else ",".join(str(64 * i) for i in range(1, 11))
+        scenarios = 2 * len(batches.split(",")) * len(prompts.split(",")) * len(completions.split(","))
+        argv = [
+            "report",
+            "--model",
+            "llama-2-70b",
+            "--model",
+            "llama-3.1-70b",
+            "--gpu",
+            "a100-sxm-80gb",
+            "--tp",
+            "2",
+            "--batch",
+            batches,
+            "--prompt",
+            prompts,
+            "--completion",
+            completions,
+            "--no-progress",
+            "-o",
+            str(Path(tmp) / "report.xlsx"),
+            "--force",
+        ]
+        r = median_time(lambda: main(argv), 1 if quick else 3)
+    return [
+        ("build the reference workbook", f"{t * 1e3:.0f} ms", "goal ≤ 1 s"),
+        (f"CLI report, {scenarios:,} scenarios", f"{r:.2f} s", "goal ≤ 10 s for 10,000"),
+    ]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, to prove the script runs")
+    args = p.parse_args()
+    rows: list[tuple[str, str, str]] = []
+    for bench in (bench_scalar, bench_vector, bench_udf, bench_import, bench_workbooks):
+        rows += bench(args.quick)
+    widths = [max(len(r[i]) for r in [*rows, ("measure", "median", "note")]) for i in range(3)]
+    print(
+        f"llmxl {llmxl.__version__}, Python {sys.version.split()[0]}, numpy {np.__version__}"
+        + (" (quick mode)" if args.quick else "")
+    )
+    for r in [("measure", "median", "note"), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

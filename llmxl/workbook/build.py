@@ -1,0 +1,192 @@
+"""Building blocks shared by every workbook llmxl writes: catalog sheet, Calc sheet, safe cells."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.worksheet import Worksheet
+
+from .. import catalog
+from .calc import CONFIG_COLUMNS, SCENARIO_COLUMNS, Formula, column_letters, formulas_for_row
+
+HEADER_FONT = Font(bold=True)
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
+TITLE_FONT = Font(bold=True, size=14)
+
+
+def put(ws: Worksheet, row: int, col: int, value: Any, *, number_format: str | None = None) -> Any:
+    """Write a value. Strings are always text, never formulas (use put_formula for formulas)."""
+    cell = ws.cell(row=row, column=col)
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"  # a catalog or user string starting with '=' stays literal text
+        if value[:1] in ("=", "+", "-", "@"):
+            cell.quotePrefix = True
+    if number_format:
+        cell.number_format = number_format
+    return cell
+
+
+def put_formula(ws: Worksheet, row: int, col: int, formula: str, *, number_format: str | None = None) -> Any:
+    assert formula.startswith("="), formula  # internal invariant, not user input
+    cell = ws.cell(row=row, column=col)
+    cell.value = formula
+    if number_format:
+        cell.number_format = number_format
+    return cell
+
+
+def put_row(ws: Worksheet, row: int, values: Sequence[Any], first_col: int = 1) -> None:
+    """Write a row: Formula values as formulas, every other string as text."""
+    for j, v in enumerate(values):
+        if isinstance(v, Formula):
+            put_formula(ws, row, first_col + j, v)
+        else:
+            put(ws, row, first_col + j, v)
+
+
+def define(wb: Workbook, name: str, ref: str) -> None:
+    wb.defined_names[name] = DefinedName(name, attr_text=ref)
+
+
+def header_row(ws: Worksheet, row: int, headers: Iterable[str], first_col: int = 1) -> None:
+    for j, h in enumerate(headers):
+        c = put(ws, row, first_col + j, h)
+        c.font = HEADER_FONT
+        c.fill = HEADER_FILL
+        c.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+# --- Catalog sheet ------------------------------------------------------------------------------
+
+_MODEL_COLUMNS = [
+    ("id", "Model id", lambda m: m.id),
+    ("model_type", "Type", lambda m: m.model_type),
+    ("layers", "Layers L (num_hidden_layers)", lambda m: m.num_hidden_layers),
+    ("hidden", "Hidden size h (hidden_size)", lambda m: m.hidden_size),
+    ("heads", "Attention heads a", lambda m: m.num_attention_heads),
+    ("kv_heads", "KV heads k", lambda m: m.num_key_value_heads),
+    ("mlp", "MLP size f (intermediate_size)", lambda m: m.intermediate_size),
+    ("vocab", "Vocabulary V", lambda m: m.vocab_size),
+    ("context", "Context [tokens]", lambda m: m.max_position_embeddings),
+    ("gated", "Gated MLP (1/0)", lambda m: int(m.gated_mlp)),
+    ("source", "Source", lambda m: m.source),
+    ("checked", "Checked", lambda m: m.checked.isoformat() if m.checked else ""),
+]
+_GPU_COLUMNS = [
+    ("id", "GPU id", lambda g: g.id),
+    ("memory_gib", "Memory [GiB]", lambda g: g.memory_gib),
+    ("hbm_gbs", "HBM bandwidth [GB/s]", lambda g: g.hbm_bandwidth_gbs),
+    ("fp16_tflops", "fp16 [TFLOPS]", lambda g: g.fp16_tflops),
+    ("fp8_tflops", "fp8 [TFLOPS]", lambda g: g.fp8_tflops),
+    ("int8_tops", "int8 [TOPS]", lambda g: g.int8_tops),
+    ("int4_tops", "int4 [TOPS]", lambda g: g.int4_tops),
+    ("link_gbs", "Interconnect [GB/s]", lambda g: g.interconnect_gbs),
+    ("link_latency_s", "Link latency [s]", lambda g: g.interconnect_latency_s),
+    ("usd_per_hour", "Price [USD/GPU-h]", lambda g: g.usd_per_hour),
+    ("price_source", "Price source", lambda g: g.usd_per_hour_source or ""),
+    ("price_checked", "Price checked", lambda g: g.usd_per_hour_checked.isoformat() if g.usd_per_hour_checked else ""),
+    ("source", "Source", lambda g: g.source),
+    ("checked", "Checked", lambda g: g.checked.isoformat() if g.checked else ""),
+]
+_DTYPE_COLUMNS = [
+    ("id", "Dtype id", lambda d: d.id),
+    ("weight_bits", "Weight bits", lambda d: d.weight_bits),
+    ("activation_bits", "Activation bits", lambda d: d.activation_bits),
+    ("embedding_bits", "Embedding bits", lambda d: d.embedding_bits),
+    ("compute", "Compute kind", lambda d: d.compute_kind),
+    ("description", "Description", lambda d: d.description),
+]
+
+
+def write_catalog_sheet(wb: Workbook) -> Worksheet:
+    """Every catalog model, GPU and dtype as values, with names cat_<kind>_<column>."""
+    ws = wb.create_sheet("Catalog")
+    cat = catalog.get_catalog()
+    put(ws, 1, 1, "llmxl catalog: the figures every formula in this workbook reads").font = TITLE_FONT
+    row = 3
+    for kind, title, columns in (
+        ("model", "Models (Hugging Face config.json fields)", _MODEL_COLUMNS),
+        ("gpu", "GPUs (dense tensor throughput; interconnect per GPU, one direction)", _GPU_COLUMNS),
+        ("dtype", "Dtypes (wXaYeZ: weight, activation, embedding bits)", _DTYPE_COLUMNS),
+    ):
+        specs = list(cat.entries[kind + "s"].values())
+        put(ws, row, 1, title).font = HEADER_FONT
+        header_row(ws, row + 1, [h for _, h, _ in columns])
+        first = row + 2
+        for i, spec in enumerate(specs):
+            for j, (_, _, get) in enumerate(columns):
+                put(ws, first + i, j + 1, get(spec))
+        last = first + len(specs) - 1
+        for j, (name, _, _) in enumerate(columns):
+            letter = ws.cell(row=1, column=j + 1).column_letter
+            define(wb, f"cat_{kind}_{name}", f"Catalog!${letter}${first}:${letter}${last}")
+        row = last + 3
+    ws.column_dimensions["A"].width = 18
+    ws.freeze_panes = "B1"
+    return ws
+
+
+# --- Calc sheet ---------------------------------------------------------------------------------
+
+
+class CalcLayout:
+    """Where the Calc sheet put things: config rows and scenario rows, by column name."""
+
+    def __init__(self, config_first: int, n_configs: int, scenario_first: int, n_scenarios: int) -> None:
+        self.config_first = config_first
+        self.n_configs = n_configs
+        self.scenario_first = scenario_first
+        self.n_scenarios = n_scenarios
+        self.config_cols = column_letters(CONFIG_COLUMNS)
+        self.scenario_cols = column_letters(SCENARIO_COLUMNS)
+
+    def scenario_ref(self, i: int, name: str) -> str:
+        """Absolute reference to quantity ``name`` of scenario i (0-based)."""
+        return f"Calc!${self.scenario_cols[name]}${self.scenario_first + i}"
+
+    def config_ref(self, i: int, name: str) -> str:
+        return f"Calc!${self.config_cols[name]}${self.config_first + i}"
+
+
+def write_calc_sheet(
+    wb: Workbook,
+    configs: Sequence[dict[str, Any]],
+    scenarios: Sequence[tuple[int, Any, Any, Any]],
+    progress: Any = None,
+) -> CalcLayout:
+    """The audit sheet: one configuration row per (model, GPU), one scenario row per scenario.
+
+    ``configs`` hold the input cells of each configuration row (values or formulas);
+    ``scenarios`` are (configuration number from 1, batch, prompt, completion) where the
+    last three are values or formulas.
+    """
+    ws = wb.create_sheet("Calc")
+    put(
+        ws, 1, 1, "Calc: methodology.md as formulas. Configurations (what model, GPU, dtype, tp and pp fix)"
+    ).font = HEADER_FONT
+    header_row(ws, 2, [c.header for c in CONFIG_COLUMNS])
+    config_first = 3
+    for i, inputs in enumerate(configs):
+        put_row(ws, config_first + i, formulas_for_row(CONFIG_COLUMNS, config_first + i, inputs))
+    last = config_first + len(configs) - 1
+    for name, letter in column_letters(CONFIG_COLUMNS).items():
+        define(wb, f"cfg_{name}", f"Calc!${letter}${config_first}:${letter}${last}")
+    title_row = last + 2
+    put(
+        ws, title_row, 1, "Scenarios (one forward pass over the prompt, one decode step; times in seconds)"
+    ).font = HEADER_FONT
+    header_row(ws, title_row + 1, [c.header for c in SCENARIO_COLUMNS])
+    first = title_row + 2
+    for i, (cfg, b, s, n) in enumerate(scenarios):
+        r = first + i
+        put_row(ws, r, formulas_for_row(SCENARIO_COLUMNS, r, {"cfg": cfg, "b": b, "s": s, "n": n}))
+        if progress is not None:
+            progress(i + 1)
+    ws.freeze_panes = "B3"
+    return CalcLayout(config_first, len(configs), first, len(scenarios))

@@ -1,0 +1,212 @@
+"""methodology.md as native spreadsheet formulas.
+
+Two tables on the **Calc** sheet carry the arithmetic, one quantity per column
+with its symbol and unit in the header, so an analyst can audit every step:
+
+* the *configuration* table, one row per (model, GPU) pair, holds what the
+  model, GPU, dtype, tp, pp, method and efficiencies fix (catalog lookups,
+  parameter counts, weight memory, effective FLOP/s and bandwidth, a status);
+* the *scenario* table, one row per (batch, prompt, completion) scenario,
+  holds the per-pass latencies, KV cache, activations, results and a status.
+  It reads its configuration's values with ``INDEX(cfg_<name>, <row>)``.
+
+Formulas use only INDEX, MATCH, MAX, MIN, IF, IFERROR, ROUND, SUM, arithmetic,
+comparison and ``&``, which Excel and LibreOffice compute alike. Templates
+below name other columns as ``{name}`` (same row) and configuration columns
+as ``[name]``; :func:`render` turns them into cell references. Defined names are
+case-insensitive in Excel, so no two column names may differ only in case.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from openpyxl.utils import get_column_letter
+
+GIB = "1073741824"
+
+
+class Formula(str):
+    """A formula llmxl generated. Any other string written to a cell is text, never a formula."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    header: str
+    template: str  # "" for an input column, filled by the caller
+
+
+# --- catalog lookups and configuration-level terms ------------------------------------------
+# Inputs of a configuration row: model, gpu, dtype, method, tp, pp, fe, he, price_in.
+CONFIG_COLUMNS: list[Column] = [
+    Column("model", "Model", ""),
+    Column("gpu", "GPU", ""),
+    Column("dtype", "Dtype", ""),
+    Column("method", "Method", ""),
+    Column("tp", "Tensor parallel t", ""),
+    Column("pp", "Pipeline parallel p", ""),
+    Column("fe", "FLOPs efficiency fe", ""),
+    Column("he", "HBM efficiency he", ""),
+    Column("price_in", "Price given [USD/GPU-h]", ""),
+    Column("mi", "Model row", "IFERROR(MATCH({model},cat_model_id,0),0)"),
+    Column("gi", "GPU row", "IFERROR(MATCH({gpu},cat_gpu_id,0),0)"),
+    Column("di", "Dtype row", "IFERROR(MATCH({dtype},cat_dtype_id,0),0)"),
+    Column("L", "Layers L", "INDEX(cat_model_layers,{mi})"),
+    Column("h", "Hidden size h", "INDEX(cat_model_hidden,{mi})"),
+    Column("a", "Attention heads a", "INDEX(cat_model_heads,{mi})"),
+    Column("k", "KV heads k", "INDEX(cat_model_kv_heads,{mi})"),
+    Column("f", "MLP size f", "INDEX(cat_model_mlp,{mi})"),
+    Column("V", "Vocabulary V", "INDEX(cat_model_vocab,{mi})"),
+    Column("ctx", "Context [tokens]", "INDEX(cat_model_context,{mi})"),
+    Column("glu", "Gated MLP (1/0)", "INDEX(cat_model_gated,{mi})"),
+    Column("Bw", "Weight bytes Bw", "INDEX(cat_dtype_weight_bits,{di})/8"),
+    Column("Ba", "Activation bytes Ba", "INDEX(cat_dtype_activation_bits,{di})/8"),
+    Column("Be", "Embedding bytes Be", "INDEX(cat_dtype_embedding_bits,{di})/8"),
+    Column("compute", "Compute kind", "INDEX(cat_dtype_compute,{di})"),
+    Column("mem", "GPU memory [GiB]", "INDEX(cat_gpu_memory_gib,{gi})"),
+    Column("hbm_gbs", "HBM bandwidth [GB/s]", "INDEX(cat_gpu_hbm_gbs,{gi})"),
+    Column("nvl", "Interconnect [GB/s]", "INDEX(cat_gpu_link_gbs,{gi})"),
+    Column("lam", "Link latency lam [s]", "INDEX(cat_gpu_link_latency_s,{gi})"),
+    Column(
+        "peak",
+        "Peak [TFLOPS] (0: the GPU lacks it)",
+        'MAX(0,IF({compute}="fp16",INDEX(cat_gpu_fp16_tflops,{gi}),IF({compute}="fp8",INDEX(cat_gpu_fp8_tflops,{gi}),'
+        'IF({compute}="int8",INDEX(cat_gpu_int8_tops,{gi}),INDEX(cat_gpu_int4_tops,{gi})))))',
+    ),
+    Column(
+        "price",
+        "Price used [USD/GPU-h]",
+        'IF({price_in}="",IF(INDEX(cat_gpu_usd_per_hour,{gi})="","",INDEX(cat_gpu_usd_per_hour,{gi})),{price_in})',
+    ),
+    Column("Lp", "Layers per GPU Lp", "ROUND({L}/{pp}-0.5,0)"),
+    Column("kg", "KV heads per GPU kg", "MAX({k}/{tp},1)"),
+    Column("P_attn", "Attention params per layer", "2*{h}*{h}+2*{h}*({h}*{kg}*{tp}/{a})"),
+    Column("P_mlp", "MLP params per layer", "IF({glu}=1,3,2)*{h}*{f}"),
+    Column("Lw", "Layers holding weights", 'IF({method}="reference",{L},{Lp})'),
+    Column(
+        "W",
+        "Weights per GPU W [bytes]",
+        "{Lw}*({P_attn}*{Bw}/{tp}+{P_mlp}*{Bw}/{tp}+2*{h}*{Bw})+{V}*{h}*{Be}/{tp}+{h}*{Bw}/{tp}",
+    ),
+    Column("left", "Memory left after weights [bytes]", f"{{mem}}*{GIB}-{{W}}"),
+    Column("F_eff", "Effective compute F [FLOP/s]", "{peak}*{fe}*1E+12"),
+    Column("M_eff", "Effective bandwidth M [bytes/s]", "{hbm_gbs}*{he}*1E+9"),
+    Column("mlpfac", "MLP FLOPs factor", 'IF({method}="reference",4,IF({glu}=1,6,4))'),
+    Column(
+        "status",
+        "Configuration status",
+        'IF({mi}=0,"unknown model "&{model},IF({gi}=0,"unknown gpu "&{gpu},IF({di}=0,"unknown dtype "&{dtype},'
+        'IF(ROUND({a}/{tp},0)<>{a}/{tp},"tp="&{tp}&" does not divide the "&{a}&" attention heads of "&{model},'
+        'IF({peak}<=0,"dtype "&{dtype}&" needs "&{compute}&" tensor cores, which "&{gpu}&" lacks",'
+        'IF({left}<=0,"weights need "&ROUND({W}/' + GIB + ',1)&" GiB per GPU but "&{gpu}&" has "&{mem}&" GiB; '
+        'use a larger tp","ok"))))))',
+    ),
+]
+
+# --- per-scenario terms: b, s, n and the configuration row cfg --------------------------------
+
+
+def _pass(prefix: str, tokens: str) -> list[Column]:
+    """fwd(b, S) by component for S = tokens ('{s}' for prefill, '1' for decode)."""
+    S = tokens
+    bsh = f"{{b}}*{S}*[h]"
+    label = "prefill" if prefix == "pre" else "decode"
+    return [
+        Column(
+            f"{prefix}_attn",
+            f"{label.capitalize()} attention [s]",
+            f"[Lp]*MAX((4*{bsh}*[h]+4*{bsh}*[h]*[k]/[a]+4*{bsh}*{S})/[tp]/[F_eff],"
+            f"[P_attn]*[Bw]/[tp]/[M_eff]+MAX(3*[Ba]*{bsh}/[tp],(2*{bsh}+4*[a]*{{b}}*{S})*[Ba]/[tp])/[M_eff])",
+        ),
+        Column(
+            f"{prefix}_mlp",
+            f"{label.capitalize()} MLP [s]",
+            f"[Lp]*MAX([mlpfac]*{bsh}*[f]/[tp]/[F_eff],[P_mlp]*[Bw]/[tp]/[M_eff]+MAX([Ba],[Ba]*[f]/[h])*{bsh}/[tp]/[M_eff])",
+        ),
+        Column(f"{prefix}_norm", f"{label.capitalize()} norms [s]", f"[Lp]*2*({bsh}*4/[tp]/[M_eff])"),
+        Column(
+            f"{prefix}_comm",
+            f"{label.capitalize()} communication [s]",
+            f"IF([tp]=1,0,[Lp]*2*MAX(2*{bsh}*([tp]-1)/[tp]*[Ba]/([nvl]*1E+9),[lam])"
+            f"+MAX(2*{bsh}*([tp]-1)/[tp]*[Be]/([nvl]*1E+9),[lam]))",
+        ),
+        Column(f"{prefix}_emb", f"{label.capitalize()} embedding [s]", "[V]*[h]*[Be]/[M_eff]"),
+        Column(f"{prefix}_logits", f"{label.capitalize()} logits [s]", f"2*{bsh}*[V]/[tp]/[pp]/[F_eff]"),
+    ]
+
+
+def _act(S: str) -> str:
+    bsh = f"{{b}}*{S}*[h]"
+    return (
+        f"MAX(MAX(3*[Ba]*{bsh}/[tp],(2*{bsh}+4*[a]*{{b}}*{S})*[Ba]/[tp]),MAX([Ba],[Ba]*[f]/[h])*{bsh}/[tp],"
+        f"{bsh}*2/[tp],[V]*{{b}}*{S}*[Ba]/[tp])"
+    )
+
+
+SCENARIO_COLUMNS: list[Column] = [
+    Column("cfg", "Configuration row", ""),
+    Column("b", "Batch size b", ""),
+    Column("s", "Prompt tokens s", ""),
+    Column("n", "Completion tokens n", ""),
+    *_pass("pre", "{s}"),
+    *_pass("dec", "1"),
+    Column("kv", "KV cache per GPU [bytes]", "2*{b}*({s}+{n})*([h]/[a])*[kg]*[Ba]*[Lp]"),
+    Column("kv_s", "Decode KV-cache traffic [s]", "2*{kv}/[M_eff]"),
+    Column("act_pre", "Prefill activations [bytes]", _act("{s}")),
+    Column("act_dec", "Decode activations [bytes]", _act("1")),
+    Column("ttft", "Time to first token [s]", "SUM({pre_attn}:{pre_logits})"),
+    Column("tpot", "Time per output token [s]", "SUM({dec_attn}:{dec_logits})+{kv_s}"),
+    Column("completion", "Time for completion [s]", "{n}*{tpot}"),
+    Column("tps", "Tokens/second", "{b}*{n}/({ttft}+{completion})"),
+    Column(
+        "usd_prompt", "Price/1k prompt tokens [USD]", 'IF([price]="","",1000*[price]*[tp]*[pp]/3600/({b}*{s}/{ttft}))'
+    ),
+    Column(
+        "usd_completion",
+        "Price/1k completion tokens [USD]",
+        'IF([price]="","",1000*[price]*[tp]*[pp]/3600/({b}/{tpot}))',
+    ),
+    Column("max_batch", "Largest batch that fits", "ROUND([left]/(({kv}+{act_dec})/{b})-0.5,0)"),
+    Column(
+        "status",
+        "Scenario status",
+        'IF([status]<>"ok",[status],'
+        'IF(ROUND({b},0)<>{b},"batch_size must be a whole number >= 1, got "&{b},IF({b}<1,"batch_size must be a whole number >= 1, got "&{b},'
+        'IF(ROUND({s},0)<>{s},"prompt_tokens must be a whole number >= 1, got "&{s},IF({s}<1,"prompt_tokens must be a whole number >= 1, got "&{s},'
+        'IF(ROUND({n},0)<>{n},"completion_tokens must be a whole number >= 1, got "&{n},IF({n}<1,"completion_tokens must be a whole number >= 1, got "&{n},'
+        'IF({s}>[ctx],"prompt_tokens "&{s}&" exceeds the context of "&[ctx]&" tokens",'
+        'IF([left]<={act_pre},"prompt activations need "&ROUND({act_pre}/' + GIB + ',1)&" GiB per GPU but "'
+        "&ROUND([left]/" + GIB + ',1)&" GiB is left after weights; use a smaller batch_size or a larger tp",'
+        'IF([left]<={kv}+{act_dec},"KV cache needs "&ROUND({kv}/' + GIB + ',1)&" GiB per GPU but "'
+        "&ROUND([left]/"
+        + GIB
+        + ',1)&" GiB is left after weights; use batch_size <= "&MAX({max_batch},0)&" or a larger tp",'
+        '"ok"))))))))))',
+    ),
+]
+
+_REF = re.compile(r"\{(\w+)\}|\[(\w+)\]")
+
+
+def column_letters(columns: list[Column], first_col: int = 1) -> dict[str, str]:
+    return {c.name: get_column_letter(first_col + i) for i, c in enumerate(columns)}
+
+
+def render(template: str, row: int, own: dict[str, str], cfg_row_ref: str | None = None) -> str:
+    """Turn ``{name}`` into this row's cell and ``[name]`` into ``INDEX(cfg_name, <cfg row>)``."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1):
+            return f"{own[m.group(1)]}{row}"
+        return f"INDEX(cfg_{m.group(2)},{cfg_row_ref})"
+
+    return Formula("=" + _REF.sub(sub, template))
+
+
+def formulas_for_row(columns: list[Column], row: int, inputs: dict[str, object]) -> list[object]:
+    """The cell contents of one table row: inputs as given, computed columns as formulas."""
+    own = column_letters(columns)
+    cfg_ref = f"${own['cfg']}{row}" if "cfg" in own else None
+    return [render(c.template, row, own, cfg_ref) if c.template else inputs[c.name] for c in columns]

@@ -1,0 +1,211 @@
+"""The template that reproduces the published Llama-2-70B table with live formulas."""
+
+from __future__ import annotations
+
+import csv
+import os
+from importlib import resources
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from .build import (
+    INPUT_FILL,
+    TITLE_FONT,
+    define,
+    header_row,
+    put,
+    put_formula,
+    write_calc_sheet,
+    write_catalog_sheet,
+)
+from .calc import Formula
+from .files import save_workbook
+
+# The published table's inputs (shared/seed/llama2-70b-inference.md).
+PUBLISHED_INPUTS = {
+    "llm_model": ("Model", "llama-2-70b"),
+    "llm_gpu": ("GPU", "a100-sxm-80gb"),
+    "llm_tp": ("Tensor parallel GPUs (tp)", 2),
+    "llm_pp": ("Pipeline parallel stages (pp)", 1),
+    "llm_dtype": ("Dtype", "w16a16e16"),
+    "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak)", 0.7),
+    "llm_hbm_efficiency": ("HBM efficiency (fraction of peak)", 0.9),
+    "llm_gpu_hour_usd": ("Price per GPU-hour [USD] (blank: catalog price)", 2.21),
+    "llm_method": ("Method (standard or reference)", "reference"),
+}
+HEADERS = [
+    "Batch Size",
+    "Prompt Tokens",
+    "Completion Tokens",
+    "Time to first token (s)",
+    "Time for completion (s)",
+    "Tokens/second",
+    "Price/1k prompt tokens",
+    "Price /1k Completion tokens",
+]
+# computed column -> (Calc quantity, published CSV column, number format, decimals)
+RESULTS = [
+    ("ttft", "ttft_s", "0.000", 3),
+    ("completion", "completion_time_s", "0.000", 3),
+    ("tps", "tokens_per_s", "0.000", 3),
+    ("usd_prompt", "price_per_1k_prompt_usd", "0.000000", 6),
+    ("usd_completion", "price_per_1k_completion_usd", "0.0000", 4),
+]
+INPUT_ROW = 4
+TABLE_HEADER_ROW = 16
+
+
+def published_rows() -> list[dict[str, str]]:
+    """The published table, shipped with the package (llmxl/data/published)."""
+    text = (resources.files("llmxl") / "data" / "published" / "llama2-70b-a100-fe0.7-hbm0.9.csv").read_text()
+    return list(csv.DictReader(text.splitlines()))
+
+
+def config_inputs_from_names() -> dict[str, str]:
+    """A configuration row that reads the named input cells (blank price stays blank)."""
+    return {
+        "model": Formula("=llm_model"),
+        "gpu": Formula("=llm_gpu"),
+        **SHARED_NAMED_INPUTS,
+    }
+
+
+SHARED_NAMED_INPUTS = {
+    "dtype": Formula("=llm_dtype"),
+    "method": Formula("=llm_method"),
+    "tp": Formula("=llm_tp"),
+    "pp": Formula("=llm_pp"),
+    "fe": Formula("=llm_flops_efficiency"),
+    "he": Formula("=llm_hbm_efficiency"),
+    "price_in": Formula('=IF(llm_gpu_hour_usd="","",llm_gpu_hour_usd)'),
+}
+
+
+def input_block(wb: Workbook, ws, first_row: int, inputs: dict[str, tuple[str, object]]) -> dict[str, str]:
+    """Labelled, named input cells with dropdowns for the catalog names."""
+    refs = {}
+    for i, (name, (label, value)) in enumerate(inputs.items()):
+        r = first_row + i
+        put(ws, r, 1, label)
+        cell = put(ws, r, 2, value)
+        cell.fill = INPUT_FILL
+        refs[name] = f"{ws.title}!$B${r}"
+        define(wb, name, f"'{ws.title}'!$B${r}")
+    lists = {
+        "llm_model": "=cat_model_id",
+        "llm_gpu": "=cat_gpu_id",
+        "llm_dtype": "=cat_dtype_id",
+        "llm_method": '"standard,reference"',
+    }
+    for name, source in lists.items():
+        if name in inputs:
+            dv = DataValidation(
+                type="list",
+                formula1=source,
+                allow_blank=False,
+                showErrorMessage=True,
+                errorTitle="llmxl",
+                error="Pick a value from the list",
+            )
+            ws.add_data_validation(dv)
+            dv.add(refs[name].split("!")[1].replace("$", ""))
+    return refs
+
+
+def build_reference_workbook() -> Workbook:
+    """The published table as live formulas over the Catalog sheet."""
+    rows = published_rows()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Reference"
+    write_catalog_sheet(wb)
+    first = TABLE_HEADER_ROW + 1
+    scenarios = [(1, *(Formula(f"=Reference!${col}${first + i}") for col in "ABC")) for i in range(len(rows))]
+    layout = write_calc_sheet(wb, [config_inputs_from_names()], scenarios)
+
+    put(ws, 1, 1, "Llama-2-70B on A100-80GB: the published table, as live formulas").font = TITLE_FONT
+    put(
+        ws,
+        2,
+        1,
+        "Change the yellow inputs and every row recalculates; the arithmetic is on the Calc sheet, "
+        "the figures on the Catalog sheet. Source: llm-analysis, Llama 2 examples.",
+    )
+    input_block(wb, ws, INPUT_ROW, PUBLISHED_INPUTS)
+    status_row = INPUT_ROW + len(PUBLISHED_INPUTS)
+    put(ws, status_row, 1, "Configuration status")
+    put_formula(ws, status_row, 2, f"={layout.config_ref(0, 'status')}")
+
+    headers = (
+        HEADERS
+        + ["Status"]
+        + [f"Published: {h}" for h in HEADERS[3:]]
+        + [f"Difference at printed precision: {h}" for h in HEADERS[3:]]
+    )
+    header_row(ws, TABLE_HEADER_ROW, headers)
+    n_res = len(RESULTS)
+    status_col = 4 + n_res
+    for i, row in enumerate(rows):
+        r = first + i
+        for j, key in enumerate(("batch_size", "prompt_tokens", "completion_tokens")):
+            put(ws, r, 1 + j, int(row[key])).fill = INPUT_FILL
+        status_ref = layout.scenario_ref(i, "status")
+        put_formula(ws, r, status_col, f"={status_ref}")
+        for j, (qty, column, fmt, decimals) in enumerate(RESULTS):
+            computed = ws.cell(row=r, column=4 + j).coordinate
+            put_formula(ws, r, 4 + j, f'=IF({status_ref}="ok",{layout.scenario_ref(i, qty)},"")', number_format=fmt)
+            published = put(ws, r, status_col + 1 + j, float(row[column]), number_format=fmt)
+            put_formula(
+                ws,
+                r,
+                status_col + 1 + n_res + j,
+                f'=IF({computed}="","",ROUND({computed},{decimals})-{published.coordinate})',
+                number_format=fmt,
+            )
+    ws.column_dimensions["A"].width = 44
+    for letter in "BCDEFGHI":
+        ws.column_dimensions[letter].width = 16
+    ws.freeze_panes = ws.cell(row=first, column=1).coordinate
+    _chart(
+        ws,
+        first,
+        first + len(rows) - 1,
+        batch_col=1,
+        tps_col=6,
+        price_col=8,
+        anchor=ws.cell(row=first + len(rows) + 2, column=1).coordinate,
+    )
+    return wb
+
+
+def _chart(ws, first: int, last: int, *, batch_col: int, tps_col: int, price_col: int, anchor: str) -> None:
+    """Tokens/s (left axis) and price per 1k completion tokens (right axis) against batch size."""
+    x = Reference(ws, min_col=batch_col, min_row=first, max_row=last)
+    tps = ScatterChart()
+    tps.title = "Throughput and price against batch size"
+    tps.style = 13
+    tps.x_axis.title = "Batch size"
+    tps.y_axis.title = "Tokens/second"
+    s1 = Series(Reference(ws, min_col=tps_col, min_row=first - 1, max_row=last), x, title_from_data=True)
+    s1.marker.symbol = "circle"
+    s1.graphicalProperties.line.noFill = True
+    tps.series.append(s1)
+    price = ScatterChart()
+    price.y_axis.title = "Price /1k completion tokens [USD]"
+    price.y_axis.axId = 200
+    price.y_axis.crosses = "max"
+    s2 = Series(Reference(ws, min_col=price_col, min_row=first - 1, max_row=last), x, title_from_data=True)
+    s2.marker.symbol = "triangle"
+    s2.graphicalProperties.line.noFill = True
+    price.series.append(s2)
+    tps += price
+    tps.width, tps.height = 22, 11
+    ws.add_chart(tps, anchor)
+
+
+def write_reference_workbook(path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Build the template and write it atomically to ``path``."""
+    return save_workbook(build_reference_workbook(), path, force=force)

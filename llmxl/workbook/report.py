@@ -1,0 +1,279 @@
+"""``llmxl report``: a workbook (and optional CSV/JSON) for a sweep of scenarios."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+
+from .. import catalog
+from ..errors import InvalidInputError, LlmxlError
+from ..estimate import estimate
+from .build import INPUT_FILL, TITLE_FONT, header_row, put, put_formula, write_calc_sheet, write_catalog_sheet
+from .calc import Formula
+from .files import atomic_write, check_overwrite, save_workbook
+from .reference import SHARED_NAMED_INPUTS, _chart, input_block
+
+COLUMNS = [
+    ("model", "Model", None),
+    ("gpu", "GPU", None),
+    ("batch_size", "Batch Size", None),
+    ("prompt_tokens", "Prompt Tokens", None),
+    ("completion_tokens", "Completion Tokens", None),
+    ("ttft_s", "Time to first token (s)", "0.000"),
+    ("completion_time_s", "Time for completion (s)", "0.000"),
+    ("tokens_per_s", "Tokens/second", "0.000"),
+    ("usd_per_1k_prompt_tokens", "Price/1k prompt tokens", "0.000000"),
+    ("usd_per_1k_completion_tokens", "Price /1k Completion tokens", "0.0000"),
+    ("max_batch_size", "Largest batch that fits", "0"),
+    ("status", "Status", None),
+]
+# report column -> Calc scenario quantity
+_CALC = {
+    "ttft_s": "ttft",
+    "completion_time_s": "completion",
+    "tokens_per_s": "tps",
+    "usd_per_1k_prompt_tokens": "usd_prompt",
+    "usd_per_1k_completion_tokens": "usd_completion",
+    "max_batch_size": "max_batch",
+}
+
+
+def parse_list(text: str, field: str) -> list[int]:
+    """'1,2, 4' -> [1, 2, 4]; each a whole number >= 1."""
+    out = []
+    for part in str(text).split(","):
+        p = part.strip()
+        try:
+            v = float(p)
+        except ValueError:
+            raise InvalidInputError(
+                f"{field} must be a comma-separated list of whole numbers, got {p!r}", field=field
+            ) from None
+        if not (math.isfinite(v) and v.is_integer() and v >= 1):
+            raise InvalidInputError(f"{field} must hold whole numbers ≥ 1, got {p}", field=field)
+        out.append(int(v))
+    return out
+
+
+class Sweep:
+    """The inputs of a report, resolved and checked."""
+
+    def __init__(self, args: Any) -> None:
+        from ..estimate import _method, _scalar_count, _scalar_number
+
+        self.models = [catalog.get_model(m).id for m in args.model]
+        self.gpus = [catalog.get_gpu(g).id for g in args.gpu]
+        self.batches = parse_list(args.batch, "batch_size")
+        self.prompts = parse_list(args.prompt, "prompt_tokens")
+        self.completions = parse_list(args.completion, "completion_tokens")
+        self.tp = _scalar_count(args.tp, "tp")
+        self.pp = _scalar_count(args.pp, "pp")
+        self.dtype = catalog.get_dtype(args.dtype).id
+        self.method = _method(args.method)
+        self.fe = float(_scalar_number(args.flops_efficiency, "flops_efficiency"))
+        self.he = float(_scalar_number(args.hbm_efficiency, "hbm_efficiency"))
+        for name, v in (("flops_efficiency", self.fe), ("hbm_efficiency", self.he)):
+            if not 0 < v <= 1:
+                raise InvalidInputError(f"{name} must be in (0, 1], got {v:g}; give a fraction such as 0.7", field=name)
+        self.price = None if args.gpu_hour_usd is None else float(_scalar_number(args.gpu_hour_usd, "gpu_hour_usd"))
+        if self.price is not None and not (self.price >= 0 and math.isfinite(self.price)):
+            raise InvalidInputError(f"gpu_hour_usd must be a price ≥ 0, got {self.price:g}", field="gpu_hour_usd")
+        self.configs = list(itertools.product(self.models, self.gpus))
+        self.workload = list(itertools.product(self.batches, self.prompts, self.completions))
+
+    @property
+    def size(self) -> int:
+        return len(self.configs) * len(self.workload)
+
+    def engine_rows(self) -> list[dict[str, Any]]:
+        """Every scenario computed by the Python engine, with a status ('ok' or the reason)."""
+        import numpy as np
+
+        rows: list[dict[str, Any]] = []
+        b = np.array([w[0] for w in self.workload], dtype=float)
+        s = np.array([w[1] for w in self.workload], dtype=float)
+        n = np.array([w[2] for w in self.workload], dtype=float)
+        for model, gpu in self.configs:
+            try:
+                e = estimate(
+                    model,
+                    gpu,
+                    batch_size=b,
+                    prompt_tokens=s,
+                    completion_tokens=n,
+                    tp=self.tp,
+                    pp=self.pp,
+                    dtype=self.dtype,
+                    flops_efficiency=self.fe,
+                    hbm_efficiency=self.he,
+                    gpu_hour_usd=self.price,
+                    method=self.method,
+                    on_error="nan",
+                )
+                failure = None
+            except LlmxlError as exc:
+                e, failure = None, exc.message
+            for i, (bi, si, ni) in enumerate(self.workload):
+                row: dict[str, Any] = {
+                    "model": model,
+                    "gpu": gpu,
+                    "batch_size": bi,
+                    "prompt_tokens": si,
+                    "completion_tokens": ni,
+                }
+                err = failure if e is None else (None if e.errors[i] is None else e.errors[i].message)
+                for key in _CALC:
+                    value = None if e is None or err else getattr(e, key)
+                    row[key] = None if value is None else float(value[i])
+                if row["max_batch_size"] is not None:
+                    row["max_batch_size"] = int(row["max_batch_size"])
+                row["status"] = err or "ok"
+                rows.append(row)
+        return rows
+
+
+class Progress:
+    """A one-line progress bar on stderr, for large sweeps."""
+
+    def __init__(self, total: int, label: str, enabled: bool) -> None:
+        self.total, self.label, self.enabled = total, label, enabled and total >= 2000
+        self.last = 0.0
+
+    def __call__(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done != self.total and now - self.last < 0.1:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / self.total)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}")
+        if done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Workbook:
+    wb = Workbook()
+    summary = wb.active
+    summary.title = "Summary"
+    report = wb.create_sheet("Report")
+    write_catalog_sheet(wb)
+    configs = [{"model": m, "gpu": g, **SHARED_NAMED_INPUTS} for m, g in sweep.configs]
+    first = 4
+    scenarios = []
+    rows = []
+    for ci, (model, gpu) in enumerate(sweep.configs):
+        for b, s, n in sweep.workload:
+            r = first + len(rows)
+            rows.append((model, gpu, b, s, n))
+            scenarios.append((ci + 1, *(Formula(f"=Report!${col}${r}") for col in "CDE")))
+    layout = write_calc_sheet(wb, configs, scenarios, progress)
+
+    put(summary, 1, 1, "llmxl report: a sweep of serving scenarios, as live formulas").font = TITLE_FONT
+    put(summary, 2, 1, "Change the yellow inputs and every row of the Report sheet recalculates.")
+    inputs = {
+        "llm_tp": ("Tensor parallel GPUs (tp)", sweep.tp),
+        "llm_pp": ("Pipeline parallel stages (pp)", sweep.pp),
+        "llm_dtype": ("Dtype", sweep.dtype),
+        "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak)", sweep.fe),
+        "llm_hbm_efficiency": ("HBM efficiency (fraction of peak)", sweep.he),
+        "llm_gpu_hour_usd": ("Price per GPU-hour [USD] (blank: each GPU's catalog price)", sweep.price),
+        "llm_method": ("Method (standard or reference)", sweep.method),
+    }
+    input_block(wb, summary, 4, inputs)
+    r = 4 + len(inputs) + 1
+    for label, value in (
+        ("Models", ", ".join(sweep.models)),
+        ("GPUs", ", ".join(sweep.gpus)),
+        ("Batch sizes", ", ".join(map(str, sweep.batches))),
+        ("Prompt tokens", ", ".join(map(str, sweep.prompts))),
+        ("Completion tokens", ", ".join(map(str, sweep.completions))),
+        ("Scenarios", sweep.size),
+    ):
+        put(summary, r, 1, label)
+        put(summary, r, 2, value)
+        r += 1
+    summary.column_dimensions["A"].width = 52
+    summary.column_dimensions["B"].width = 30
+
+    put(report, 1, 1, "Scenarios (one row each; Status says why a scenario does not fit)").font = TITLE_FONT
+    header_row(report, 3, [h for _, h, _ in COLUMNS])
+    status_col = len(COLUMNS)
+    for i, (model, gpu, b, s, n) in enumerate(rows):
+        rr = first + i
+        for j, v in enumerate((model, gpu, b, s, n)):
+            put(report, rr, j + 1, v)
+        status = layout.scenario_ref(i, "status")
+        for j, (key, _, fmt) in enumerate(COLUMNS[5:-1]):
+            put_formula(
+                report, rr, 6 + j, f'=IF({status}="ok",{layout.scenario_ref(i, _CALC[key])},"")', number_format=fmt
+            )
+        put_formula(report, rr, status_col, f"={status}")
+    for j, width in enumerate((16, 16, 10, 10, 10, 14, 14, 12, 14, 14, 12, 60)):
+        report.column_dimensions[report.cell(row=1, column=j + 1).column_letter].width = width
+    report.freeze_panes = "C4"
+    last = first + len(rows) - 1
+    _chart(report, first, last, batch_col=3, tps_col=8, price_col=10, anchor="D12")
+    summary.add_chart(report._charts.pop(), f"D{4}")
+    for sheet in (summary, report):
+        for row in sheet.iter_rows(min_row=4, max_row=4 + len(inputs) - 1, min_col=2, max_col=2):
+            for cell in row:
+                if sheet is summary:
+                    cell.fill = INPUT_FILL
+    return wb
+
+
+def _safe_csv(value: Any) -> Any:
+    """Neutralise text that a spreadsheet would read as a formula (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
+    check_overwrite(path, force=force)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([k for k, _, _ in COLUMNS])
+    for row in rows:
+        w.writerow(["" if row[k] is None else _safe_csv(row[k]) for k, _, _ in COLUMNS])
+    atomic_write(path, buf.getvalue().encode("utf-8"))
+
+
+def write_json(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
+    check_overwrite(path, force=force)
+    atomic_write(path, (json.dumps(rows, indent=1) + "\n").encode("utf-8"))
+
+
+def run_report(args: Any) -> int:
+    if not (args.output or args.csv or args.json_path):
+        raise InvalidInputError("report needs somewhere to write: give -o report.xlsx, --csv or --json", field="output")
+    sweep = Sweep(args)
+    outputs = [Path(p) for p in (args.output, args.csv, args.json_path) if p]
+    for p in outputs:  # refuse before doing any work
+        check_overwrite(p, force=args.force)
+    if args.csv or args.json_path:
+        rows = sweep.engine_rows()
+        if args.csv:
+            write_csv(rows, Path(args.csv), args.force)
+            print(f"wrote {args.csv}")
+        if args.json_path:
+            write_json(rows, Path(args.json_path), args.force)
+            print(f"wrote {args.json_path}")
+    if args.output:
+        progress = Progress(sweep.size, "building", not args.no_progress)
+        wb = build_report_workbook(sweep, progress)
+        save_workbook(wb, args.output, force=args.force)
+        print(f"wrote {args.output} ({sweep.size} scenarios)")
+    return 0
