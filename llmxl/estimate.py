@@ -643,7 +643,7 @@ def _compute(
     act_pre = activation_bytes(T, b, s, mx)
     act_dec = activation_bytes(T, b, 1, mx)
     left = T.free_bytes
-    if errors is None:  # raise mode
+    if errors is None and not (mx is max and left > act_pre and left > kv + act_dec):  # raise mode
         _raise_if_not_fit(m, g, d, T, b, s, n, act_pre, act_dec, kv, left)
     kv_s = 2 * kv / M
     ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
