@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from .. import catalog
 from ..errors import InvalidInputError, LlmxlError
 from ..estimate import estimate
-from .build import INPUT_FILL, TITLE_FONT, header_row, put, put_formula, write_calc_sheet, write_catalog_sheet
+from .build import TITLE_FONT, header_row, put, put_formula, write_calc_sheet, write_catalog_sheet
 from .calc import Formula
 from .files import atomic_write, check_overwrite, save_workbook
 from .reference import SHARED_NAMED_INPUTS, _chart, input_block
@@ -226,11 +226,6 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
     last = first + len(rows) - 1
     _chart(report, first, last, batch_col=3, tps_col=8, price_col=10, anchor="D12")
     summary.add_chart(report._charts.pop(), f"D{4}")
-    for sheet in (summary, report):
-        for row in sheet.iter_rows(min_row=4, max_row=4 + len(inputs) - 1, min_col=2, max_col=2):
-            for cell in row:
-                if sheet is summary:
-                    cell.fill = INPUT_FILL
     return wb
 
 
