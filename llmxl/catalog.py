@@ -84,9 +84,8 @@ class Catalog:
     entries: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in _KINDS})
     index: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in _KINDS})
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
-    user_ids: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in _KINDS})
 
-    def add(self, kind: str, spec: Any, where: str, *, user: bool) -> None:
+    def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
         names = (spec.id, *spec.aliases)
         for name in names:
@@ -101,8 +100,6 @@ class Catalog:
             self.index[kind][normalise_name(name)] = spec.id
         self.entries[kind][spec.id] = spec
         self.origin[(kind, spec.id)] = where
-        if user:
-            self.user_ids[kind].append(spec.id)
 
     def lookup(self, kind: str, name: str) -> Any:
         key = normalise_name(name)
@@ -198,7 +195,7 @@ def _load_file(cat: Catalog, path: Any, label: str, *, user: bool) -> None:
     for kind, item in _entries_of(data, label):
         if not isinstance(item, dict):
             raise CatalogError(f"{label}: each [[{kind}]] entry must be a table")
-        cat.add(kind, _build_spec(kind, item, label, base_dir), label, user=user)
+        cat.add(kind, _build_spec(kind, item, label, base_dir), label)
 
 
 def builtin_files() -> list[tuple[Any, str]]:

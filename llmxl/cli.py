@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import LlmxlError
+from .estimate import METHODS
 
 EXIT_ERROR = 2
 
@@ -27,25 +28,37 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
-    from .estimate import estimate  # noqa: F401 - defaults below mirror its signature
+    from .estimate import DEFAULTS as D  # the CLI's defaults are estimate()'s
 
     many = " (comma-separated list)" if lists else ""
-    p.add_argument("--tp", default="1", help="tensor-parallel size; must divide the attention heads (default 1)")
-    p.add_argument("--pp", default="1", help="pipeline-parallel size (default 1)")
-    p.add_argument("--batch", default="1", help=f"batch size{many} (default 1)")
+    p.add_argument(
+        "--tp", default=str(D["tp"]), help=f"tensor-parallel size; must divide the attention heads (default {D['tp']})"
+    )
+    p.add_argument("--pp", default=str(D["pp"]), help=f"pipeline-parallel size (default {D['pp']})")
+    p.add_argument("--batch", default=str(D["batch_size"]), help=f"batch size{many} (default {D['batch_size']})")
     p.add_argument("--prompt", required=True, help=f"prompt tokens{many}")
     p.add_argument("--completion", required=True, help=f"completion tokens{many}")
-    p.add_argument("--dtype", default="w16a16e16", help="wXaYeZ or alias such as fp16, int8 (default w16a16e16)")
-    p.add_argument("--flops-efficiency", default="0.7", help="fraction of peak compute, (0, 1] (default 0.7)")
-    p.add_argument("--hbm-efficiency", default="0.9", help="fraction of peak HBM bandwidth, (0, 1] (default 0.9)")
+    p.add_argument("--dtype", default=D["dtype"], help=f"wXaYeZ or alias such as fp16, int8 (default {D['dtype']})")
     p.add_argument(
-        "--gpu-hour-usd", default=None, help="price of one GPU for one hour in USD (default: the catalog price, if any)"
+        "--flops-efficiency",
+        default=str(D["flops_efficiency"]),
+        help=f"fraction of peak compute, (0, 1] (default {D['flops_efficiency']})",
+    )
+    p.add_argument(
+        "--hbm-efficiency",
+        default=str(D["hbm_efficiency"]),
+        help=f"fraction of peak HBM bandwidth, (0, 1] (default {D['hbm_efficiency']})",
+    )
+    p.add_argument(
+        "--gpu-hour-usd",
+        default=D["gpu_hour_usd"],
+        help="price of one GPU for one hour in USD (default: the catalog price, if any)",
     )
     p.add_argument(
         "--method",
-        default="standard",
-        choices=["standard", "reference"],
-        help="standard (default) or reference (reproduces the published table)",
+        default=D["method"],
+        choices=list(METHODS),
+        help=f"{D['method']} (default) or reference (reproduces the published table)",
     )
 
 

@@ -9,6 +9,7 @@ element.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Mapping
@@ -21,7 +22,18 @@ from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
 from .formulas import Terms, activation_bytes, forward_latency, kv_cache_bytes, terms
 from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
 
-__all__ = ["METHODS", "Breakdown", "Estimate", "LatencyBreakdown", "estimate"]
+__all__ = [
+    "DEFAULTS",
+    "METHODS",
+    "Breakdown",
+    "Estimate",
+    "LatencyBreakdown",
+    "check_count",
+    "check_efficiency",
+    "check_method",
+    "check_price",
+    "estimate",
+]
 
 METHODS = ("standard", "reference")
 _GIB = 1024**3
@@ -323,10 +335,35 @@ def _scalar_count(value: Any, field: str) -> int:
     raise InvalidInputError(_count_message(field, v), field=field)
 
 
-_EFF_FIX = "give a fraction of peak such as 0.7"
+def _efficiency_message(field: str, value: Any) -> str:
+    return f"{field} must be in (0, 1], got {_show(value)}; give a fraction of peak such as 0.7"
 
 
-def _method(value: Any) -> str:
+def check_count(value: Any, field: str) -> int:
+    """One whole number ≥ 1 (ints, whole floats, numeric text), else InvalidInputError naming ``field``."""
+    return _scalar_count(value, field)
+
+
+def check_efficiency(value: Any, field: str) -> float:
+    """One fraction in (0, 1], else InvalidInputError naming ``field``."""
+    v = _scalar_number(value, field)
+    if isinstance(v, np.ndarray) or not 0.0 < v <= 1.0:
+        raise InvalidInputError(_efficiency_message(field, v), field=field)
+    return float(v)
+
+
+def check_price(value: Any) -> float | None:
+    """A price ≥ 0 in USD per GPU-hour, or None; else InvalidInputError."""
+    if value is None:
+        return None
+    v = _scalar_number(value, "gpu_hour_usd")
+    if isinstance(v, np.ndarray) or not (v >= 0 and math.isfinite(v)):
+        raise InvalidInputError(_price_message(v), field="gpu_hour_usd")
+    return float(v)
+
+
+def check_method(value: Any) -> str:
+    """'standard' or 'reference' (any case; blank means standard), else UnknownNameError."""
     if isinstance(value, str):
         m = value.strip().lower()
         if m in METHODS:
@@ -453,7 +490,7 @@ def _smallest_tp(
     return best
 
 
-def _tp_hint(tp_needed: int, model: ModelSpec) -> str:
+def _tp_hint(tp_needed: int) -> str:
     if tp_needed:
         return f"try tp={tp_needed}"
     return "no tp fits; use a GPU with more memory, a smaller dtype or more pipeline stages (pp)"
@@ -516,7 +553,7 @@ def estimate(
     >>> round(e.ttft_s, 3), round(e.tokens_per_s, 3), round(e.usd_per_1k_completion_tokens, 4)
     (0.04, 25.568, 0.0478)
     """
-    method_ = _method(method)
+    method_ = check_method(method)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
     m = _resolve_model(model)
@@ -529,7 +566,7 @@ def estimate(
         need = _smallest_tp(m, g, d, t, p, method_, 1, 1, 1)[()]
         raise DoesNotFitError(
             f"weights need {T.weights_per_gpu_bytes / _GIB:.1f} GiB per GPU but {g.id} has "
-            f"{g.memory_gib:g} GiB; {_tp_hint(int(need), m)}",
+            f"{g.memory_gib:g} GiB; {_tp_hint(int(need))}",
             field="tp",
         )
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
@@ -567,6 +604,14 @@ def estimate(
     )
 
 
+#: The defaults of :func:`estimate`'s keyword arguments; the CLI and Excel faces use these.
+DEFAULTS: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(estimate).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
+
+
 def _scalar(
     m: ModelSpec,
     g: GpuSpec,
@@ -588,13 +633,9 @@ def _scalar(
     if n < 1:
         raise InvalidInputError(_count_message("completion_tokens", n), field="completion_tokens")
     if not 0.0 < fe <= 1.0:
-        raise InvalidInputError(
-            f"flops_efficiency must be in (0, 1], got {_show(fe)}; {_EFF_FIX}", field="flops_efficiency"
-        )
+        raise InvalidInputError(_efficiency_message("flops_efficiency", fe), field="flops_efficiency")
     if not 0.0 < he <= 1.0:
-        raise InvalidInputError(
-            f"hbm_efficiency must be in (0, 1], got {_show(he)}; {_EFF_FIX}", field="hbm_efficiency"
-        )
+        raise InvalidInputError(_efficiency_message("hbm_efficiency", he), field="hbm_efficiency")
     if price is not None and not (price >= 0 and math.isfinite(price)):
         raise InvalidInputError(_price_message(price), field="gpu_hour_usd")
     _check_context_scalar(m, T, s, n, warnings)
@@ -715,24 +756,8 @@ def _raise_if_not_fit(
     i = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.ndim else ()
     vals = [float(a[i]) for a in arrays]
     where = "" if not i else f"scenario {list(i) if len(i) > 1 else i[0]}: "
-    raise DoesNotFitError(where + _fit_message(m, g, d, T, *vals, left), field="batch_size")
-
-
-def _fit_message(
-    m: ModelSpec,
-    g: GpuSpec,
-    d: DtypeSpec,
-    T: Terms,
-    b: float,
-    s: float,
-    n: float,
-    act_pre: float,
-    act_dec: float,
-    kv: float,
-    left: float,
-) -> str:
-    need = int(_smallest_tp(m, g, d, T.t, T.p, T.method, b, s, n)[()])
-    return _fit_message_known(m, g, T, b, s, n, act_pre, act_dec, kv, left, need)
+    need = int(_smallest_tp(m, g, d, T.t, T.p, T.method, *vals[:3])[()])
+    raise DoesNotFitError(where + _fit_message(m, g, T, *vals, left, need), field="batch_size")
 
 
 def _general(
@@ -823,13 +848,13 @@ def _general(
             needs = _smallest_tp(m, g, d, T.t, T.p, T.method, sub[0], sub[1], sub[2])
             for j, idx in enumerate(zip(*sel, strict=True)):
                 messages[idx] = DoesNotFitError(
-                    _fit_message_known(m, g, T, *(x[j] for x in sub), left, int(needs[j])), field="batch_size"
+                    _fit_message(m, g, T, *(x[j] for x in sub), left, int(needs[j])), field="batch_size"
                 )
         failed = np.broadcast_to(bad, shape) | fit_bad
         return _broadcast_result(e, shape, failed, messages)
 
 
-def _fit_message_known(
+def _fit_message(
     m: ModelSpec,
     g: GpuSpec,
     T: Terms,
@@ -842,7 +867,7 @@ def _fit_message_known(
     left: float,
     need: int,
 ) -> str:
-    hint = _tp_hint(need, m)
+    hint = _tp_hint(need)
     if not left > act_pre:
         return (
             f"prompt activations for batch_size {b:g} × {s:g} tokens need {act_pre / _GIB:.1f} GiB per GPU "
@@ -879,12 +904,12 @@ def _check_arrays(
         (
             "flops_efficiency",
             lambda x: (x > 0) & (x <= 1),
-            lambda k, v: f"{k} must be in (0, 1], got {_show(v)}; {_EFF_FIX}",
+            _efficiency_message,
         ),
         (
             "hbm_efficiency",
             lambda x: (x > 0) & (x <= 1),
-            lambda k, v: f"{k} must be in (0, 1], got {_show(v)}; {_EFF_FIX}",
+            _efficiency_message,
         ),
         ("gpu_hour_usd", lambda x: np.isfinite(x) & (x >= 0), lambda k, v: _price_message(v)),
         (

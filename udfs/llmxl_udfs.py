@@ -14,13 +14,13 @@ line, e.g. ``#VALUE! batch_size must be a whole number ≥ 1, got 2.5``.
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import math
 
 import xlwings as xw
 
 import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
+from llmxl.estimate import DEFAULTS as _DEFAULTS
 
 __all__ = [
     "LLM_COMPLETION_TIME",
@@ -44,11 +44,6 @@ __all__ = [
 
 CATEGORY = "llmxl"
 _GIB = 1024**3
-_DEFAULTS = {
-    name: p.default
-    for name, p in inspect.signature(llmxl.estimate).parameters.items()
-    if p.default is not inspect.Parameter.empty
-}
 # Workload arguments that may be ranges, with the value a blank cell stands for.
 _RANGE_ARGS = ("batch_size", "prompt_tokens", "completion_tokens", "gpu_hour_usd", "flops_efficiency", "hbm_efficiency")
 _REQUIRED = ("batch_size", "prompt_tokens", "completion_tokens")
@@ -83,17 +78,46 @@ _ORDER = (
 )
 
 
-def _scenario_function(doc: str):
-    """Decorate a scenario function: argument docs, 2-D ranges, category (func outermost)."""
+def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False):
+    """Make one Excel function of the shared scenario signature.
 
-    def wrap(f):
-        f.__doc__ = doc  # before the first decorator: xlwings reads the description then
-        for name in reversed(_ORDER):
-            options = {"ndim": 2} if name in _RANGE_ARGS else {}
-            f = xw.arg(name, doc=_DOCS[name], **options)(f)
-        return xw.func(category=CATEGORY)(f)
+    Every scenario function has the same arguments, so they are built here from one
+    definition; xlwings reads the real signature of ``udf``. ``pick(estimate)`` gives
+    the cell value(s); ``one_scenario`` refuses ranges (for spills).
+    """
 
-    return wrap
+    def udf(
+        model,
+        gpu,
+        batch_size,
+        prompt_tokens,
+        completion_tokens,
+        tp=None,
+        gpu_hour_usd=None,
+        flops_efficiency=None,
+        hbm_efficiency=None,
+        dtype=None,
+        method=None,
+        pp=None,
+    ):
+        args = locals()
+        if one_scenario:
+            for arg in _RANGE_ARGS:
+                grid = _grid(args[arg])
+                if len(grid) != 1 or len(grid[0]) != 1:
+                    return InvalidInputError(
+                        f"{name} takes one scenario, but {arg} is a range; use LLM_TTFT and the other "
+                        "single-result functions for ranges",
+                        field=arg,
+                    ).excel_text()
+        return _run(args, pick)
+
+    udf.__name__ = udf.__qualname__ = name
+    udf.__doc__ = doc  # before the first decorator: xlwings reads the description then
+    for arg in reversed(_ORDER):
+        options = {"ndim": 2} if arg in _RANGE_ARGS else {}
+        udf = xw.arg(arg, doc=_DOCS[arg], **options)(udf)
+    return xw.func(category=CATEGORY)(udf)  # outermost, or xlwings resets the category
 
 
 # ---------------------------------------------------------------------------
@@ -288,190 +312,6 @@ def _attr(attr, scale=1.0):
 # ---------------------------------------------------------------------------
 # Scenario functions: one signature, so a formula can be copied and renamed.
 
-
-@_scenario_function("Time to first token [s]: one forward pass over the prompt, for the whole batch.")
-def LLM_TTFT(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("ttft_s"))
-
-
-@_scenario_function("Time per output token [s]: one decode step, including reading and writing the KV cache.")
-def LLM_TPOT(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("tpot_s"))
-
-
-@_scenario_function("Time to generate all completion tokens [s], after the first token's prefill.")
-def LLM_COMPLETION_TIME(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("completion_time_s"))
-
-
-@_scenario_function("End-to-end latency of a request [s]: time to first token plus completion time.")
-def LLM_LATENCY(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("e2e_latency_s"))
-
-
-@_scenario_function(
-    "Generated tokens per second over the whole request, batch × completion / latency "
-    "(the published table's Tokens/second)."
-)
-def LLM_TOKENS_PER_SEC(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("tokens_per_s"))
-
-
-@_scenario_function("USD per 1,000 prompt tokens, at the prefill rate, for all tp × pp GPUs.")
-def LLM_PRICE_PROMPT(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _price("usd_per_1k_prompt_tokens"))
-
-
-@_scenario_function("USD per 1,000 completion tokens, at the decode rate, for all tp × pp GPUs.")
-def LLM_PRICE_COMPLETION(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _price("usd_per_1k_completion_tokens"))
-
-
-@_scenario_function("Model weights held by each GPU [GiB].")
-def LLM_WEIGHTS_GIB(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("weight_bytes_per_gpu", _GIB))
-
-
-@_scenario_function("KV cache held by each GPU for the batch's prompt and completion tokens [GiB].")
-def LLM_KV_CACHE_GIB(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("kv_cache_bytes_per_gpu", _GIB))
-
-
-@_scenario_function("Largest batch whose KV cache and activations fit in GPU memory while decoding.")
-def LLM_MAX_BATCH(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    return _run(locals(), _attr("max_batch_size"))
-
-
 _SPILL = (
     ("Time to first token [s]", "ttft_s", 1.0),
     ("Time per output token [s]", "tpot_s", 1.0),
@@ -499,30 +339,59 @@ def _spill(e):
     return rows
 
 
-@_scenario_function("Every result for one scenario as a two-column spill: metric (with unit) and value.")
-def LLM_ESTIMATE(
-    model,
-    gpu,
-    batch_size,
-    prompt_tokens,
-    completion_tokens,
-    tp=None,
-    gpu_hour_usd=None,
-    flops_efficiency=None,
-    hbm_efficiency=None,
-    dtype=None,
-    method=None,
-    pp=None,
-):
-    for name in _RANGE_ARGS:
-        grid = _grid(locals()[name])
-        if len(grid) != 1 or len(grid[0]) != 1:
-            return InvalidInputError(
-                f"LLM_ESTIMATE takes one scenario, but {name} is a range; use LLM_TTFT and "
-                "the other single-result functions for ranges",
-                field=name,
-            ).excel_text()
-    return _run(locals(), _spill)
+LLM_TTFT = _scenario_function(
+    "LLM_TTFT", "Time to first token [s]: one forward pass over the prompt, for the whole batch.", _attr("ttft_s")
+)
+LLM_TPOT = _scenario_function(
+    "LLM_TPOT",
+    "Time per output token [s]: one decode step, including reading and writing the KV cache.",
+    _attr("tpot_s"),
+)
+LLM_COMPLETION_TIME = _scenario_function(
+    "LLM_COMPLETION_TIME",
+    "Time to generate all completion tokens [s], after the first token's prefill.",
+    _attr("completion_time_s"),
+)
+LLM_LATENCY = _scenario_function(
+    "LLM_LATENCY",
+    "End-to-end latency of a request [s]: time to first token plus completion time.",
+    _attr("e2e_latency_s"),
+)
+LLM_TOKENS_PER_SEC = _scenario_function(
+    "LLM_TOKENS_PER_SEC",
+    "Generated tokens per second over the whole request, batch × completion / latency "
+    "(the published table's Tokens/second).",
+    _attr("tokens_per_s"),
+)
+LLM_PRICE_PROMPT = _scenario_function(
+    "LLM_PRICE_PROMPT",
+    "USD per 1,000 prompt tokens, at the prefill rate, for all tp × pp GPUs.",
+    _price("usd_per_1k_prompt_tokens"),
+)
+LLM_PRICE_COMPLETION = _scenario_function(
+    "LLM_PRICE_COMPLETION",
+    "USD per 1,000 completion tokens, at the decode rate, for all tp × pp GPUs.",
+    _price("usd_per_1k_completion_tokens"),
+)
+LLM_WEIGHTS_GIB = _scenario_function(
+    "LLM_WEIGHTS_GIB", "Model weights held by each GPU [GiB].", _attr("weight_bytes_per_gpu", _GIB)
+)
+LLM_KV_CACHE_GIB = _scenario_function(
+    "LLM_KV_CACHE_GIB",
+    "KV cache held by each GPU for the batch's prompt and completion tokens [GiB].",
+    _attr("kv_cache_bytes_per_gpu", _GIB),
+)
+LLM_MAX_BATCH = _scenario_function(
+    "LLM_MAX_BATCH",
+    "Largest batch whose KV cache and activations fit in GPU memory while decoding.",
+    _attr("max_batch_size"),
+)
+LLM_ESTIMATE = _scenario_function(
+    "LLM_ESTIMATE",
+    "Every result for one scenario as a two-column spill: metric (with unit) and value.",
+    _spill,
+    one_scenario=True,
+)
 
 
 # ---------------------------------------------------------------------------

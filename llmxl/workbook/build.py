@@ -6,8 +6,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .. import catalog
@@ -190,3 +192,74 @@ def write_calc_sheet(
             progress(i + 1)
     ws.freeze_panes = "B3"
     return CalcLayout(config_first, len(configs), first, len(scenarios))
+
+
+# --- Inputs and charts ------------------------------------------------------------------------
+
+
+def input_block(wb: Workbook, ws, first_row: int, inputs: dict[str, tuple[str, object]]) -> dict[str, str]:
+    """Labelled, named input cells with dropdowns for the catalog names."""
+    refs = {}
+    for i, (name, (label, value)) in enumerate(inputs.items()):
+        r = first_row + i
+        put(ws, r, 1, label)
+        cell = put(ws, r, 2, value)
+        cell.fill = INPUT_FILL
+        refs[name] = f"{ws.title}!$B${r}"
+        define(wb, name, f"'{ws.title}'!$B${r}")
+    lists = {
+        "llm_model": "=cat_model_id",
+        "llm_gpu": "=cat_gpu_id",
+        "llm_dtype": "=cat_dtype_id",
+        "llm_method": '"standard,reference"',
+    }
+    for name, source in lists.items():
+        if name in inputs:
+            dv = DataValidation(
+                type="list",
+                formula1=source,
+                allow_blank=False,
+                showErrorMessage=True,
+                errorTitle="llmxl",
+                error="Pick a value from the list",
+            )
+            ws.add_data_validation(dv)
+            dv.add(refs[name].split("!")[1].replace("$", ""))
+    return refs
+
+
+def add_throughput_chart(
+    target: Worksheet,
+    data: Worksheet,
+    first: int,
+    last: int,
+    *,
+    batch_col: int,
+    tps_col: int,
+    price_col: int,
+    anchor: str,
+) -> None:
+    """On ``target``: tokens/s (left axis) and price per 1k completion tokens (right axis) against batch size,
+    from rows first..last of ``data`` (headers in the row above)."""
+    ws = data
+    x = Reference(ws, min_col=batch_col, min_row=first, max_row=last)
+    tps = ScatterChart()
+    tps.title = "Throughput and price against batch size"
+    tps.style = 13
+    tps.x_axis.title = "Batch size"
+    tps.y_axis.title = "Tokens/second"
+    s1 = Series(Reference(ws, min_col=tps_col, min_row=first - 1, max_row=last), x, title_from_data=True)
+    s1.marker.symbol = "circle"
+    s1.graphicalProperties.line.noFill = True
+    tps.series.append(s1)
+    price = ScatterChart()
+    price.y_axis.title = "Price /1k completion tokens [USD]"
+    price.y_axis.axId = 200
+    price.y_axis.crosses = "max"
+    s2 = Series(Reference(ws, min_col=price_col, min_row=first - 1, max_row=last), x, title_from_data=True)
+    s2.marker.symbol = "triangle"
+    s2.graphicalProperties.line.noFill = True
+    price.series.append(s2)
+    tps += price
+    tps.width, tps.height = 22, 11
+    target.add_chart(tps, anchor)

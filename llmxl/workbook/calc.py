@@ -173,16 +173,16 @@ SCENARIO_COLUMNS: list[Column] = [
         "status",
         "Scenario status",
         'IF([status]<>"ok",[status],'
-        'IF(ROUND({b},0)<>{b},"batch_size must be a whole number >= 1, got "&{b},IF({b}<1,"batch_size must be a whole number >= 1, got "&{b},'
-        'IF(ROUND({s},0)<>{s},"prompt_tokens must be a whole number >= 1, got "&{s},IF({s}<1,"prompt_tokens must be a whole number >= 1, got "&{s},'
-        'IF(ROUND({n},0)<>{n},"completion_tokens must be a whole number >= 1, got "&{n},IF({n}<1,"completion_tokens must be a whole number >= 1, got "&{n},'
+        'IF(ROUND({b},0)<>{b},"batch_size must be a whole number ≥ 1, got "&{b},IF({b}<1,"batch_size must be a whole number ≥ 1, got "&{b},'
+        'IF(ROUND({s},0)<>{s},"prompt_tokens must be a whole number ≥ 1, got "&{s},IF({s}<1,"prompt_tokens must be a whole number ≥ 1, got "&{s},'
+        'IF(ROUND({n},0)<>{n},"completion_tokens must be a whole number ≥ 1, got "&{n},IF({n}<1,"completion_tokens must be a whole number ≥ 1, got "&{n},'
         'IF({s}>[ctx],"prompt_tokens "&{s}&" exceeds the context of "&[ctx]&" tokens",'
         'IF([left]<={act_pre},"prompt activations need "&ROUND({act_pre}/' + GIB + ',1)&" GiB per GPU but "'
         "&ROUND([left]/" + GIB + ',1)&" GiB is left after weights; use a smaller batch_size or a larger tp",'
         'IF([left]<={kv}+{act_dec},"KV cache needs "&ROUND({kv}/' + GIB + ',1)&" GiB per GPU but "'
         "&ROUND([left]/"
         + GIB
-        + ',1)&" GiB is left after weights; use batch_size <= "&MAX({max_batch},0)&" or a larger tp",'
+        + ',1)&" GiB is left after weights; use batch_size ≤ "&MAX({max_batch},0)&" or a larger tp",'
         '"ok"))))))))))',
     ),
 ]

@@ -8,14 +8,13 @@ from importlib import resources
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.chart import Reference, ScatterChart, Series
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from .build import (
     INPUT_FILL,
     TITLE_FONT,
-    define,
+    add_throughput_chart,
     header_row,
+    input_block,
     put,
     put_formula,
     write_calc_sheet,
@@ -84,37 +83,6 @@ SHARED_NAMED_INPUTS = {
 }
 
 
-def input_block(wb: Workbook, ws, first_row: int, inputs: dict[str, tuple[str, object]]) -> dict[str, str]:
-    """Labelled, named input cells with dropdowns for the catalog names."""
-    refs = {}
-    for i, (name, (label, value)) in enumerate(inputs.items()):
-        r = first_row + i
-        put(ws, r, 1, label)
-        cell = put(ws, r, 2, value)
-        cell.fill = INPUT_FILL
-        refs[name] = f"{ws.title}!$B${r}"
-        define(wb, name, f"'{ws.title}'!$B${r}")
-    lists = {
-        "llm_model": "=cat_model_id",
-        "llm_gpu": "=cat_gpu_id",
-        "llm_dtype": "=cat_dtype_id",
-        "llm_method": '"standard,reference"',
-    }
-    for name, source in lists.items():
-        if name in inputs:
-            dv = DataValidation(
-                type="list",
-                formula1=source,
-                allow_blank=False,
-                showErrorMessage=True,
-                errorTitle="llmxl",
-                error="Pick a value from the list",
-            )
-            ws.add_data_validation(dv)
-            dv.add(refs[name].split("!")[1].replace("$", ""))
-    return refs
-
-
 def build_reference_workbook() -> Workbook:
     """The published table as live formulas over the Catalog sheet."""
     rows = published_rows()
@@ -169,7 +137,8 @@ def build_reference_workbook() -> Workbook:
     for letter in "BCDEFGHI":
         ws.column_dimensions[letter].width = 16
     ws.freeze_panes = ws.cell(row=first, column=1).coordinate
-    _chart(
+    add_throughput_chart(
+        ws,
         ws,
         first,
         first + len(rows) - 1,
@@ -179,31 +148,6 @@ def build_reference_workbook() -> Workbook:
         anchor=ws.cell(row=first + len(rows) + 2, column=1).coordinate,
     )
     return wb
-
-
-def _chart(ws, first: int, last: int, *, batch_col: int, tps_col: int, price_col: int, anchor: str) -> None:
-    """Tokens/s (left axis) and price per 1k completion tokens (right axis) against batch size."""
-    x = Reference(ws, min_col=batch_col, min_row=first, max_row=last)
-    tps = ScatterChart()
-    tps.title = "Throughput and price against batch size"
-    tps.style = 13
-    tps.x_axis.title = "Batch size"
-    tps.y_axis.title = "Tokens/second"
-    s1 = Series(Reference(ws, min_col=tps_col, min_row=first - 1, max_row=last), x, title_from_data=True)
-    s1.marker.symbol = "circle"
-    s1.graphicalProperties.line.noFill = True
-    tps.series.append(s1)
-    price = ScatterChart()
-    price.y_axis.title = "Price /1k completion tokens [USD]"
-    price.y_axis.axId = 200
-    price.y_axis.crosses = "max"
-    s2 = Series(Reference(ws, min_col=price_col, min_row=first - 1, max_row=last), x, title_from_data=True)
-    s2.marker.symbol = "triangle"
-    s2.graphicalProperties.line.noFill = True
-    price.series.append(s2)
-    tps += price
-    tps.width, tps.height = 22, 11
-    ws.add_chart(tps, anchor)
 
 
 def write_reference_workbook(path: str | os.PathLike[str], *, force: bool = False) -> Path:

@@ -6,7 +6,6 @@ import csv
 import io
 import itertools
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -16,11 +15,20 @@ from openpyxl import Workbook
 
 from .. import catalog
 from ..errors import InvalidInputError, LlmxlError
-from ..estimate import estimate
-from .build import TITLE_FONT, header_row, put, put_formula, write_calc_sheet, write_catalog_sheet
+from ..estimate import check_count, check_efficiency, check_method, check_price, estimate
+from .build import (
+    TITLE_FONT,
+    add_throughput_chart,
+    header_row,
+    input_block,
+    put,
+    put_formula,
+    write_calc_sheet,
+    write_catalog_sheet,
+)
 from .calc import Formula
 from .files import atomic_write, check_overwrite, save_workbook
-from .reference import SHARED_NAMED_INPUTS, _chart, input_block
+from .reference import SHARED_NAMED_INPUTS
 
 COLUMNS = [
     ("model", "Model", None),
@@ -48,45 +56,26 @@ _CALC = {
 
 
 def parse_list(text: str, field: str) -> list[int]:
-    """'1,2, 4' -> [1, 2, 4]; each a whole number >= 1."""
-    out = []
-    for part in str(text).split(","):
-        p = part.strip()
-        try:
-            v = float(p)
-        except ValueError:
-            raise InvalidInputError(
-                f"{field} must be a comma-separated list of whole numbers, got {p!r}", field=field
-            ) from None
-        if not (math.isfinite(v) and v.is_integer() and v >= 1):
-            raise InvalidInputError(f"{field} must hold whole numbers ≥ 1, got {p}", field=field)
-        out.append(int(v))
-    return out
+    """'1,2, 4' -> [1, 2, 4]; each a whole number ≥ 1, checked as estimate() checks it."""
+    return [check_count(part, field) for part in str(text).split(",")]
 
 
 class Sweep:
     """The inputs of a report, resolved and checked."""
 
     def __init__(self, args: Any) -> None:
-        from ..estimate import _method, _scalar_count, _scalar_number
-
         self.models = [catalog.get_model(m).id for m in args.model]
         self.gpus = [catalog.get_gpu(g).id for g in args.gpu]
         self.batches = parse_list(args.batch, "batch_size")
         self.prompts = parse_list(args.prompt, "prompt_tokens")
         self.completions = parse_list(args.completion, "completion_tokens")
-        self.tp = _scalar_count(args.tp, "tp")
-        self.pp = _scalar_count(args.pp, "pp")
+        self.tp = check_count(args.tp, "tp")
+        self.pp = check_count(args.pp, "pp")
         self.dtype = catalog.get_dtype(args.dtype).id
-        self.method = _method(args.method)
-        self.fe = float(_scalar_number(args.flops_efficiency, "flops_efficiency"))
-        self.he = float(_scalar_number(args.hbm_efficiency, "hbm_efficiency"))
-        for name, v in (("flops_efficiency", self.fe), ("hbm_efficiency", self.he)):
-            if not 0 < v <= 1:
-                raise InvalidInputError(f"{name} must be in (0, 1], got {v:g}; give a fraction such as 0.7", field=name)
-        self.price = None if args.gpu_hour_usd is None else float(_scalar_number(args.gpu_hour_usd, "gpu_hour_usd"))
-        if self.price is not None and not (self.price >= 0 and math.isfinite(self.price)):
-            raise InvalidInputError(f"gpu_hour_usd must be a price ≥ 0, got {self.price:g}", field="gpu_hour_usd")
+        self.method = check_method(args.method)
+        self.fe = check_efficiency(args.flops_efficiency, "flops_efficiency")
+        self.he = check_efficiency(args.hbm_efficiency, "hbm_efficiency")
+        self.price = check_price(args.gpu_hour_usd)
         self.configs = list(itertools.product(self.models, self.gpus))
         self.workload = list(itertools.product(self.batches, self.prompts, self.completions))
 
@@ -224,8 +213,7 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
         report.column_dimensions[report.cell(row=1, column=j + 1).column_letter].width = width
     report.freeze_panes = "C4"
     last = first + len(rows) - 1
-    _chart(report, first, last, batch_col=3, tps_col=8, price_col=10, anchor="D12")
-    summary.add_chart(report._charts.pop(), f"D{4}")
+    add_throughput_chart(summary, report, first, last, batch_col=3, tps_col=8, price_col=10, anchor="D4")
     return wb
 
 
