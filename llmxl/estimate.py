@@ -184,7 +184,9 @@ class Estimate(_Frozen):
     breakdown : Per-component latency of prefill and decode (:class:`Breakdown`).
     """
 
-    __slots__ = _INPUT_FIELDS + _RESULT_FIELDS + ("warnings", "errors", "_parts", "_breakdown")
+    # The stored values live in one tuple (cheap to build, immutable); results that follow
+    # from them by one formula are properties, computed when read.
+    __slots__ = ("_breakdown", "_parts", "_v")
 
     model: str
     gpu: str
@@ -200,20 +202,56 @@ class Estimate(_Frozen):
     gpu_hour_usd: Any
     ttft_s: Any
     tpot_s: Any
-    completion_time_s: Any
-    e2e_latency_s: Any
-    tokens_per_s: Any
-    prefill_tokens_per_s: Any
-    decode_tokens_per_s: Any
-    usd_per_1k_prompt_tokens: Any
-    usd_per_1k_completion_tokens: Any
     weight_bytes_per_gpu: float
     kv_cache_bytes_per_gpu: Any
     activation_bytes_per_gpu: Any
     max_batch_size: Any
-    num_gpus: int
     warnings: tuple[str, ...]
     errors: Any
+
+    @property
+    def completion_time_s(self) -> Any:
+        """Time to generate all completion tokens, n * tpot_s [s]."""
+        return self.completion_tokens * self.tpot_s
+
+    @property
+    def e2e_latency_s(self) -> Any:
+        """ttft_s + completion_time_s [s]."""
+        return self.ttft_s + self.completion_tokens * self.tpot_s
+
+    @property
+    def tokens_per_s(self) -> Any:
+        """batch_size * completion_tokens / e2e_latency_s [tokens/s]."""
+        return self.batch_size * self.completion_tokens / self.e2e_latency_s
+
+    @property
+    def prefill_tokens_per_s(self) -> Any:
+        """batch_size * prompt_tokens / ttft_s [tokens/s]."""
+        return self.batch_size * self.prompt_tokens / self.ttft_s
+
+    @property
+    def decode_tokens_per_s(self) -> Any:
+        """batch_size / tpot_s [tokens/s]."""
+        return self.batch_size / self.tpot_s
+
+    @property
+    def num_gpus(self) -> int:
+        """tp * pp."""
+        return self.tp * self.pp
+
+    def _usd_per_1k(self, rate: Any) -> Any:
+        price = self.gpu_hour_usd
+        return None if price is None else price * self.num_gpus * 1000 / 3600 / rate
+
+    @property
+    def usd_per_1k_prompt_tokens(self) -> Any:
+        """Cost of 1000 prompt tokens at the prefill rate [USD]; None without a price."""
+        return self._usd_per_1k(self.prefill_tokens_per_s)
+
+    @property
+    def usd_per_1k_completion_tokens(self) -> Any:
+        """Cost of 1000 completion tokens at the decode rate [USD]; None without a price."""
+        return self._usd_per_1k(self.decode_tokens_per_s)
 
     @property
     def breakdown(self) -> Breakdown:
@@ -224,6 +262,13 @@ class Estimate(_Frozen):
             bd = Breakdown(LatencyBreakdown(*pre, 0.0 * kv_s), LatencyBreakdown(*dec, kv_s))
             _set(self, "_breakdown", bd)
         return bd
+
+    def _replace(self, values: dict[str, Any], parts: tuple[Any, Any, Any]) -> Estimate:
+        """A copy with some stored values and the breakdown parts replaced."""
+        stored = list(self._v)  # type: ignore[attr-defined]
+        for name, value in values.items():
+            stored[_STORED_INDEX[name]] = value
+        return _new_estimate(tuple(stored), parts)
 
     def to_dict(self) -> dict[str, Any]:
         """Inputs, results, warnings, errors and breakdown as a plain dict."""
@@ -250,6 +295,31 @@ class Estimate(_Frozen):
             "usd_per_1k_completion_tokens",
         )
         return "Estimate(" + ", ".join(f"{n}={_short(getattr(self, n))}" for n in shown) + ")"
+
+
+_STORED = (
+    *_INPUT_FIELDS,
+    "ttft_s",
+    "tpot_s",
+    "weight_bytes_per_gpu",
+    "kv_cache_bytes_per_gpu",
+    "activation_bytes_per_gpu",
+    "max_batch_size",
+    "warnings",
+    "errors",
+)
+_STORED_INDEX = {name: i for i, name in enumerate(_STORED)}
+for _i, _name in enumerate(_STORED):
+    setattr(Estimate, _name, property(lambda self, _i=_i: self._v[_i]))
+del _i, _name
+
+
+def _new_estimate(values: tuple[Any, ...], parts: tuple[Any, Any, Any]) -> Estimate:
+    e = object.__new__(Estimate)
+    _set(e, "_v", values)
+    _set(e, "_parts", parts)
+    _set(e, "_breakdown", None)
+    return e
 
 
 def _short(value: Any) -> str:
@@ -689,49 +759,33 @@ def _compute(
     kv_s = 2 * kv / M
     ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
     tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + kv_s
-    completion = n * tpot
-    e2e = ttft + completion
-    prefill_rate = b * s / ttft
-    decode_rate = b / tpot
-    gpus = T.t * T.p
-    per_gpu_hour = None if price is None else price * gpus * 1000 / 3600
     max_batch_f = left / ((kv + act_dec) / b)
-    if mx is max:
-        max_batch: Any = math.floor(max_batch_f)
-    else:
-        max_batch = np.floor(max_batch_f)
-    e = object.__new__(Estimate)
-    _set(e, "model", m.id)
-    _set(e, "gpu", g.id)
-    _set(e, "dtype", d.id)
-    _set(e, "method", T.method)
-    _set(e, "tp", T.t)
-    _set(e, "pp", T.p)
-    _set(e, "batch_size", b)
-    _set(e, "prompt_tokens", s)
-    _set(e, "completion_tokens", n)
-    _set(e, "flops_efficiency", fe)
-    _set(e, "hbm_efficiency", he)
-    _set(e, "gpu_hour_usd", price)
-    _set(e, "ttft_s", ttft)
-    _set(e, "tpot_s", tpot)
-    _set(e, "completion_time_s", completion)
-    _set(e, "e2e_latency_s", e2e)
-    _set(e, "tokens_per_s", b * n / e2e)
-    _set(e, "prefill_tokens_per_s", prefill_rate)
-    _set(e, "decode_tokens_per_s", decode_rate)
-    _set(e, "usd_per_1k_prompt_tokens", None if per_gpu_hour is None else per_gpu_hour / prefill_rate)
-    _set(e, "usd_per_1k_completion_tokens", None if per_gpu_hour is None else per_gpu_hour / decode_rate)
-    _set(e, "weight_bytes_per_gpu", T.weights_per_gpu_bytes)
-    _set(e, "kv_cache_bytes_per_gpu", kv)
-    _set(e, "activation_bytes_per_gpu", act_pre)
-    _set(e, "max_batch_size", max_batch)
-    _set(e, "num_gpus", gpus)
-    _set(e, "warnings", tuple(warnings))
-    _set(e, "errors", errors)
-    _set(e, "_parts", (pre, dec, kv_s))
-    _set(e, "_breakdown", None)
-    return e
+    max_batch = math.floor(max_batch_f) if mx is max else np.floor(max_batch_f)
+    return _new_estimate(
+        (
+            m.id,
+            g.id,
+            d.id,
+            T.method,
+            T.t,
+            T.p,
+            b,
+            s,
+            n,
+            fe,
+            he,
+            price,
+            ttft,
+            tpot,
+            T.weights_per_gpu_bytes,
+            kv,
+            act_pre,
+            max_batch,
+            tuple(warnings),
+            errors,
+        ),
+        (pre, dec, kv_s),
+    )
 
 
 def _raise_if_not_fit(
@@ -944,20 +998,7 @@ def _check_arrays(
     return bad, reasons
 
 
-_ARRAY_RESULTS = (
-    "ttft_s",
-    "tpot_s",
-    "completion_time_s",
-    "e2e_latency_s",
-    "tokens_per_s",
-    "prefill_tokens_per_s",
-    "decode_tokens_per_s",
-    "usd_per_1k_prompt_tokens",
-    "usd_per_1k_completion_tokens",
-    "kv_cache_bytes_per_gpu",
-    "activation_bytes_per_gpu",
-    "max_batch_size",
-)
+_ARRAY_RESULTS = ("ttft_s", "tpot_s", "kv_cache_bytes_per_gpu", "activation_bytes_per_gpu", "max_batch_size")
 _ARRAY_INPUTS = ("batch_size", "prompt_tokens", "completion_tokens", "flops_efficiency", "hbm_efficiency")
 
 
@@ -970,19 +1011,15 @@ def _broadcast_result(e: Estimate, shape: tuple[int, ...], failed: Any = None, m
             out[failed] = np.nan
         return out
 
-    for name in _ARRAY_RESULTS:
-        value = getattr(e, name)
-        if value is not None:
-            _set(e, name, full(value))
+    values = {name: full(getattr(e, name)) for name in _ARRAY_RESULTS}
     for name in _ARRAY_INPUTS:
-        _set(e, name, np.array(np.broadcast_to(getattr(e, name), shape), dtype=float))
+        values[name] = np.array(np.broadcast_to(getattr(e, name), shape), dtype=float)
     if e.gpu_hour_usd is not None:
-        _set(e, "gpu_hour_usd", np.array(np.broadcast_to(e.gpu_hour_usd, shape), dtype=float))
-    pre, dec, kv_s = e._parts  # type: ignore[attr-defined]
-    _set(e, "_parts", (tuple(full(x) for x in pre), tuple(full(x) for x in dec), full(kv_s)))
+        values["gpu_hour_usd"] = np.array(np.broadcast_to(e.gpu_hour_usd, shape), dtype=float)
     if messages is not None:
-        _set(e, "errors", messages)
-    return e
+        values["errors"] = messages
+    pre, dec, kv_s = e._parts  # type: ignore[attr-defined]
+    return e._replace(values=values, parts=(tuple(full(x) for x in pre), tuple(full(x) for x in dec), full(kv_s)))
 
 
 def _unwrap(e: Estimate) -> Estimate:
@@ -994,16 +1031,12 @@ def _unwrap(e: Estimate) -> Estimate:
             return v.item() if hasattr(v, "item") else v
         return x
 
-    for name in _ARRAY_RESULTS + _ARRAY_INPUTS + ("gpu_hour_usd",):
-        _set(e, name, one(getattr(e, name)))
-    mb = e.max_batch_size
-    if isinstance(mb, float) and math.isfinite(mb):
-        _set(e, "max_batch_size", int(mb))
+    values = {name: one(getattr(e, name)) for name in (*_ARRAY_RESULTS, *_ARRAY_INPUTS, "gpu_hour_usd", "errors")}
+    if isinstance(values["max_batch_size"], float) and math.isfinite(values["max_batch_size"]):
+        values["max_batch_size"] = int(values["max_batch_size"])
     for name in ("batch_size", "prompt_tokens", "completion_tokens"):
-        v = getattr(e, name)
+        v = values[name]
         if isinstance(v, float) and v.is_integer():
-            _set(e, name, int(v))
-    _set(e, "errors", one(e.errors))
+            values[name] = int(v)
     pre, dec, kv_s = e._parts  # type: ignore[attr-defined]
-    _set(e, "_parts", (tuple(one(x) for x in pre), tuple(one(x) for x in dec), one(kv_s)))
-    return e
+    return e._replace(values=values, parts=(tuple(one(x) for x in pre), tuple(one(x) for x in dec), one(kv_s)))
