@@ -84,6 +84,8 @@ class Catalog:
     entries: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in _KINDS})
     index: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in _KINDS})
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
+    found: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """Names already looked up, as given (a cell recalculating asks the same names again)."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -102,10 +104,14 @@ class Catalog:
         self.origin[(kind, spec.id)] = where
 
     def lookup(self, kind: str, name: str) -> Any:
-        key = normalise_name(name)
-        found = self.index[kind].get(key)
-        if found is not None:
-            return self.entries[kind][found]
+        hit = self.found.get((kind, name))
+        if hit is not None:
+            return hit
+        ident = self.index[kind].get(normalise_name(name))
+        if ident is not None:
+            if len(self.found) < 4096:
+                self.found[(kind, name)] = self.entries[kind][ident]
+            return self.entries[kind][ident]
         raise UnknownNameError(self.unknown_message(kind, name), field=_SINGULAR[kind])
 
     def unknown_message(self, kind: str, name: str) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import catalog
 from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
-from .formulas import Terms, activation_bytes, forward_latency, kv_cache_bytes, terms
+from .formulas import Terms, activation_bytes, forward_pass, kv_cache_bytes, terms
 from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
 
 __all__ = [
@@ -434,6 +434,8 @@ def check_price(value: Any) -> float | None:
 
 def check_method(value: Any) -> str:
     """'standard' or 'reference' (any case; blank means standard), else UnknownNameError."""
+    if type(value) is str and (value == "standard" or value == "reference"):
+        return value
     if isinstance(value, str):
         m = value.strip().lower()
         if m in METHODS:
@@ -748,11 +750,9 @@ def _compute(
     """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
     F = T.peak_flops * fe
     M = T.bandwidth_bps * he
-    pre = forward_latency(T, b, s, F, M, mx)
-    dec = forward_latency(T, b, 1, F, M, mx)
+    *pre, act_pre = forward_pass(T, b, s, F, M, mx)
+    *dec, act_dec = forward_pass(T, b, 1, F, M, mx)
     kv = kv_cache_bytes(T, b, s, n)
-    act_pre = activation_bytes(T, b, s, mx)
-    act_dec = activation_bytes(T, b, 1, mx)
     left = T.free_bytes
     if errors is None and not (mx is max and left > act_pre and left > kv + act_dec):  # raise mode
         _raise_if_not_fit(m, g, d, T, b, s, n, act_pre, act_dec, kv, left)

@@ -23,6 +23,7 @@ __all__ = [
     "Terms",
     "activation_bytes",
     "forward_latency",
+    "forward_pass",
     "kv_cache_bytes",
     "terms",
     "usd_per_1k_tokens",
@@ -80,6 +81,37 @@ class Terms(NamedTuple):
     """GPU memory left after weights [bytes]; <= 0 means the weights do not fit."""
     memory_bytes: float
     """GPU memory [bytes]."""
+    # Per-token coefficients of the pass formulas, fixed here once (bsh = b s h, bs = b s):
+    c_flops_attn: float
+    """(4 h + 4 h / g) / t: attention FLOPs per GPU per bsh, without the s^2 term."""
+    c_flops_attn_s: float
+    """4 / t: attention FLOPs per GPU per bsh per token of context."""
+    c_flops_mlp: float
+    """mlp_flops_factor f / t: MLP FLOPs per GPU per bsh."""
+    attn_weight_bytes: float
+    """P_attn Bw / t: attention weights read per layer per GPU [bytes]."""
+    mlp_weight_bytes: float
+    """P_mlp Bw / t: MLP weights read per layer per GPU [bytes]."""
+    c_act_attn_bsh: float
+    """3 Ba / t."""
+    c_act_attn_bs: float
+    """(2 h + 4 a) Ba / t."""
+    c_act_mlp: float
+    """max(Ba, Ba r) / t."""
+    c_act_norm: float
+    """Bln / t."""
+    c_act_logits: float
+    """V Ba / t."""
+    c_norm_traffic: float
+    """8 Lp / t: norm bytes per bsh, both norms of all layers (four bytes per element)."""
+    c_comm_act: float
+    """2 (t - 1) / t Ba / NVL: all-reduce seconds per bsh of activations."""
+    c_comm_emb: float
+    """2 (t - 1) / t Be / NVL: all-reduce seconds per bsh of embeddings."""
+    embedding_table_bytes: float
+    """V h Be."""
+    c_logits: float
+    """2 V / t / p: logits FLOPs per bsh."""
 
 
 def terms(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str, peak_tflops: float) -> Terms:
@@ -103,6 +135,8 @@ def terms(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, me
     layers_w = L if reference else Lp
     weights = layers_w * (p_attn * Bw / t + p_mlp * Bw / t + 2 * h * Bw) + V * h * Be / t + h * Bw / t
     memory = gpu.memory_gib * _GIB
+    mlp_factor = 4 if reference or not model.gated_mlp else 6
+    nvl = gpu.interconnect_gbs * 1e9
     return Terms(
         method=method,
         t=t,
@@ -126,11 +160,30 @@ def terms(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, me
         interconnect_latency_s=gpu.interconnect_latency_s,
         params_attn=p_attn,
         params_mlp=p_mlp,
-        mlp_flops_factor=4 if reference or not model.gated_mlp else 6,
+        mlp_flops_factor=mlp_factor,
         weights_per_gpu_bytes=weights,
         free_bytes=memory - weights,
         memory_bytes=memory,
+        c_flops_attn=(4 * h + 4 * h / (a / k)) / t,
+        c_flops_attn_s=4 / t,
+        c_flops_mlp=mlp_factor * f / t,
+        attn_weight_bytes=p_attn * Bw / t,
+        mlp_weight_bytes=p_mlp * Bw / t,
+        c_act_attn_bsh=3 * Ba / t,
+        c_act_attn_bs=(2 * h + 4 * a) * Ba / t,
+        c_act_mlp=max(Ba, Ba * f / h) / t,
+        c_act_norm=LAYERNORM_ACTIVATION_BYTES / t,
+        c_act_logits=V * Ba / t,
+        c_norm_traffic=8 * Lp / t,
+        c_comm_act=2 * (t - 1) / t * Ba / nvl,
+        c_comm_emb=2 * (t - 1) / t * Be / nvl,
+        embedding_table_bytes=V * h * Be,
+        c_logits=2 * V / t / p,
     )
+
+
+def _activation(T: Terms, bs: Any, bsh: Any, act_attn: Any, act_mlp: Any, mx: Max) -> Any:
+    return mx(mx(mx(act_attn, act_mlp), T.c_act_norm * bsh), T.c_act_logits * bs)
 
 
 def activation_bytes(T: Terms, b: Any, s: Any, mx: Max = max) -> Any:
@@ -142,14 +195,9 @@ def activation_bytes(T: Terms, b: Any, s: Any, mx: Max = max) -> Any:
     mlp = max(Ba, Ba r) s b h / t, norm = s b h Bln / t, logits = V b s Ba / t;
     act = max(attn, mlp, norm, logits).
     """
-    t, h, Ba = T.t, T.h, T.act_bytes
     bs = b * s
-    bsh = bs * h
-    attn = mx(3 * Ba * bsh / t, (2 * bsh + 4 * T.a * bs) * Ba / t)
-    mlp = max(Ba, Ba * T.r) * bsh / t
-    norm = bsh * LAYERNORM_ACTIVATION_BYTES / t
-    logits = T.vocab * bs * Ba / t
-    return mx(mx(mx(attn, mlp), norm), logits)
+    bsh = bs * T.h
+    return _activation(T, bs, bsh, mx(T.c_act_attn_bsh * bsh, T.c_act_attn_bs * bs), T.c_act_mlp * bsh, mx)
 
 
 def kv_cache_bytes(T: Terms, b: Any, s: Any, n: Any) -> Any:
@@ -157,42 +205,42 @@ def kv_cache_bytes(T: Terms, b: Any, s: Any, n: Any) -> Any:
     return 2 * b * (s + n) * T.d * T.kg * T.act_bytes * T.layers_per_gpu
 
 
-def _comm_s(T: Terms, bsh: Any, nbytes: float, mx: Max) -> Any:
-    if T.t == 1:
-        return 0.0 * bsh
-    t = T.t
-    return mx(2 * bsh * (t - 1) / t * nbytes / T.interconnect_bps, T.interconnect_latency_s)
+def forward_pass(T: Terms, b: Any, s: Any, F: Any, M: Any, mx: Max = max) -> tuple[Any, ...]:
+    """One forward pass over b sequences of s tokens: latency by component [s] and activations [bytes].
 
-
-def forward_latency(T: Terms, b: Any, s: Any, F: Any, M: Any, mx: Max = max) -> tuple[Any, ...]:
-    """Latency of one forward pass over b sequences of s tokens, by component [s].
-
-    Returns ``(attention, mlp, norm, communication, embedding, logits)``; their
-    sum is fwd(b, s).
+    Returns ``(attention, mlp, norm, communication, embedding, logits, activation_bytes)``;
+    the first six sum to fwd(b, s).
 
     Notes
     -----
-    Per layer: t_attn = max(FLOPs_attn / t / F, P_attn Bw / t / M + attn(b, s) / M),
-    t_mlp likewise, t_norm = 4 s b h / t / M, t_comm(B) = max(2 b s h (t-1) / t B / NVL, lam)
-    (0 when t = 1). fwd = Lp (t_attn + t_mlp + 2 t_norm + 2 t_comm(Ba))
-    + V h Be / M + t_comm(Be) + 2 s b V h / t / p / F.
+    Per layer: t_attn = max(FLOPs_attn / t / F, P_attn Bw / t / M + attn(b, s) / M) with
+    FLOPs_attn = 4 b s h^2 + 4 b s h^2 / g + 4 b s^2 h; t_mlp = max(FLOPs_mlp / t / F,
+    P_mlp Bw / t / M + mlp(b, s) / M); t_norm = 4 s b h / t / M;
+    t_comm(B) = max(2 b s h (t-1) / t B / NVL, lam) (0 when t = 1).
+    fwd = Lp (t_attn + t_mlp + 2 t_norm + 2 t_comm(Ba)) + V h Be / M + t_comm(Be) + 2 s b V h / t / p / F.
+    The coefficients of b s h are fixed in :func:`terms`.
     """
-    t, h, Ba, Bw = T.t, T.h, T.act_bytes, T.weight_bytes
     Lp = T.layers_per_gpu
     bs = b * s
-    bsh = bs * h
-    bshh = bsh * h
-    flops_attn = 4 * bshh + 4 * bshh / T.g + 4 * bsh * s
-    act_attn = mx(3 * Ba * bsh / t, (2 * bsh + 4 * T.a * bs) * Ba / t)
-    t_attn = mx(flops_attn / t / F, T.params_attn * Bw / t / M + act_attn / M)
-    flops_mlp = T.mlp_flops_factor * bsh * T.f
-    act_mlp = max(Ba, Ba * T.r) * bsh / t
-    t_mlp = mx(flops_mlp / t / F, T.params_mlp * Bw / t / M + act_mlp / M)
-    t_norm = bsh * 4 / t / M
-    comm = Lp * 2 * _comm_s(T, bsh, Ba, mx) + _comm_s(T, bsh, T.emb_bytes, mx)
-    embedding = T.vocab * h * T.emb_bytes / M
-    logits = 2 * bsh * T.vocab / t / T.p / F
-    return (Lp * t_attn, Lp * t_mlp, Lp * 2 * t_norm, comm, embedding, logits)
+    bsh = bs * T.h
+    act_attn = mx(T.c_act_attn_bsh * bsh, T.c_act_attn_bs * bs)
+    act_mlp = T.c_act_mlp * bsh
+    attention = Lp * mx((T.c_flops_attn + T.c_flops_attn_s * s) * bsh / F, (T.attn_weight_bytes + act_attn) / M)
+    mlp = Lp * mx(T.c_flops_mlp * bsh / F, (T.mlp_weight_bytes + act_mlp) / M)
+    norm = T.c_norm_traffic * bsh / M
+    if T.t == 1:
+        comm = 0.0 * bsh
+    else:
+        lam = T.interconnect_latency_s
+        comm = Lp * 2 * mx(T.c_comm_act * bsh, lam) + mx(T.c_comm_emb * bsh, lam)
+    embedding = T.embedding_table_bytes / M
+    logits = T.c_logits * bsh / F
+    return (attention, mlp, norm, comm, embedding, logits, _activation(T, bs, bsh, act_attn, act_mlp, mx))
+
+
+def forward_latency(T: Terms, b: Any, s: Any, F: Any, M: Any, mx: Max = max) -> tuple[Any, ...]:
+    """Latency of one forward pass by component [s]: the first six values of :func:`forward_pass`."""
+    return forward_pass(T, b, s, F, M, mx)[:6]
 
 
 def usd_per_1k_tokens(gpu_hour_usd: Any, num_gpus: int, tokens_per_s: Any) -> Any:
