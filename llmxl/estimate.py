@@ -628,26 +628,9 @@ def estimate(
     method_ = check_method(method)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
-    m = _resolve_model(model)
-    g = _resolve_gpu(gpu)
-    d = _resolve_dtype(dtype)
-    t = _scalar_count(tp, "tp")
-    p = _scalar_count(pp, "pp")
-    T = _terms_for(m, g, d, t, p, method_)
-    if T.free_bytes <= 0:
-        need = _smallest_tp(m, g, d, t, p, method_, 1, 1, 1)[()]
-        raise DoesNotFitError(
-            f"weights need {T.weights_per_gpu_bytes / _GIB:.1f} GiB per GPU but {g.id} has "
-            f"{g.memory_gib:g} GiB; {_tp_hint(int(need))}",
-            field="tp",
-        )
+    m, g, d, T, config_warnings = _configuration(model, gpu, dtype, tp, pp, method_)
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
-    warnings: list[str] = []
-    if m.num_hidden_layers % p:
-        warnings.append(
-            f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled "
-            f"with {T.layers_per_gpu} layers"
-        )
+    warnings = list(config_warnings)
     if (
         on_error == "raise"
         and type(batch_size) is int
@@ -674,6 +657,47 @@ def estimate(
         warnings,
         on_error,
     )
+
+
+_config_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _configuration(
+    model: Any, gpu: Any, dtype: Any, tp: Any, pp: Any, method: str
+) -> tuple[ModelSpec, GpuSpec, DtypeSpec, Terms, tuple[str, ...]]:
+    """Resolve and check what the workload does not change; remembered for names given as text."""
+    cat = catalog.get_catalog()
+    key = None
+    if type(model) is str and type(gpu) is str and type(dtype) is str and type(tp) is int and type(pp) is int:
+        key = (model, gpu, dtype, tp, pp, method)
+        hit = _config_cache.get(key)
+        if hit is not None and hit[0] is cat:  # a reloaded catalog invalidates it
+            return hit[1]
+    m = _resolve_model(model)
+    g = _resolve_gpu(gpu)
+    d = _resolve_dtype(dtype)
+    t = _scalar_count(tp, "tp")
+    p = _scalar_count(pp, "pp")
+    T = _terms_for(m, g, d, t, p, method)
+    if T.free_bytes <= 0:
+        need = _smallest_tp(m, g, d, t, p, method, 1, 1, 1)[()]
+        raise DoesNotFitError(
+            f"weights need {T.weights_per_gpu_bytes / _GIB:.1f} GiB per GPU but {g.id} has "
+            f"{g.memory_gib:g} GiB; {_tp_hint(int(need))}",
+            field="tp",
+        )
+    warnings = ()
+    if m.num_hidden_layers % p:
+        warnings = (
+            f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled "
+            f"with {T.layers_per_gpu} layers",
+        )
+    result = (m, g, d, T, warnings)
+    if key is not None and cat.found.get(("models", model)) is m:  # not for config.json paths, which may change
+        if len(_config_cache) > 512:
+            _config_cache.clear()
+        _config_cache[key] = (cat, result)
+    return result
 
 
 #: The defaults of :func:`estimate`'s keyword arguments; the CLI and Excel faces use these.

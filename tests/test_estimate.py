@@ -247,6 +247,16 @@ class TestResult:
         catalog = estimate("opt-13b", "a100-sxm-80gb", prompt_tokens=128, completion_tokens=16)
         assert from_dict.ttft_s == from_file.ttft_s == catalog.ttft_s
 
+    def test_an_edited_config_json_is_read_again(self, tmp_path):
+        cfg = {"model_type": "llama", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+               "intermediate_size": 512, "vocab_size": 1000, "max_position_embeddings": 2048}
+        path = tmp_path / "config.json"
+        path.write_text(__import__("json").dumps(cfg))
+        first = estimate(str(path), "a100-sxm-80gb", prompt_tokens=128, completion_tokens=16)
+        path.write_text(__import__("json").dumps({**cfg, "num_hidden_layers": 8}))
+        second = estimate(str(path), "a100-sxm-80gb", prompt_tokens=128, completion_tokens=16)
+        assert second.weight_bytes_per_gpu > first.weight_bytes_per_gpu
+
     def test_gpu_as_dict_needs_no_name(self):
         spec = llmxl.get_gpu("a100-sxm-80gb").model_dump(
             include={"memory_gib", "hbm_bandwidth_gbs", "fp16_tflops", "int8_tops", "int4_tops", "interconnect_gbs"}
