@@ -150,7 +150,17 @@ def bench_import(quick: bool) -> list[tuple[str, str, str]]:
     reps = 3 if quick else 11
     base = statistics.median(run("import pydantic, numpy") for _ in range(reps))
     full = statistics.median(run("import pydantic, numpy; import llmxl") for _ in range(reps))
-    return [("import llmxl, minus import pydantic, numpy", f"{(full - base) * 1e3:.0f} ms", "goal ≤ 60 ms")]
+    first = statistics.median(
+        run(
+            "import pydantic, numpy; import llmxl; llmxl.estimate('llama-2-70b', 'a100-sxm-80gb', tp=2,"
+            " prompt_tokens=128, completion_tokens=16)"
+        )
+        for _ in range(reps)
+    )
+    return [
+        ("import llmxl, minus import pydantic, numpy", f"{(full - base) * 1e3:.0f} ms", "goal ≤ 60 ms"),
+        ("  ... plus the first estimate() (loads pydantic models, catalog)", f"{(first - base) * 1e3:.0f} ms", ""),
+    ]
 
 
 def bench_workbooks(quick: bool) -> list[tuple[str, str, str]]:

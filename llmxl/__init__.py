@@ -6,15 +6,15 @@
 >>> round(e.tokens_per_s, 1)
 186.0
 
-Only pydantic and numpy are imported with the package; openpyxl, xlwings and
-the command line load when their faces are used.
+Only numpy is imported with the package; pydantic and the specs load with the
+catalog on first use, and openpyxl, xlwings and the command line when their
+faces are used.
 """
 
 from ._version import __version__
 from .catalog import add_catalog_file, dtypes, get_dtype, get_gpu, get_model, gpus, models
 from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError
 from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate
-from .specs import DtypeSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "METHODS",
@@ -39,3 +39,12 @@ __all__ = [
     "gpus",
     "models",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ModelSpec, GpuSpec and DtypeSpec are pydantic models: load them (and pydantic) on first use.
+    if name in ("DtypeSpec", "GpuSpec", "ModelSpec"):
+        from . import specs
+
+        return getattr(specs, name)
+    raise AttributeError(f"module 'llmxl' has no attribute {name!r}")

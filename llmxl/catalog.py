@@ -25,12 +25,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .errors import CatalogError, UnknownNameError
-from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
+
+if TYPE_CHECKING:  # pydantic and the specs load with the catalog, not with `import llmxl`
+    from .specs import DtypeSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "Catalog",
@@ -50,7 +50,6 @@ __all__ = [
 
 ENV_VAR = "LLMXL_CATALOG"
 _KINDS = ("models", "gpus", "dtypes")
-_SPEC = {"models": ModelSpec, "gpus": GpuSpec, "dtypes": DtypeSpec}
 _SINGULAR = {"models": "model", "gpus": "gpu", "dtypes": "dtype"}
 _SEP = re.compile(r"[\s_]+")
 
@@ -168,6 +167,10 @@ def _entries_of(data: Mapping[str, Any], label: str) -> Iterable[tuple[str, dict
 
 
 def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | None) -> Any:
+    from pydantic import ValidationError
+
+    from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
+
     entry_id = item.get("id")
     if not entry_id:
         raise CatalogError(f'{label}: a [[{kind}]] entry has no id; add id = "..."')
@@ -188,7 +191,7 @@ def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | No
     if base_dir is not None:
         item = {"source": label, **item}
     try:
-        return _SPEC[kind](**item)
+        return {"models": ModelSpec, "gpus": GpuSpec, "dtypes": DtypeSpec}[kind](**item)
     except ValidationError as exc:
         raise CatalogError(f"{label}: {format_validation_error(exc, _SINGULAR[kind], entry_id)}") from None
     except TypeError as exc:
@@ -293,6 +296,8 @@ def get_dtype(name: str) -> DtypeSpec:
     try:
         return cat.lookup("dtypes", name)
     except UnknownNameError:
+        from .specs import DtypeSpec
+
         parsed = DtypeSpec.parse(name)
         if parsed is None:
             raise

@@ -13,14 +13,16 @@ import inspect
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from . import catalog
 from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
 from .formulas import Terms, activation_bytes, forward_pass, kv_cache_bytes, terms
-from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
+
+if TYPE_CHECKING:  # the specs (and pydantic) load with the catalog, on first use
+    from .specs import DtypeSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "DEFAULTS",
@@ -449,6 +451,8 @@ def check_method(value: Any) -> str:
 
 
 def _resolve_model(model: Any) -> ModelSpec:
+    from .specs import ModelSpec
+
     if isinstance(model, ModelSpec):
         return model
     if isinstance(model, str):
@@ -470,6 +474,8 @@ def _resolve_model(model: Any) -> ModelSpec:
 
 
 def _resolve_gpu(gpu: Any) -> GpuSpec:
+    from .specs import GpuSpec, format_validation_error
+
     if isinstance(gpu, GpuSpec):
         return gpu
     if isinstance(gpu, str):
@@ -488,6 +494,8 @@ def _resolve_gpu(gpu: Any) -> GpuSpec:
 
 
 def _resolve_dtype(dtype: Any) -> DtypeSpec:
+    from .specs import DtypeSpec
+
     if isinstance(dtype, DtypeSpec):
         return dtype
     if isinstance(dtype, str):

@@ -14,9 +14,10 @@ floats, :func:`numpy.maximum` for arrays.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .specs import DtypeSpec, GpuSpec, ModelSpec
+if TYPE_CHECKING:
+    from .specs import DtypeSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "LAYERNORM_ACTIVATION_BYTES",

@@ -90,7 +90,8 @@ def test_installed_wheel_works_from_anywhere(wheel_venv, tmp_path):
 def test_import_llmxl_stays_light():
     code = (
         "import sys, llmxl\n"
-        "heavy = [m for m in ('openpyxl', 'xlwings', 'argparse', 'llmxl.cli', 'llmxl.workbook', 'tomllib')"
+        "heavy = [m for m in ('openpyxl', 'xlwings', 'argparse', 'llmxl.cli', 'llmxl.workbook', 'tomllib',"
+        " 'llmxl.specs', 'pydantic.main')"
         " if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
