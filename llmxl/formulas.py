@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYERNORM_ACTIVATION_BYTES",
+    "PassCoefficients",
     "Terms",
     "activation_bytes",
     "forward_latency",
@@ -35,6 +36,52 @@ LAYERNORM_ACTIVATION_BYTES = 2
 _GIB = 1024**3
 
 Max = Callable[[Any, Any], Any]
+
+
+class PassCoefficients(NamedTuple):
+    """Coefficients of b·s·h (bsh) and b·s (bs) in one forward pass, fixed once per configuration.
+
+    A plain tuple, so that :func:`forward_pass` unpacks it in one step.
+    """
+
+    layers_per_gpu: int
+    """Lp."""
+    h: int
+    """Hidden size."""
+    t: int
+    """Tensor-parallel size."""
+    c_flops_attn: float
+    """(4 h + 4 h / g) / t: attention FLOPs per GPU per bsh, without the s^2 term."""
+    c_flops_attn_s: float
+    """4 / t: attention FLOPs per GPU per bsh per token of context."""
+    c_flops_mlp: float
+    """mlp_flops_factor f / t: MLP FLOPs per GPU per bsh."""
+    attn_weight_bytes: float
+    """P_attn Bw / t: attention weights read per layer per GPU [bytes]."""
+    mlp_weight_bytes: float
+    """P_mlp Bw / t: MLP weights read per layer per GPU [bytes]."""
+    c_act_attn_bsh: float
+    """3 Ba / t."""
+    c_act_attn_bs: float
+    """(2 h + 4 a) Ba / t."""
+    c_act_mlp: float
+    """max(Ba, Ba r) / t."""
+    c_act_norm: float
+    """Bln / t."""
+    c_act_logits: float
+    """V Ba / t."""
+    c_norm_traffic: float
+    """8 Lp / t: norm bytes per bsh, both norms of all layers (four bytes per element)."""
+    c_comm_act: float
+    """2 (t - 1) / t Ba / NVL: all-reduce seconds per bsh of activations."""
+    c_comm_emb: float
+    """2 (t - 1) / t Be / NVL: all-reduce seconds per bsh of embeddings."""
+    embedding_table_bytes: float
+    """V h Be."""
+    c_logits: float
+    """2 V / t / p: logits FLOPs per bsh."""
+    interconnect_latency_s: float
+    """lam [s]."""
 
 
 class Terms(NamedTuple):
@@ -82,37 +129,8 @@ class Terms(NamedTuple):
     """GPU memory left after weights [bytes]; <= 0 means the weights do not fit."""
     memory_bytes: float
     """GPU memory [bytes]."""
-    # Per-token coefficients of the pass formulas, fixed here once (bsh = b s h, bs = b s):
-    c_flops_attn: float
-    """(4 h + 4 h / g) / t: attention FLOPs per GPU per bsh, without the s^2 term."""
-    c_flops_attn_s: float
-    """4 / t: attention FLOPs per GPU per bsh per token of context."""
-    c_flops_mlp: float
-    """mlp_flops_factor f / t: MLP FLOPs per GPU per bsh."""
-    attn_weight_bytes: float
-    """P_attn Bw / t: attention weights read per layer per GPU [bytes]."""
-    mlp_weight_bytes: float
-    """P_mlp Bw / t: MLP weights read per layer per GPU [bytes]."""
-    c_act_attn_bsh: float
-    """3 Ba / t."""
-    c_act_attn_bs: float
-    """(2 h + 4 a) Ba / t."""
-    c_act_mlp: float
-    """max(Ba, Ba r) / t."""
-    c_act_norm: float
-    """Bln / t."""
-    c_act_logits: float
-    """V Ba / t."""
-    c_norm_traffic: float
-    """8 Lp / t: norm bytes per bsh, both norms of all layers (four bytes per element)."""
-    c_comm_act: float
-    """2 (t - 1) / t Ba / NVL: all-reduce seconds per bsh of activations."""
-    c_comm_emb: float
-    """2 (t - 1) / t Be / NVL: all-reduce seconds per bsh of embeddings."""
-    embedding_table_bytes: float
-    """V h Be."""
-    c_logits: float
-    """2 V / t / p: logits FLOPs per bsh."""
+    coefficients: PassCoefficients
+    """The per-token coefficients of :func:`forward_pass`."""
 
 
 def terms(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str, peak_tflops: float) -> Terms:
@@ -165,26 +183,28 @@ def terms(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, me
         weights_per_gpu_bytes=weights,
         free_bytes=memory - weights,
         memory_bytes=memory,
-        c_flops_attn=(4 * h + 4 * h / (a / k)) / t,
-        c_flops_attn_s=4 / t,
-        c_flops_mlp=mlp_factor * f / t,
-        attn_weight_bytes=p_attn * Bw / t,
-        mlp_weight_bytes=p_mlp * Bw / t,
-        c_act_attn_bsh=3 * Ba / t,
-        c_act_attn_bs=(2 * h + 4 * a) * Ba / t,
-        c_act_mlp=max(Ba, Ba * f / h) / t,
-        c_act_norm=LAYERNORM_ACTIVATION_BYTES / t,
-        c_act_logits=V * Ba / t,
-        c_norm_traffic=8 * Lp / t,
-        c_comm_act=2 * (t - 1) / t * Ba / nvl,
-        c_comm_emb=2 * (t - 1) / t * Be / nvl,
-        embedding_table_bytes=V * h * Be,
-        c_logits=2 * V / t / p,
+        coefficients=PassCoefficients(
+            layers_per_gpu=Lp,
+            h=h,
+            t=t,
+            c_flops_attn=(4 * h + 4 * h / (a / k)) / t,
+            c_flops_attn_s=4 / t,
+            c_flops_mlp=mlp_factor * f / t,
+            attn_weight_bytes=p_attn * Bw / t,
+            mlp_weight_bytes=p_mlp * Bw / t,
+            c_act_attn_bsh=3 * Ba / t,
+            c_act_attn_bs=(2 * h + 4 * a) * Ba / t,
+            c_act_mlp=max(Ba, Ba * f / h) / t,
+            c_act_norm=LAYERNORM_ACTIVATION_BYTES / t,
+            c_act_logits=V * Ba / t,
+            c_norm_traffic=8 * Lp / t,
+            c_comm_act=2 * (t - 1) / t * Ba / nvl,
+            c_comm_emb=2 * (t - 1) / t * Be / nvl,
+            embedding_table_bytes=V * h * Be,
+            c_logits=2 * V / t / p,
+            interconnect_latency_s=gpu.interconnect_latency_s,
+        ),
     )
-
-
-def _activation(T: Terms, bs: Any, bsh: Any, act_attn: Any, act_mlp: Any, mx: Max) -> Any:
-    return mx(mx(mx(act_attn, act_mlp), T.c_act_norm * bsh), T.c_act_logits * bs)
 
 
 def activation_bytes(T: Terms, b: Any, s: Any, mx: Max = max) -> Any:
@@ -196,9 +216,7 @@ def activation_bytes(T: Terms, b: Any, s: Any, mx: Max = max) -> Any:
     mlp = max(Ba, Ba r) s b h / t, norm = s b h Bln / t, logits = V b s Ba / t;
     act = max(attn, mlp, norm, logits).
     """
-    bs = b * s
-    bsh = bs * T.h
-    return _activation(T, bs, bsh, mx(T.c_act_attn_bsh * bsh, T.c_act_attn_bs * bs), T.c_act_mlp * bsh, mx)
+    return forward_pass(T, b, s, 1.0, 1.0, mx)[6]
 
 
 def kv_cache_bytes(T: Terms, b: Any, s: Any, n: Any) -> Any:
@@ -221,22 +239,38 @@ def forward_pass(T: Terms, b: Any, s: Any, F: Any, M: Any, mx: Max = max) -> tup
     fwd = Lp (t_attn + t_mlp + 2 t_norm + 2 t_comm(Ba)) + V h Be / M + t_comm(Be) + 2 s b V h / t / p / F.
     The coefficients of b s h are fixed in :func:`terms`.
     """
-    Lp = T.layers_per_gpu
+    (
+        Lp,
+        h,
+        t,
+        c_flops_attn,
+        c_flops_attn_s,
+        c_flops_mlp,
+        attn_weight_bytes,
+        mlp_weight_bytes,
+        c_act_attn_bsh,
+        c_act_attn_bs,
+        c_act_mlp,
+        c_act_norm,
+        c_act_logits,
+        c_norm_traffic,
+        c_comm_act,
+        c_comm_emb,
+        embedding_table_bytes,
+        c_logits,
+        lam,
+    ) = T.coefficients
     bs = b * s
-    bsh = bs * T.h
-    act_attn = mx(T.c_act_attn_bsh * bsh, T.c_act_attn_bs * bs)
-    act_mlp = T.c_act_mlp * bsh
-    attention = Lp * mx((T.c_flops_attn + T.c_flops_attn_s * s) * bsh / F, (T.attn_weight_bytes + act_attn) / M)
-    mlp = Lp * mx(T.c_flops_mlp * bsh / F, (T.mlp_weight_bytes + act_mlp) / M)
-    norm = T.c_norm_traffic * bsh / M
-    if T.t == 1:
-        comm = 0.0 * bsh
-    else:
-        lam = T.interconnect_latency_s
-        comm = Lp * 2 * mx(T.c_comm_act * bsh, lam) + mx(T.c_comm_emb * bsh, lam)
-    embedding = T.embedding_table_bytes / M
-    logits = T.c_logits * bsh / F
-    return (attention, mlp, norm, comm, embedding, logits, _activation(T, bs, bsh, act_attn, act_mlp, mx))
+    bsh = bs * h
+    act_attn = mx(c_act_attn_bsh * bsh, c_act_attn_bs * bs)
+    act_mlp = c_act_mlp * bsh
+    attention = Lp * mx((c_flops_attn + c_flops_attn_s * s) * bsh / F, (attn_weight_bytes + act_attn) / M)
+    mlp = Lp * mx(c_flops_mlp * bsh / F, (mlp_weight_bytes + act_mlp) / M)
+    norm = c_norm_traffic * bsh / M
+    comm = 0.0 * bsh if t == 1 else Lp * 2 * mx(c_comm_act * bsh, lam) + mx(c_comm_emb * bsh, lam)
+    logits = c_logits * bsh / F
+    activation = mx(mx(mx(act_attn, act_mlp), c_act_norm * bsh), c_act_logits * bs)
+    return (attention, mlp, norm, comm, embedding_table_bytes / M, logits, activation)
 
 
 def forward_latency(T: Terms, b: Any, s: Any, F: Any, M: Any, mx: Max = max) -> tuple[Any, ...]:
