@@ -312,6 +312,21 @@ def test_overwrites_its_own_file_but_not_after_an_edit(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_written_files_are_compressed_and_get_the_usual_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "ref.xlsx"
+    assert main(["workbook", "reference", "-o", str(path)]) == 0
+    with zipfile.ZipFile(path) as zf:
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o640)
+    assert main(["workbook", "reference", "-o", str(path)]) == 0
+    assert path.stat().st_mode & 0o777 == 0o640  # overwriting keeps the file's mode
+
+
 def test_engine_rows_name_the_reason(tmp_path):
     from llmxl.workbook.report import Sweep
 

@@ -194,19 +194,33 @@ def column_letters(columns: list[Column], first_col: int = 1) -> dict[str, str]:
     return {c.name: get_column_letter(first_col + i) for i, c in enumerate(columns)}
 
 
-def render(template: str, row: int, own: dict[str, str], cfg_row_ref: str | None = None) -> str:
-    """Turn ``{name}`` into this row's cell and ``[name]`` into ``INDEX(cfg_name, <cfg row>)``."""
+def _compile(columns: tuple[Column, ...]) -> list[str | None]:
+    """Each column's template as a str.format pattern of the row number ``{r}`` (None for inputs).
+
+    ``{name}`` becomes this row's cell of that column and ``[name]`` becomes
+    ``INDEX(cfg_name, <this row's cfg cell>)``; templates hold no other braces.
+    """
+    own = column_letters(list(columns))
+    cfg_ref = f"${own['cfg']}{{r}}" if "cfg" in own else ""
 
     def sub(m: re.Match[str]) -> str:
         if m.group(1):
-            return f"{own[m.group(1)]}{row}"
-        return f"INDEX(cfg_{m.group(2)},{cfg_row_ref})"
+            return f"{own[m.group(1)]}{{r}}"
+        return f"INDEX(cfg_{m.group(2)},{cfg_ref})"
 
-    return Formula("=" + _REF.sub(sub, template))
+    return ["=" + _REF.sub(sub, c.template) if c.template else None for c in columns]
+
+
+_compiled: dict[int, tuple[list[Column], list[str | None]]] = {}
 
 
 def formulas_for_row(columns: list[Column], row: int, inputs: dict[str, object]) -> list[object]:
     """The cell contents of one table row: inputs as given, computed columns as formulas."""
-    own = column_letters(columns)
-    cfg_ref = f"${own['cfg']}{row}" if "cfg" in own else None
-    return [render(c.template, row, own, cfg_ref) if c.template else inputs[c.name] for c in columns]
+    hit = _compiled.get(id(columns))
+    if hit is None or hit[0] is not columns:
+        hit = _compiled[id(columns)] = (columns, _compile(tuple(columns)))
+    patterns = hit[1]
+    return [
+        Formula(pattern.format(r=row)) if pattern is not None else inputs[c.name]
+        for c, pattern in zip(columns, patterns, strict=True)
+    ]

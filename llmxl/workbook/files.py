@@ -50,6 +50,7 @@ def stamp(xlsx: bytes) -> bytes:
             data = src.read(info.filename)
             if info.filename == _CUSTOM:
                 data = data.replace(_PLACEHOLDER.encode(), digest.encode())
+            info.compress_type = zipfile.ZIP_DEFLATED
             dst.writestr(info, data)
     return out.getvalue()
 
@@ -90,8 +91,15 @@ def atomic_write(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+    else:  # what open() would give a new file; mkstemp's own 0600 is for its secrecy, not ours
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -119,6 +127,9 @@ def save_workbook(wb, path: str | os.PathLike[str], *, force: bool) -> Path:
     props.append(StringProperty(name=MARK, value=__version__))
     props.append(StringProperty(name=FINGERPRINT, value=_PLACEHOLDER))
     wb.properties.creator = f"llmxl {__version__}"
+    from openpyxl.writer.excel import ExcelWriter
+
     buf = io.BytesIO()
-    wb.save(buf)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        ExcelWriter(wb, archive).write_data()  # uncompressed: stamp() compresses once
     return atomic_write(target, stamp(buf.getvalue()))
