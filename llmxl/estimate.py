@@ -260,13 +260,17 @@ class Estimate(_Frozen):
         """Per-component latency of prefill and decode."""
         bd = self._breakdown  # type: ignore[attr-defined]
         if bd is None:
-            pre, dec, kv_s = self._parts  # type: ignore[attr-defined]
+            pre, dec, kv_s, _, frame = self._parts  # type: ignore[attr-defined]
+            if frame is not None:  # array results: full shape, NaN where a scenario failed
+                pre = tuple(_full(x, *frame) for x in pre)
+                dec = tuple(_full(x, *frame) for x in dec)
+                kv_s = _full(kv_s, *frame)
             bd = Breakdown(LatencyBreakdown(*pre, 0.0 * kv_s), LatencyBreakdown(*dec, kv_s))
             _set(self, "_breakdown", bd)
         return bd
 
-    def _replace(self, values: dict[str, Any], parts: tuple[Any, Any, Any]) -> Estimate:
-        """A copy with some stored values and the breakdown parts replaced."""
+    def _replace(self, values: dict[str, Any], parts: tuple[Any, ...]) -> Estimate:
+        """A copy with some stored values replaced, and new parts."""
         stored = list(self._v)  # type: ignore[attr-defined]
         for name, value in values.items():
             stored[_STORED_INDEX[name]] = value
@@ -316,7 +320,7 @@ for _i, _name in enumerate(_STORED):
 del _i, _name
 
 
-def _new_estimate(values: tuple[Any, ...], parts: tuple[Any, Any, Any]) -> Estimate:
+def _new_estimate(values: tuple[Any, ...], parts: tuple[Any, ...]) -> Estimate:
     e = object.__new__(Estimate)
     _set(e, "_v", values)
     _set(e, "_parts", parts)
@@ -816,7 +820,8 @@ def _compute(
             tuple(warnings),
             errors,
         ),
-        (pre, dec, kv_s),
+        # breakdown parts, decode activations (for the fit masks), and (shape, failed) once broadcast
+        (pre, dec, kv_s, act_dec, None),
     )
 
 
@@ -917,11 +922,7 @@ def _general(
             return _broadcast_result(e, shape)
         e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object))
         left = T.free_bytes
-        act_pre, act_dec, kv = (
-            e.activation_bytes_per_gpu,
-            activation_bytes(T, b, 1, np.maximum),
-            e.kv_cache_bytes_per_gpu,
-        )
+        act_pre, act_dec, kv = e.activation_bytes_per_gpu, e._parts[3], e.kv_cache_bytes_per_gpu
         fit_bad = np.broadcast_to(~bad & ~((left > act_pre) & (left > kv + act_dec)), shape)
         messages = np.full(shape, None, dtype=object)
         for idx, exc in reasons:
@@ -1034,24 +1035,32 @@ _ARRAY_RESULTS = ("ttft_s", "tpot_s", "kv_cache_bytes_per_gpu", "activation_byte
 _ARRAY_INPUTS = ("batch_size", "prompt_tokens", "completion_tokens", "flops_efficiency", "hbm_efficiency")
 
 
+def _full(x: Any, shape: tuple[int, ...], failed: Any) -> Any:
+    """``x`` at the full shape, NaN where a scenario failed (a read-only view when none did)."""
+    if failed is None:
+        return np.broadcast_to(np.asarray(x, dtype=float), shape)
+    out = np.array(np.broadcast_to(x, shape), dtype=float)
+    out[failed] = np.nan
+    out.flags.writeable = False
+    return out
+
+
 def _broadcast_result(e: Estimate, shape: tuple[int, ...], failed: Any = None, messages: Any = None) -> Estimate:
-    """Give every workload field the full shape; NaN where a scenario failed."""
+    """Give every workload field the full shape; NaN where a scenario failed.
 
-    def full(x: Any) -> Any:
-        out = np.array(np.broadcast_to(x, shape), dtype=float)
-        if failed is not None and failed.any():
-            out[failed] = np.nan
-        return out
-
-    values = {name: full(getattr(e, name)) for name in _ARRAY_RESULTS}
-    for name in _ARRAY_INPUTS:
+    The breakdown is brought to the full shape when it is first read.
+    """
+    if failed is not None and not failed.any():
+        failed = None
+    values = {name: _full(getattr(e, name), shape, failed) for name in _ARRAY_RESULTS}
+    for name in _ARRAY_INPUTS:  # copies: the caller's arrays may change later
         values[name] = np.array(np.broadcast_to(getattr(e, name), shape), dtype=float)
     if e.gpu_hour_usd is not None:
         values["gpu_hour_usd"] = np.array(np.broadcast_to(e.gpu_hour_usd, shape), dtype=float)
     if messages is not None:
         values["errors"] = messages
-    pre, dec, kv_s = e._parts  # type: ignore[attr-defined]
-    return e._replace(values=values, parts=(tuple(full(x) for x in pre), tuple(full(x) for x in dec), full(kv_s)))
+    pre, dec, kv_s, act_dec, _ = e._parts  # type: ignore[attr-defined]
+    return e._replace(values=values, parts=(pre, dec, kv_s, act_dec, (shape, failed)))
 
 
 def _unwrap(e: Estimate) -> Estimate:
@@ -1070,5 +1079,8 @@ def _unwrap(e: Estimate) -> Estimate:
         v = values[name]
         if isinstance(v, float) and v.is_integer():
             values[name] = int(v)
-    pre, dec, kv_s = e._parts  # type: ignore[attr-defined]
-    return e._replace(values=values, parts=(tuple(one(x) for x in pre), tuple(one(x) for x in dec), one(kv_s)))
+    pre, dec, kv_s, act_dec, frame = e._parts  # type: ignore[attr-defined]
+    if frame is not None:
+        pre, dec, kv_s = tuple(_full(x, *frame) for x in pre), tuple(_full(x, *frame) for x in dec), _full(kv_s, *frame)
+    parts = (tuple(one(x) for x in pre), tuple(one(x) for x in dec), one(kv_s), one(act_dec), None)
+    return e._replace(values=values, parts=parts)

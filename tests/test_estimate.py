@@ -155,6 +155,16 @@ class TestVectorised:
         assert e.tokens_per_s.shape == (n,)
         assert np.all(np.isfinite(e.tokens_per_s))
 
+    def test_array_results_are_read_only_and_breakdown_has_the_full_shape(self):
+        for batch, on_error in (([1, 2], "raise"), ([1, 4096], "nan")):  # the second has a failed row
+            e = estimate("llama-2-70b", "a100-sxm-80gb", tp=2, batch_size=batch, prompt_tokens=512,
+                         completion_tokens=512, on_error=on_error)
+            for arr in (e.ttft_s, e.tpot_s, e.breakdown.prefill.embedding_s, e.breakdown.decode.kv_cache_s):
+                assert arr.shape == (2,)
+                with pytest.raises(ValueError):
+                    arr[0] = 1.0
+        assert np.isnan(e.breakdown.prefill.attention_s[1]) and np.isfinite(e.breakdown.prefill.attention_s[0])
+
     def test_shapes_that_do_not_broadcast(self):
         with pytest.raises(InvalidInputError, match="broadcast"):
             estimate("llama-2-7b", "a100-sxm-80gb", batch_size=[1, 2], prompt_tokens=[1, 2, 3], completion_tokens=1)

@@ -187,7 +187,12 @@ def _workload(args: dict, defaults: dict):
     import numpy as np
 
     grids = {k: _grid(args[k]) for k in _RANGE_ARGS}
-    shapes = {k: (len(g), max((len(r) for r in g), default=0)) for k, g in grids.items()}
+    shapes = {}
+    for k, g in grids.items():
+        widths = set(map(len, g))
+        if len(widths) != 1 or 0 in widths:  # xlwings' ndim=2 gives rectangles; Python callers may not
+            raise InvalidInputError(f"{k} must be a cell or a rectangular range", field=k)
+        shapes[k] = (len(g), widths.pop())
     multi = {k: s for k, s in shapes.items() if s != (1, 1)}
     kwargs: dict = {}
     for k in _RANGE_ARGS:
@@ -212,6 +217,10 @@ def _workload(args: dict, defaults: dict):
         ) from None
     errors: dict = {}
     for k, (rows, cols) in multi.items():
+        flat = [c for r in grids[k] for c in r]
+        if set(map(type, flat)) == {float}:  # the usual range of numbers: no cell needs a look
+            kwargs[k] = np.array(flat).reshape(rows, cols)
+            continue
         arr = np.empty((rows, cols), dtype=float)
         blank = defaults.get(k)
         for i, row in enumerate(grids[k]):
@@ -278,7 +287,7 @@ def _run(args: dict, pick):
     values = pick(e)
     if values is None:
         return [[_no_price(gpu.id)] * shape[1] for _ in range(shape[0])]
-    out = np.broadcast_to(values, shape).tolist()
+    out = _rows(np.broadcast_to(values, shape))
     if no_price is not None and _is_price(pick):
         for i, j in zip(*np.nonzero(no_price), strict=True):
             out[i][j] = _no_price(gpu.id)
@@ -289,6 +298,15 @@ def _run(args: dict, pick):
     for (i, j), exc in cell_errors.items():
         out[i][j] = exc.excel_text()
     return out
+
+
+def _rows(values) -> list:
+    """A 2-D array as Excel's list of rows (faster than ndarray.tolist for long columns)."""
+    flat = values.ravel().tolist()
+    cols = values.shape[1]
+    if cols == 1:
+        return [[v] for v in flat]
+    return [flat[i : i + cols] for i in range(0, len(flat), cols)]
 
 
 def _is_price(pick) -> bool:
