@@ -8,6 +8,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
@@ -57,6 +58,7 @@ def define(wb: Workbook, name: str, ref: str) -> None:
 
 
 def header_row(ws: Worksheet, row: int, headers: Iterable[str], first_col: int = 1) -> None:
+    ws.row_dimensions[row].height = 45  # room for wrapped headers with their units
     for j, h in enumerate(headers):
         c = put(ws, row, first_col + j, h)
         c.font = HEADER_FONT
@@ -197,16 +199,19 @@ def write_calc_sheet(
 # --- Inputs and charts ------------------------------------------------------------------------
 
 
-def input_block(wb: Workbook, ws, first_row: int, inputs: dict[str, tuple[str, object]]) -> dict[str, str]:
-    """Labelled, named input cells with dropdowns for the catalog names."""
+def input_block(
+    wb: Workbook, ws: Worksheet, first_row: int, inputs: dict[str, tuple[str, object]], value_col: int = 2
+) -> dict[str, str]:
+    """Labelled, named input cells (label in column A, value in ``value_col``), dropdowns for catalog names."""
     refs = {}
+    letter = get_column_letter(value_col)
     for i, (name, (label, value)) in enumerate(inputs.items()):
         r = first_row + i
         put(ws, r, 1, label)
-        cell = put(ws, r, 2, value)
+        cell = put(ws, r, value_col, value)
         cell.fill = INPUT_FILL
-        refs[name] = f"{ws.title}!$B${r}"
-        define(wb, name, f"'{ws.title}'!$B${r}")
+        refs[name] = f"{ws.title}!${letter}${r}"
+        define(wb, name, f"'{ws.title}'!${letter}${r}")
     lists = {
         "llm_model": "=cat_model_id",
         "llm_gpu": "=cat_gpu_id",
@@ -228,6 +233,16 @@ def input_block(wb: Workbook, ws, first_row: int, inputs: dict[str, tuple[str, o
     return refs
 
 
+def _points(series: Series, symbol: str, colour: str) -> Series:
+    """Markers only: a scatter of scenarios, not a line through them."""
+    series.marker.symbol = symbol
+    series.marker.size = 7
+    series.marker.graphicalProperties.solidFill = colour
+    series.marker.graphicalProperties.line.solidFill = colour
+    series.graphicalProperties.line.noFill = True
+    return series
+
+
 def add_throughput_chart(
     target: Worksheet,
     data: Worksheet,
@@ -241,25 +256,38 @@ def add_throughput_chart(
 ) -> None:
     """On ``target``: tokens/s (left axis) and price per 1k completion tokens (right axis) against batch size,
     from rows first..last of ``data`` (headers in the row above)."""
-    ws = data
-    x = Reference(ws, min_col=batch_col, min_row=first, max_row=last)
+    x = Reference(data, min_col=batch_col, min_row=first, max_row=last)
     tps = ScatterChart()
     tps.title = "Throughput and price against batch size"
     tps.style = 13
     tps.x_axis.title = "Batch size"
     tps.y_axis.title = "Tokens/second"
-    s1 = Series(Reference(ws, min_col=tps_col, min_row=first - 1, max_row=last), x, title_from_data=True)
-    s1.marker.symbol = "circle"
-    s1.graphicalProperties.line.noFill = True
-    tps.series.append(s1)
+    tps.y_axis.number_format = "#,##0"
+    tps.y_axis.majorGridlines = None
+    tps.x_axis.delete = False
+    tps.y_axis.delete = False
+    tps.series.append(
+        _points(
+            Series(Reference(data, min_col=tps_col, min_row=first - 1, max_row=last), x, title_from_data=True),
+            "circle",
+            "1F77B4",
+        )
+    )
     price = ScatterChart()
     price.y_axis.title = "Price /1k completion tokens [USD]"
+    price.y_axis.number_format = "0.0000"
     price.y_axis.axId = 200
     price.y_axis.crosses = "max"
-    s2 = Series(Reference(ws, min_col=price_col, min_row=first - 1, max_row=last), x, title_from_data=True)
-    s2.marker.symbol = "triangle"
-    s2.graphicalProperties.line.noFill = True
-    price.series.append(s2)
+    price.y_axis.delete = False
+    price.x_axis = tps.x_axis  # one shared batch-size axis, drawn once
+    price.series.append(
+        _points(
+            Series(Reference(data, min_col=price_col, min_row=first - 1, max_row=last), x, title_from_data=True),
+            "triangle",
+            "D62728",
+        )
+    )
     tps += price
+    tps.legend.position = "b"
     tps.width, tps.height = 22, 11
     target.add_chart(tps, anchor)

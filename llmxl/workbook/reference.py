@@ -54,6 +54,7 @@ RESULTS = [
     ("usd_completion", "price_per_1k_completion_usd", "0.0000", 4),
 ]
 INPUT_ROW = 4
+INPUT_VALUE_COL = 4
 TABLE_HEADER_ROW = 16
 
 
@@ -102,10 +103,10 @@ def build_reference_workbook() -> Workbook:
         "Change the yellow inputs and every row recalculates; the arithmetic is on the Calc sheet, "
         "the figures on the Catalog sheet. Source: llm-analysis, Llama 2 examples.",
     )
-    input_block(wb, ws, INPUT_ROW, PUBLISHED_INPUTS)
+    input_block(wb, ws, INPUT_ROW, PUBLISHED_INPUTS, value_col=INPUT_VALUE_COL)  # labels overflow into B:C
     status_row = INPUT_ROW + len(PUBLISHED_INPUTS)
     put(ws, status_row, 1, "Configuration status")
-    put_formula(ws, status_row, 2, f"={layout.config_ref(0, 'status')}")
+    put_formula(ws, status_row, INPUT_VALUE_COL, f"={layout.config_ref(0, 'status')}")
 
     headers = (
         HEADERS
@@ -133,7 +134,7 @@ def build_reference_workbook() -> Workbook:
                 f'=IF({computed}="","",ROUND({computed},{decimals})-{published.coordinate})',
                 number_format=fmt,
             )
-    ws.column_dimensions["A"].width = 44
+    ws.column_dimensions["A"].width = 16
     for letter in "BCDEFGHI":
         ws.column_dimensions[letter].width = 16
     ws.freeze_panes = ws.cell(row=first, column=1).coordinate
