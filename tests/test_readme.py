@@ -31,3 +31,15 @@ def test_readme_python_examples_run_as_shown():
     test = parser.get_doctest("\n".join(blocks), {}, "README", "README.md", 0)
     runner.run(test)
     assert runner.failures == 0 and runner.tries >= 4
+
+
+def test_readme_cli_example_prints_what_it_shows(capsys):
+    import shlex
+
+    from llmxl.cli import main
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ (llmxl .+?)\n(.+?)```", text, flags=re.S)
+    assert block
+    assert main(shlex.split(block.group(1))[1:]) == 0
+    assert capsys.readouterr().out == block.group(2)
