@@ -19,7 +19,7 @@ import numpy as np
 
 from . import catalog
 from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
-from .formulas import Terms, activation_bytes, forward_pass, kv_cache_bytes, terms
+from .formulas import Terms, activation_bytes, forward_pass, kv_cache_bytes, terms, usd_per_1k_tokens
 
 if TYPE_CHECKING:  # the specs (and pydantic) load with the catalog, on first use
     from .specs import DtypeSpec, GpuSpec, ModelSpec
@@ -243,7 +243,7 @@ class Estimate(_Frozen):
 
     def _usd_per_1k(self, rate: Any) -> Any:
         price = self.gpu_hour_usd
-        return None if price is None else price * self.num_gpus * 1000 / 3600 / rate
+        return None if price is None else usd_per_1k_tokens(price, self.num_gpus, rate)
 
     @property
     def usd_per_1k_prompt_tokens(self) -> Any:
@@ -397,7 +397,8 @@ def _count_message(field: str, value: Any) -> str:
     return f"{field} must be a whole number ≥ 1, got {_show(value)}"
 
 
-def _scalar_count(value: Any, field: str) -> int:
+def check_count(value: Any, field: str) -> int:
+    """One whole number ≥ 1 (ints, whole floats, numeric text), else InvalidInputError naming ``field``."""
     if type(value) is int and value >= 1:
         return value
     v = _scalar_number(value, field)
@@ -413,11 +414,6 @@ def _scalar_count(value: Any, field: str) -> int:
 
 def _efficiency_message(field: str, value: Any) -> str:
     return f"{field} must be in (0, 1], got {_show(value)}; give a fraction of peak such as 0.7"
-
-
-def check_count(value: Any, field: str) -> int:
-    """One whole number ≥ 1 (ints, whole floats, numeric text), else InvalidInputError naming ``field``."""
-    return _scalar_count(value, field)
 
 
 def check_efficiency(value: Any, field: str) -> float:
@@ -688,8 +684,8 @@ def _configuration(
     m = _resolve_model(model)
     g = _resolve_gpu(gpu)
     d = _resolve_dtype(dtype)
-    t = _scalar_count(tp, "tp")
-    p = _scalar_count(pp, "pp")
+    t = check_count(tp, "tp")
+    p = check_count(pp, "pp")
     T = _terms_for(m, g, d, t, p, method)
     if T.free_bytes <= 0:
         need = _smallest_tp(m, g, d, t, p, method, 1, 1, 1)[()]
@@ -878,7 +874,7 @@ def _general(
     arrays = {k: v for k, v in raw.items() if isinstance(v, np.ndarray)}
     if not arrays:
         if on_error == "raise":
-            b, s, n = (_scalar_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
+            b, s, n = (check_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
             fe, he = float(raw["flops_efficiency"]), float(raw["hbm_efficiency"])
             return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings)
         # nan mode with scalars: run the array path on one element, then unwrap.
