@@ -17,7 +17,7 @@ from .conftest import ROOT
 
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory):
-    """A fresh venv with only the built wheel installed (dependencies come from the system site)."""
+    """A fresh venv with only the built wheel installed; dependencies come from the interpreter under test."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     shutil.copytree(
@@ -46,8 +46,20 @@ def wheel_venv(tmp_path_factory):
     wheels = list((tmp / "dist").glob("llmxl-*.whl"))
     assert len(wheels) == 1
     env_dir = tmp / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv.create(env_dir, with_pip=False)
     py = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # The dependencies come from the interpreter under test (the user's venv, not the base
+    # Python a system-site venv would see). Paths listed in a .pth file are added as they are,
+    # without running their own .pth files, so an editable llmxl there stays invisible.
+    target = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(target, "_llmxl_test_deps.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n", encoding="utf-8"
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheels[0])],
         check=True,
