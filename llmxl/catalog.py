@@ -42,10 +42,12 @@ __all__ = [
     "get_gpu",
     "get_model",
     "gpus",
+    "method_defaults",
     "models",
     "natural_key",
     "normalise_name",
     "reset",
+    "serving_constants",
 ]
 
 ENV_VAR = "LLMXL_CATALOG"
@@ -85,6 +87,8 @@ class Catalog:
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
     found: dict[tuple[str, str], Any] = field(default_factory=dict)
     """Names already looked up, as given (a cell recalculating asks the same names again)."""
+    methods: dict[str, Any] = field(default_factory=dict)
+    """Per method, its defaults from llmxl/data/methods.toml (see :func:`method_defaults`)."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -233,8 +237,23 @@ def user_catalog_paths() -> list[Path]:
     return paths + [p for p in _extra_files if p not in paths]
 
 
+def _load_methods(cat: Catalog) -> None:
+    from pydantic import ValidationError
+
+    from .specs import MethodDefaults, format_validation_error
+
+    label = "llmxl/data/methods.toml"
+    data = _read_toml(resources.files("llmxl") / "data" / "methods.toml", label)
+    for name, item in data.items():
+        try:
+            cat.methods[name] = MethodDefaults(**item)
+        except ValidationError as exc:
+            raise CatalogError(f"{label}: {format_validation_error(exc, 'method', name)}") from None
+
+
 def _load() -> Catalog:
     cat = Catalog()
+    _load_methods(cat)
     for res, label in builtin_files():
         _load_file(cat, res, label, user=False)
     for kind in _KINDS[:2]:  # list built-in models and GPUs in natural id order
@@ -302,6 +321,19 @@ def get_dtype(name: str) -> DtypeSpec:
         if parsed is None:
             raise
         return parsed
+
+
+def method_defaults(method: str) -> Any:
+    """The defaults of a method (efficiencies; for `serving` its GPU constants), with source and date."""
+    return get_catalog().methods[method]
+
+
+def serving_constants(gpu: GpuSpec) -> Any:
+    """The `serving` constants of a GPU: its catalog entry's own, the method's defaults elsewhere."""
+    from .specs import ServingConstants
+
+    d = method_defaults("serving")
+    return gpu.serving_constants(ServingConstants(**d.model_dump(exclude={"source", "checked"})))
 
 
 def models() -> list[str]:

@@ -38,16 +38,22 @@ def _add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
     p.add_argument("--batch", default=str(D["batch_size"]), help=f"batch size{many} (default {D['batch_size']})")
     p.add_argument("--prompt", required=True, help=f"prompt tokens{many}")
     p.add_argument("--completion", required=True, help=f"completion tokens{many}")
-    p.add_argument("--dtype", default=D["dtype"], help=f"wXaYeZ or alias such as fp16, int8 (default {D['dtype']})")
+    p.add_argument(
+        "--dtype",
+        default=D["dtype"],
+        help=f"wXaYeZ or alias such as bf16, fp8, fp8-kv16, int4-awq, mxfp4, nvfp4 (default {D['dtype']})",
+    )
     p.add_argument(
         "--flops-efficiency",
-        default=str(D["flops_efficiency"]),
-        help=f"fraction of peak compute, (0, 1] (default {D['flops_efficiency']})",
+        default=None,
+        help="fraction of peak compute, (0, 1] (default: the method's; 0.7 for standard and reference, "
+        "the GPU's catalog value for serving)",
     )
     p.add_argument(
         "--hbm-efficiency",
-        default=str(D["hbm_efficiency"]),
-        help=f"fraction of peak HBM bandwidth, (0, 1] (default {D['hbm_efficiency']})",
+        default=None,
+        help="fraction of peak HBM bandwidth, (0, 1] (default: the method's; 0.9 for standard and reference, "
+        "the GPU's catalog value for serving)",
     )
     p.add_argument(
         "--gpu-hour-usd",
@@ -58,7 +64,8 @@ def _add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
         "--method",
         default=D["method"],
         choices=list(METHODS),
-        help=f"{D['method']} (default) or reference (reproduces the published table)",
+        help=f"{D['method']} (default; dense models), serving (what a serving engine measures; MoE, MLA, "
+        "attention windows) or reference (reproduces the published table)",
     )
 
 
@@ -120,7 +127,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def _size(nbytes: float) -> str:
     if nbytes >= 1024**3:
         return f"{nbytes / 1024**3:.2f} GiB"
-    return f"{nbytes / 1024**2:.1f} MiB"
+    if nbytes >= 1024**2:
+        return f"{nbytes / 1024**2:.1f} MiB"
+    return f"{nbytes / 1024:.1f} KiB"
 
 
 def _usd(value: float | None) -> str:
@@ -153,7 +162,11 @@ def _estimate_table(e: Any) -> str:
         ("KV cache per GPU", _size(e.kv_cache_bytes_per_gpu)),
         ("Activations per GPU", _size(e.activation_bytes_per_gpu)),
         ("Largest batch that fits", str(e.max_batch_size)),
+        ("Parameters (total / active)", f"{e.total_parameters / 1e9:.2f}B / {e.active_parameters / 1e9:.2f}B"),
+        ("KV cache per token per GPU", _size(e.kv_bytes_per_token)),
     ]
+    if e.experts_per_decode_step is not None:
+        rows.append(("Experts read per decode step", f"{_fmt(float(e.experts_per_decode_step), 3)} per MoE layer"))
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
     lines += [f"warning: {w}" for w in e.warnings]
@@ -209,7 +222,20 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
         print(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
         return 0
     if args.kind == "models":
-        header = ("id", "type", "layers", "hidden", "heads", "kv heads", "mlp", "vocab", "context", "params")
+        header = (
+            "id",
+            "type",
+            "layers",
+            "hidden",
+            "heads",
+            "kv heads",
+            "mlp",
+            "vocab",
+            "context",
+            "params",
+            "active",
+            "serving only",
+        )
         rows = [
             (
                 s.id,
@@ -221,12 +247,25 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
                 s.intermediate_size,
                 s.vocab_size,
                 s.max_position_embeddings,
-                f"{s.num_parameters / 1e9:.2f}B",
+                f"{s.total_parameters / 1e9:.2f}B",
+                f"{s.active_parameters / 1e9:.2f}B",
+                "; ".join(s.standard_only_features) or "-",
             )
             for s in specs
         ]
     elif args.kind == "gpus":
-        header = ("id", "GiB", "GB/s", "fp16 TFLOPS", "fp8 TFLOPS", "int8 TOPS", "int4 TOPS", "link GB/s", "$/GPU-h")
+        header = (
+            "id",
+            "GiB",
+            "GB/s",
+            "fp16 TFLOPS",
+            "fp8 TFLOPS",
+            "fp4 TFLOPS",
+            "int8 TOPS",
+            "int4 TOPS",
+            "link GB/s",
+            "$/GPU-h",
+        )
         rows = [
             (
                 s.id,
@@ -234,6 +273,7 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
                 _num(s.hbm_bandwidth_gbs),
                 _num(s.fp16_tflops),
                 _num(s.fp8_tflops),
+                _num(s.fp4_tflops),
                 _num(s.int8_tops),
                 _num(s.int4_tops),
                 _num(s.interconnect_gbs),
@@ -242,9 +282,17 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             for s in specs
         ]
     else:
-        header = ("id", "weight bits", "activation bits", "embedding bits", "compute", "aliases")
+        header = ("id", "weight bits", "activation bits", "embedding bits", "KV bits", "compute", "aliases")
         rows = [
-            (s.id, s.weight_bits, s.activation_bits, s.embedding_bits, s.compute_kind, ", ".join(s.aliases))
+            (
+                s.id,
+                _num(s.weight_bits),
+                _num(s.activation_bits),
+                _num(s.embedding_bits),
+                _num(s.kv_bits),
+                s.compute_kind,
+                ", ".join(s.aliases),
+            )
             for s in specs
         ]
     table = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import catalog
+from . import catalog, serving
 from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
 from .formulas import Terms, activation_bytes, forward_pass, kv_cache_bytes, terms, usd_per_1k_tokens
+from .serving import ServingTerms
 
 if TYPE_CHECKING:  # the specs (and pydantic) load with the catalog, on first use
     from .specs import DtypeSpec, GpuSpec, ModelSpec
@@ -37,9 +38,18 @@ __all__ = [
     "estimate",
 ]
 
-METHODS = ("standard", "reference")
+METHODS = ("standard", "reference", "serving")
 _GIB = 1024**3
-_COMPONENTS = ("attention_s", "mlp_s", "norm_s", "communication_s", "embedding_s", "logits_s", "kv_cache_s")
+_COMPONENTS = (
+    "attention_s",
+    "mlp_s",
+    "norm_s",
+    "communication_s",
+    "embedding_s",
+    "logits_s",
+    "overhead_s",
+    "kv_cache_s",
+)
 _set = object.__setattr__
 
 
@@ -63,10 +73,13 @@ class LatencyBreakdown(_Frozen):
     Attributes
     ----------
     attention_s, mlp_s, norm_s : Time in attention, MLP and layer norms, all layers [s].
-    communication_s : Tensor-parallel all-reduces [s].
-    embedding_s : Reading the embedding table [s].
+        (`serving`: attention includes reading the KV cache; norms are in overhead_s.)
+    communication_s : Tensor-parallel all-reduces and pipeline hand-offs [s].
+    embedding_s : Reading the embedding table [s] (0 in `serving`).
     logits_s : The output projection [s].
-    kv_cache_s : Loading and storing the KV cache (decode only, 0 in prefill) [s].
+    overhead_s : Fixed costs per layer and per pass [s] (`serving` only; 0 otherwise).
+    kv_cache_s : Loading and storing the KV cache (decode only, 0 in prefill; 0 in `serving`,
+        where it is part of attention_s) [s].
     """
 
     __slots__ = _COMPONENTS
@@ -77,6 +90,7 @@ class LatencyBreakdown(_Frozen):
     communication_s: Any
     embedding_s: Any
     logits_s: Any
+    overhead_s: Any
     kv_cache_s: Any
 
     def __init__(self, *values: Any) -> None:
@@ -93,6 +107,7 @@ class LatencyBreakdown(_Frozen):
             + self.communication_s
             + self.embedding_s
             + self.logits_s
+            + self.overhead_s
             + self.kv_cache_s
         )
 
@@ -151,6 +166,10 @@ _RESULT_FIELDS = (
     "activation_bytes_per_gpu",
     "max_batch_size",
     "num_gpus",
+    "total_parameters",
+    "active_parameters",
+    "kv_bytes_per_token",
+    "experts_per_decode_step",
 )
 
 
@@ -163,8 +182,10 @@ class Estimate(_Frozen):
     Attributes
     ----------
     ttft_s : Time to first token, one forward pass over the prompt [s].
-    tpot_s : Time per output token, one decode step incl. KV-cache traffic [s].
-    completion_time_s : Time to generate all completion tokens, n * tpot_s [s].
+    tpot_s : Time per output token, one decode step incl. KV-cache traffic [s]
+        (`serving`: at the mean context of the completion).
+    completion_time_s : Time to generate all completion tokens [s]: n * tpot_s,
+        or (n - 1) * tpot_s in `serving`, where the first token comes out of prefill.
     e2e_latency_s : ttft_s + completion_time_s [s].
     tokens_per_s : Generated tokens per second over the whole request,
         batch_size * completion_tokens / e2e_latency_s (the published table's column) [1/s].
@@ -179,6 +200,12 @@ class Estimate(_Frozen):
     activation_bytes_per_gpu : Peak activation buffer, during prefill [bytes].
     max_batch_size : Largest batch whose KV cache and activations fit while decoding.
     num_gpus : tp * pp.
+    total_parameters : Parameters of the model, every expert counted [count].
+    active_parameters : Parameters one token uses (K of the E routed experts) [count].
+    kv_bytes_per_token : KV cache one token of context adds on each GPU (all layers of its
+        stage, within every attention window) [bytes].
+    experts_per_decode_step : Distinct routed experts a decode step of the batch reads per MoE
+        layer, E (1 - (1 - K / E)^b); None for a dense model.
     warnings : Things the caller should know, e.g. a context overrun (tuple of str).
     errors : With ``on_error="nan"`` and array inputs, an object array holding, for each
         failed scenario, the :class:`LlmxlError` it raised (None where it computed); with
@@ -204,6 +231,11 @@ class Estimate(_Frozen):
     gpu_hour_usd: Any
     ttft_s: Any
     tpot_s: Any
+    completion_time_s: Any
+    total_parameters: int
+    active_parameters: int
+    kv_bytes_per_token: float
+    experts_per_decode_step: Any
     weight_bytes_per_gpu: float
     kv_cache_bytes_per_gpu: Any
     activation_bytes_per_gpu: Any
@@ -212,14 +244,9 @@ class Estimate(_Frozen):
     errors: Any
 
     @property
-    def completion_time_s(self) -> Any:
-        """Time to generate all completion tokens, n * tpot_s [s]."""
-        return self.completion_tokens * self.tpot_s
-
-    @property
     def e2e_latency_s(self) -> Any:
         """ttft_s + completion_time_s [s]."""
-        return self.ttft_s + self.completion_tokens * self.tpot_s
+        return self.ttft_s + self.completion_time_s
 
     @property
     def tokens_per_s(self) -> Any:
@@ -307,6 +334,11 @@ _STORED = (
     *_INPUT_FIELDS,
     "ttft_s",
     "tpot_s",
+    "completion_time_s",
+    "total_parameters",
+    "active_parameters",
+    "kv_bytes_per_token",
+    "experts_per_decode_step",
     "weight_bytes_per_gpu",
     "kv_cache_bytes_per_gpu",
     "activation_bytes_per_gpu",
@@ -435,8 +467,8 @@ def check_price(value: Any) -> float | None:
 
 
 def check_method(value: Any) -> str:
-    """'standard' or 'reference' (any case; blank means standard), else UnknownNameError."""
-    if type(value) is str and (value == "standard" or value == "reference"):
+    """'standard', 'reference' or 'serving' (any case; blank means standard), else UnknownNameError."""
+    if type(value) is str and (value == "standard" or value == "reference" or value == "serving"):
         return value
     if isinstance(value, str):
         m = value.strip().lower()
@@ -445,7 +477,8 @@ def check_method(value: Any) -> str:
         if not m:
             return "standard"
     raise UnknownNameError(
-        f"unknown method {value!r}; use 'standard' (the default) or 'reference' (reproduces the published table)",
+        f"unknown method {value!r}; use 'standard' (the default), 'serving' (what a serving engine measures; "
+        "MoE, MLA, attention windows) or 'reference' (reproduces the published table)",
         field="method",
     )
 
@@ -504,13 +537,23 @@ def _resolve_dtype(dtype: Any) -> DtypeSpec:
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of n in increasing order, in O(√n) steps."""
+    small, large = [], []
+    i = 1
+    while i * i <= n:
+        if n % i == 0:
+            small.append(i)
+            if i * i != n:
+                large.append(n // i)
+        i += 1
+    return small + large[::-1]
 
 
 _terms_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+AnyTerms = Terms | ServingTerms
 
 
-def _terms_for(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str) -> Terms:
+def _terms_for(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str) -> AnyTerms:
     key = (id(model), id(gpu), id(dtype), tp, pp, method)
     hit = _terms_cache.get(key)
     if hit is not None and hit[0] is model and hit[1] is gpu and hit[2] is dtype:
@@ -529,26 +572,48 @@ def _terms_for(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: in
     kind = dtype.compute_kind
     peak = gpu.peak_tflops(kind)
     if peak is None:
-        alt = "w4a16e16 (int4 weights, fp16 compute)" if kind == "int4" else "w16a16e16 or w8a8e16"
+        alt = {
+            "int4": "w4a16e16 (int4 weights, fp16 compute)",
+            "fp4": "mxfp4 (4-bit weights, bf16 compute) or fp8",
+            "int8": "fp8 or w8a16e16 (int8 weights, fp16 compute)",
+        }.get(kind, "w16a16e16 or w8a16e16")
         raise InvalidInputError(
             f"dtype {dtype.id!r} needs {kind} tensor cores, which {gpu.id} lacks; use {alt}", field="dtype"
         )
-    T = terms(model, gpu, dtype, tp, pp, method, peak)
+    if method == "serving":
+        T: AnyTerms = serving.serving_terms(model, gpu, dtype, tp, pp, catalog.serving_constants(gpu), peak)
+    else:
+        T = terms(model, gpu, dtype, tp, pp, method, peak)
     if len(_terms_cache) > 512:
         _terms_cache.clear()
     _terms_cache[key] = (model, gpu, dtype, T)
     return T
 
 
-def _fits(T: Terms, b: Any, s: Any, n: Any) -> Any:
+def _memory_needs(T: AnyTerms, b: Any, s: Any, n: Any, mx: Any = max) -> tuple[Any, Any, Any, Any]:
+    """Memory per GPU [bytes]: (prompt need, prefill activations, decode KV cache, decode activations).
+
+    The prompt fits when free memory exceeds the prompt need; decoding when it exceeds
+    KV cache + decode activations. `serving` counts the prompt's own KV cache in the prompt need.
+    """
+    if T.method == "serving":
+        mn = min if mx is max else np.minimum
+        act_pre = serving.activation_bytes(T, b, s, mx)
+        return (
+            act_pre + serving.kv_cache_bytes(T, b, s, mn),
+            act_pre,
+            serving.kv_cache_bytes(T, b, s + n, mn),
+            serving.activation_bytes(T, b, 1, mx),
+        )
+    act_pre = activation_bytes(T, b, s, mx)
+    return act_pre, act_pre, kv_cache_bytes(T, b, s, n), activation_bytes(T, b, 1, mx)
+
+
+def _fits(T: AnyTerms, b: Any, s: Any, n: Any) -> Any:
     """Whether weights, prompt activations and decoding all fit (element-wise)."""
     left = T.free_bytes
-    mx = np.maximum
-    return (
-        (left > 0)
-        & (left > activation_bytes(T, b, s, mx))
-        & (left > kv_cache_bytes(T, b, s, n) + activation_bytes(T, b, 1, mx))
-    )
+    need_pre, _, kv, act_dec = _memory_needs(T, b, s, n, np.maximum)
+    return (left > 0) & (left > need_pre) & (left > kv + act_dec)
 
 
 def _smallest_tp(
@@ -590,10 +655,10 @@ def estimate(
     tp: int = 1,
     pp: int = 1,
     dtype: str | DtypeSpec = "w16a16e16",
-    flops_efficiency: Any = 0.7,
-    hbm_efficiency: Any = 0.9,
+    flops_efficiency: Any = None,
+    hbm_efficiency: Any = None,
     gpu_hour_usd: Any = None,
-    method: Literal["standard", "reference"] = "standard",
+    method: Literal["standard", "reference", "serving"] = "standard",
     on_error: Literal["raise", "nan"] = "raise",
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
@@ -607,11 +672,16 @@ def estimate(
     prompt_tokens : Tokens in each prompt [tokens]; number or array.
     completion_tokens : Tokens generated for each sequence [tokens]; number or array.
     tp, pp : Tensor- and pipeline-parallel sizes; tp must divide the attention heads.
-    dtype : ``wXaYeZ`` recipe or alias ("fp16", "int8", "int4-weight-only" ...).
-    flops_efficiency, hbm_efficiency : Fractions of peak compute and bandwidth, in (0, 1].
+    dtype : ``wXaYeZ`` recipe or alias ("bf16", "fp8", "fp8-kv16", "int8-weight-only", "int4-awq",
+        "mxfp4", "nvfp4" ...).
+    flops_efficiency, hbm_efficiency : Fractions of peak compute and bandwidth, in (0, 1]; None
+        takes the method's default (0.7 and 0.9 for `standard` and `reference`; the GPU's
+        catalog values for `serving`).
     gpu_hour_usd : Price of one GPU for one hour [USD]; None takes the catalog price,
         and without one the price fields are None.
-    method : "standard" (default) or "reference" (reproduces the published table).
+    method : "standard" (default; dense models), "reference" (reproduces the published table)
+        or "serving" (what a serving engine measures; mixture of experts, latent attention,
+        attention windows).
     on_error : "raise" (default) raises :class:`LlmxlError` for the first bad scenario;
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
 
@@ -621,8 +691,10 @@ def estimate(
 
     Notes
     -----
-    TTFT = fwd(b, s); TPOT = fwd(b, 1) + 2 KV / M; tokens/s = b n / (TTFT + n TPOT);
-    price per 1k tokens = 1000 price (tp pp) / 3600 / rate. See ``methodology.md``.
+    `standard`/`reference`: TTFT = fwd(b, s); TPOT = fwd(b, 1) + 2 KV / M;
+    tokens/s = b n / (TTFT + n TPOT). `serving`: TTFT = fwd(b, s, 0);
+    TPOT = fwd(b, 1, s + (n - 1) / 2); tokens/s = b n / (TTFT + (n - 1) TPOT).
+    Price per 1k tokens = 1000 price (tp pp) / 3600 / rate. See ``docs/methodology.md``.
 
     Examples
     --------
@@ -636,8 +708,12 @@ def estimate(
     method_ = check_method(method)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
-    m, g, d, T, config_warnings = _configuration(model, gpu, dtype, tp, pp, method_)
+    m, g, d, T, config_warnings, default_fe, default_he = _configuration(model, gpu, dtype, tp, pp, method_)
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
+    if flops_efficiency is None:
+        flops_efficiency = default_fe
+    if hbm_efficiency is None:
+        hbm_efficiency = default_he
     warnings = list(config_warnings)
     if (
         on_error == "raise"
@@ -672,7 +748,7 @@ _config_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 def _configuration(
     model: Any, gpu: Any, dtype: Any, tp: Any, pp: Any, method: str
-) -> tuple[ModelSpec, GpuSpec, DtypeSpec, Terms, tuple[str, ...]]:
+) -> tuple[ModelSpec, GpuSpec, DtypeSpec, AnyTerms, tuple[str, ...], float, float]:
     """Resolve and check what the workload does not change; remembered for names given as text."""
     cat = catalog.get_catalog()
     key = None
@@ -686,6 +762,13 @@ def _configuration(
     d = _resolve_dtype(dtype)
     t = check_count(tp, "tp")
     p = check_count(pp, "pp")
+    if method != "serving":
+        features = m.standard_only_features
+        if features:
+            raise InvalidInputError(
+                f"{m.id} has {' and '.join(features)}, which method '{method}' cannot model; use method='serving'",
+                field="method",
+            )
     T = _terms_for(m, g, d, t, p, method)
     if T.free_bytes <= 0:
         need = _smallest_tp(m, g, d, t, p, method, 1, 1, 1)[()]
@@ -694,13 +777,24 @@ def _configuration(
             f"{g.memory_gib:g} GiB; {_tp_hint(int(need))}",
             field="tp",
         )
-    warnings = ()
+    warnings: tuple[str, ...] = ()
     if m.num_hidden_layers % p:
+        stage = T.stage_layers if method == "serving" else T.layers_per_gpu  # type: ignore[union-attr]
         warnings = (
-            f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled "
-            f"with {T.layers_per_gpu} layers",
+            f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled with {stage} layers",
         )
-    result = (m, g, d, T, warnings)
+    if method != "serving" and m.attention is not None:
+        warnings += (
+            f"{m.id}'s attention window ({m.attention.sliding_window} tokens) is not modelled by method "
+            f"'{method}'; method='serving' models it",
+        )
+    if method == "serving":
+        c = catalog.serving_constants(g)
+        fe, he = c.flops_efficiency, c.hbm_efficiency
+    else:
+        defaults = catalog.method_defaults(method)
+        fe, he = defaults.flops_efficiency, defaults.hbm_efficiency
+    result = (m, g, d, T, warnings, fe, he)
     if key is not None and cat.found.get(("models", model)) is m:  # not for config.json paths, which may change
         if len(_config_cache) > 512:
             _config_cache.clear()
@@ -768,7 +862,7 @@ def _compute(
     m: ModelSpec,
     g: GpuSpec,
     d: DtypeSpec,
-    T: Terms,
+    T: AnyTerms,
     b: Any,
     s: Any,
     n: Any,
@@ -782,15 +876,32 @@ def _compute(
     """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
     F = T.peak_flops * fe
     M = T.bandwidth_bps * he
-    *pre, act_pre = forward_pass(T, b, s, F, M, mx)
-    *dec, act_dec = forward_pass(T, b, 1, F, M, mx)
-    kv = kv_cache_bytes(T, b, s, n)
+    if T.method == "serving":
+        mn = min if mx is max else np.minimum
+        att, mlp, comm, head, over = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
+        pre = (att, mlp, 0.0 * att, comm, 0.0 * att, head, over)
+        att, mlp, comm, head, over = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
+        dec = (att, mlp, 0.0 * att, comm, 0.0 * att, head, over)
+        kv_s = 0.0 * att
+        steps = n - 1
+        E = T.experts  # type: ignore[union-attr]
+        experts = serving.experts_touched(E, T.experts_per_token, b) if E else None  # type: ignore[union-attr]
+        kv_token = T.c_kv * T.L  # type: ignore[union-attr]
+    else:
+        *pre6, _ = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
+        *dec6, _ = forward_pass(T, b, 1, F, M, mx)  # type: ignore[arg-type]
+        pre, dec = (*pre6, 0.0), (*dec6, 0.0)
+        steps = n
+        experts = None
+        kv_token = kv_cache_bytes(T, 1, 1, 0)  # type: ignore[arg-type]
+    need_pre, act_pre, kv, act_dec = _memory_needs(T, b, s, n, mx)
+    if T.method != "serving":
+        kv_s = 2 * kv / M
     left = T.free_bytes
-    if errors is None and not (mx is max and left > act_pre and left > kv + act_dec):  # raise mode
-        _raise_if_not_fit(m, g, d, T, b, s, n, act_pre, act_dec, kv, left)
-    kv_s = 2 * kv / M
-    ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
-    tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + kv_s
+    if errors is None and not (mx is max and left > need_pre and left > kv + act_dec):  # raise mode
+        _raise_if_not_fit(m, g, d, T, b, s, n, need_pre, act_dec, kv, left)
+    ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5] + pre[6]
+    tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + dec[6] + kv_s
     max_batch_f = left / ((kv + act_dec) / b)
     max_batch = math.floor(max_batch_f) if mx is max else np.floor(max_batch_f)
     return _new_estimate(
@@ -809,6 +920,11 @@ def _compute(
             price,
             ttft,
             tpot,
+            steps * tpot,
+            m.total_parameters,
+            m.active_parameters,
+            kv_token,
+            experts,
             T.weights_per_gpu_bytes,
             kv,
             act_pre,
@@ -816,8 +932,8 @@ def _compute(
             tuple(warnings),
             errors,
         ),
-        # breakdown parts, decode activations (for the fit masks), and (shape, failed) once broadcast
-        (pre, dec, kv_s, act_dec, None),
+        # breakdown parts, memory needs (for the fit masks), and (shape, failed) once broadcast
+        (pre, dec, kv_s, (need_pre, act_dec), None),
     )
 
 
@@ -829,16 +945,16 @@ def _raise_if_not_fit(
     b: Any,
     s: Any,
     n: Any,
-    act_pre: Any,
+    need_pre: Any,
     act_dec: Any,
     kv: Any,
     left: float,
 ) -> None:
-    prompt_bad = np.logical_not(left > act_pre)
+    prompt_bad = np.logical_not(left > need_pre)
     decode_bad = np.logical_not(left > kv + act_dec)
     if not (np.any(prompt_bad) or np.any(decode_bad)):
         return
-    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (b, s, n, act_pre, act_dec, kv)))
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (b, s, n, need_pre, act_dec, kv)))
     bad = np.broadcast_to(prompt_bad | decode_bad, arrays[0].shape)
     i = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.ndim else ()
     vals = [float(a[i]) for a in arrays]
@@ -918,13 +1034,13 @@ def _general(
             return _broadcast_result(e, shape)
         e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object))
         left = T.free_bytes
-        act_pre, act_dec, kv = e.activation_bytes_per_gpu, e._parts[3], e.kv_cache_bytes_per_gpu
-        fit_bad = np.broadcast_to(~bad & ~((left > act_pre) & (left > kv + act_dec)), shape)
+        (need_pre, act_dec), kv = e._parts[3], e.kv_cache_bytes_per_gpu
+        fit_bad = np.broadcast_to(~bad & ~((left > need_pre) & (left > kv + act_dec)), shape)
         messages = np.full(shape, None, dtype=object)
         for idx, exc in reasons:
             messages[idx] = exc
         if fit_bad.any():
-            vals = np.broadcast_arrays(*(np.asarray(x, float) for x in (b, s, n, act_pre, act_dec, kv)))
+            vals = np.broadcast_arrays(*(np.asarray(x, float) for x in (b, s, n, need_pre, act_dec, kv)))
             vals = [np.broadcast_to(v, shape) for v in vals]
             sel = np.nonzero(fit_bad)
             sub = [v[sel] for v in vals]
@@ -940,20 +1056,21 @@ def _general(
 def _fit_message(
     m: ModelSpec,
     g: GpuSpec,
-    T: Terms,
+    T: AnyTerms,
     b: float,
     s: float,
     n: float,
-    act_pre: float,
+    need_pre: float,
     act_dec: float,
     kv: float,
     left: float,
     need: int,
 ) -> str:
     hint = _tp_hint(need)
-    if not left > act_pre:
+    if not left > need_pre:
+        what = "prompt activations and KV cache" if T.method == "serving" else "prompt activations"
         return (
-            f"prompt activations for batch_size {b:g} × {s:g} tokens need {act_pre / _GIB:.1f} GiB per GPU "
+            f"{what} for batch_size {b:g} × {s:g} tokens need {need_pre / _GIB:.1f} GiB per GPU "
             f"but {left / _GIB:.1f} GiB is left after weights on {g.id}; "
             + (
                 f"try tp={need} or a smaller batch_size"
@@ -1027,7 +1144,14 @@ def _check_arrays(
     return bad, reasons
 
 
-_ARRAY_RESULTS = ("ttft_s", "tpot_s", "kv_cache_bytes_per_gpu", "activation_bytes_per_gpu", "max_batch_size")
+_ARRAY_RESULTS = (
+    "ttft_s",
+    "tpot_s",
+    "completion_time_s",
+    "kv_cache_bytes_per_gpu",
+    "activation_bytes_per_gpu",
+    "max_batch_size",
+)
 _ARRAY_INPUTS = ("batch_size", "prompt_tokens", "completion_tokens", "flops_efficiency", "hbm_efficiency")
 
 
@@ -1053,10 +1177,12 @@ def _broadcast_result(e: Estimate, shape: tuple[int, ...], failed: Any = None, m
         values[name] = np.array(np.broadcast_to(getattr(e, name), shape), dtype=float)
     if e.gpu_hour_usd is not None:
         values["gpu_hour_usd"] = np.array(np.broadcast_to(e.gpu_hour_usd, shape), dtype=float)
+    if e.experts_per_decode_step is not None:
+        values["experts_per_decode_step"] = _full(e.experts_per_decode_step, shape, failed)
     if messages is not None:
         values["errors"] = messages
-    pre, dec, kv_s, act_dec, _ = e._parts  # type: ignore[attr-defined]
-    return e._replace(values=values, parts=(pre, dec, kv_s, act_dec, (shape, failed)))
+    pre, dec, kv_s, needs, _ = e._parts  # type: ignore[attr-defined]
+    return e._replace(values=values, parts=(pre, dec, kv_s, needs, (shape, failed)))
 
 
 def _unwrap(e: Estimate) -> Estimate:
@@ -1068,15 +1194,16 @@ def _unwrap(e: Estimate) -> Estimate:
             return v.item() if hasattr(v, "item") else v
         return x
 
-    values = {name: one(getattr(e, name)) for name in (*_ARRAY_RESULTS, *_ARRAY_INPUTS, "gpu_hour_usd", "errors")}
+    names = (*_ARRAY_RESULTS, *_ARRAY_INPUTS, "gpu_hour_usd", "errors", "experts_per_decode_step")
+    values = {name: one(getattr(e, name)) for name in names}
     if isinstance(values["max_batch_size"], float) and math.isfinite(values["max_batch_size"]):
         values["max_batch_size"] = int(values["max_batch_size"])
     for name in ("batch_size", "prompt_tokens", "completion_tokens"):
         v = values[name]
         if isinstance(v, float) and v.is_integer():
             values[name] = int(v)
-    pre, dec, kv_s, act_dec, frame = e._parts  # type: ignore[attr-defined]
+    pre, dec, kv_s, needs, frame = e._parts  # type: ignore[attr-defined]
     if frame is not None:
         pre, dec, kv_s = tuple(_full(x, *frame) for x in pre), tuple(_full(x, *frame) for x in dec), _full(kv_s, *frame)
-    parts = (tuple(one(x) for x in pre), tuple(one(x) for x in dec), one(kv_s), one(act_dec), None)
+    parts = (tuple(one(x) for x in pre), tuple(one(x) for x in dec), one(kv_s), tuple(one(x) for x in needs), None)
     return e._replace(values=values, parts=parts)

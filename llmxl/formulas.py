@@ -108,7 +108,9 @@ class Terms(NamedTuple):
     weight_bytes: float
     """Bytes per element: weights Bw."""
     act_bytes: float
-    """Bytes per element: activations Ba (and KV cache)."""
+    """Bytes per element: activations Ba."""
+    kv_bytes: float
+    """Bytes per element of the KV cache, Bkv (Ba unless the dtype gives its own)."""
     emb_bytes: float
     """Bytes per element: embeddings Be."""
     peak_flops: float
@@ -172,6 +174,7 @@ def terms(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, me
         context_tokens=model.max_position_embeddings,
         weight_bytes=Bw,
         act_bytes=Ba,
+        kv_bytes=dtype.kv_bits / 8,
         emb_bytes=Be,
         peak_flops=peak_tflops * 1e12,
         bandwidth_bps=gpu.hbm_bandwidth_gbs * 1e9,
@@ -221,7 +224,7 @@ def activation_bytes(T: Terms, b: Any, s: Any, mx: Max = max) -> Any:
 
 def kv_cache_bytes(T: Terms, b: Any, s: Any, n: Any) -> Any:
     """KV cache per GPU for b sequences of s + n tokens [bytes]: 2 b (s+n) d kg Bkv Lp."""
-    return 2 * b * (s + n) * T.d * T.kg * T.act_bytes * T.layers_per_gpu
+    return 2 * b * (s + n) * T.d * T.kg * T.kv_bytes * T.layers_per_gpu
 
 
 def forward_pass(T: Terms, b: Any, s: Any, F: Any, M: Any, mx: Max = max) -> tuple[Any, ...]:

@@ -19,7 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import CatalogError, InvalidInputError
 
-__all__ = ["DtypeSpec", "GpuSpec", "ModelSpec", "format_validation_error"]
+__all__ = [
+    "DtypeSpec",
+    "GpuSpec",
+    "MLASpec",
+    "MethodDefaults",
+    "MoESpec",
+    "ModelSpec",
+    "ServingConstants",
+    "WindowSpec",
+    "format_validation_error",
+]
 
 _ID_MAX = 120
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -58,8 +68,75 @@ class _Spec(BaseModel):
         return tuple(_check_text_id(v) for v in value)
 
 
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class _Part(BaseModel):
+    """A nested part of a spec: frozen, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+class MoESpec(_Part):
+    """Mixture-of-experts MLP layers (Mixtral, DeepSeek-V3, Qwen3-MoE, gpt-oss, Llama 4)."""
+
+    num_experts: Annotated[int, Field(gt=1)]
+    """Routed experts E per MoE layer."""
+    experts_per_token: PositiveInt
+    """Routed experts K each token goes through."""
+    expert_intermediate_size: PositiveInt
+    """MLP inner size fE of one routed expert."""
+    shared_intermediate_size: NonNegativeInt = 0
+    """MLP inner size fS of the shared expert(s), 0 when there is none."""
+    num_moe_layers: PositiveInt
+    """Layers LM whose MLP is MoE; the other L - LM layers have a dense MLP of intermediate_size."""
+    layout: str = ""
+    """Which layers are MoE, in words (e.g. "first 3 dense, then MoE")."""
+
+    @model_validator(mode="after")
+    def _k_within_e(self) -> MoESpec:
+        if self.experts_per_token > self.num_experts:
+            raise ValueError(
+                f"experts_per_token {self.experts_per_token} exceeds num_experts {self.num_experts}; "
+                "a token cannot use more experts than there are"
+            )
+        return self
+
+
+class MLASpec(_Part):
+    """Multi-head latent attention (DeepSeek-V2/V3/R1, Kimi K2): a compressed KV cache."""
+
+    kv_lora_rank: PositiveInt
+    """Latent KV rank rKV."""
+    q_lora_rank: PositiveInt | None = None
+    """Latent query rank rQ; None for a full query projection."""
+    qk_rope_head_dim: PositiveInt
+    """Rotary part dR of a query/key head."""
+    qk_nope_head_dim: PositiveInt
+    """Non-rotary part dN of a query/key head."""
+    v_head_dim: PositiveInt
+    """Value head size dV."""
+
+
+class WindowSpec(_Part):
+    """Attention that looks back at most ``sliding_window`` tokens in some layers."""
+
+    sliding_window: PositiveInt
+    """Window W [tokens] (Llama 4: attention_chunk_size)."""
+    num_sliding_layers: PositiveInt
+    """Layers LW that use the window; the other L - LW attend to the whole context."""
+    kind: Literal["sliding", "chunked"] = "sliding"
+    """Sliding window, or chunked attention (Llama 4), modelled the same way."""
+    layout: str = ""
+    """Which layers use the window, in words."""
+
+
 class ModelSpec(_Spec):
-    """A dense decoder-only transformer, in Hugging Face ``config.json`` terms."""
+    """A decoder-only transformer, in Hugging Face ``config.json`` terms.
+
+    Dense models have only the flat fields; mixture-of-experts, latent attention and
+    attention windows are the nested parts ``moe``, ``mla`` and ``attention``.
+    """
 
     model_type: str
     """Hugging Face architecture family (llama, mistral, qwen2, opt ...)."""
@@ -78,9 +155,17 @@ class ModelSpec(_Spec):
     max_position_embeddings: PositiveInt
     """Context length [tokens]."""
     tie_word_embeddings: bool = False
-    """Whether the output head shares the input embedding (informational)."""
+    """Whether the output head shares the input embedding (the `serving` method counts it once)."""
     gated_mlp: bool
     """True when the MLP has three matrices (SwiGLU/GeGLU), false for two."""
+    head_dim: PositiveInt | None = None
+    """Size d of one attention head; None means hidden_size / num_attention_heads."""
+    moe: MoESpec | None = None
+    """Mixture-of-experts layers; None for a dense model."""
+    mla: MLASpec | None = None
+    """Multi-head latent attention; None for multi-head or grouped-query attention."""
+    attention: WindowSpec | None = None
+    """Sliding-window or chunked attention layers; None when every layer sees the whole context."""
     source: str
     """Where the figures were read."""
     checked: _dt.date | None = None
@@ -89,16 +174,81 @@ class ModelSpec(_Spec):
     @model_validator(mode="after")
     def _shapes_agree(self) -> ModelSpec:
         h, a, k = self.hidden_size, self.num_attention_heads, self.num_key_value_heads
-        if h % a:
-            raise ValueError(f"hidden_size {h} is not a multiple of num_attention_heads {a}")
+        if self.head_dim is None and h % a:
+            raise ValueError(
+                f"hidden_size {h} is not a multiple of num_attention_heads {a}; give head_dim if the model sets it"
+            )
         if a % k:
             raise ValueError(f"num_attention_heads {a} is not a multiple of num_key_value_heads {k}")
+        L = self.num_hidden_layers
+        if self.moe is not None and self.moe.num_moe_layers > L:
+            raise ValueError(f"moe.num_moe_layers {self.moe.num_moe_layers} exceeds num_hidden_layers {L}")
+        if self.attention is not None and self.attention.num_sliding_layers > L:
+            raise ValueError(
+                f"attention.num_sliding_layers {self.attention.num_sliding_layers} exceeds num_hidden_layers {L}"
+            )
         return self
 
     @property
-    def head_dim(self) -> int:
-        """Size of one attention head d = h / a."""
-        return self.hidden_size // self.num_attention_heads
+    def attention_head_dim(self) -> int:
+        """Size d of one attention head: head_dim, or h / a when the config does not set it."""
+        return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_attention_heads
+
+    @property
+    def standard_only_features(self) -> list[str]:
+        """What the `reference` and `standard` methods cannot model (empty for a plain dense model)."""
+        out = []
+        if self.moe is not None:
+            out.append(f"mixture of experts ({self.moe.num_experts} experts)")
+        if self.mla is not None:
+            out.append("multi-head latent attention")
+        if self.head_dim is not None and self.head_dim * self.num_attention_heads != self.hidden_size:
+            out.append(f"head_dim {self.head_dim} ≠ hidden_size / num_attention_heads")
+        return out
+
+    def _layer_parameters(self, active: bool) -> float:
+        """Parameters of all layers (one GPU, t = 1), counting K routed experts when ``active``."""
+        h, a, L = self.hidden_size, self.num_attention_heads, self.num_hidden_layers
+        d = self.attention_head_dim
+        if self.mla is not None:
+            m = self.mla
+            q = (
+                h * m.q_lora_rank + m.q_lora_rank * a * (m.qk_nope_head_dim + m.qk_rope_head_dim)
+                if m.q_lora_rank
+                else (h * a * (m.qk_nope_head_dim + m.qk_rope_head_dim))
+            )
+            attn = (
+                q
+                + h * (m.kv_lora_rank + m.qk_rope_head_dim)
+                + m.kv_lora_rank * a * (m.qk_nope_head_dim + m.v_head_dim)
+                + a * m.v_head_dim * h
+            )
+        else:
+            attn = 2 * h * a * d + 2 * h * self.num_key_value_heads * d
+        glu = 3 if self.gated_mlp else 2
+        dense = glu * h * self.intermediate_size
+        total = L * (attn + 2 * h)
+        moe = self.moe
+        if moe is None:
+            return total + L * dense
+        experts = moe.experts_per_token if active else moe.num_experts
+        per_moe = (
+            glu * h * (experts * moe.expert_intermediate_size + moe.shared_intermediate_size) + h * moe.num_experts
+        )
+        return total + (L - moe.num_moe_layers) * dense + moe.num_moe_layers * per_moe
+
+    def _embedding_parameters(self) -> int:
+        return self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2) + self.hidden_size
+
+    @property
+    def total_parameters(self) -> int:
+        """All parameters: layers (every expert), norms, embedding and output head (once when tied)."""
+        return round(self._layer_parameters(active=False)) + self._embedding_parameters()
+
+    @property
+    def active_parameters(self) -> int:
+        """Parameters one token uses: as total_parameters with K of the E routed experts."""
+        return round(self._layer_parameters(active=True)) + self._embedding_parameters()
 
     @property
     def kv_groups(self) -> int:
@@ -192,17 +342,29 @@ GATED_MLP_BY_MODEL_TYPE: dict[str, bool] = {
     **dict.fromkeys(
         (
             "llama",
+            "llama4",
+            "llama4_text",
             "mistral",
             "mixtral",
             "qwen2",
+            "qwen2_moe",
             "qwen3",
+            "qwen3_moe",
             "gemma",
+            "gemma2",
+            "gemma3",
+            "gemma3_text",
             "phi3",
+            "phimoe",
             "olmo",
             "olmo2",
+            "olmoe",
             "internlm2",
             "yi",
             "deepseek",
+            "deepseek_v2",
+            "deepseek_v3",
+            "gpt_oss",
             "baichuan",
             "cohere",
             "granite",
@@ -216,16 +378,182 @@ GATED_MLP_BY_MODEL_TYPE: dict[str, bool] = {
     ),
 }
 
-_PASS_THROUGH = ("id", "aliases", "model_type", "tie_word_embeddings", "gated_mlp", "source", "checked")
+_PASS_THROUGH = (
+    "id",
+    "aliases",
+    "model_type",
+    "tie_word_embeddings",
+    "gated_mlp",
+    "source",
+    "checked",
+    "head_dim",
+    "moe",
+    "mla",
+    "attention",
+)
+# Model types whose every layer is MoE when the config names no layout field.
+_ALL_MOE_TYPES = ("mixtral", "gpt_oss", "phimoe", "olmoe")
+_EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+_ATTENTION_KINDS = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked"}
+
+
+def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    for key in keys:
+        if data.get(key) is not None:
+            return key, data[key]
+    return None, None
+
+
+def _int_field(data: Mapping[str, Any], key: str, where: str) -> int:
+    value = data[key]
+    if type(value) is not int:
+        raise CatalogError(f"{where}: {key}={value!r} must be a whole number")
+    return value
+
+
+def _moe_part(data: Mapping[str, Any], L: int, where: str) -> dict[str, Any] | None:
+    """The ``moe`` part from the Hugging Face expert fields, or None for a dense model."""
+    key, E = _first(data, _EXPERT_KEYS)
+    if key is None:
+        return None
+    E = _int_field(data, key, where)
+    if E <= 1:
+        return None
+    k_key, _ = _first(data, ("num_experts_per_tok", "experts_per_token", "moe_topk"))
+    if k_key is None:
+        raise CatalogError(f"{where}: {key}={E} names a mixture of experts but num_experts_per_tok is missing; add it")
+    K = _int_field(data, k_key, where)
+    model_type = str(data.get("model_type") or "").lower()
+    llama4 = model_type.startswith("llama4")
+    f_key = "moe_intermediate_size" if data.get("moe_intermediate_size") is not None else "intermediate_size"
+    if data.get(f_key) is None:
+        raise CatalogError(f"{where}: {key}={E} but moe_intermediate_size is missing; add the expert MLP size")
+    fE = _int_field(data, f_key, where)
+    # Shared experts: DeepSeek counts them, Qwen2-MoE gives their size, Llama 4 has one of intermediate_size.
+    if data.get("n_shared_experts"):
+        fS = _int_field(data, "n_shared_experts", where) * fE
+    elif data.get("shared_expert_intermediate_size"):
+        fS = _int_field(data, "shared_expert_intermediate_size", where)
+    elif llama4:
+        fS = fE
+    else:
+        fS = 0
+    # Which layers are MoE.
+    if data.get("moe_layers") is not None:
+        layers = data["moe_layers"]
+        if not isinstance(layers, list) or not all(type(i) is int and 0 <= i < L for i in layers):
+            raise CatalogError(f"{where}: moe_layers must list layer numbers from 0 to {L - 1}")
+        lm, layout = len(set(layers)), f"layers {sorted(set(layers))[:4]}... are MoE"
+    elif llama4 or data.get("interleave_moe_layer_step") is not None:
+        step = int(data.get("interleave_moe_layer_step") or 1)
+        lm, layout = len(range(step - 1, L, step)), f"every {step}-th layer is MoE"
+    elif "first_k_dense_replace" in data or "moe_layer_freq" in data:
+        first = int(data.get("first_k_dense_replace") or 0)
+        freq = int(data.get("moe_layer_freq") or 1)
+        lm = sum(1 for i in range(L) if i >= first and i % freq == 0)
+        layout = f"first {first} layers dense, then every {freq}-th layer MoE"
+    elif "decoder_sparse_step" in data or "mlp_only_layers" in data:
+        step = int(data.get("decoder_sparse_step") or 1)
+        dense = set(data.get("mlp_only_layers") or [])
+        lm = sum(1 for i in range(L) if i not in dense and (i + 1) % step == 0)
+        layout = f"every {step}-th layer MoE" + (f", {len(dense)} dense-only" if dense else "")
+    elif model_type in _ALL_MOE_TYPES:
+        lm, layout = L, "every layer is MoE"
+    else:
+        raise CatalogError(
+            f"{where}: model_type {data.get('model_type')!r} names {key}={E} but no layout of MoE layers "
+            "(first_k_dense_replace, decoder_sparse_step, interleave_moe_layer_step or moe_layers); "
+            'add a "moe" table with num_moe_layers'
+        )
+    if lm == 0:
+        return None
+    return {
+        "num_experts": E,
+        "experts_per_token": K,
+        "expert_intermediate_size": fE,
+        "shared_intermediate_size": fS,
+        "num_moe_layers": lm,
+        "layout": layout,
+    }
+
+
+def _mla_part(data: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+    if data.get("kv_lora_rank") is None:
+        return None
+    out: dict[str, Any] = {"kv_lora_rank": data["kv_lora_rank"], "q_lora_rank": data.get("q_lora_rank")}
+    for key in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+        if data.get(key) is None:
+            raise CatalogError(f"{where}: kv_lora_rank is set (latent attention) but {key} is missing; add it")
+        out[key] = data[key]
+    return out
+
+
+def _window_part(data: Mapping[str, Any], L: int, where: str) -> dict[str, Any] | None:
+    """The ``attention`` part: which layers look back through a window, and how far."""
+    model_type = str(data.get("model_type") or "").lower()
+    if data.get("attention_chunk_size") is not None:  # Llama 4: chunked attention in the RoPE layers
+        nope = data.get("no_rope_layers")
+        if nope is not None:
+            if not isinstance(nope, list) or len(nope) != L:
+                raise CatalogError(f"{where}: no_rope_layers must list one 0/1 flag per layer ({L})")
+            lw = sum(1 for x in nope if x)
+        else:
+            interval = int(data.get("no_rope_layer_interval") or 4)
+            lw = sum(1 for i in range(L) if (i + 1) % interval)
+        if lw == 0:
+            return None
+        return {
+            "sliding_window": data["attention_chunk_size"],
+            "num_sliding_layers": lw,
+            "kind": "chunked",
+            "layout": "chunked attention in the RoPE layers",
+        }
+    layer_types = data.get("layer_types")
+    if layer_types is not None:
+        if not isinstance(layer_types, list) or len(layer_types) != L:
+            raise CatalogError(f"{where}: layer_types must list one attention kind per layer ({L})")
+        unknown = sorted({str(x) for x in layer_types if x not in _ATTENTION_KINDS})
+        if unknown:
+            raise CatalogError(
+                f"{where}: layer_types has {unknown[0]!r}, an attention kind llmxl cannot model; "
+                "it knows full_attention and sliding_attention"
+            )
+        lw = sum(1 for x in layer_types if x != "full_attention")
+        if lw == 0:
+            return None
+        if data.get("sliding_window") is None:
+            raise CatalogError(f"{where}: layer_types has sliding layers but sliding_window is missing; add it")
+        return {"sliding_window": data["sliding_window"], "num_sliding_layers": lw, "layout": "from layer_types"}
+    window = data.get("sliding_window")
+    if window is None or data.get("use_sliding_window") is False:
+        return None
+    pattern = data.get("sliding_window_pattern")
+    if pattern is None and model_type in ("gemma2", "gemma3", "gemma3_text"):
+        pattern = 2 if model_type == "gemma2" else 6  # the transformers defaults
+    if pattern is not None:
+        if type(pattern) is not int or pattern < 1:
+            raise CatalogError(f"{where}: sliding_window_pattern={pattern!r} must be a whole number ≥ 1")
+        lw = L - L // pattern
+        layout = f"every {pattern}-th layer global, the others sliding"
+    else:
+        if data.get("max_window_layers") is not None and data.get("max_window_layers") != L:
+            raise CatalogError(
+                f"{where}: max_window_layers={data['max_window_layers']} limits the window to some layers, "
+                'which llmxl cannot model; add an "attention" table with num_sliding_layers'
+            )
+        lw, layout = L, "every layer"
+    if lw == 0:
+        return None
+    return {"sliding_window": window, "num_sliding_layers": lw, "layout": layout}
 
 
 def _normalise_hf_config(data: dict[str, Any], where: str) -> dict[str, Any]:
     """Map a raw HF config onto ModelSpec fields, refusing what we cannot model."""
-    for key in ("num_local_experts", "num_experts", "n_routed_experts"):
-        if (data.get(key) or 0) > 1:
-            raise CatalogError(
-                f"{where}: {key}={data[key]}: mixture-of-experts models are not supported yet; use a dense model"
-            )
+    text = data.get("text_config")
+    if isinstance(text, Mapping):  # Llama 4, Gemma 3: the language model is nested
+        outer = {k: data[k] for k in _PASS_THROUGH if k in data and k != "model_type"}
+        data = {**dict(text), **outer}
+        data.setdefault("model_type", text.get("model_type"))
     out: dict[str, Any] = {k: data[k] for k in _PASS_THROUGH if k in data}
     for name, spellings in _HF_SYNONYMS.items():
         for spelling in spellings:
@@ -245,15 +573,25 @@ def _normalise_hf_config(data: dict[str, Any], where: str) -> dict[str, Any]:
     if "num_key_value_heads" not in out:
         # HF semantics: absent means multi-head attention, multi_query means one KV head.
         out["num_key_value_heads"] = 1 if data.get("multi_query") else out["num_attention_heads"]
+    L = out["num_hidden_layers"]
+    if type(L) is not int or L < 1:
+        raise CatalogError(f"{where}: num_hidden_layers={L!r} must be a whole number ≥ 1")
+    if str(data.get("model_type") or "").lower().startswith("llama4") and data.get("intermediate_size_mlp"):
+        out["intermediate_size"] = data["intermediate_size_mlp"]  # the dense layers; experts use intermediate_size
     if "intermediate_size" not in out:
         out["intermediate_size"] = 4 * out["hidden_size"]  # the GPT-2/Falcon default
-    head_dim = data.get("head_dim")
-    h, a = out["hidden_size"], out["num_attention_heads"]
-    if head_dim is not None and isinstance(h, int) and isinstance(a, int) and a > 0 and head_dim != h // a:
-        raise CatalogError(
-            f"{where}: head_dim={head_dim} differs from hidden_size/num_attention_heads={h // a}; "
-            "such models are not supported yet"
-        )
+    if "moe" not in out:
+        moe = _moe_part(data, L, where)
+        if moe is not None:
+            out["moe"] = moe
+    if "mla" not in out:
+        mla = _mla_part(data, where)
+        if mla is not None:
+            out["mla"] = mla
+    if "attention" not in out:
+        window = _window_part(data, L, where)
+        if window is not None:
+            out["attention"] = window
     out.setdefault("model_type", str(data.get("model_type") or ""))
     if "gated_mlp" not in out:
         gated = GATED_MLP_BY_MODEL_TYPE.get(str(out["model_type"]).lower())
@@ -266,7 +604,58 @@ def _normalise_hf_config(data: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-ComputeKind = Literal["fp16", "fp8", "int8", "int4"]
+ComputeKind = Literal["fp16", "fp8", "int8", "int4", "fp4"]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+class ServingConstants(_Part):
+    """The `serving` method's fixed costs and efficiencies of one GPU (methodology.md)."""
+
+    allreduce_latency_s: NonNegativeFloat
+    """λ: latency of one small all-reduce over the interconnect [s]."""
+    layer_overhead_s: NonNegativeFloat
+    """τL: fixed cost per layer per forward pass (launches, norms, rotary) [s]."""
+    prefill_overhead_s: NonNegativeFloat
+    """τPre: fixed cost of a prefill pass (request handling, scheduling, first sample) [s]."""
+    decode_overhead_s: NonNegativeFloat
+    """τDec: fixed cost of one decode step (scheduling, sampling, launch) [s]."""
+    flops_efficiency: Fraction
+    """fe: fraction of dense peak compute reached."""
+    hbm_efficiency: Fraction
+    """he: fraction of peak memory bandwidth reached."""
+
+
+class MethodDefaults(_Part):
+    """What a method uses where the caller and the GPU give nothing (llmxl/data/methods.toml)."""
+
+    flops_efficiency: Fraction
+    """Default fraction of peak compute."""
+    hbm_efficiency: Fraction
+    """Default fraction of peak bandwidth."""
+    allreduce_latency_s: NonNegativeFloat | None = None
+    """`serving` only: λ [s]."""
+    layer_overhead_s: NonNegativeFloat | None = None
+    """`serving` only: τL [s]."""
+    prefill_overhead_s: NonNegativeFloat | None = None
+    """`serving` only: τPre [s]."""
+    decode_overhead_s: NonNegativeFloat | None = None
+    """`serving` only: τDec [s]."""
+    source: str
+    """Where the values come from."""
+    checked: _dt.date
+    """When they were set."""
+
+
+#: GpuSpec fields that override one serving constant each.
+SERVING_FIELDS = {
+    "allreduce_latency_s": "allreduce_latency_s",
+    "layer_overhead_s": "layer_overhead_s",
+    "prefill_overhead_s": "prefill_overhead_s",
+    "decode_overhead_s": "decode_overhead_s",
+    "serving_flops_efficiency": "flops_efficiency",
+    "serving_hbm_efficiency": "hbm_efficiency",
+}
 
 
 class GpuSpec(_Spec):
@@ -281,15 +670,33 @@ class GpuSpec(_Spec):
     """Dense fp16/bf16 tensor throughput [TFLOPS]."""
     fp8_tflops: PositiveFloat | None = None
     """Dense fp8 tensor throughput [TFLOPS]; absent without fp8 tensor cores."""
-    int8_tops: PositiveFloat
-    """Dense int8 tensor throughput [TOPS]."""
+    fp4_tflops: PositiveFloat | None = None
+    """Dense fp4 tensor throughput [TFLOPS]; absent without fp4 tensor cores (before Blackwell)."""
+    int8_tops: PositiveFloat | None = None
+    """Dense int8 tensor throughput [TOPS]; absent when not published."""
     int4_tops: PositiveFloat | None = None
     """Dense int4 tensor throughput [TOPS]; absent without int4 tensor cores."""
     interconnect_gbs: PositiveFloat
     """Intra-node interconnect bandwidth per GPU, one direction [GB/s]."""
-    interconnect_latency_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 8e-6
+    interconnect_latency_s: NonNegativeFloat = 8e-6
     """Minimum latency of one collective message [s] (8e-6, the reference's convention)."""
-    usd_per_hour: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    allreduce_latency_s: NonNegativeFloat | None = None
+    """`serving` λ: one small all-reduce [s]; None takes the method's default."""
+    layer_overhead_s: NonNegativeFloat | None = None
+    """`serving` τL: fixed cost per layer per pass [s]; None takes the method's default."""
+    prefill_overhead_s: NonNegativeFloat | None = None
+    """`serving` τPre: fixed cost of a prefill pass [s]; None takes the method's default."""
+    decode_overhead_s: NonNegativeFloat | None = None
+    """`serving` τDec: fixed cost of a decode step [s]; None takes the method's default."""
+    serving_flops_efficiency: Fraction | None = None
+    """`serving` default fraction of peak compute; None takes the method's default."""
+    serving_hbm_efficiency: Fraction | None = None
+    """`serving` default fraction of peak bandwidth; None takes the method's default."""
+    serving_source: str | None = None
+    """Where the serving constants of this GPU come from (measurements they were fitted to)."""
+    serving_checked: _dt.date | None = None
+    """When the serving constants were fitted."""
+    usd_per_hour: NonNegativeFloat | None = None
     """Reference on-demand price of one GPU for one hour [USD]."""
     usd_per_hour_source: str | None = None
     """Who quoted usd_per_hour."""
@@ -305,23 +712,37 @@ class GpuSpec(_Spec):
         return {
             "fp16": self.fp16_tflops,
             "fp8": self.fp8_tflops,
+            "fp4": self.fp4_tflops,
             "int8": self.int8_tops,
             "int4": self.int4_tops,
         }[compute]
 
+    def serving_constants(self, defaults: ServingConstants) -> ServingConstants:
+        """This GPU's serving constants: its own where it has them, ``defaults`` elsewhere."""
+        own = {name: getattr(self, field) for field, name in SERVING_FIELDS.items() if getattr(self, field) is not None}
+        return defaults.model_copy(update=own) if own else defaults
+
 
 _DTYPE_RE = re.compile(r"^w(4|8|16)a(4|8|16)e(4|8|16|32)(-fp8)?$")
+Bits = Annotated[float, Field(gt=0, le=32, allow_inf_nan=False)]
+_KIND_BY_BITS: dict[float, ComputeKind] = {16: "fp16", 8: "int8", 4: "int4"}
 
 
 class DtypeSpec(_Spec):
-    """A precision recipe ``wXaYeZ``: weight, activation and embedding bits."""
+    """A precision recipe: weight, activation, embedding and KV-cache bits, and a compute kind.
 
-    weight_bits: Literal[4, 8, 16]
-    """Bits per weight X."""
-    activation_bits: Literal[4, 8, 16]
-    """Bits per activation (and KV-cache element) Y."""
-    embedding_bits: Literal[4, 8, 16, 32]
+    Bits may be fractional to count block scales: NVFP4 weights are 4.5 bits (one fp8
+    scale per 16 values), MXFP4 4.25 bits (one 8-bit scale per 32).
+    """
+
+    weight_bits: Bits
+    """Bits per weight X (with block scales)."""
+    activation_bits: Bits
+    """Bits per activation Y."""
+    embedding_bits: Bits
     """Bits per embedding-table element Z."""
+    kv_cache_bits: Bits | None = None
+    """Bits per KV-cache element; None means activation_bits."""
     compute: ComputeKind | None = None
     """Tensor-core kind; derived from max(X, Y) when absent (16 fp16, 8 int8, 4 int4)."""
     description: str = ""
@@ -329,8 +750,16 @@ class DtypeSpec(_Spec):
 
     @model_validator(mode="after")
     def _compute_matches_bits(self) -> DtypeSpec:
-        if self.compute == "fp8" and max(self.weight_bits, self.activation_bits) != 8:
-            raise ValueError("compute 'fp8' needs 8-bit weights or activations at most")
+        top = max(self.weight_bits, self.activation_bits)
+        if self.compute is None and top not in _KIND_BY_BITS:
+            raise ValueError(f"compute is required when the widest of weight and activation bits is {top:g}")
+        if self.compute == "fp8" and top != 8:
+            raise ValueError(
+                f"compute 'fp8' needs 8-bit weights and activations at most, got {top:g} bits; "
+                "drop the -fp8 suffix or use 8 bits"
+            )
+        if self.compute == "fp4" and top > 5:
+            raise ValueError(f"compute 'fp4' needs 4-bit weights and activations (with scales), got {top:g} bits")
         return self
 
     @property
@@ -338,21 +767,35 @@ class DtypeSpec(_Spec):
         """The tensor-core kind this recipe runs on."""
         if self.compute is not None:
             return self.compute
-        return {16: "fp16", 8: "int8", 4: "int4"}[max(self.weight_bits, self.activation_bits)]  # type: ignore[return-value]
+        return _KIND_BY_BITS[max(self.weight_bits, self.activation_bits)]
+
+    @property
+    def kv_bits(self) -> float:
+        """Bits per KV-cache element: kv_cache_bits, or activation_bits when not given."""
+        return self.kv_cache_bits if self.kv_cache_bits is not None else self.activation_bits
 
     @classmethod
     def parse(cls, name: str) -> DtypeSpec | None:
-        """A spec for any well-formed ``wXaYeZ[-fp8]`` name, else None."""
+        """A spec for any well-formed ``wXaYeZ[-fp8]`` name, else None.
+
+        Raises :class:`InvalidInputError` for a well-formed name that is not a valid
+        recipe (e.g. ``w16a16e16-fp8``: fp8 compute with 16-bit operands).
+        """
         m = _DTYPE_RE.match(name.strip().lower())
         if not m:
             return None
-        return cls(
-            id=m.group(0),
-            weight_bits=int(m.group(1)),  # type: ignore[arg-type]
-            activation_bits=int(m.group(2)),  # type: ignore[arg-type]
-            embedding_bits=int(m.group(3)),  # type: ignore[arg-type]
-            compute="fp8" if m.group(4) else None,
-        )
+        try:
+            return cls(
+                id=m.group(0),
+                weight_bits=int(m.group(1)),
+                activation_bits=int(m.group(2)),
+                embedding_bits=int(m.group(3)),
+                compute="fp8" if m.group(4) else None,
+            )
+        except ValidationError as exc:
+            raise InvalidInputError(
+                f"dtype {name.strip()!r}: " + format_validation_error(exc, "dtype").split(": ", 1)[-1], field="dtype"
+            ) from None
 
 
 def format_validation_error(exc: ValidationError, kind: str, entry_id: object = None) -> str:

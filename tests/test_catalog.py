@@ -205,13 +205,13 @@ def test_hf_config_spellings(tmp_path):
                 "vocab_size": 10,
                 "max_position_embeddings": 16,
             },
-            "mixture-of-experts",
+            "num_local_experts=8 names a mixture of experts but num_experts_per_tok is missing",
         ),
         (
             {
                 "model_type": "gemma2",
                 "gated_mlp": True,
-                "head_dim": 256,
+                "head_dim": 0,
                 "num_hidden_layers": 2,
                 "hidden_size": 8,
                 "num_attention_heads": 2,

@@ -157,8 +157,15 @@ class TestVectorised:
 
     def test_array_results_are_read_only_and_breakdown_has_the_full_shape(self):
         for batch, on_error in (([1, 2], "raise"), ([1, 4096], "nan")):  # the second has a failed row
-            e = estimate("llama-2-70b", "a100-sxm-80gb", tp=2, batch_size=batch, prompt_tokens=512,
-                         completion_tokens=512, on_error=on_error)
+            e = estimate(
+                "llama-2-70b",
+                "a100-sxm-80gb",
+                tp=2,
+                batch_size=batch,
+                prompt_tokens=512,
+                completion_tokens=512,
+                on_error=on_error,
+            )
             for arr in (e.ttft_s, e.tpot_s, e.breakdown.prefill.embedding_s, e.breakdown.decode.kv_cache_s):
                 assert arr.shape == (2,)
                 with pytest.raises(ValueError):
@@ -258,8 +265,15 @@ class TestResult:
         assert from_dict.ttft_s == from_file.ttft_s == catalog.ttft_s
 
     def test_an_edited_config_json_is_read_again(self, tmp_path):
-        cfg = {"model_type": "llama", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
-               "intermediate_size": 512, "vocab_size": 1000, "max_position_embeddings": 2048}
+        cfg = {
+            "model_type": "llama",
+            "num_hidden_layers": 4,
+            "hidden_size": 256,
+            "num_attention_heads": 4,
+            "intermediate_size": 512,
+            "vocab_size": 1000,
+            "max_position_embeddings": 2048,
+        }
         path = tmp_path / "config.json"
         path.write_text(__import__("json").dumps(cfg))
         first = estimate(str(path), "a100-sxm-80gb", prompt_tokens=128, completion_tokens=16)

@@ -79,6 +79,20 @@ _MODEL_COLUMNS = [
     ("vocab", "Vocabulary V", lambda m: m.vocab_size),
     ("context", "Context [tokens]", lambda m: m.max_position_embeddings),
     ("gated", "Gated MLP (1/0)", lambda m: int(m.gated_mlp)),
+    ("head_dim", "Head dim d (head_dim, else h/a)", lambda m: m.attention_head_dim),
+    ("tied", "Tied output head (1/0)", lambda m: int(m.tie_word_embeddings)),
+    ("experts", "Routed experts E (0: dense)", lambda m: m.moe.num_experts if m.moe else 0),
+    ("experts_per_token", "Experts per token K", lambda m: m.moe.experts_per_token if m.moe else 0),
+    ("expert_mlp", "Expert MLP size fE", lambda m: m.moe.expert_intermediate_size if m.moe else 0),
+    ("shared_mlp", "Shared-expert MLP size fS", lambda m: m.moe.shared_intermediate_size if m.moe else 0),
+    ("moe_layers", "MoE layers LM", lambda m: m.moe.num_moe_layers if m.moe else 0),
+    ("kv_lora_rank", "MLA latent KV rank rKV (0: no MLA)", lambda m: m.mla.kv_lora_rank if m.mla else 0),
+    ("q_lora_rank", "MLA latent query rank rQ (0: full)", lambda m: (m.mla.q_lora_rank or 0) if m.mla else 0),
+    ("rope_dim", "MLA rope head dim dR", lambda m: m.mla.qk_rope_head_dim if m.mla else 0),
+    ("nope_dim", "MLA nope head dim dN", lambda m: m.mla.qk_nope_head_dim if m.mla else 0),
+    ("v_dim", "MLA value head dim dV", lambda m: m.mla.v_head_dim if m.mla else 0),
+    ("window", "Attention window W [tokens] (0: none)", lambda m: m.attention.sliding_window if m.attention else 0),
+    ("window_layers", "Window layers LW", lambda m: m.attention.num_sliding_layers if m.attention else 0),
     ("source", "Source", lambda m: m.source),
     ("checked", "Checked", lambda m: m.checked.isoformat() if m.checked else ""),
 ]
@@ -88,10 +102,30 @@ _GPU_COLUMNS = [
     ("hbm_gbs", "HBM bandwidth [GB/s]", lambda g: g.hbm_bandwidth_gbs),
     ("fp16_tflops", "fp16 [TFLOPS]", lambda g: g.fp16_tflops),
     ("fp8_tflops", "fp8 [TFLOPS]", lambda g: g.fp8_tflops),
+    ("fp4_tflops", "fp4 [TFLOPS]", lambda g: g.fp4_tflops),
     ("int8_tops", "int8 [TOPS]", lambda g: g.int8_tops),
     ("int4_tops", "int4 [TOPS]", lambda g: g.int4_tops),
     ("link_gbs", "Interconnect [GB/s]", lambda g: g.interconnect_gbs),
     ("link_latency_s", "Link latency [s]", lambda g: g.interconnect_latency_s),
+    ("allreduce_s", "Serving: all-reduce latency λ [s]", lambda g: catalog.serving_constants(g).allreduce_latency_s),
+    ("layer_overhead_s", "Serving: layer overhead τL [s]", lambda g: catalog.serving_constants(g).layer_overhead_s),
+    (
+        "prefill_overhead_s",
+        "Serving: prefill overhead τPre [s]",
+        lambda g: catalog.serving_constants(g).prefill_overhead_s,
+    ),
+    (
+        "decode_overhead_s",
+        "Serving: decode overhead τDec [s]",
+        lambda g: catalog.serving_constants(g).decode_overhead_s,
+    ),
+    ("serving_fe", "Serving: FLOPs efficiency", lambda g: catalog.serving_constants(g).flops_efficiency),
+    ("serving_he", "Serving: HBM efficiency", lambda g: catalog.serving_constants(g).hbm_efficiency),
+    (
+        "serving_source",
+        "Serving constants: source",
+        lambda g: g.serving_source or catalog.method_defaults("serving").source,
+    ),
     ("usd_per_hour", "Price [USD/GPU-h]", lambda g: g.usd_per_hour),
     ("price_source", "Price source", lambda g: g.usd_per_hour_source or ""),
     ("price_checked", "Price checked", lambda g: g.usd_per_hour_checked.isoformat() if g.usd_per_hour_checked else ""),
@@ -103,23 +137,35 @@ _DTYPE_COLUMNS = [
     ("weight_bits", "Weight bits", lambda d: d.weight_bits),
     ("activation_bits", "Activation bits", lambda d: d.activation_bits),
     ("embedding_bits", "Embedding bits", lambda d: d.embedding_bits),
+    ("kv_bits", "KV-cache bits", lambda d: d.kv_bits),
     ("compute", "Compute kind", lambda d: d.compute_kind),
     ("description", "Description", lambda d: d.description),
 ]
 
 
+_METHOD_COLUMNS = [
+    ("id", "Method", lambda m: m[0]),
+    ("fe", "Default FLOPs efficiency", lambda m: m[1].flops_efficiency),
+    ("he", "Default HBM efficiency", lambda m: m[1].hbm_efficiency),
+    ("source", "Source", lambda m: m[1].source),
+]
+
+
 def write_catalog_sheet(wb: Workbook) -> Worksheet:
-    """Every catalog model, GPU and dtype as values, with names cat_<kind>_<column>."""
+    """Every catalog model, GPU, dtype and method default as values, with names cat_<kind>_<column>."""
     ws = wb.create_sheet("Catalog")
     cat = catalog.get_catalog()
+    kinds = {"model": cat.entries["models"], "gpu": cat.entries["gpus"], "dtype": cat.entries["dtypes"]}
+    kinds["method"] = {name: (name, d) for name, d in cat.methods.items()}
     put(ws, 1, 1, "llmxl catalog: the figures every formula in this workbook reads").font = TITLE_FONT
     row = 3
     for kind, title, columns in (
         ("model", "Models (Hugging Face config.json fields)", _MODEL_COLUMNS),
         ("gpu", "GPUs (dense tensor throughput; interconnect per GPU, one direction)", _GPU_COLUMNS),
         ("dtype", "Dtypes (wXaYeZ: weight, activation, embedding bits)", _DTYPE_COLUMNS),
+        ("method", "Method defaults (used where an efficiency input is blank)", _METHOD_COLUMNS),
     ):
-        specs = list(cat.entries[kind + "s"].values())
+        specs = list(kinds[kind].values())
         put(ws, row, 1, title).font = HEADER_FONT
         header_row(ws, row + 1, [h for _, h, _ in columns])
         first = row + 2
@@ -216,7 +262,7 @@ def input_block(
         "llm_model": "=cat_model_id",
         "llm_gpu": "=cat_gpu_id",
         "llm_dtype": "=cat_dtype_id",
-        "llm_method": '"standard,reference"',
+        "llm_method": '"standard,serving,reference"',
     }
     for name, source in lists.items():
         if name in inputs:

@@ -61,19 +61,50 @@ CONFIG_COLUMNS: list[Column] = [
     Column("V", "Vocabulary V", "INDEX(cat_model_vocab,{mi})"),
     Column("ctx", "Context [tokens]", "INDEX(cat_model_context,{mi})"),
     Column("glu", "Gated MLP (1/0)", "INDEX(cat_model_gated,{mi})"),
+    Column("hd", "Head dim d", "INDEX(cat_model_head_dim,{mi})"),
+    Column("tied", "Tied output head (1/0)", "INDEX(cat_model_tied,{mi})"),
+    Column("E", "Routed experts E", "INDEX(cat_model_experts,{mi})"),
+    Column("topk", "Experts per token K", "INDEX(cat_model_experts_per_token,{mi})"),
+    Column("f_exp", "Expert MLP size fE", "INDEX(cat_model_expert_mlp,{mi})"),
+    Column("f_sh", "Shared-expert MLP size fS", "INDEX(cat_model_shared_mlp,{mi})"),
+    Column("LM", "MoE layers LM", "INDEX(cat_model_moe_layers,{mi})"),
+    Column("rKV", "MLA latent KV rank rKV", "INDEX(cat_model_kv_lora_rank,{mi})"),
+    Column("rQ", "MLA latent query rank rQ", "INDEX(cat_model_q_lora_rank,{mi})"),
+    Column("dR", "MLA rope dim dR", "INDEX(cat_model_rope_dim,{mi})"),
+    Column("dN", "MLA nope dim dN", "INDEX(cat_model_nope_dim,{mi})"),
+    Column("dV", "MLA value dim dV", "INDEX(cat_model_v_dim,{mi})"),
+    Column("Wn", "Window W [tokens]", "INDEX(cat_model_window,{mi})"),
+    Column("LWin", "Window layers LW", "INDEX(cat_model_window_layers,{mi})"),
     Column("Bw", "Weight bytes Bw", "INDEX(cat_dtype_weight_bits,{di})/8"),
     Column("Ba", "Activation bytes Ba", "INDEX(cat_dtype_activation_bits,{di})/8"),
     Column("Be", "Embedding bytes Be", "INDEX(cat_dtype_embedding_bits,{di})/8"),
+    Column("Bkv", "KV-cache bytes Bkv", "INDEX(cat_dtype_kv_bits,{di})/8"),
     Column("compute", "Compute kind", "INDEX(cat_dtype_compute,{di})"),
     Column("mem", "GPU memory [GiB]", "INDEX(cat_gpu_memory_gib,{gi})"),
     Column("hbm_gbs", "HBM bandwidth [GB/s]", "INDEX(cat_gpu_hbm_gbs,{gi})"),
     Column("nvl", "Interconnect [GB/s]", "INDEX(cat_gpu_link_gbs,{gi})"),
     Column("lam", "Link latency lam [s]", "INDEX(cat_gpu_link_latency_s,{gi})"),
+    Column("lam_s", "Serving: all-reduce latency λ [s]", "INDEX(cat_gpu_allreduce_s,{gi})"),
+    Column("tauL", "Serving: layer overhead τL [s]", "INDEX(cat_gpu_layer_overhead_s,{gi})"),
+    Column("tauPre", "Serving: prefill overhead τPre [s]", "INDEX(cat_gpu_prefill_overhead_s,{gi})"),
+    Column("tauDec", "Serving: decode overhead τDec [s]", "INDEX(cat_gpu_decode_overhead_s,{gi})"),
+    Column("mth", "Method row", "IFERROR(MATCH({method},cat_method_id,0),0)"),
+    Column(
+        "fe_used",
+        "FLOPs efficiency used (blank input: the method's default)",
+        'IF({fe}="",IF({method}="serving",INDEX(cat_gpu_serving_fe,{gi}),INDEX(cat_method_fe,{mth})),{fe})',
+    ),
+    Column(
+        "he_used",
+        "HBM efficiency used (blank input: the method's default)",
+        'IF({he}="",IF({method}="serving",INDEX(cat_gpu_serving_he,{gi}),INDEX(cat_method_he,{mth})),{he})',
+    ),
     Column(
         "peak",
         "Peak [TFLOPS] (0: the GPU lacks it)",
         'MAX(0,IF({compute}="fp16",INDEX(cat_gpu_fp16_tflops,{gi}),IF({compute}="fp8",INDEX(cat_gpu_fp8_tflops,{gi}),'
-        'IF({compute}="int8",INDEX(cat_gpu_int8_tops,{gi}),INDEX(cat_gpu_int4_tops,{gi})))))',
+        'IF({compute}="fp4",INDEX(cat_gpu_fp4_tflops,{gi}),'
+        'IF({compute}="int8",INDEX(cat_gpu_int8_tops,{gi}),INDEX(cat_gpu_int4_tops,{gi}))))))',
     ),
     Column(
         "price",
@@ -90,18 +121,58 @@ CONFIG_COLUMNS: list[Column] = [
         "Weights per GPU W [bytes]",
         "{Lw}*({P_attn}*{Bw}/{tp}+{P_mlp}*{Bw}/{tp}+2*{h}*{Bw})+{V}*{h}*{Be}/{tp}+{h}*{Bw}/{tp}",
     ),
-    Column("left", "Memory left after weights [bytes]", f"{{mem}}*{GIB}-{{W}}"),
-    Column("F_eff", "Effective compute F [FLOP/s]", "{peak}*{fe}*1E+12"),
-    Column("M_eff", "Effective bandwidth M [bytes/s]", "{hbm_gbs}*{he}*1E+9"),
+    # --- the serving method (methodology.md, "The `serving` method") ---
+    Column("Ls", "Serving: largest stage Ls", "ROUNDUP({L}/{pp},0)"),
+    Column(
+        "PA",
+        "Serving: attention params per GPU PA",
+        "IF({rKV}>0,IF({rQ}>0,{h}*{rQ}+{rQ}*{a}*({dN}+{dR})/{tp},{h}*{a}*({dN}+{dR})/{tp})"
+        "+{h}*({rKV}+{dR})+{rKV}*{a}*({dN}+{dV})/{tp}+{a}*{dV}*{h}/{tp},2*{h}*{a}*{hd}/{tp}+2*{h}*{kg}*{hd})",
+    ),
+    Column("kappa", "Serving: KV bytes per token per layer κ", "IF({rKV}>0,({rKV}+{dR})*{Bkv},2*{kg}*{hd}*{Bkv})"),
+    Column("cs", "Serving: score FLOPs coefficient", "IF({rKV}>0,2*{a}/{tp}*({dN}+{dR}+{dV}),4*{a}/{tp}*{hd})"),
+    Column("csl", "Serving: MLA latent score coefficient", "IF({rKV}>0,2*{a}/{tp}*(2*{rKV}+{dR}),0)"),
+    Column("LF", "Serving: full-attention layers LF", "{L}-{LWin}"),
+    Column("Ld", "Serving: dense-MLP layers L-LM", "{L}-{LM}"),
+    Column("PD", "Serving: dense MLP params per GPU PD", "IF({glu}=1,3,2)*{h}*{f}/{tp}"),
+    Column("PE", "Serving: one expert's params per GPU PE", "IF({glu}=1,3,2)*{h}*{f_exp}/{tp}"),
+    Column("PSR", "Serving: shared expert + router params PS+PR", "IF({glu}=1,3,2)*{h}*{f_sh}/{tp}+{h}*{E}"),
+    Column("Pmoe", "Serving: MoE params per token K·PE+PS+PR", "{topk}*{PE}+{PSR}"),
+    Column(
+        "W_s",
+        "Serving: weights per GPU [bytes]",
+        "{Ls}/{L}*({Ld}*({PA}+{PD})+{LM}*({PA}+{E}*{PE}+{PSR}))*{Bw}+{V}*{h}*{Be}*IF({tied}=1,1,2)/{tp}+{h}*{Bw}",
+    ),
+    Column("lam_t", "Serving: all-reduce latency when t > 1 [s]", "IF({tp}>1,{lam_s},0)"),
+    Column("c_ar", "Serving: all-reduce seconds per token", "2*({tp}-1)/{tp}*{h}*{Ba}/({nvl}*1E+9)"),
+    Column(
+        "f_act",
+        "Serving: MLP width for activations",
+        "IF({E}>0,IF({LM}<{L},MAX({topk}*{f_exp}+{f_sh},{f}),{topk}*{f_exp}+{f_sh}),{f})",
+    ),
+    Column(
+        "c_act",
+        "Serving: activation bytes per token",
+        "MAX(3*{Ba}*{h}/{tp},(2*{h}+4*{a})*{Ba}/{tp},MAX({Ba},{Ba}*{f_act}/{h})*{h}/{tp},2*{h}/{tp})",
+    ),
+    Column("c_kv", "Serving: KV bytes per token per layer per sequence (Ls/L)·κ", "{Ls}/{L}*{kappa}"),
+    # --- what the chosen method uses ---
+    Column("Wt", "Weights per GPU used [bytes]", 'IF({method}="serving",{W_s},{W})'),
+    Column("left", "Memory left after weights [bytes]", f"{{mem}}*{GIB}-{{Wt}}"),
+    Column("F_eff", "Effective compute F [FLOP/s]", "{peak}*{fe_used}*1E+12"),
+    Column("M_eff", "Effective bandwidth M [bytes/s]", "{hbm_gbs}*{he_used}*1E+9"),
     Column("mlpfac", "MLP FLOPs factor", 'IF({method}="reference",4,IF({glu}=1,6,4))'),
     Column(
         "status",
         "Configuration status",
         'IF({mi}=0,"unknown model "&{model},IF({gi}=0,"unknown gpu "&{gpu},IF({di}=0,"unknown dtype "&{dtype},'
+        'IF({mth}=0,"unknown method "&{method}&"; use standard, serving or reference",'
         'IF(ROUND({a}/{tp},0)<>{a}/{tp},"tp="&{tp}&" does not divide the "&{a}&" attention heads of "&{model},'
         'IF({peak}<=0,"dtype "&{dtype}&" needs "&{compute}&" tensor cores, which "&{gpu}&" lacks",'
-        'IF({left}<=0,"weights need "&ROUND({W}/' + GIB + ',1)&" GiB per GPU but "&{gpu}&" has "&{mem}&" GiB; '
-        'use a larger tp","ok"))))))',
+        'IF(AND({method}<>"serving",OR({E}>0,{rKV}>0,{hd}*{a}<>{h})),{model}&" has experts, latent attention '
+        'or head_dim ≠ h/a, which method "&{method}&" cannot model; use method serving",'
+        'IF({left}<=0,"weights need "&ROUND({Wt}/' + GIB + ',1)&" GiB per GPU but "&{gpu}&" has "&{mem}&" GiB; '
+        'use a larger tp","ok"))))))))',
     ),
 ]
 
@@ -145,6 +216,55 @@ def _act(S: str) -> str:
     )
 
 
+def _serving_pass(prefix: str) -> list[Column]:
+    """One `serving` forward pass: prefill (b, s, c = 0) or decode (b, 1, c = s + (n - 1) / 2)."""
+    pre = prefix == "sp"
+    label = "prefill" if pre else "decode"
+    N = "{b}*{s}" if pre else "{b}"  # tokens in the pass
+    cached = "0" if pre else f"{{{prefix}_c}}"  # c, tokens already in the cache
+    new = "{s}" if pre else "1"  # s, new tokens per sequence
+    cols = []
+    if not pre:
+        cols.append(Column("sd_c", "Serving decode: mean context c", "{s}+({n}-1)/2"))
+    cols += [
+        Column(f"{prefix}_x", f"Serving {label}: mean attended context x", f"{cached}+({new}+1)/2"),
+        Column(
+            f"{prefix}_cs",
+            f"Serving {label}: score FLOPs per token of context",
+            f"IF([rKV]>0,IF({new}=1,[csl]*{{b}},[cs]*{N}),[cs]*{N})",
+        ),
+        Column(
+            f"{prefix}_attn",
+            f"Serving {label}: attention [s]",
+            f"[LF]*MAX((2*{N}*[PA]+{{{prefix}_cs}}*{{{prefix}_x}})/[F_eff],([PA]*[Bw]+{{b}}*[kappa]*({cached}+{new}))/[M_eff])"
+            f"+[LWin]*MAX((2*{N}*[PA]+{{{prefix}_cs}}*MIN({{{prefix}_x}},[Wn]))/[F_eff],"
+            f"([PA]*[Bw]+{{b}}*[kappa]*(MIN({cached},[Wn])+{new}))/[M_eff])",
+        ),
+        Column(
+            f"{prefix}_mlp",
+            f"Serving {label}: MLP [s]",
+            f"[Ld]*MAX(2*{N}*[PD]/[F_eff],[PD]*[Bw]/[M_eff])"
+            f"+[LM]*MAX(2*{N}*[Pmoe]/[F_eff],([E]*(1-POWER(1-[topk]/MAX([E],1),{N}))*[PE]+[PSR])*[Bw]/[M_eff])",
+        ),
+        Column(
+            f"{prefix}_comm",
+            f"Serving {label}: all-reduces and stage hand-offs [s]",
+            f"[L]*2*([lam_t]+[c_ar]*{N})+([pp]-1)*([lam_s]+{N}*[h]*[Ba]/([nvl]*1E+9))",
+        ),
+        Column(
+            f"{prefix}_head",
+            f"Serving {label}: output head [s]",
+            "MAX(2*{b}*[V]*[h]/[tp]/[F_eff],[V]*[h]*[Be]/[tp]/[M_eff])",
+        ),
+        Column(
+            f"{prefix}_over",
+            f"Serving {label}: fixed costs [s]",
+            "[L]*[tauL]+" + ("[tauPre]" if pre else "[tauDec]"),
+        ),
+    ]
+    return cols
+
+
 SCENARIO_COLUMNS: list[Column] = [
     Column("cfg", "Configuration row", ""),
     Column("b", "Batch size b", ""),
@@ -152,13 +272,39 @@ SCENARIO_COLUMNS: list[Column] = [
     Column("n", "Completion tokens n", ""),
     *_pass("pre", "{s}"),
     *_pass("dec", "1"),
-    Column("kv", "KV cache per GPU [bytes]", "2*{b}*({s}+{n})*([h]/[a])*[kg]*[Ba]*[Lp]"),
+    Column("kv", "KV cache per GPU [bytes]", "2*{b}*({s}+{n})*([h]/[a])*[kg]*[Bkv]*[Lp]"),
     Column("kv_s", "Decode KV-cache traffic [s]", "2*{kv}/[M_eff]"),
     Column("act_pre", "Prefill activations [bytes]", _act("{s}")),
     Column("act_dec", "Decode activations [bytes]", _act("1")),
-    Column("ttft", "Time to first token [s]", "SUM({pre_attn}:{pre_logits})"),
-    Column("tpot", "Time per output token [s]", "SUM({dec_attn}:{dec_logits})+{kv_s}"),
-    Column("completion", "Time for completion [s]", "{n}*{tpot}"),
+    *_serving_pass("sp"),
+    *_serving_pass("sd"),
+    Column("s_kv_pre", "Serving: KV cache of the prompt [bytes]", "[c_kv]*{b}*([LF]*{s}+[LWin]*MIN({s},[Wn]))"),
+    Column(
+        "s_kv",
+        "Serving: KV cache at prompt + completion [bytes]",
+        "[c_kv]*{b}*([LF]*({s}+{n})+[LWin]*MIN({s}+{n},[Wn]))",
+    ),
+    Column("s_act_pre", "Serving: prefill activations [bytes]", "MAX([c_act]*{b}*{s},[V]*{b}*[Ba]/[tp])"),
+    Column("s_act_dec", "Serving: decode activations [bytes]", "MAX([c_act]*{b},[V]*{b}*[Ba]/[tp])"),
+    Column("serving", "Method is serving (1/0)", 'IF([method]="serving",1,0)'),
+    Column("kv_used", "KV cache per GPU used [bytes]", "IF({serving}=1,{s_kv},{kv})"),
+    Column(
+        "need_pre",
+        "Prompt needs (activations; serving: + its KV cache) [bytes]",
+        "IF({serving}=1,{s_act_pre}+{s_kv_pre},{act_pre})",
+    ),
+    Column("dec_act", "Decode activations used [bytes]", "IF({serving}=1,{s_act_dec},{act_dec})"),
+    Column(
+        "ttft",
+        "Time to first token [s]",
+        "IF({serving}=1,SUM({sp_attn}:{sp_over}),SUM({pre_attn}:{pre_logits}))",
+    ),
+    Column(
+        "tpot",
+        "Time per output token [s]",
+        "IF({serving}=1,SUM({sd_attn}:{sd_over}),SUM({dec_attn}:{dec_logits})+{kv_s})",
+    ),
+    Column("completion", "Time for completion [s]", "IF({serving}=1,{n}-1,{n})*{tpot}"),
     Column("tps", "Tokens/second", "{b}*{n}/({ttft}+{completion})"),
     Column(
         "usd_prompt", "Price/1k prompt tokens [USD]", 'IF([price]="","",1000*[price]*[tp]*[pp]/3600/({b}*{s}/{ttft}))'
@@ -168,7 +314,7 @@ SCENARIO_COLUMNS: list[Column] = [
         "Price/1k completion tokens [USD]",
         'IF([price]="","",1000*[price]*[tp]*[pp]/3600/({b}/{tpot}))',
     ),
-    Column("max_batch", "Largest batch that fits", "ROUND([left]/(({kv}+{act_dec})/{b})-0.5,0)"),
+    Column("max_batch", "Largest batch that fits", "ROUND([left]/(({kv_used}+{dec_act})/{b})-0.5,0)"),
     Column(
         "status",
         "Scenario status",
@@ -177,9 +323,9 @@ SCENARIO_COLUMNS: list[Column] = [
         'IF(ROUND({s},0)<>{s},"prompt_tokens must be a whole number ≥ 1, got "&{s},IF({s}<1,"prompt_tokens must be a whole number ≥ 1, got "&{s},'
         'IF(ROUND({n},0)<>{n},"completion_tokens must be a whole number ≥ 1, got "&{n},IF({n}<1,"completion_tokens must be a whole number ≥ 1, got "&{n},'
         'IF({s}>[ctx],"prompt_tokens "&{s}&" exceeds the context of "&[ctx]&" tokens",'
-        'IF([left]<={act_pre},"prompt activations need "&ROUND({act_pre}/' + GIB + ',1)&" GiB per GPU but "'
+        'IF([left]<={need_pre},"prompt activations need "&ROUND({need_pre}/' + GIB + ',1)&" GiB per GPU but "'
         "&ROUND([left]/" + GIB + ',1)&" GiB is left after weights; use a smaller batch_size or a larger tp",'
-        'IF([left]<={kv}+{act_dec},"KV cache needs "&ROUND({kv}/' + GIB + ',1)&" GiB per GPU but "'
+        'IF([left]<={kv_used}+{dec_act},"KV cache needs "&ROUND({kv_used}/' + GIB + ',1)&" GiB per GPU but "'
         "&ROUND([left]/"
         + GIB
         + ',1)&" GiB is left after weights; use batch_size ≤ "&MAX({max_batch},0)&" or a larger tp",'

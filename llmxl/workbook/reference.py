@@ -30,10 +30,10 @@ PUBLISHED_INPUTS = {
     "llm_tp": ("Tensor parallel GPUs (tp)", 2),
     "llm_pp": ("Pipeline parallel stages (pp)", 1),
     "llm_dtype": ("Dtype", "w16a16e16"),
-    "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak)", 0.7),
-    "llm_hbm_efficiency": ("HBM efficiency (fraction of peak)", 0.9),
+    "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak; blank: the method's)", 0.7),
+    "llm_hbm_efficiency": ("HBM efficiency (fraction of peak; blank: the method's)", 0.9),
     "llm_gpu_hour_usd": ("Price per GPU-hour [USD] (blank: catalog price)", 2.21),
-    "llm_method": ("Method (standard or reference)", "reference"),
+    "llm_method": ("Method (standard, serving or reference)", "reference"),
 }
 HEADERS = [
     "Batch Size",
@@ -78,8 +78,8 @@ SHARED_NAMED_INPUTS = {
     "method": Formula("=llm_method"),
     "tp": Formula("=llm_tp"),
     "pp": Formula("=llm_pp"),
-    "fe": Formula("=llm_flops_efficiency"),
-    "he": Formula("=llm_hbm_efficiency"),
+    "fe": Formula('=IF(llm_flops_efficiency="","",llm_flops_efficiency)'),
+    "he": Formula('=IF(llm_hbm_efficiency="","",llm_hbm_efficiency)'),
     "price_in": Formula('=IF(llm_gpu_hour_usd="","",llm_gpu_hour_usd)'),
 }
 

@@ -73,8 +73,8 @@ class Sweep:
         self.pp = check_count(args.pp, "pp")
         self.dtype = catalog.get_dtype(args.dtype).id
         self.method = check_method(args.method)
-        self.fe = check_efficiency(args.flops_efficiency, "flops_efficiency")
-        self.he = check_efficiency(args.hbm_efficiency, "hbm_efficiency")
+        self.fe = None if args.flops_efficiency is None else check_efficiency(args.flops_efficiency, "flops_efficiency")
+        self.he = None if args.hbm_efficiency is None else check_efficiency(args.hbm_efficiency, "hbm_efficiency")
         self.price = check_price(args.gpu_hour_usd)
         self.configs = list(itertools.product(self.models, self.gpus))
         self.workload = list(itertools.product(self.batches, self.prompts, self.completions))
@@ -175,10 +175,10 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
         "llm_tp": ("Tensor parallel GPUs (tp)", sweep.tp),
         "llm_pp": ("Pipeline parallel stages (pp)", sweep.pp),
         "llm_dtype": ("Dtype", sweep.dtype),
-        "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak)", sweep.fe),
-        "llm_hbm_efficiency": ("HBM efficiency (fraction of peak)", sweep.he),
+        "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak; blank: the method's)", sweep.fe),
+        "llm_hbm_efficiency": ("HBM efficiency (fraction of peak; blank: the method's)", sweep.he),
         "llm_gpu_hour_usd": ("Price per GPU-hour [USD] (blank: each GPU's catalog price)", sweep.price),
-        "llm_method": ("Method (standard or reference)", sweep.method),
+        "llm_method": ("Method (standard, serving or reference)", sweep.method),
     }
     input_block(wb, summary, 4, inputs)
     r = 4 + len(inputs) + 1
