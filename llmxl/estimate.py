@@ -35,6 +35,7 @@ __all__ = [
     "check_efficiency",
     "check_method",
     "check_price",
+    "default_efficiencies",
     "estimate",
 ]
 
@@ -788,18 +789,26 @@ def _configuration(
             f"{m.id}'s attention window ({m.attention.sliding_window} tokens) is not modelled by method "
             f"'{method}'; method='serving' models it",
         )
-    if method == "serving":
-        c = catalog.serving_constants(g)
-        fe, he = c.flops_efficiency, c.hbm_efficiency
-    else:
-        defaults = catalog.method_defaults(method)
-        fe, he = defaults.flops_efficiency, defaults.hbm_efficiency
+    fe, he = default_efficiencies(g, method)
     result = (m, g, d, T, warnings, fe, he)
     if key is not None and cat.found.get(("models", model)) is m:  # not for config.json paths, which may change
         if len(_config_cache) > 512:
             _config_cache.clear()
         _config_cache[key] = (cat, result)
     return result
+
+
+def default_efficiencies(gpu: GpuSpec, method: str) -> tuple[float, float]:
+    """The (FLOPs, HBM) efficiencies a method uses when the caller gives none.
+
+    `serving`: the GPU's catalog values, else the method's fitted defaults; `standard` and
+    `reference`: the published table's 0.7 and 0.9 (llmxl/data/methods.toml).
+    """
+    if method == "serving":
+        c = catalog.serving_constants(gpu)
+        return c.flops_efficiency, c.hbm_efficiency
+    d = catalog.method_defaults(method)
+    return d.flops_efficiency, d.hbm_efficiency
 
 
 #: The defaults of :func:`estimate`'s keyword arguments; the CLI and Excel faces use these.

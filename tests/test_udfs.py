@@ -296,3 +296,87 @@ def test_bad_inputs_show_one_line_with_the_excel_error_kind(xl, change, kind, fi
             rows = excel(xl, name, *(col if k == "batch_size" else values[k] for k in ARG_ORDER))
             if isinstance(rows, list):
                 assert isinstance(rows[0][0], float) and rows[1][0].startswith(kind.excel_kind)
+
+
+class TestServingMethod:
+    """The `method` argument reaches the serving method; new models and fields read in cells."""
+
+    ARGS = ("deepseek-r1", "h200", 32.0, 1024.0, 512.0, 8.0, 4.59, MISSING, MISSING, "fp8", "serving")
+
+    def test_each_scenario_function_equals_the_engine(self, xl):
+        e = llmxl.estimate(
+            "deepseek-v3",
+            "h200-sxm-141gb",
+            batch_size=32,
+            prompt_tokens=1024,
+            completion_tokens=512,
+            tp=8,
+            gpu_hour_usd=4.59,
+            dtype="fp8",
+            method="serving",
+        )
+        for name, attr in (
+            ("LLM_TTFT", "ttft_s"),
+            ("LLM_TPOT", "tpot_s"),
+            ("LLM_COMPLETION_TIME", "completion_time_s"),
+            ("LLM_TOKENS_PER_SEC", "tokens_per_s"),
+            ("LLM_PRICE_COMPLETION", "usd_per_1k_completion_tokens"),
+            ("LLM_MAX_BATCH", "max_batch_size"),
+        ):
+            assert excel(xl, name, *self.ARGS) == getattr(e, attr), name
+
+    def test_blank_efficiency_cells_in_a_range_take_the_methods_default(self, xl):
+        out = excel(
+            xl,
+            "LLM_TTFT",
+            "mixtral-8x7b",
+            "h100-sxm-80gb",
+            1.0,
+            512.0,
+            256.0,
+            2.0,
+            MISSING,
+            com_column([None, 0.5]),
+            MISSING,
+            MISSING,
+            "serving",
+        )
+        default = llmxl.estimate(
+            "mixtral-8x7b", "h100-sxm-80gb", tp=2, prompt_tokens=512, completion_tokens=256, method="serving"
+        )
+        half = llmxl.estimate(
+            "mixtral-8x7b",
+            "h100-sxm-80gb",
+            tp=2,
+            prompt_tokens=512,
+            completion_tokens=256,
+            method="serving",
+            flops_efficiency=0.5,
+        )
+        assert out == [[default.ttft_s], [half.ttft_s]]
+
+    def test_standard_refuses_moe_in_the_cell(self, xl):
+        out = excel(xl, "LLM_TTFT", "mixtral-8x7b", "h100-sxm-80gb", 1.0, 512.0, 256.0, 2.0)
+        assert out.startswith("#VALUE! mixtral-8x7b has mixture of experts") and "method='serving'" in out
+
+    def test_spill_reports_parameters_and_experts(self, xl):
+        out = excel(xl, "LLM_ESTIMATE", *self.ARGS)
+        table = dict((r[0], r[1]) for r in out)
+        assert table["Method"] == "serving"
+        assert table["Parameters, total [billions]"] == pytest.approx(671.03, abs=0.01)
+        assert 100 < table["Experts read per decode step [per MoE layer]"] < 256
+        dense = dict((r[0], r[1]) for r in excel(xl, "LLM_ESTIMATE", "llama-3.1-8b", "h100-sxm-80gb", 1.0, 128.0, 16.0))
+        assert dense["Experts read per decode step [per MoE layer]"] == "n/a: a dense model"
+
+    def test_model_info_reads_nested_parts_and_counts(self, xl):
+        assert excel(xl, "LLM_MODEL_INFO", "openai/gpt-oss-120b", "moe.num_experts") == 128
+        assert excel(xl, "LLM_MODEL_INFO", "gpt-oss-120b", "attention.sliding_window") == 128
+        assert excel(xl, "LLM_MODEL_INFO", "deepseek-v3", "mla.kv_lora_rank") == 512
+        assert (
+            excel(xl, "LLM_MODEL_INFO", "llama-3.1-8b", "moe.num_experts") == "#N/A llama-3.1-8b has no moe.num_experts"
+        )
+        assert (
+            excel(xl, "LLM_MODEL_INFO", "qwen3-30b-a3b", "active_parameters")
+            == llmxl.get_model("qwen3-30b-a3b").active_parameters
+        )
+        assert excel(xl, "LLM_GPU_INFO", "b200", "fp4_tflops") == 9000

@@ -21,6 +21,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
 from llmxl.estimate import DEFAULTS as _DEFAULTS
+from llmxl.estimate import check_method, default_efficiencies
 
 __all__ = [
     "LLM_COMPLETION_TIME",
@@ -56,10 +57,14 @@ _DOCS = {
     "completion_tokens": "Tokens generated for each sequence (whole number ≥ 1); a cell or a range.",
     "tp": "Optional. Tensor-parallel GPUs; must divide the attention heads. Default 1.",
     "gpu_hour_usd": "Optional. USD per GPU per hour. Default: the catalog price of the GPU.",
-    "flops_efficiency": "Optional. Fraction of peak compute achieved, in (0, 1]. Default 0.7.",
-    "hbm_efficiency": "Optional. Fraction of peak memory bandwidth achieved, in (0, 1]. Default 0.9.",
-    "dtype": 'Optional. Precision such as "w16a16e16", "fp16", "int8", "int4-weight-only". Default w16a16e16.',
-    "method": 'Optional. "standard" (default) or "reference" (reproduces the published Llama-2-70B table).',
+    "flops_efficiency": "Optional. Fraction of peak compute achieved, in (0, 1]. "
+    "Default: the method's (0.7; for serving the GPU's fitted value).",
+    "hbm_efficiency": "Optional. Fraction of peak memory bandwidth achieved, in (0, 1]. "
+    "Default: the method's (0.9; for serving the GPU's fitted value).",
+    "dtype": 'Optional. Precision such as "bf16", "fp8", "fp8-kv16", "int4-awq", "mxfp4", "nvfp4". '
+    "Default w16a16e16.",
+    "method": 'Optional. "standard" (default; dense models), "serving" (what a serving engine measures; '
+    'MoE, MLA, windows) or "reference" (reproduces the published Llama-2-70B table).',
     "pp": "Optional. Pipeline-parallel stages. Default 1.",
 }
 _ORDER = (
@@ -272,7 +277,9 @@ def _run(args: dict, pick):
             dtype=_text(args["dtype"], "dtype", _DEFAULTS["dtype"]),
             method=_text(args["method"], "method", _DEFAULTS["method"]),
         )
-        workload, shape, cell_errors = _workload(args, {**_DEFAULTS, "gpu_hour_usd": gpu.usd_per_hour})
+        fe, he = default_efficiencies(gpu, check_method(common["method"]))
+        defaults = {**_DEFAULTS, "gpu_hour_usd": gpu.usd_per_hour, "flops_efficiency": fe, "hbm_efficiency": he}
+        workload, shape, cell_errors = _workload(args, defaults)
         if shape is None:
             value = pick(llmxl.estimate(model, gpu, **common, **workload))
             return _no_price(gpu.id) if value is None else value
@@ -345,14 +352,22 @@ _SPILL = (
     ("Activations per GPU [GiB]", "activation_bytes_per_gpu", _GIB),
     ("Largest batch that fits [sequences]", "max_batch_size", 1.0),
     ("GPUs [count]", "num_gpus", 1.0),
+    ("Parameters, total [billions]", "total_parameters", 1e9),
+    ("Parameters, active per token [billions]", "active_parameters", 1e9),
+    ("KV cache per token per GPU [KiB]", "kv_bytes_per_token", 1024.0),
+    ("Experts read per decode step [per MoE layer]", "experts_per_decode_step", 1.0),
 )
+_MISSING = {
+    "experts_per_decode_step": "n/a: a dense model",
+}
 
 
 def _spill(e):
     rows = [["Model", e.model], ["GPU", e.gpu], ["Dtype", e.dtype], ["Method", e.method]]
     for label, attr, scale in _SPILL:
         value = getattr(e, attr)
-        rows.append([label, "n/a: no price; give gpu_hour_usd" if value is None else value / scale])
+        missing = _MISSING.get(attr, "n/a: no price; give gpu_hour_usd")
+        rows.append([label, missing if value is None else value / scale])
     rows += [["Warning", w] for w in e.warnings]
     return rows
 
@@ -446,7 +461,20 @@ def _info(kind: str, getter, name, field):
         spec = getter(_text(name, kind))
         key = _text(field, "field").lower()
         data = spec.model_dump()
-        for prop in ("num_parameters", "head_dim", "kv_groups", "compute_kind"):
+        for part in ("moe", "mla", "attention"):  # nested parts read as "moe.num_experts" ...
+            if part in data:
+                fields = type(spec).model_fields[part].annotation.__args__[0].model_fields
+                nested = data.pop(part) or {}
+                data.update({f"{part}.{k}": nested.get(k) for k in fields})
+        for prop in (
+            "num_parameters",
+            "total_parameters",
+            "active_parameters",
+            "attention_head_dim",
+            "kv_groups",
+            "compute_kind",
+            "kv_bits",
+        ):
             if hasattr(type(spec), prop):
                 data[prop] = getattr(spec, prop)
         if key not in data:
@@ -464,7 +492,10 @@ def _info(kind: str, getter, name, field):
 
 @xw.func(category=CATEGORY)
 @xw.arg("model", doc=_DOCS["model"])
-@xw.arg("field", doc='Field name, e.g. "num_hidden_layers", "max_position_embeddings", "num_parameters", "source".')
+@xw.arg(
+    "field",
+    doc='Field name, e.g. "num_hidden_layers", "total_parameters", "active_parameters", "moe.num_experts", "source".',
+)
 def LLM_MODEL_INFO(model, field):
     """One catalog value of a model, by Hugging Face config.json field name."""
     return _info("model", catalog.get_model, model, field)

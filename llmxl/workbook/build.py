@@ -177,6 +177,19 @@ def write_catalog_sheet(wb: Workbook) -> Worksheet:
             letter = ws.cell(row=1, column=j + 1).column_letter
             define(wb, f"cat_{kind}_{name}", f"Catalog!${letter}${first}:${letter}${last}")
         row = last + 3
+    # Every alias of a model, GPU or dtype, so that an input cell may name it as people write it.
+    put(ws, row, 1, "Aliases (other names that find a catalog entry; matched case-insensitively)").font = HEADER_FONT
+    for kind in ("model", "gpu", "dtype"):
+        pairs = [(alias, spec.id) for spec in kinds[kind].values() for alias in spec.aliases]
+        header_row(ws, row + 1, [f"{kind.capitalize()} alias", f"{kind.capitalize()} id"])
+        first = row + 2
+        for i, (alias, ident) in enumerate(pairs):
+            put(ws, first + i, 1, alias)
+            put(ws, first + i, 2, ident)
+        last = first + max(len(pairs), 1) - 1
+        define(wb, f"cat_{kind}_alias", f"Catalog!$A${first}:$A${last}")
+        define(wb, f"cat_{kind}_alias_id", f"Catalog!$B${first}:$B${last}")
+        row = last + 2
     ws.column_dimensions["A"].width = 18
     ws.freeze_panes = "B1"
     return ws

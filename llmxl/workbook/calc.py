@@ -50,9 +50,21 @@ CONFIG_COLUMNS: list[Column] = [
     Column("fe", "FLOPs efficiency fe", ""),
     Column("he", "HBM efficiency he", ""),
     Column("price_in", "Price given [USD/GPU-h]", ""),
-    Column("mi", "Model row", "IFERROR(MATCH({model},cat_model_id,0),0)"),
-    Column("gi", "GPU row", "IFERROR(MATCH({gpu},cat_gpu_id,0),0)"),
-    Column("di", "Dtype row", "IFERROR(MATCH({dtype},cat_dtype_id,0),0)"),
+    Column(
+        "mi",
+        "Model row (by id, else by alias)",
+        "IFERROR(MATCH({model},cat_model_id,0),IFERROR(MATCH(INDEX(cat_model_alias_id,MATCH({model},cat_model_alias,0)),cat_model_id,0),0))",
+    ),
+    Column(
+        "gi",
+        "GPU row (by id, else by alias)",
+        "IFERROR(MATCH({gpu},cat_gpu_id,0),IFERROR(MATCH(INDEX(cat_gpu_alias_id,MATCH({gpu},cat_gpu_alias,0)),cat_gpu_id,0),0))",
+    ),
+    Column(
+        "di",
+        "Dtype row (by id, else by alias)",
+        "IFERROR(MATCH({dtype},cat_dtype_id,0),IFERROR(MATCH(INDEX(cat_dtype_alias_id,MATCH({dtype},cat_dtype_alias,0)),cat_dtype_id,0),0))",
+    ),
     Column("L", "Layers L", "INDEX(cat_model_layers,{mi})"),
     Column("h", "Hidden size h", "INDEX(cat_model_hidden,{mi})"),
     Column("a", "Attention heads a", "INDEX(cat_model_heads,{mi})"),
@@ -138,6 +150,8 @@ CONFIG_COLUMNS: list[Column] = [
     Column("PE", "Serving: one expert's params per GPU PE", "IF({glu}=1,3,2)*{h}*{f_exp}/{tp}"),
     Column("PSR", "Serving: shared expert + router params PS+PR", "IF({glu}=1,3,2)*{h}*{f_sh}/{tp}+{h}*{E}"),
     Column("Pmoe", "Serving: MoE params per token K·PE+PS+PR", "{topk}*{PE}+{PSR}"),
+    Column("q", "Serving: chance a token skips an expert, 1 - K/E", "IF({E}>0,1-{topk}/{E},1)"),
+    Column("lnq", "Serving: ln(1 - K/E) (-1000 when every expert is used)", "IF({q}>0,LN({q}),-1000)"),
     Column(
         "W_s",
         "Serving: weights per GPU [bytes]",
@@ -244,7 +258,8 @@ def _serving_pass(prefix: str) -> list[Column]:
             f"{prefix}_mlp",
             f"Serving {label}: MLP [s]",
             f"[Ld]*MAX(2*{N}*[PD]/[F_eff],[PD]*[Bw]/[M_eff])"
-            f"+[LM]*MAX(2*{N}*[Pmoe]/[F_eff],([E]*(1-POWER(1-[topk]/MAX([E],1),{N}))*[PE]+[PSR])*[Bw]/[M_eff])",
+            # Er(N) = E (1 - q^N); q^N below e^-700 is 0 (the engine's floats underflow the same way)
+            f"+[LM]*MAX(2*{N}*[Pmoe]/[F_eff],([E]*(1-IF({N}*[lnq]<-700,0,POWER([q],{N})))*[PE]+[PSR])*[Bw]/[M_eff])",
         ),
         Column(
             f"{prefix}_comm",
