@@ -293,7 +293,7 @@ class Estimate(_Frozen):
                 pre = tuple(_full(x, *frame) for x in pre)
                 dec = tuple(_full(x, *frame) for x in dec)
                 kv_s = _full(kv_s, *frame)
-            bd = Breakdown(LatencyBreakdown(*pre, 0.0 * kv_s), LatencyBreakdown(*dec, kv_s))
+            bd = Breakdown(LatencyBreakdown(*_components(pre, 0.0 * kv_s)), LatencyBreakdown(*_components(dec, kv_s)))
             _set(self, "_breakdown", bd)
         return bd
 
@@ -351,6 +351,18 @@ _STORED_INDEX = {name: i for i, name in enumerate(_STORED)}
 for _i, _name in enumerate(_STORED):
     setattr(Estimate, _name, property(lambda self, _i=_i: self._v[_i]))
 del _i, _name
+
+
+def _components(p: tuple[Any, ...], kv_s: Any) -> tuple[Any, ...]:
+    """The breakdown components of one pass, as _COMPONENTS orders them.
+
+    A `serving` pass is (attention, mlp, communication, output head, overhead); a `standard`
+    or `reference` pass is (attention, mlp, norm, communication, embedding, logits, activations).
+    """
+    if len(p) == 5:
+        zero = 0.0 * p[0]
+        return (p[0], p[1], zero, p[2], zero, p[3], p[4], kv_s)
+    return (*p[:6], 0.0 * p[0], kv_s)
 
 
 def _new_estimate(values: tuple[Any, ...], parts: tuple[Any, ...]) -> Estimate:
@@ -598,14 +610,7 @@ def _memory_needs(T: AnyTerms, b: Any, s: Any, n: Any, mx: Any = max) -> tuple[A
     KV cache + decode activations. `serving` counts the prompt's own KV cache in the prompt need.
     """
     if T.method == "serving":
-        mn = min if mx is max else np.minimum
-        act_pre = serving.activation_bytes(T, b, s, mx)
-        return (
-            act_pre + serving.kv_cache_bytes(T, b, s, mn),
-            act_pre,
-            serving.kv_cache_bytes(T, b, s + n, mn),
-            serving.activation_bytes(T, b, 1, mx),
-        )
+        return serving.memory_needs(T, b, s, n, mx, min if mx is max else np.minimum)  # type: ignore[arg-type]
     act_pre = activation_bytes(T, b, s, mx)
     return act_pre, act_pre, kv_cache_bytes(T, b, s, n), activation_bytes(T, b, 1, mx)
 
@@ -867,6 +872,23 @@ def _check_context_scalar(m: ModelSpec, T: Terms, s: int, n: int, warnings: list
         )
 
 
+_figures_cache: dict[int, tuple[Any, tuple[int, int, float]]] = {}
+
+
+def _model_figures(m: ModelSpec, T: AnyTerms) -> tuple[int, int, float]:
+    """(total parameters, active parameters, KV bytes per token per GPU), fixed per configuration."""
+    hit = _figures_cache.get(id(T))
+    if hit is not None and hit[0] is T:
+        return hit[1]
+    serving_ = T.method == "serving"
+    kv_token = T.c_kv * T.L if serving_ else kv_cache_bytes(T, 1, 1, 0)  # type: ignore[union-attr, arg-type]
+    figures = (m.total_parameters, m.active_parameters, kv_token)
+    if len(_figures_cache) > 512:
+        _figures_cache.clear()
+    _figures_cache[id(T)] = (T, figures)
+    return figures
+
+
 def _compute(
     m: ModelSpec,
     g: GpuSpec,
@@ -885,32 +907,32 @@ def _compute(
     """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
     F = T.peak_flops * fe
     M = T.bandwidth_bps * he
+    total, active, kv_token = _model_figures(m, T)
     if T.method == "serving":
         mn = min if mx is max else np.minimum
-        att, mlp, comm, head, over = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
-        pre = (att, mlp, 0.0 * att, comm, 0.0 * att, head, over)
-        att, mlp, comm, head, over = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
-        dec = (att, mlp, 0.0 * att, comm, 0.0 * att, head, over)
-        kv_s = 0.0 * att
+        pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
+        dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
+        ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4]
+        tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4]
+        kv_s = 0.0 * tpot
         steps = n - 1
         E = T.experts  # type: ignore[union-attr]
         experts = serving.experts_touched(E, T.experts_per_token, b) if E else None  # type: ignore[union-attr]
-        kv_token = T.c_kv * T.L  # type: ignore[union-attr]
+        need_pre, act_pre, kv, act_dec = serving.memory_needs(T, b, s, n, mx, mn)  # type: ignore[arg-type]
     else:
-        *pre6, _ = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
-        *dec6, _ = forward_pass(T, b, 1, F, M, mx)  # type: ignore[arg-type]
-        pre, dec = (*pre6, 0.0), (*dec6, 0.0)
+        pre = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
+        dec = forward_pass(T, b, 1, F, M, mx)  # type: ignore[arg-type]
+        act_pre, act_dec = pre[6], dec[6]
         steps = n
         experts = None
-        kv_token = kv_cache_bytes(T, 1, 1, 0)  # type: ignore[arg-type]
-    need_pre, act_pre, kv, act_dec = _memory_needs(T, b, s, n, mx)
-    if T.method != "serving":
+        need_pre = act_pre
+        kv = kv_cache_bytes(T, b, s, n)  # type: ignore[arg-type]
         kv_s = 2 * kv / M
+        ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
+        tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + kv_s
     left = T.free_bytes
     if errors is None and not (mx is max and left > need_pre and left > kv + act_dec):  # raise mode
         _raise_if_not_fit(m, g, d, T, b, s, n, need_pre, act_dec, kv, left)
-    ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5] + pre[6]
-    tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + dec[6] + kv_s
     max_batch_f = left / ((kv + act_dec) / b)
     max_batch = math.floor(max_batch_f) if mx is max else np.floor(max_batch_f)
     return _new_estimate(
@@ -930,8 +952,8 @@ def _compute(
             ttft,
             tpot,
             steps * tpot,
-            m.total_parameters,
-            m.active_parameters,
+            total,
+            active,
             kv_token,
             experts,
             T.weights_per_gpu_bytes,

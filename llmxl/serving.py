@@ -29,6 +29,7 @@ __all__ = [
     "experts_touched",
     "forward",
     "kv_cache_bytes",
+    "memory_needs",
     "serving_terms",
 ]
 
@@ -130,6 +131,8 @@ class ServingTerms(NamedTuple):
     """Dense peak of the compute kind [FLOP/s], before efficiency."""
     bandwidth_bps: float
     """HBM bandwidth [bytes/s], before efficiency."""
+    coefficients: tuple[Any, ...]
+    """What :func:`forward` reads, in one tuple (unpacked in one step; see :func:`_pass_coefficients`)."""
 
 
 def serving_terms(
@@ -187,12 +190,40 @@ def serving_terms(
         E = K = LM = 0
         PE = fixed = flops_params = 0.0
         f_act = f
+    lam = constants.allreduce_latency_s
+    lam_t = lam if t > 1 else 0.0
+    c_ar = 2 * (t - 1) / t * h * Ba / (gpu.interconnect_gbs * 1e9)
+    coefficients = (
+        L - n_window,
+        n_window,
+        window,
+        2 * PA,
+        PA * Bw,
+        kappa,
+        mla is not None,
+        c_score,
+        c_score_latent,
+        L - LM,
+        2 * PD,
+        PD * Bw,
+        LM,
+        E,
+        1 - K / E if E else 1.0,
+        PE * Bw,
+        2 * flops_params,
+        fixed * Bw,
+        2 * L * lam_t + (p - 1) * lam,
+        2 * L * c_ar + (p - 1) * h * Ba / (gpu.interconnect_gbs * 1e9),
+        2 * V * h / t,
+        V * h * Be / t,
+        L * constants.layer_overhead_s + constants.prefill_overhead_s,
+        L * constants.layer_overhead_s + constants.decode_overhead_s,
+    )
     stage = -(-L // p)
     layer_params = (L - LM) * (PA + PD) + LM * (PA + E * PE + fixed)
     weights = stage / L * layer_params * Bw + V * h * Be * (1 if model.tie_word_embeddings else 2) / t + h * Bw
     memory = gpu.memory_gib * _GIB
     nvl = gpu.interconnect_gbs * 1e9
-    lam = constants.allreduce_latency_s
     c_act_tokens = max(3 * Ba * h / t, (2 * h + 4 * a) * Ba / t, max(Ba, Ba * f_act / h) * h / t)
     c_act_tokens = max(c_act_tokens, LAYERNORM_ACTIVATION_BYTES * h / t)
     return ServingTerms(
@@ -245,6 +276,7 @@ def serving_terms(
         c_act_logits=V * Ba / t,
         peak_flops=peak_tflops * 1e12,
         bandwidth_bps=gpu.hbm_bandwidth_gbs * 1e9,
+        coefficients=coefficients,
     )
 
 
@@ -270,42 +302,59 @@ def forward(
     + max(2 b V h / t / F, V h Be / t / M) + τ + (p - 1) (λ + N h Ba / NVL),
     with t_ar = λ + 2 (t - 1) / t N h Ba / NVL when t > 1.
     """
+    (
+        n_full,
+        n_window,
+        W,
+        PA2,
+        PA_bytes,
+        kappa,
+        mla,
+        c_score,
+        c_score_latent,
+        n_dense,
+        PD2,
+        PD_bytes,
+        n_moe,
+        E,
+        q,
+        PE_bytes,
+        moe_flops2,
+        moe_fixed_bytes,
+        comm_fixed,
+        c_comm,
+        c_head,
+        head_bytes,
+        overhead_pre,
+        overhead_dec,
+    ) = T.coefficients
     N = b * s
     x = c + (s + 1) * 0.5
-    flops_params = 2 * T.attn_params * N
-    bk = b * T.kv_token_bytes
-    Wb = T.attn_weight_bytes
-    if T.mla:
-        if prefill and isinstance(s, (int, float)):
-            latent = s == 1
-            cs = T.c_score_latent * b if latent else T.c_score * N
-        elif prefill:  # arrays: the latent form where a prompt is one token long
-            import numpy as np
+    flops_params = PA2 * N
+    bk = b * kappa
+    if not mla:
+        cs = c_score * N
+    elif not prefill:
+        cs = c_score_latent * b
+    elif isinstance(s, (int, float)):
+        cs = c_score_latent * b if s == 1 else c_score * N
+    else:  # arrays: the latent form where a prompt is one token long
+        import numpy as np
 
-            cs = np.where(s == 1, T.c_score_latent * b, T.c_score * N)
-        else:
-            cs = T.c_score_latent * b
-    else:
-        cs = T.c_score * N
+        cs = np.where(s == 1, c_score_latent * b, c_score * N)
     attention = 0.0
-    if T.n_full:
-        attention = T.n_full * mx((flops_params + cs * x) / F, (Wb + bk * (c + s)) / M)
-    if T.n_window:
-        W = T.window
-        attention = attention + T.n_window * mx((flops_params + cs * mn(x, W)) / F, (Wb + bk * (mn(c, W) + s)) / M)
+    if n_full:
+        attention = n_full * mx((flops_params + cs * x) / F, (PA_bytes + bk * (c + s)) / M)
+    if n_window:
+        attention = attention + n_window * mx((flops_params + cs * mn(x, W)) / F, (PA_bytes + bk * (mn(c, W) + s)) / M)
     mlp = 0.0
-    if T.n_dense:
-        PD = T.dense_params
-        mlp = T.n_dense * mx(2 * N * PD / F, PD * T.weight_bytes / M)
-    if T.n_moe:
-        touched = experts_touched(T.experts, T.experts_per_token, N)
-        mlp = mlp + T.n_moe * mx(
-            2 * N * T.moe_flops_params / F, (touched * T.expert_params + T.moe_fixed_params) * T.weight_bytes / M
-        )
-    comm = T.L * 2 * (T.allreduce_latency_s + T.c_allreduce * N) + T.pp_latency_s + T.c_pp * N
-    head = mx(T.c_head_flops * b / F, T.head_bytes / M)
-    overhead = T.layer_overhead_s + (T.prefill_overhead_s if prefill else T.decode_overhead_s)
-    return attention, mlp, comm, head, overhead
+    if n_dense:
+        mlp = n_dense * mx(PD2 * N / F, PD_bytes / M)
+    if n_moe:  # Er(N) = E (1 - (1 - K / E)^N) experts touched
+        mlp = mlp + n_moe * mx(moe_flops2 * N / F, (E * (1 - q**N) * PE_bytes + moe_fixed_bytes) / M)
+    comm = comm_fixed + c_comm * N
+    head = mx(c_head * b / F, head_bytes / M)
+    return attention, mlp, comm, head, overhead_pre if prefill else overhead_dec
 
 
 def kv_cache_bytes(T: ServingTerms, b: Any, X: Any, mn: Any = min) -> Any:
@@ -324,3 +373,20 @@ def activation_bytes(T: ServingTerms, b: Any, s: Any, mx: Any = max) -> Any:
     with the MLP width K fE + fS in MoE layers (the larger of that and f in a mixed model).
     """
     return mx(T.c_act_tokens * b * s, T.c_act_logits * b)
+
+
+def memory_needs(T: ServingTerms, b: Any, s: Any, n: Any, mx: Any = max, mn: Any = min) -> tuple[Any, Any, Any, Any]:
+    """Memory per GPU of a scenario [bytes]: (prompt need, prefill activations, KV cache, decode activations).
+
+    The prompt fits when free memory exceeds act(b, s) + KV(b, s); decoding when it exceeds
+    KV(b, s + n) + act(b, 1). The same arithmetic as :func:`kv_cache_bytes` and
+    :func:`activation_bytes`, in one call for the scalar fast path.
+    """
+    c_kv, lf, lw, W = T.c_kv * b, T.n_full, T.n_window, T.window
+    logits = T.c_act_logits * b
+    act_pre = mx(T.c_act_tokens * b * s, logits)
+    act_dec = mx(T.c_act_tokens * b, logits)
+    X = s + n
+    if lw:
+        return act_pre + c_kv * (lf * s + lw * mn(s, W)), act_pre, c_kv * (lf * X + lw * mn(X, W)), act_dec
+    return act_pre + c_kv * lf * s, act_pre, c_kv * lf * X, act_dec

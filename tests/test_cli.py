@@ -140,3 +140,96 @@ class _no_raise:
 def test_version_and_entry_point():
     proc = subprocess.run([sys.executable, "-m", "llmxl.cli", "--version"], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == f"llmxl {llmxl.__version__}"
+
+
+def test_estimate_method_serving_json_equals_the_library(capsys):
+    argv = [
+        "estimate",
+        "--model",
+        "Qwen/Qwen3-235B-A22B",
+        "--gpu",
+        "b200",
+        "--tp",
+        "4",
+        "--dtype",
+        "nvfp4",
+        "--method",
+        "serving",
+        "--prompt",
+        "2000",
+        "--completion",
+        "500",
+        "--batch",
+        "16",
+        "--json",
+    ]
+    code, out, _ = run(capsys, *argv)
+    data = json.loads(out)
+    e = llmxl.estimate(
+        "qwen3-235b-a22b",
+        "b200",
+        tp=4,
+        dtype="nvfp4",
+        batch_size=16,
+        prompt_tokens=2000,
+        completion_tokens=500,
+        method="serving",
+    )
+    assert code == 0 and data["method"] == "serving" and data["model"] == "qwen3-235b-a22b"
+    for attr in (
+        "ttft_s",
+        "tpot_s",
+        "completion_time_s",
+        "tokens_per_s",
+        "usd_per_1k_completion_tokens",
+        "total_parameters",
+        "active_parameters",
+        "kv_bytes_per_token",
+        "experts_per_decode_step",
+        "flops_efficiency",
+        "hbm_efficiency",
+    ):
+        assert data[attr] == getattr(e, attr), attr
+    assert data["breakdown"]["decode"]["overhead_s"] > 0
+
+
+def test_estimate_table_shows_the_serving_fields(capsys):
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "--model",
+        "mixtral-8x7b",
+        "--gpu",
+        "h100-sxm-80gb",
+        "--tp",
+        "2",
+        "--method",
+        "serving",
+        "--prompt",
+        "512",
+        "--completion",
+        "256",
+        "--batch",
+        "4",
+    )
+    assert code == 0
+    assert "method serving" in out and "Parameters (total / active)   46.70B / 12.88B" in out
+    assert "Experts read per decode step" in out
+
+
+def test_standard_refuses_moe_naming_the_serving_method(capsys):
+    code, _, err = run(
+        capsys,
+        "estimate",
+        "--model",
+        "mixtral-8x7b",
+        "--gpu",
+        "h100-sxm-80gb",
+        "--tp",
+        "2",
+        "--prompt",
+        "512",
+        "--completion",
+        "256",
+    )
+    assert code == 2 and "use method='serving'" in err and err.count("\n") == 1
