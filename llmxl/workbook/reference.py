@@ -23,7 +23,7 @@ from .build import (
 from .calc import Formula
 from .files import save_workbook
 
-# The published table's inputs (shared/seed/llama2-70b-inference.md).
+# The published table's inputs (llm-analysis's Llama 2 examples; llmxl/data/published).
 PUBLISHED_INPUTS = {
     "llm_model": ("Model", "llama-2-70b"),
     "llm_gpu": ("GPU", "a100-sxm-80gb"),
