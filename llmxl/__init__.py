@@ -15,10 +15,13 @@ from ._version import __version__
 from .catalog import add_catalog_file, dtypes, get_dtype, get_gpu, get_model, gpus, models
 from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError
 from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate
+from .plan import Breakeven, OperatingPoint, Plan, PlanRow, breakeven, operating_point, plan
+from .prices import api_price, api_prices, owned_gpu_hour_usd
 
 __all__ = [
     "METHODS",
     "Breakdown",
+    "Breakeven",
     "CatalogError",
     "DoesNotFitError",
     "DtypeSpec",
@@ -28,9 +31,15 @@ __all__ = [
     "LatencyBreakdown",
     "LlmxlError",
     "ModelSpec",
+    "OperatingPoint",
+    "Plan",
+    "PlanRow",
     "UnknownNameError",
     "__version__",
     "add_catalog_file",
+    "api_price",
+    "api_prices",
+    "breakeven",
     "dtypes",
     "estimate",
     "get_dtype",
@@ -38,6 +47,9 @@ __all__ = [
     "get_model",
     "gpus",
     "models",
+    "operating_point",
+    "owned_gpu_hour_usd",
+    "plan",
 ]
 
 

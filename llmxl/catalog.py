@@ -89,6 +89,10 @@ class Catalog:
     """Names already looked up, as given (a cell recalculating asks the same names again)."""
     methods: dict[str, Any] = field(default_factory=dict)
     """Per method, its defaults from llmxl/data/methods.toml (see :func:`method_defaults`)."""
+    api_prices: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """Hosted API prices by (provider, model id), built-in then user entries."""
+    finance: Any = None
+    """Conventions of cost of service (llmxl/data/finance.toml)."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -160,9 +164,11 @@ def _read_toml(path: Path | Any, label: str) -> dict[str, Any]:
 
 def _entries_of(data: Mapping[str, Any], label: str) -> Iterable[tuple[str, dict[str, Any]]]:
     for key in data:
-        if key not in _KINDS:
-            raise CatalogError(f"{label}: unknown table {key!r}; use [[models]], [[gpus]] or [[dtypes]]")
-    for kind in _KINDS:
+        if key not in _KINDS and key != "api_prices":
+            raise CatalogError(
+                f"{label}: unknown table {key!r}; use [[models]], [[gpus]], [[dtypes]] or [[api_prices]]"
+            )
+    for kind in (*_KINDS, "api_prices"):
         items = data.get(kind, [])
         if not isinstance(items, list):
             raise CatalogError(f"{label}: {kind} must be an array of tables, written [[{kind}]]")
@@ -202,12 +208,39 @@ def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | No
         raise CatalogError(f"{label}: {_SINGULAR[kind]} {entry_id!r}: {exc}") from None
 
 
+def _add_api_price(cat: Catalog, item: dict[str, Any], label: str) -> None:
+    from pydantic import ValidationError
+
+    from .specs import ApiPrice, format_validation_error
+
+    name = f"{item.get('provider')}/{item.get('model')}"
+    try:
+        price = ApiPrice(**item)
+    except ValidationError as exc:
+        raise CatalogError(f"{label}: {format_validation_error(exc, 'api price', name)}") from None
+    except TypeError as exc:
+        raise CatalogError(f"{label}: api price {name!r}: {exc}") from None
+    try:
+        model = cat.lookup("models", price.model).id
+    except UnknownNameError as exc:
+        raise CatalogError(f"{label}: api price {name!r}: {exc.message}") from None
+    price = price.model_copy(update={"model": model})
+    key = (price.provider, model)
+    if key in cat.api_prices and cat.origin.get(("api_prices", f"{key}")) == label:
+        raise CatalogError(f"{label}: api price {name!r} is listed twice; keep one")
+    cat.api_prices[key] = price  # a user file may replace a built-in price
+    cat.origin[("api_prices", f"{key}")] = label
+
+
 def _load_file(cat: Catalog, path: Any, label: str, *, user: bool) -> None:
     data = _read_toml(path, label)
     base_dir = Path(label).parent if user else None
     for kind, item in _entries_of(data, label):
         if not isinstance(item, dict):
             raise CatalogError(f"{label}: each [[{kind}]] entry must be a table")
+        if kind == "api_prices":
+            _add_api_price(cat, item, label)
+            continue
         cat.add(kind, _build_spec(kind, item, label, base_dir), label)
 
 
@@ -240,7 +273,7 @@ def user_catalog_paths() -> list[Path]:
 def _load_methods(cat: Catalog) -> None:
     from pydantic import ValidationError
 
-    from .specs import MethodDefaults, format_validation_error
+    from .specs import FinanceConventions, MethodDefaults, format_validation_error
 
     label = "llmxl/data/methods.toml"
     data = _read_toml(resources.files("llmxl") / "data" / "methods.toml", label)
@@ -249,6 +282,12 @@ def _load_methods(cat: Catalog) -> None:
             cat.methods[name] = MethodDefaults(**item)
         except ValidationError as exc:
             raise CatalogError(f"{label}: {format_validation_error(exc, 'method', name)}") from None
+    label = "llmxl/data/finance.toml"
+    data = _read_toml(resources.files("llmxl") / "data" / "finance.toml", label)
+    try:
+        cat.finance = FinanceConventions(**data)
+    except ValidationError as exc:
+        raise CatalogError(f"{label}: {format_validation_error(exc, 'finance conventions')}") from None
 
 
 def _load() -> Catalog:
@@ -258,6 +297,7 @@ def _load() -> Catalog:
         _load_file(cat, res, label, user=False)
     for kind in _KINDS[:2]:  # list built-in models and GPUs in natural id order
         cat.entries[kind] = dict(sorted(cat.entries[kind].items(), key=lambda kv: natural_key(kv[0])))
+    _load_file(cat, resources.files("llmxl") / "data" / "api_prices.toml", "llmxl/data/api_prices.toml", user=False)
     for path in user_catalog_paths():
         _load_file(cat, path, str(path), user=True)
     return cat

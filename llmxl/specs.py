@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import CatalogError, InvalidInputError
 
 __all__ = [
+    "ApiPrice",
     "DtypeSpec",
+    "FinanceConventions",
     "GpuSpec",
     "MLASpec",
     "MethodDefaults",
@@ -645,6 +647,44 @@ class MethodDefaults(_Part):
     """Where the values come from."""
     checked: _dt.date
     """When they were set."""
+
+
+class ApiPrice(_Part):
+    """A hosted API's price for an open model [USD per 1M tokens], with source and date."""
+
+    provider: str
+    """Provider id, lower case (together, groq, deepinfra ...)."""
+    model: str
+    """The llmxl catalog id of the model served."""
+    provider_model: str = ""
+    """The provider's own name for the model."""
+    prompt_usd_per_1m: NonNegativeFloat
+    """Price of 1M prompt (input) tokens [USD]."""
+    completion_usd_per_1m: NonNegativeFloat
+    """Price of 1M completion (output) tokens [USD]."""
+    source: str
+    """Where the price was read."""
+    checked: _dt.date
+    """When the price was read."""
+
+    @field_validator("provider", "model")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return _check_text_id(value).lower()
+
+
+class FinanceConventions(_Part):
+    """Conventions of cost of service (llmxl/data/finance.toml)."""
+
+    hours_per_month: PositiveFloat
+    """Hours in a billing month (730 = 8,760 / 12)."""
+    hours_per_month_source: str
+    blend_prompt_weight: PositiveFloat
+    """Weight of the prompt price in a blended price (3)."""
+    blend_completion_weight: PositiveFloat
+    """Weight of the completion price in a blended price (1)."""
+    blend_source: str
+    checked: _dt.date
 
 
 #: GpuSpec fields that override one serving constant each.

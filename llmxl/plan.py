@@ -1,0 +1,643 @@
+"""Capacity planning and cost of service, above :func:`llmxl.estimate`.
+
+From traffic (average and peak requests per second), a request shape (prompt and
+completion tokens) and a latency target (time to first token, inter-token
+latency) to GPUs, dollars per month, dollars per million tokens and the traffic
+at which self-hosting costs less than an API. Definitions: docs/methodology.md,
+"Capacity planning and cost of service". Everything uses the `serving` method.
+
+Continuous batching at concurrency B on one replica of t·p GPUs:
+T1 = TTFT(b = 1), DB = TPOT(b = B); μB = B / (B T1 + (n - 1) DB) requests/s;
+TTFT_B = T1 + DB; ITL_B = DB + B T1 / (n - 1); the prompt's share of GPU time
+φ = B T1 / (B T1 + (n - 1) DB).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import catalog, prices
+from .errors import InvalidInputError, LlmxlError
+from .estimate import _divisors, check_count, estimate
+
+__all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
+
+#: Largest tensor-parallel size tried when tp is not given: one 8-GPU node.
+NODE_GPUS = 8
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One replica under continuous batching at a concurrency (arrays when concurrency is an array).
+
+    Attributes
+    ----------
+    prefill_s : T1, one prompt's prefill [s].
+    decode_step_s : DB, one decode step of B sequences [s].
+    requests_per_s : μB, requests one replica completes per second [1/s].
+    ttft_s : T1 + DB, time to first token under that load [s].
+    itl_s : DB + B T1 / (n - 1), inter-token latency under that load [s]; None when n = 1.
+    output_tokens_per_s : μB n, completion tokens per second [1/s].
+    prompt_share : φ, the prefill's share of the replica's time.
+    max_concurrency : Largest batch whose KV cache fits at prompt + completion tokens.
+    """
+
+    model: str
+    gpu: str
+    dtype: str
+    tp: int
+    pp: int
+    concurrency: Any
+    prefill_s: float
+    decode_step_s: Any
+    requests_per_s: Any
+    ttft_s: Any
+    itl_s: Any
+    output_tokens_per_s: Any
+    prompt_share: Any
+    max_concurrency: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _point(T1: float, DB: Any, B: Any, n: int) -> tuple[Any, Any, Any, Any]:
+    """(μB, TTFT_B, ITL_B or None, φ) from T1 and DB."""
+    steps = n - 1
+    busy = B * T1 + steps * DB
+    itl = DB + B * T1 / steps if steps > 0 else None
+    return B / busy, T1 + DB, itl, B * T1 / busy
+
+
+def operating_point(
+    model: Any,
+    gpu: Any,
+    concurrency: Any,
+    *,
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    tp: int = 1,
+    pp: int = 1,
+    dtype: Any = "w16a16e16",
+    flops_efficiency: Any = None,
+    hbm_efficiency: Any = None,
+) -> OperatingPoint:
+    """The operating point of one replica at concurrency B (a number or an array of them).
+
+    Examples
+    --------
+    >>> op = operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8",
+    ...                      prompt_tokens=1000, completion_tokens=300)
+    >>> round(op.requests_per_s, 3), round(op.ttft_s, 4), round(op.itl_s, 4)
+    (2.645, 0.0819, 0.0202)
+    """
+    s = check_count(prompt_tokens, "prompt_tokens")
+    n = check_count(completion_tokens, "completion_tokens")
+    common = dict(
+        prompt_tokens=s,
+        completion_tokens=n,
+        tp=tp,
+        pp=pp,
+        dtype=dtype,
+        flops_efficiency=flops_efficiency,
+        hbm_efficiency=hbm_efficiency,
+        method="serving",
+    )
+    one = estimate(model, gpu, batch_size=1, **common)
+    if isinstance(concurrency, (list, tuple, np.ndarray)):
+        B: Any = np.asarray(concurrency, dtype=float)
+    else:
+        B = check_count(concurrency, "concurrency")
+    at = estimate(model, gpu, batch_size=B, **common)
+    mu, ttft, itl, phi = _point(one.ttft_s, at.tpot_s, B, n)
+    return OperatingPoint(
+        model=one.model,
+        gpu=one.gpu,
+        dtype=one.dtype,
+        tp=one.tp,
+        pp=one.pp,
+        concurrency=B,
+        prefill_s=one.ttft_s,
+        decode_step_s=at.tpot_s,
+        requests_per_s=mu,
+        ttft_s=ttft,
+        itl_s=itl,
+        output_tokens_per_s=mu * n,
+        prompt_share=phi,
+        max_concurrency=int(one.max_batch_size),
+    )
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One candidate configuration of a plan. Numbers are None where the configuration cannot serve.
+
+    Attributes
+    ----------
+    concurrency : B*, sequences in flight per replica at the operating point.
+    max_concurrency : Largest batch that fits at prompt + completion tokens (before any cap).
+    requests_per_s : μB*, what one replica sustains [1/s].
+    ttft_s, itl_s : Latency under that load [s] (at concurrency 1 when the target is missed).
+    replicas : ceil(peak / μB*); num_gpus : replicas · tp · pp.
+    utilisation : average / (replicas · μB*).
+    gpu_hour_usd : Price basis used [USD per GPU-hour].
+    monthly_usd : num_gpus · gpu_hour_usd · 730 [USD].
+    usd_per_1m_prompt_tokens, usd_per_1m_completion_tokens, usd_per_1m_blended : Cost of service [USD per 1M].
+    reason : Why it cannot meet the target (which target, by how much); None when it can.
+    """
+
+    model: str
+    gpu: str
+    tp: int
+    pp: int
+    dtype: str
+    concurrency: int | None = None
+    max_concurrency: int | None = None
+    requests_per_s: float | None = None
+    ttft_s: float | None = None
+    itl_s: float | None = None
+    replicas: int | None = None
+    num_gpus: int | None = None
+    utilisation: float | None = None
+    gpu_hour_usd: float | None = None
+    monthly_usd: float | None = None
+    usd_per_1m_prompt_tokens: float | None = None
+    usd_per_1m_completion_tokens: float | None = None
+    usd_per_1m_blended: float | None = None
+    prompt_share: float | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ROW_FIELDS = tuple(f.name for f in fields(PlanRow))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every candidate configuration (feasible ones first, cheapest first) and the best one.
+
+    Attributes
+    ----------
+    requests_per_s, peak_requests_per_s : The traffic planned for [1/s].
+    rows : Every candidate configuration (:class:`PlanRow`).
+    best : The cheapest row that meets the target; None when none does (each row says why).
+    """
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    requests_per_s: float
+    peak_requests_per_s: float
+    ttft_s_max: float | None
+    itl_s_max: float | None
+    rows: tuple[PlanRow, ...]
+
+    @property
+    def best(self) -> PlanRow | None:
+        return self.rows[0] if self.rows and self.rows[0].reason is None else None
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Every row as a dict, in order, for CSV or a data frame."""
+        return [r.to_dict() for r in self.rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The inputs, the best row and every row."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
+        out["best"] = None if self.best is None else self.best.to_dict()
+        out["rows"] = self.to_rows()
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Inputs
+
+
+def _optional_positive(value: Any, field: str, unit: str, example: str) -> float | None:
+    return None if value is None else prices.check_positive(value, field, unit, example)
+
+
+def traffic(
+    prompt_tokens: int,
+    completion_tokens: int,
+    requests_per_s: Any = None,
+    tokens_per_day: Any = None,
+    peak_requests_per_s: Any = None,
+    peak_factor: Any = None,
+) -> tuple[float, float]:
+    """(average, peak) requests per second from the ways people state traffic."""
+    if (requests_per_s is None) == (tokens_per_day is None):
+        raise InvalidInputError(
+            "give the average traffic as requests_per_s or as tokens_per_day (one of them)", field="requests_per_s"
+        )
+    if requests_per_s is not None:
+        avg = prices.check_positive(requests_per_s, "requests_per_s", "requests/s", "5")
+    else:
+        per_day = prices.check_positive(tokens_per_day, "tokens_per_day", "tokens", "1e9")
+        avg = per_day / 86400 / (prompt_tokens + completion_tokens)
+    if peak_requests_per_s is not None and peak_factor is not None:
+        raise InvalidInputError("give peak_requests_per_s or peak_factor, not both", field="peak_requests_per_s")
+    if peak_requests_per_s is not None:
+        peak = prices.check_positive(peak_requests_per_s, "peak_requests_per_s", "requests/s", "15")
+        if peak < avg:
+            raise InvalidInputError(
+                f"peak_requests_per_s {peak:g} is below the average {avg:g}; give a peak ≥ the average",
+                field="peak_requests_per_s",
+            )
+    elif peak_factor is not None:
+        factor = prices.check_positive(peak_factor, "peak_factor", "", "3 (peak = 3 × average)")
+        if factor < 1:
+            raise InvalidInputError(
+                f"peak_factor must be ≥ 1 (peak ≥ average), got {factor:g}; give e.g. 3", field="peak_factor"
+            )
+        peak = avg * factor
+    else:
+        peak = avg
+    if not (math.isfinite(avg) and math.isfinite(peak)):
+        raise InvalidInputError(
+            "traffic is too large to plan for; give requests_per_s below 1e12", field="requests_per_s"
+        )
+    return avg, peak
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
+_OWNED_ARGS = ("purchase_usd", "years", "power_kw", "pue", "usd_per_kwh", "other_usd_per_year")
+
+
+def _for_gpu(value: Any, gpu_id: str) -> Any:
+    """A per-GPU value: ``value`` itself, or its entry for this GPU when it maps GPU names to values."""
+    if isinstance(value, Mapping) and not set(value) <= set(_OWNED_ARGS):
+        for name, v in value.items():
+            if catalog.get_gpu(str(name)).id == gpu_id:
+                return v
+        return None
+    return value
+
+
+def gpu_hour_price(gpu: Any, gpu_hour_usd: Any = None, reservation_discount: Any = 0.0, owned: Any = None) -> float:
+    """USD per GPU-hour for a plan: owned (a price or owned_gpu_hour_usd's arguments) or rented."""
+    own = _for_gpu(owned, gpu.id)
+    if own is not None:
+        if gpu_hour_usd is not None:
+            raise InvalidInputError("give gpu_hour_usd (rented) or owned, not both", field="owned")
+        if isinstance(own, Mapping):
+            unknown = set(own) - set(_OWNED_ARGS)
+            if unknown:
+                raise InvalidInputError(
+                    f"owned has unknown field {sorted(unknown)[0]!r}; use {', '.join(_OWNED_ARGS)}", field="owned"
+                )
+            return prices.owned_gpu_hour_usd(**own)
+        return prices.check_positive(own, "owned", "USD per GPU-hour", "1.85")
+    return prices.rented_gpu_hour_usd(gpu, _for_gpu(gpu_hour_usd, gpu.id), reservation_discount)
+
+
+# ---------------------------------------------------------------------------
+# The search
+
+
+def _miss_reason(ttft: float, itl: float | None, ttft_max: float | None, itl_max: float | None) -> str:
+    misses = []
+    if ttft_max is not None and ttft > ttft_max:
+        misses.append(f"time to first token {ttft:.3g} s exceeds the {ttft_max:g} s target by {ttft - ttft_max:.3g} s")
+    if itl_max is not None and itl is not None and itl > itl_max:
+        misses.append(f"inter-token latency {itl:.3g} s exceeds the {itl_max:g} s target by {itl - itl_max:.3g} s")
+    return "even at concurrency 1, " + " and ".join(misses)
+
+
+class _Target(NamedTuple):
+    """What a plan fixes for every candidate: request shape, traffic, targets, cap and efficiencies."""
+
+    s: int
+    n: int
+    avg: float
+    peak: float
+    ttft_max: float | None
+    itl_max: float | None
+    cap: int | None
+    fe: Any
+    he: Any
+
+
+def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
+    """The operating point, replicas and cost of one configuration."""
+    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he = target
+    common = dict(
+        prompt_tokens=s,
+        completion_tokens=n,
+        tp=tp,
+        pp=pp,
+        dtype=dtype,
+        method="serving",
+        flops_efficiency=fe,
+        hbm_efficiency=he,
+    )
+    one = estimate(model, gpu, batch_size=1, **common)
+    head = dict(model=one.model, gpu=one.gpu, tp=one.tp, pp=one.pp, dtype=one.dtype, gpu_hour_usd=price)
+    fit = int(one.max_batch_size)
+    cap = fit if max_concurrency is None else min(fit, max_concurrency)
+    B = np.arange(1, cap + 1, dtype=float)
+    at = estimate(model, gpu, batch_size=B, **common)
+    T1 = one.ttft_s
+    mu, ttft, itl, phi = _point(T1, np.asarray(at.tpot_s), B, n)
+    ok = np.ones(B.shape, dtype=bool)
+    if ttft_max is not None:
+        ok &= ttft <= ttft_max
+    if itl_max is not None and itl is not None:
+        ok &= itl <= itl_max
+    if not ok.any():
+        return PlanRow(
+            **head,
+            concurrency=None,
+            max_concurrency=fit,
+            ttft_s=float(ttft[0]),
+            itl_s=None if itl is None else float(itl[0]),
+            reason=_miss_reason(float(ttft[0]), None if itl is None else float(itl[0]), ttft_max, itl_max),
+        )
+    i = int(np.flatnonzero(ok)[-1])
+    rate = float(mu[i])
+    replicas = math.ceil(peak / rate)
+    gpus = replicas * one.tp * one.pp
+    monthly = gpus * price * prices.hours_per_month()
+    seconds = prices.hours_per_month() * 3600
+    share = float(phi[i])
+    usd_prompt = share * monthly / (avg * seconds * s) * 1e6
+    usd_completion = (1 - share) * monthly / (avg * seconds * n) * 1e6
+    return PlanRow(
+        **head,
+        concurrency=i + 1,
+        max_concurrency=fit,
+        requests_per_s=rate,
+        ttft_s=float(ttft[i]),
+        itl_s=None if itl is None else float(itl[i]),
+        replicas=replicas,
+        num_gpus=gpus,
+        utilisation=avg / (replicas * rate),
+        monthly_usd=monthly,
+        usd_per_1m_prompt_tokens=usd_prompt,
+        usd_per_1m_completion_tokens=usd_completion,
+        usd_per_1m_blended=float(prices.blended_usd_per_1m(usd_prompt, usd_completion)),
+        prompt_share=share,
+    )
+
+
+def _tp_candidates(model_spec: Any, tp: Any) -> list[int]:
+    if tp is None:
+        return [d for d in _divisors(model_spec.num_attention_heads) if d <= NODE_GPUS]
+    return [check_count(t, "tp") for t in _as_list(tp)]
+
+
+def plan(
+    model: Any,
+    gpus: Any,
+    *,
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    requests_per_s: Any = None,
+    tokens_per_day: Any = None,
+    peak_requests_per_s: Any = None,
+    peak_factor: Any = None,
+    ttft_s_max: Any = None,
+    itl_s_max: Any = None,
+    tp: Any = None,
+    pp: int = 1,
+    dtype: Any = None,
+    max_concurrency: Any = None,
+    gpu_hour_usd: Any = None,
+    reservation_discount: Any = 0.0,
+    owned: Any = None,
+    flops_efficiency: Any = None,
+    hbm_efficiency: Any = None,
+) -> Plan:
+    """Every candidate configuration for a traffic and a latency target, and the cheapest that meets it.
+
+    Parameters
+    ----------
+    model : Catalog name or alias, config.json path, dict or ModelSpec.
+    gpus : One GPU or a list of them (names, dicts or GpuSpecs).
+    prompt_tokens, completion_tokens : Request shape s and n [tokens].
+    requests_per_s : Average traffic [requests/s]; or tokens_per_day [tokens/day], converted with s + n.
+    peak_requests_per_s : Peak traffic [requests/s]; or peak_factor (peak / average); default the average.
+    ttft_s_max, itl_s_max : Latency targets [s]; None for no target.
+    tp : Tensor-parallel size or a list of them; None tries every divisor of the heads up to 8.
+    pp : Pipeline stages.
+    dtype : A dtype or a list of them; None means bf16.
+    max_concurrency : Cap on sequences in flight per replica (a serving engine's max_num_seqs).
+    gpu_hour_usd : Rented price [USD per GPU-hour], one for all GPUs or a dict by GPU; None: catalog prices.
+    reservation_discount : Fraction off the rented price, in [0, 1).
+    owned : Owned cost instead of rent: USD per GPU-hour, or the arguments of
+        :func:`llmxl.owned_gpu_hour_usd` as a dict (either one for all GPUs, or a dict by GPU).
+
+    Returns
+    -------
+    Plan
+
+    Notes
+    -----
+    B* = the largest B ≤ the largest batch that fits (and ≤ max_concurrency) with TTFT_B ≤ ttft_s_max and
+    ITL_B ≤ itl_s_max; replicas = ceil(peak / μB*); monthly cost = GPUs · USD per GPU-hour · 730;
+    USD per 1M prompt tokens = φ · monthly / prompt tokens per month · 1e6, completion likewise with 1 - φ;
+    blended = (3 prompt + completion) / 4.
+
+    Examples
+    --------
+    >>> p = plan("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
+    ...          completion_tokens=300, requests_per_s=5, peak_requests_per_s=15, ttft_s_max=0.5,
+    ...          itl_s_max=0.05, gpu_hour_usd=3.99)
+    >>> p.best.concurrency, p.best.num_gpus, round(p.best.monthly_usd, 1)
+    (134, 4, 11650.8)
+    """
+    from .estimate import _resolve_model
+
+    spec = _resolve_model(model)
+    s = check_count(prompt_tokens, "prompt_tokens")
+    n = check_count(completion_tokens, "completion_tokens")
+    avg, peak = traffic(s, n, requests_per_s, tokens_per_day, peak_requests_per_s, peak_factor)
+    ttft_max = _optional_positive(ttft_s_max, "ttft_s_max", "s", "0.5")
+    itl_max = _optional_positive(itl_s_max, "itl_s_max", "s", "0.05")
+    cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
+    p = check_count(pp, "pp")
+    prices.check_fraction_below_one(reservation_discount, "reservation_discount")
+    from .estimate import _resolve_gpu
+
+    gpu_specs = [_resolve_gpu(g) for g in _as_list(gpus)]
+    if not gpu_specs:
+        raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
+    dtypes = _as_list(dtype) or ["w16a16e16"]
+    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency)
+    rows: list[PlanRow] = []
+    for g in gpu_specs:
+        price = gpu_hour_price(g, gpu_hour_usd, reservation_discount, owned)
+        for d in dtypes:
+            for t in _tp_candidates(spec, tp):
+                try:
+                    rows.append(_candidate(spec, g, t, p, d, price, target))
+                except LlmxlError as exc:
+                    if exc.field not in ("tp", "batch_size", "dtype", "pp", "method"):
+                        raise
+                    dtype_id = d if isinstance(d, str) else getattr(d, "id", str(d))
+                    rows.append(
+                        PlanRow(
+                            model=spec.id, gpu=g.id, tp=t, pp=p, dtype=dtype_id, gpu_hour_usd=price, reason=exc.message
+                        )
+                    )
+    rows.sort(key=lambda r: (r.reason is not None, r.monthly_usd or 0.0, r.num_gpus or 0, r.itl_s or 0.0))
+    return Plan(
+        model=spec.id,
+        prompt_tokens=s,
+        completion_tokens=n,
+        requests_per_s=avg,
+        peak_requests_per_s=peak,
+        ttft_s_max=ttft_max,
+        itl_s_max=itl_max,
+        rows=tuple(rows),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Break-even against an API
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    """The smallest average traffic at which self-hosting costs less than an API.
+
+    Attributes
+    ----------
+    requests_per_s : Break-even average traffic [requests/s]: the costs are equal there and self-hosting
+        costs less above it; None when self-hosting never costs less.
+    monthly_usd : Both costs at the break-even (they are equal there) [USD per month].
+    api_usd_per_request_per_s : What the API charges per month for 1 request/s of average traffic [USD].
+    row : The configuration that breaks even first (:class:`PlanRow`, priced at that traffic).
+    reason : Why there is no break-even; None when there is one.
+    """
+
+    model: str
+    api: str
+    prompt_usd_per_1m: float
+    completion_usd_per_1m: float
+    peak_factor: float
+    requests_per_s: float | None
+    monthly_usd: float | None
+    api_usd_per_request_per_s: float
+    row: PlanRow | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["row"] = None if self.row is None else self.row.to_dict()
+        return out
+
+
+def api_monthly_usd(requests_per_s: Any, prompt_tokens: int, completion_tokens: int, pin: float, pout: float) -> Any:
+    """What an API charges for a month of traffic [USD]: λ · 730 · 3600 · (s Pin + n Pout) / 1e6."""
+    return requests_per_s * prices.hours_per_month() * 3600 * (prompt_tokens * pin + completion_tokens * pout) / 1e6
+
+
+def _api_prices(model_id: str, api: Any) -> tuple[str, float, float]:
+    if isinstance(api, str):
+        p = prices.api_price(model_id, api)
+        return p.provider, p.prompt_usd_per_1m, p.completion_usd_per_1m
+    items = _as_list(api)
+    if len(items) != 2:
+        raise InvalidInputError(
+            "api must be a provider name or (prompt, completion) USD per 1M tokens, e.g. (0.88, 0.88)", field="api"
+        )
+    pin = prices._non_negative(items[0], "api prompt price", "USD per 1M tokens", "0.88")
+    pout = prices._non_negative(items[1], "api completion price", "USD per 1M tokens", "0.88")
+    return f"${pin:g} / ${pout:g} per 1M", pin, pout
+
+
+def breakeven(
+    model: Any,
+    gpu: Any,
+    *,
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    api: Any,
+    peak_factor: Any = 1.0,
+    **plan_options: Any,
+) -> Breakeven:
+    """The smallest average traffic at which self-hosting costs less than an API, at a fixed peak/average.
+
+    ``api`` is a provider in the catalog (``"together"``) or (prompt, completion) USD per 1M tokens.
+    ``plan_options`` are those of :func:`plan` (tp, dtype, targets, prices ...).
+
+    Notes
+    -----
+    A fleet grows in whole replicas, so the self-hosted cost is a staircase: R · t · p · c · 730 for
+    peak traffic up to R μB*. The API costs a · λ with a = 730 · 3600 · (s Pin + n Pout) / 1e6. On step R
+    self-hosting is cheaper once a λ > R K (K the cost of one replica); the ratio cost / traffic is smallest
+    at full replicas, K · peak_factor / μB*, the same on every step. So self-hosting breaks even at
+    λ = K / a on the first step when a · μB* / peak_factor ≥ K, and never otherwise.
+
+    Examples
+    --------
+    >>> b = breakeven("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
+    ...               completion_tokens=300, peak_factor=3, api=(0.88, 0.88), ttft_s_max=0.5,
+    ...               itl_s_max=0.05, gpu_hour_usd=3.99)
+    >>> round(b.requests_per_s, 4), round(b.monthly_usd, 1), b.row.num_gpus
+    (1.9376, 5825.4, 2)
+
+    Below that traffic the API is cheaper; above it, one replica is (to six digits, from 1.93766 requests/s on).
+    """
+    factor = prices.check_positive(peak_factor, "peak_factor", "", "3")
+    if factor < 1:
+        raise InvalidInputError(f"peak_factor must be ≥ 1, got {factor:g}; give e.g. 3", field="peak_factor")
+    p = plan(
+        model,
+        gpu,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        requests_per_s=1.0,
+        peak_factor=factor,
+        **plan_options,
+    )
+    name, pin, pout = _api_prices(p.model, api)
+    a = float(api_monthly_usd(1.0, p.prompt_tokens, p.completion_tokens, pin, pout))
+    best: tuple[float, PlanRow] | None = None
+    for row in p.rows:
+        if row.reason is not None:
+            continue
+        replica = row.tp * row.pp * row.gpu_hour_usd * prices.hours_per_month()  # type: ignore[operator]
+        if a * row.requests_per_s / factor >= replica and (best is None or replica / a < best[0]):  # type: ignore[operator]
+            best = (replica / a, row)
+    if best is None:
+        feasible = [r for r in p.rows if r.reason is None]
+        if not feasible:
+            reason = "no configuration meets the target: " + "; ".join(
+                sorted({f"{r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in p.rows})[:3]
+            )
+        else:
+            r = min(feasible, key=lambda r: r.tp * r.pp * r.gpu_hour_usd * factor / r.requests_per_s)  # type: ignore[operator]
+            per = r.tp * r.pp * r.gpu_hour_usd * prices.hours_per_month() * factor / r.requests_per_s  # type: ignore[operator]
+            reason = (
+                f"the API costs less at every traffic level: it charges ${a:,.0f} per month for each request/s, "
+                f"while self-hosting costs at least ${per:,.0f} ({r.gpu}, tp={r.tp}, {r.dtype}, fully used at "
+                f"peak factor {factor:g})"
+            )
+        return Breakeven(p.model, name, pin, pout, factor, None, None, a, None, reason)
+    lam, row = best
+    priced = plan(
+        model,
+        row.gpu if isinstance(gpu, str) or not _as_list(gpu) else gpu,
+        prompt_tokens=p.prompt_tokens,
+        completion_tokens=p.completion_tokens,
+        requests_per_s=lam,
+        peak_factor=factor,
+        **{**plan_options, "tp": row.tp, "dtype": row.dtype},
+    )
+    at = next(r for r in priced.rows if r.gpu == row.gpu and r.reason is None)
+    return Breakeven(p.model, name, pin, pout, factor, lam, lam * a, a, at, None)
