@@ -23,7 +23,7 @@ import numpy as np
 
 from . import catalog, prices
 from .errors import InvalidInputError, LlmxlError
-from .estimate import _divisors, check_count, estimate
+from .estimate import _divisors, _resolve_dtype, _resolve_gpu, _resolve_model, check_count, estimate
 
 __all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
 
@@ -459,8 +459,6 @@ def plan(
     >>> p.best.concurrency, p.best.num_gpus, round(p.best.monthly_usd, 1)
     (134, 4, 11650.8)
     """
-    from .estimate import _resolve_model
-
     spec = _resolve_model(model)
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
@@ -470,12 +468,10 @@ def plan(
     cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
-    from .estimate import _resolve_gpu
-
     gpu_specs = [_resolve_gpu(g) for g in _as_list(gpus)]
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
-    dtypes = _as_list(dtype) or ["w16a16e16"]
+    dtypes = [_resolve_dtype(d) for d in _as_list(dtype) or ["w16a16e16"]]
     target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency)
     rows: list[PlanRow] = []
     for g in gpu_specs:
@@ -487,11 +483,8 @@ def plan(
                 except LlmxlError as exc:
                     if exc.field not in ("tp", "batch_size", "dtype", "pp", "method"):
                         raise
-                    dtype_id = d if isinstance(d, str) else getattr(d, "id", str(d))
                     rows.append(
-                        PlanRow(
-                            model=spec.id, gpu=g.id, tp=t, pp=p, dtype=dtype_id, gpu_hour_usd=price, reason=exc.message
-                        )
+                        PlanRow(model=spec.id, gpu=g.id, tp=t, pp=p, dtype=d.id, gpu_hour_usd=price, reason=exc.message)
                     )
     rows.sort(key=lambda r: (r.reason is not None, r.monthly_usd or 0.0, r.num_gpus or 0, r.itl_s or 0.0))
     return Plan(
