@@ -107,6 +107,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_path", help="also write the rows, computed by the Python engine, as JSON")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
     p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+
+    p = sub.add_parser(
+        "plan",
+        help="GPUs, monthly cost and $/1M tokens for a traffic and a latency target",
+        description="Plan capacity with the serving method: every candidate configuration (GPU, tp, dtype) "
+        "with the concurrency that meets the latency target, the replicas the peak needs, the monthly cost "
+        "and the cost per 1M tokens; the cheapest first. With --api, the traffic at which self-hosting "
+        "costs less than the API.",
+    )
+    p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
+    p.add_argument("--gpu", action="append", required=True, help="GPU (repeat, or comma-separate, for several)")
+    p.add_argument("--prompt", required=True, help="prompt tokens per request")
+    p.add_argument("--completion", required=True, help="completion tokens per request")
+    traffic = p.add_mutually_exclusive_group(required=True)
+    traffic.add_argument("--rps", help="average requests per second")
+    traffic.add_argument("--tokens-per-day", help="average traffic as tokens (prompt + completion) per day")
+    peak = p.add_mutually_exclusive_group()
+    peak.add_argument("--peak-rps", help="peak requests per second (default: the average)")
+    peak.add_argument("--peak-factor", help="peak / average, e.g. 3")
+    p.add_argument("--ttft", help="target time to first token [s]")
+    p.add_argument("--itl", help="target inter-token latency [s]")
+    p.add_argument("--tp", help="tensor-parallel sizes to try, comma-separated (default: every divisor up to 8)")
+    p.add_argument("--dtype", default="bf16", help="dtype(s), comma-separated, e.g. bf16,fp8 (default bf16)")
+    p.add_argument("--max-concurrency", help="cap on sequences in flight per replica (e.g. vLLM's max_num_seqs)")
+    p.add_argument("--gpu-hour-usd", help="rented price per GPU-hour in USD (default: the catalog price)")
+    p.add_argument("--discount", default="0", help="reservation discount off the rented price, in [0, 1)")
+    p.add_argument(
+        "--owned",
+        help="owned cost instead of rent: PURCHASE_USD,YEARS,POWER_KW,PUE,USD_PER_KWH[,OTHER_USD_PER_YEAR] "
+        "per GPU, or USD per GPU-hour",
+    )
+    p.add_argument("--api", help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M")
+    p.add_argument("--csv", help="also write every candidate as CSV")
+    p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
+    p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
     return parser
 
 
@@ -310,6 +345,12 @@ def _cmd_workbook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .plan_cli import run_plan
+
+    return run_plan(args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .workbook.report import run_report
 
@@ -327,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "catalog": _cmd_catalog,
         "workbook": _cmd_workbook,
         "report": _cmd_report,
+        "plan": _cmd_plan,
     }[args.command]
     try:
         return handler(args)

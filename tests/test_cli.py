@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -233,3 +234,77 @@ def test_standard_refuses_moe_naming_the_serving_method(capsys):
         "256",
     )
     assert code == 2 and "use method='serving'" in err and err.count("\n") == 1
+
+
+PLAN = ["plan", "--model", "llama-3.1-70b", "--gpu", "h100-sxm-80gb", "--tp", "2", "--dtype", "fp8", "--prompt",
+        "1000", "--completion", "300", "--rps", "5", "--peak-rps", "15", "--ttft", "0.5", "--itl", "0.05",
+        "--gpu-hour-usd", "3.99"]  # fmt: skip
+
+
+def test_plan_table_puts_the_recommendation_first(capsys):
+    code, out, _ = run(capsys, *PLAN, "--api", "0.88,0.88")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[3].startswith("Recommended: 4 × h100-sxm-80gb (2 replicas of tp=2, w8a8e16-fp8) at concurrency 134")
+    assert "$11,650.80 per month" in lines[3]
+    assert "$15,032.16 per month at 5 requests/s" in out
+    assert "self-hosting costs less above 1.938 requests/s" in out
+
+
+def test_plan_json_equals_the_library(capsys):
+    code, out, _ = run(capsys, *PLAN, "--api", "together", "--json", "-")
+    data = json.loads(out)
+    p = llmxl.plan(
+        "llama-3.1-70b",
+        "h100-sxm-80gb",
+        tp=2,
+        dtype="fp8",
+        prompt_tokens=1000,
+        completion_tokens=300,
+        requests_per_s=5,
+        peak_requests_per_s=15,
+        ttft_s_max=0.5,
+        itl_s_max=0.05,
+        gpu_hour_usd=3.99,
+    )
+    assert code == 0 and data["best"] == p.best.to_dict()
+    assert data["breakeven"]["api"] == "together" and data["breakeven"]["requests_per_s"] > 0
+
+
+def test_plan_csv_neutralises_and_lists_every_candidate(capsys, tmp_path):
+    path = tmp_path / "plan.csv"
+    code, _, _ = run(
+        capsys,
+        "plan",
+        "--model",
+        "llama-3.1-8b",
+        "--gpu",
+        "l40s,h100-sxm-80gb",
+        "--prompt",
+        "500",
+        "--completion",
+        "100",
+        "--rps",
+        "2",
+        "--csv",
+        str(path),
+    )
+    rows = list(csv.DictReader(path.open()))
+    assert code == 0 and len(rows) == 8 and rows[0]["monthly_usd"]
+    assert set(rows[0]) >= {"gpu", "tp", "dtype", "concurrency", "replicas", "num_gpus", "gpu_hour_usd", "reason"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        (["--rps", "0"], "requests_per_s must be > 0"),
+        (["--rps", "5", "--peak-rps", "1"], "peak_requests_per_s 1 is below the average 5"),
+        (["--rps", "5", "--discount", "1.5"], "reservation_discount must be in [0, 1)"),
+        (["--rps", "5", "--api", "togther"], "did you mean 'together'"),
+        (["--rps", "5", "--owned", "30000,5,1"], "--owned takes USD per GPU-hour or"),
+    ],
+)
+def test_plan_bad_input_is_one_line(capsys, extra, text):
+    argv = ["plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm-80gb", "--prompt", "500", "--completion", "100"]
+    code, _, err = run(capsys, *argv, *extra)
+    assert code == 2 and text in err and err.count("\n") == 1

@@ -8,6 +8,7 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -224,13 +225,15 @@ def _safe_csv(value: Any) -> Any:
     return value
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
+def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequence[str] | None = None) -> None:
+    """Rows as CSV (the report's columns unless ``keys`` are given), text neutralised, written atomically."""
+    keys = [k for k, _, _ in COLUMNS] if keys is None else list(keys)
     check_overwrite(path, force=force)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([k for k, _, _ in COLUMNS])
+    w.writerow(keys)
     for row in rows:
-        w.writerow(["" if row[k] is None else _safe_csv(row[k]) for k, _, _ in COLUMNS])
+        w.writerow(["" if row[k] is None else _safe_csv(row[k]) for k in keys])
     atomic_write(path, buf.getvalue().encode("utf-8"))
 
 

@@ -1,0 +1,185 @@
+"""``llmxl plan``: capacity and cost of service at the command line (see :mod:`llmxl.plan`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInputError
+from .plan import ROW_FIELDS, Breakeven, Plan, api_monthly_usd, breakeven, plan
+
+__all__ = ["format_plan", "run_plan"]
+
+
+def _list(text: str | None) -> list[str]:
+    return [] if text is None else [p.strip() for p in str(text).split(",") if p.strip()]
+
+
+def _owned(text: str | None) -> Any:
+    if text is None:
+        return None
+    parts = _list(text)
+    if len(parts) == 1:
+        return parts[0]
+    names = ("purchase_usd", "years", "power_kw", "pue", "usd_per_kwh", "other_usd_per_year")
+    if not 5 <= len(parts) <= 6:
+        raise InvalidInputError(
+            f"--owned takes USD per GPU-hour or {','.join(n.upper() for n in names)} (5 or 6 numbers), "
+            f"got {len(parts)}",
+            field="owned",
+        )
+    return dict(zip(names, parts, strict=False))
+
+
+def _api(text: str | None) -> Any:
+    parts = _list(text)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _money(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"${x:,.{digits}f}"
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def format_plan(p: Plan, b: Breakeven | None = None) -> str:
+    """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work."""
+    lines = [
+        f"{p.model}: {p.prompt_tokens:,} prompt + {p.completion_tokens:,} completion tokens per request, "
+        f"{p.requests_per_s:,.4g} requests/s on average, {p.peak_requests_per_s:,.4g} at peak",
+        "target: "
+        + (
+            ", ".join(
+                t
+                for t in (
+                    None if p.ttft_s_max is None else f"time to first token ≤ {p.ttft_s_max:g} s",
+                    None if p.itl_s_max is None else f"inter-token latency ≤ {p.itl_s_max:g} s",
+                )
+                if t
+            )
+            or "none (throughput only)"
+        ),
+        "",
+    ]
+    best = p.best
+    if best is None:
+        lines.append("No configuration meets the target; each candidate below says why.")
+    else:
+        lines.append(
+            f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
+            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}"
+            f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
+            f"{_money(best.monthly_usd)} per month at {_money(best.gpu_hour_usd)} per GPU-hour; "
+            f"{_money(best.usd_per_1m_prompt_tokens, 3)} / {_money(best.usd_per_1m_completion_tokens, 3)} per 1M "
+            f"prompt / completion tokens ({_money(best.usd_per_1m_blended, 3)} blended 3:1)"
+        )
+    ok = [r for r in p.rows if r.reason is None]
+    if ok:
+        header = ("GPU", "tp", "dtype", "concurrency", "replicas", "GPUs", "use", "$/month", "$/1M in",
+                  "$/1M out", "$/1M blend", "TTFT s", "ITL s")  # fmt: skip
+        table = [header] + [
+            (
+                r.gpu,
+                str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}",
+                r.dtype,
+                str(r.concurrency),
+                str(r.replicas),
+                str(r.num_gpus),
+                f"{r.utilisation:.0%}",
+                _money(r.monthly_usd, 0),
+                _money(r.usd_per_1m_prompt_tokens, 3),
+                _money(r.usd_per_1m_completion_tokens, 3),
+                _money(r.usd_per_1m_blended, 3),
+                _num(r.ttft_s, ".3f"),
+                _num(r.itl_s, ".4f"),
+            )
+            for r in ok
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        right = {1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+        lines.append("")
+        for row in table:
+            cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+            lines.append("  " + "  ".join(cells).rstrip())
+    bad = [r for r in p.rows if r.reason is not None]
+    if bad:
+        lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
+        lines += [f"  {r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in bad]
+    if b is not None:
+        lines.append("")
+        api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
+                                    b.completion_usd_per_1m)  # fmt: skip
+        lines.append(
+            f"API {b.api}: ${b.prompt_usd_per_1m:g} / ${b.completion_usd_per_1m:g} per 1M prompt / completion "
+            f"tokens, {_money(api_month)} per month at {p.requests_per_s:,.4g} requests/s"
+        )
+        if b.requests_per_s is None:
+            lines.append(f"Break-even: none; {b.reason}")
+        else:
+            r = b.row
+            lines.append(
+                f"Break-even: self-hosting costs less above {b.requests_per_s:,.4g} requests/s on average "
+                f"({r.num_gpus} × {r.gpu}, tp={r.tp}, {r.dtype}: {_money(b.monthly_usd)} per month; "
+                f"peak {b.peak_factor:g} × average)"
+            )
+    return "\n".join(lines)
+
+
+def run_plan(args: Any) -> int:
+    from .workbook.files import atomic_write, check_overwrite
+    from .workbook.report import write_csv
+
+    gpus = [g for text in args.gpu for g in _list(text)]
+    tps = _list(args.tp) or None
+    options = dict(
+        prompt_tokens=args.prompt,
+        completion_tokens=args.completion,
+        ttft_s_max=args.ttft,
+        itl_s_max=args.itl,
+        tp=tps,
+        dtype=_list(args.dtype) or None,
+        max_concurrency=args.max_concurrency,
+        gpu_hour_usd=args.gpu_hour_usd,
+        reservation_discount=args.discount,
+        owned=_owned(args.owned),
+    )
+    outputs = [Path(x) for x in (args.csv, args.json_path) if x and x != "-"]
+    for path in outputs:
+        check_overwrite(path, force=args.force)
+    p = plan(
+        args.model,
+        gpus,
+        requests_per_s=args.rps,
+        tokens_per_day=args.tokens_per_day,
+        peak_requests_per_s=args.peak_rps,
+        peak_factor=args.peak_factor,
+        **options,
+    )
+    b = None
+    api = _api(args.api)
+    if api is not None:
+        b = breakeven(args.model, gpus, api=api, peak_factor=p.peak_requests_per_s / p.requests_per_s, **options)
+    if args.json_path == "-":
+        print(json.dumps(_document(p, b), indent=1))
+    else:
+        print(format_plan(p, b))
+    if args.csv:
+        write_csv(p.to_rows(), Path(args.csv), args.force, keys=ROW_FIELDS)
+        print(f"wrote {args.csv}", file=sys.stderr if args.json_path == "-" else sys.stdout)
+    if args.json_path and args.json_path != "-":
+        check_overwrite(Path(args.json_path), force=args.force)
+        atomic_write(Path(args.json_path), (json.dumps(_document(p, b), indent=1) + "\n").encode("utf-8"))
+        print(f"wrote {args.json_path}")
+    return 0
+
+
+def _document(p: Plan, b: Breakeven | None) -> dict[str, Any]:
+    out = p.to_dict()
+    out["breakeven"] = None if b is None else b.to_dict()
+    return out
