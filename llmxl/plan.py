@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import catalog, prices
-from .errors import InvalidInputError, LlmxlError
+from .errors import DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import _divisors, _resolve_dtype, _resolve_gpu, _resolve_model, check_count, estimate
 
 __all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
@@ -64,6 +64,24 @@ class OperatingPoint:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _decode_step_s(one: Any, model: Any, gpu: Any, B: Any) -> Any:
+    """DB = TPOT(b = B) for the configuration of ``one`` (an estimate at b = 1), B a number or an array.
+
+    Under continuous batching prompts are prefilled one at a time, so only decoding B sequences has to
+    fit (B ≤ one.max_batch_size, checked by the caller), not B prompts in one pass as estimate() checks.
+    """
+    from . import serving
+    from .estimate import _configuration
+
+    T = _configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")[3]
+    F = T.peak_flops * one.flops_efficiency
+    M = T.bandwidth_bps * one.hbm_efficiency
+    c = one.prompt_tokens + (one.completion_tokens - 1) * 0.5
+    if isinstance(B, np.ndarray):
+        return sum(serving.forward(T, B, 1, c, F, M, False, np.maximum, np.minimum))  # type: ignore[arg-type]
+    return sum(serving.forward(T, B, 1, c, F, M, False))  # type: ignore[arg-type]
 
 
 def _point(T1: float, DB: Any, B: Any, n: int) -> tuple[Any, Any, Any, Any]:
@@ -111,10 +129,20 @@ def operating_point(
     one = estimate(model, gpu, batch_size=1, **common)
     if isinstance(concurrency, (list, tuple, np.ndarray)):
         B: Any = np.asarray(concurrency, dtype=float)
+        top = float(np.max(B)) if B.size else 0.0
+        if B.size == 0 or not np.all((B >= 1) & (np.floor(B) == B)):
+            raise InvalidInputError("concurrency must hold whole numbers ≥ 1", field="concurrency")
     else:
         B = check_count(concurrency, "concurrency")
-    at = estimate(model, gpu, batch_size=B, **common)
-    mu, ttft, itl, phi = _point(one.ttft_s, at.tpot_s, B, n)
+        top = B
+    if top > one.max_batch_size:
+        raise DoesNotFitError(
+            f"concurrency {top:g} exceeds the {int(one.max_batch_size)} sequences whose KV cache fits on "
+            f"{one.gpu} at {s + n} tokens each; use at most {int(one.max_batch_size)} or a larger tp",
+            field="concurrency",
+        )
+    DB = _decode_step_s(one, model, gpu, B)
+    mu, ttft, itl, phi = _point(one.ttft_s, DB, B, n)
     return OperatingPoint(
         model=one.model,
         gpu=one.gpu,
@@ -123,7 +151,7 @@ def operating_point(
         pp=one.pp,
         concurrency=B,
         prefill_s=one.ttft_s,
-        decode_step_s=at.tpot_s,
+        decode_step_s=DB,
         requests_per_s=mu,
         ttft_s=ttft,
         itl_s=itl,
@@ -349,9 +377,7 @@ def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float,
     fit = int(one.max_batch_size)
     cap = fit if max_concurrency is None else min(fit, max_concurrency)
     B = np.arange(1, cap + 1, dtype=float)
-    at = estimate(model, gpu, batch_size=B, **common)
-    T1 = one.ttft_s
-    mu, ttft, itl, phi = _point(T1, np.asarray(at.tpot_s), B, n)
+    mu, ttft, itl, phi = _point(one.ttft_s, _decode_step_s(one, model, gpu, B), B, n)
     ok = np.ones(B.shape, dtype=bool)
     if ttft_max is not None:
         ok &= ttft <= ttft_max
