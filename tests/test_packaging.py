@@ -75,7 +75,7 @@ def test_wheel_ships_catalog_udfs_and_types(wheel_venv):
     assert "llmxl/data/dtypes.toml" in names
     assert any(n.startswith("llmxl/data/models/") and n.endswith(".toml") for n in names)
     assert any(n.startswith("llmxl/data/gpus/") and n.endswith(".toml") for n in names)
-    assert "llmxl/py.typed" in names and "llmxl_udfs.py" in names
+    assert "llmxl/py.typed" in names and "llmxl_udfs/__init__.py" in names and "llmxl_udfs/scenario.py" in names
 
 
 def test_installed_wheel_works_from_anywhere(wheel_venv, tmp_path):

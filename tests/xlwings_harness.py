@@ -51,7 +51,8 @@ class _ComEngineImpl:
 @contextlib.contextmanager
 def windows_xlwings():
     """Yield (llmxl_udfs loaded with xlwings' Windows decorators, xlwings.udfs)."""
-    saved = {name: sys.modules.get(name) for name in (*_STUBS, "xlwings.udfs", "llmxl_udfs")}
+    ours = [name for name in sys.modules if name == "llmxl_udfs" or name.startswith("llmxl_udfs.")]
+    saved = {name: sys.modules.get(name) for name in (*_STUBS, "xlwings.udfs", "llmxl_udfs", *ours)}
     pythoncom = types.ModuleType("pythoncom")
     pythoncom.CoInitialize = lambda: None
     pywintypes = types.ModuleType("pywintypes")
@@ -76,7 +77,8 @@ def windows_xlwings():
     originals = (xlwings.func, xlwings.arg, xlwings.ret)
     xlwings.func, xlwings.arg, xlwings.ret = xlu.xlfunc, xlu.xlarg, xlu.xlret
     try:
-        sys.modules.pop("llmxl_udfs", None)
+        for name in [n for n in sys.modules if n == "llmxl_udfs" or n.startswith("llmxl_udfs.")]:
+            sys.modules.pop(name)  # the package and its parts, so that the Windows decorators apply
         module = importlib.import_module("llmxl_udfs")
     finally:
         xlwings.func, xlwings.arg, xlwings.ret = originals

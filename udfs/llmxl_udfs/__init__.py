@@ -1,0 +1,49 @@
+"""llmxl's Excel functions, for xlwings (Windows desktop Excel) and xlwings Lite.
+
+Each function is a thin wrapper: it turns what Excel hands over (floats for
+whole numbers, None for blank cells, text with stray spaces, ranges as lists
+of rows) into arguments for :func:`llmxl.estimate` and turns the answer back
+into cells. A range given for batch_size, prompt_tokens, completion_tokens,
+gpu_hour_usd or an efficiency returns an array of its shape, computed in one
+vectorised call; a bad row shows its own message in its own cell.
+
+Errors never show a traceback: the cell reads the Excel error kind and one
+line, e.g. ``#VALUE! batch_size must be a whole number ≥ 1, got 2.5``.
+"""
+
+from __future__ import annotations
+
+from .catalog import LLM_DTYPES, LLM_GPU_INFO, LLM_GPUS, LLM_MODEL_INFO, LLM_MODELS, LLM_VERSION
+from .scenario import (
+    LLM_COMPLETION_TIME,
+    LLM_ESTIMATE,
+    LLM_KV_CACHE_GIB,
+    LLM_LATENCY,
+    LLM_MAX_BATCH,
+    LLM_PRICE_COMPLETION,
+    LLM_PRICE_PROMPT,
+    LLM_TOKENS_PER_SEC,
+    LLM_TPOT,
+    LLM_TTFT,
+    LLM_WEIGHTS_GIB,
+)
+
+__all__ = [
+    "LLM_COMPLETION_TIME",
+    "LLM_DTYPES",
+    "LLM_ESTIMATE",
+    "LLM_GPUS",
+    "LLM_GPU_INFO",
+    "LLM_KV_CACHE_GIB",
+    "LLM_LATENCY",
+    "LLM_MAX_BATCH",
+    "LLM_MODELS",
+    "LLM_MODEL_INFO",
+    "LLM_PRICE_COMPLETION",
+    "LLM_PRICE_PROMPT",
+    "LLM_TOKENS_PER_SEC",
+    "LLM_TPOT",
+    "LLM_TTFT",
+    "LLM_VERSION",
+    "LLM_WEIGHTS_GIB",
+]

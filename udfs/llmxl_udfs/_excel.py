@@ -1,0 +1,171 @@
+"""Excel's conventions, shared by every llmxl function: reading cells, writing results, the help texts.
+
+Excel hands over floats for whole numbers, None for blank cells, text with stray
+spaces and ranges as lists of rows; these helpers turn them into arguments for
+the library, and a failure into the one-line text the cell shows.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+
+from llmxl import InvalidInputError
+from llmxl.estimate import DEFAULTS as _DEFAULTS
+
+CATEGORY = "llmxl"
+_GIB = 1024**3
+
+_DOCS = {
+    "model": 'Model name from LLM_MODELS(), e.g. "llama-2-70b", or a config.json path.',
+    "gpu": 'GPU name from LLM_GPUS(), e.g. "a100-sxm-80gb".',
+    "batch_size": "Sequences served together (whole number ≥ 1); a cell or a range.",
+    "prompt_tokens": "Tokens in each prompt (whole number ≥ 1); a cell or a range.",
+    "completion_tokens": "Tokens generated for each sequence (whole number ≥ 1); a cell or a range.",
+    "tp": "Optional. Tensor-parallel GPUs; must divide the attention heads. Default 1.",
+    "gpu_hour_usd": "Optional. USD per GPU per hour. Default: the catalog price of the GPU.",
+    "flops_efficiency": "Optional. Fraction of peak compute achieved, in (0, 1]. "
+    "Default: the method's (0.7; for serving the GPU's fitted value).",
+    "hbm_efficiency": "Optional. Fraction of peak memory bandwidth achieved, in (0, 1]. "
+    "Default: the method's (0.9; for serving the GPU's fitted value).",
+    "dtype": 'Optional. Precision such as "bf16", "fp8", "fp8-kv16", "int4-awq", "mxfp4", "nvfp4". Default w16a16e16.',
+    "method": 'Optional. "standard" (default; dense models), "serving" (what a serving engine measures; '
+    'MoE, MLA, windows) or "reference" (reproduces the published Llama-2-70B table).',
+    "pp": "Optional. Pipeline-parallel stages. Default 1.",
+}
+
+
+def _text(value, field: str, default=None):
+    """A name argument: trimmed text, default when blank."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default is None:
+            raise InvalidInputError(f"{field} is blank; give a name from LLM_{field.upper()}S()", field=field)
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _cell_number(value, field: str):
+    """One cell -> float, or None for a blank; raises InvalidInputError for anything else."""
+    t = type(value)
+    if t is float or t is int:
+        return float(value)
+    if value is None:
+        return None
+    if t is str:
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field) from None
+    if t is bool:
+        raise InvalidInputError(f"{field} must be a number, got {str(value).upper()}", field=field)
+    if isinstance(value, (int, float)):  # numpy numbers, from Python callers
+        return float(value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        raise InvalidInputError(f"{field} must be a number, got a date", field=field)
+    raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
+
+
+def _scalar_arg(value, field: str):
+    """A single-valued optional argument (tp, pp): number, default when blank."""
+    if isinstance(value, list):  # ndim=2 never applies to these, but a range may still arrive
+        if len(value) == 1 and isinstance(value[0], list) and len(value[0]) == 1:
+            value = value[0][0]
+        else:
+            raise InvalidInputError(f"{field} must be a single cell, got a range", field=field)
+    number = _cell_number(value, field)
+    return _DEFAULTS[field] if number is None else number
+
+
+def _grid(value):
+    """ndim=2 arguments arrive as lists of rows; anything else is a single cell."""
+    if isinstance(value, list):
+        return value
+    return [[value]]
+
+
+def _workload(args: dict, defaults: dict, range_args: tuple, required: tuple):
+    """Parse the range-capable arguments.
+
+    Returns (kwargs for estimate, shape or None when every argument is one cell,
+    {(row, col): error} for cells that cannot be read). Blank optional cells take
+    their default (NaN for a price the catalog lacks); a blank required cell is an error.
+    """
+    import numpy as np
+
+    grids = {k: _grid(args[k]) for k in range_args}
+    shapes = {}
+    for k, g in grids.items():
+        widths = set(map(len, g))
+        if len(widths) != 1 or 0 in widths:  # xlwings' ndim=2 gives rectangles; Python callers may not
+            raise InvalidInputError(f"{k} must be a cell or a rectangular range", field=k)
+        shapes[k] = (len(g), widths.pop())
+    multi = {k: s for k, s in shapes.items() if s != (1, 1)}
+    kwargs: dict = {}
+    for k in range_args:
+        if shapes[k] != (1, 1):
+            continue
+        number = _cell_number(grids[k][0][0], k)
+        if number is None:
+            if k in required:
+                raise InvalidInputError(f"{k} is blank; give a whole number ≥ 1", field=k)
+            number = defaults[k]
+        elif k in required and number.is_integer():
+            number = int(number)
+        kwargs[k] = number
+    if not multi:
+        return kwargs, None, {}
+    try:
+        shape = np.broadcast_shapes(*multi.values())
+    except ValueError:
+        sizes = ", ".join(f"{k} {r}×{c}" for k, (r, c) in multi.items())
+        raise InvalidInputError(
+            f"ranges differ in shape ({sizes}); give ranges of one shape", field=next(iter(multi))
+        ) from None
+    errors: dict = {}
+    for k, (rows, cols) in multi.items():
+        flat = [c for r in grids[k] for c in r]
+        if set(map(type, flat)) == {float}:  # the usual range of numbers: no cell needs a look
+            kwargs[k] = np.array(flat).reshape(rows, cols)
+            continue
+        arr = np.empty((rows, cols), dtype=float)
+        blank = defaults.get(k)
+        for i, row in enumerate(grids[k]):
+            for j, cell in enumerate(row):
+                t = type(cell)
+                if t is float or t is int:
+                    arr[i, j] = cell
+                    continue
+                try:
+                    number = _cell_number(cell, k)
+                    if number is None:
+                        if k in required:
+                            raise InvalidInputError(f"{k} is blank; give a whole number ≥ 1", field=k)
+                        number = math.nan if blank is None else blank
+                except InvalidInputError as exc:
+                    for cell_ij in _cells(i, j, (rows, cols), shape):
+                        errors.setdefault(cell_ij, exc)
+                    number = 1.0  # any valid value: the cell shows the error
+                arr[i, j] = number
+        kwargs[k] = arr
+    return kwargs, shape, errors
+
+
+def _cells(i: int, j: int, own: tuple, shape: tuple):
+    """The output cells one input cell feeds (more than one when it broadcasts)."""
+    rows = range(shape[0]) if own[0] == 1 else (i,)
+    cols = range(shape[1]) if own[1] == 1 else (j,)
+    return tuple((r, c) for r in rows for c in cols)
+
+
+def _rows(values) -> list:
+    """A 2-D array as Excel's list of rows (faster than ndarray.tolist for long columns)."""
+    flat = values.ravel().tolist()
+    cols = values.shape[1]
+    if cols == 1:
+        return [[v] for v in flat]
+    return [flat[i : i + cols] for i in range(0, len(flat), cols)]
