@@ -512,7 +512,10 @@ def plan(
                     rows.append(
                         PlanRow(model=spec.id, gpu=g.id, tp=t, pp=p, dtype=d.id, gpu_hour_usd=price, reason=exc.message)
                     )
-    rows.sort(key=lambda r: (r.reason is not None, r.monthly_usd or 0.0, r.num_gpus or 0, r.itl_s or 0.0))
+    # Feasible rows cheapest first; then those that fit but miss the target, nearest first; then those that do not fit.
+    rows.sort(
+        key=lambda r: (r.reason is not None, r.ttft_s is None, r.monthly_usd or 0.0, r.num_gpus or 0, r.ttft_s or 0.0)
+    )
     return Plan(
         model=spec.id,
         prompt_tokens=s,

@@ -22,6 +22,8 @@ SCENARIO_FUNCTIONS = [
     "LLM_TOKENS_PER_SEC",
     "LLM_PRICE_PROMPT",
     "LLM_PRICE_COMPLETION",
+    "LLM_PRICE_PROMPT_1M",
+    "LLM_PRICE_COMPLETION_1M",
     "LLM_WEIGHTS_GIB",
     "LLM_KV_CACHE_GIB",
     "LLM_MAX_BATCH",
@@ -35,6 +37,14 @@ ALL_FUNCTIONS = [
     "LLM_MODEL_INFO",
     "LLM_GPU_INFO",
     "LLM_VERSION",
+    "LLM_OPERATING_POINT",
+    "LLM_GPUS_NEEDED",
+    "LLM_MONTHLY_COST",
+    "LLM_COST_PER_1M",
+    "LLM_OWNED_GPU_HOUR",
+    "LLM_API_PRICE",
+    "LLM_BREAKEVEN",
+    "LLM_PLAN",
 ]
 ARG_ORDER = [
     "model",
@@ -380,3 +390,84 @@ class TestServingMethod:
             == llmxl.get_model("qwen3-30b-a3b").active_parameters
         )
         assert excel(xl, "LLM_GPU_INFO", "b200", "fp4_tflops") == 9000
+
+
+
+class TestPlanning:
+    """The capacity-planning functions equal llmxl.plan and friends (the methodology's planning worked check)."""
+
+    BASE = ("llama-3.1-70b", "h100-sxm-80gb", 5.0, 15.0, 1000.0, 300.0)
+    TAIL = (0.5, 0.05, 2.0, "fp8")  # ttft, itl, tp, dtype
+
+    def _plan(self, **kw):
+        return llmxl.plan("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
+                          completion_tokens=300, requests_per_s=5, peak_requests_per_s=15, ttft_s_max=0.5,
+                          itl_s_max=0.05, **kw).best  # fmt: skip
+
+    def test_gpus_monthly_cost_and_cost_per_1m(self, xl):
+        best = self._plan(gpu_hour_usd=3.99)
+        assert excel(xl, "LLM_GPUS_NEEDED", *self.BASE, 3.99, *self.TAIL) == 4
+        assert excel(xl, "LLM_MONTHLY_COST", *self.BASE, 3.99, *self.TAIL) == best.monthly_usd
+        for kind, attr in (("prompt", "usd_per_1m_prompt_tokens"), ("completion", "usd_per_1m_completion_tokens"),
+                           (MISSING, "usd_per_1m_blended")):  # fmt: skip
+            assert excel(xl, "LLM_COST_PER_1M", *self.BASE, kind, 3.99, *self.TAIL) == getattr(best, attr)
+
+    def test_owned_gpu_hour_composes(self, xl):
+        owned = excel(xl, "LLM_OWNED_GPU_HOUR", 30000.0, 5.0, 1.0, 1.3, 0.08, 4500.0)
+        assert owned == llmxl.owned_gpu_hour_usd(30000, 5, 1.0, 1.3, 0.08, 4500)
+        assert excel(xl, "LLM_MONTHLY_COST", *self.BASE, owned, *self.TAIL) == self._plan(owned=owned).monthly_usd
+
+    def test_a_range_of_traffic_gives_the_staircase(self, xl):
+        out = excel(xl, "LLM_MONTHLY_COST", "llama-3.1-70b", "h100-sxm-80gb", com_column([1.0, 5.0, 50.0]), MISSING,
+                    1000.0, 300.0, 3.99, *self.TAIL)  # fmt: skip
+        assert [r[0] for r in out] == sorted(r[0] for r in out) and out[0][0] < out[2][0]
+
+    def test_operating_point_spill(self, xl):
+        out = dict((r[0], r[1]) for r in excel(xl, "LLM_OPERATING_POINT", "llama-3.1-70b", "h100-sxm-80gb", 16.0,
+                                               1000.0, 300.0, 2.0, "fp8"))  # fmt: skip
+        op = llmxl.operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8", prompt_tokens=1000,
+                                   completion_tokens=300)  # fmt: skip
+        assert out["Requests/s of one replica"] == op.requests_per_s
+        assert out["Inter-token latency [s]"] == op.itl_s
+
+    def test_api_price_and_breakeven(self, xl):
+        assert excel(xl, "LLM_API_PRICE", "llama-3.3-70b", "together", "prompt") == 0.88
+        assert excel(xl, "LLM_API_PRICE", "gpt-oss-120b", "groq") == pytest.approx((3 * 0.15 + 0.60) / 4)
+        b = llmxl.breakeven("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
+                            completion_tokens=300, peak_factor=3, api=(0.88, 0.88), ttft_s_max=0.5, itl_s_max=0.05,
+                            gpu_hour_usd=3.99)  # fmt: skip
+        got = excel(xl, "LLM_BREAKEVEN", "llama-3.1-70b", "h100-sxm-80gb", 1000.0, 300.0, 3.0, 0.88, 0.88, 3.99,
+                    0.5, 0.05, 2.0, "fp8")  # fmt: skip
+        assert got == b.requests_per_s
+        by_name = excel(xl, "LLM_BREAKEVEN", "llama-3.3-70b", "h100-sxm-80gb", 1000.0, 300.0, 3.0, "Together",
+                        MISSING, 3.99, 0.5, 0.05, 2.0, "fp8")  # fmt: skip
+        assert by_name == pytest.approx(b.requests_per_s)
+
+    def test_plan_spills_a_table_with_a_header(self, xl):
+        out = excel(xl, "LLM_PLAN", "llama-3.1-70b", (("h100-sxm-80gb", "b200"),), 5.0, 15.0, 1000.0, 300.0,
+                    MISSING, 0.5, 0.05, MISSING, "fp8")  # fmt: skip
+        assert out[0][:3] == ["GPU", "tp", "Dtype"] and out[0][-1] == "Why not"
+        assert len(out) == 1 + 8 and all(len(r) == len(out[0]) for r in out)
+        p = llmxl.plan("llama-3.1-70b", ["h100-sxm-80gb", "b200"], dtype="fp8", prompt_tokens=1000,
+                       completion_tokens=300, requests_per_s=5, peak_requests_per_s=15, ttft_s_max=0.5,
+                       itl_s_max=0.05)  # fmt: skip
+        assert out[1][0] == p.best.gpu and out[1][8] == p.best.monthly_usd
+
+    @pytest.mark.parametrize(
+        ("name", "args", "text"),
+        [
+            ("LLM_MONTHLY_COST", ("llama-3.1-70b", "h100-sxm-80gb", 0.0, MISSING, 1000.0, 300.0),
+             "#VALUE! requests_per_s must be > 0"),
+            ("LLM_MONTHLY_COST", ("llama-3.1-70b", "h100-sxm-80gb", 5.0, 2.0, 1000.0, 300.0),
+             "#VALUE! peak_requests_per_s 2 is below the average 5"),
+            ("LLM_MONTHLY_COST", ("llama-3.1-70b", "a100-sxm-40gb", 5.0, MISSING, 1000.0, 300.0),
+             "#VALUE! gpu 'a100-sxm-40gb' has no catalog price"),
+            ("LLM_API_PRICE", ("llama-3.3-70b", "togethr"), "#N/A unknown api provider 'togethr'; did you mean"),
+            ("LLM_OWNED_GPU_HOUR", (30000.0, 5.0, 1.0, 0.5, 0.08), "#VALUE! pue must be ≥ 1"),
+            ("LLM_GPUS_NEEDED", ("llama-3.1-70b", "a100-sxm-80gb", 5.0, MISSING, 1000.0, 300.0, 2.0, 0.001),
+             "#N/A no configuration meets the target: even at concurrency 1, time to first token"),
+        ],
+    )  # fmt: skip
+    def test_bad_input_is_one_line_in_the_cell(self, xl, name, args, text):
+        out = excel(xl, name, *args)
+        assert isinstance(out, str) and out.startswith(text) and "\n" not in out

@@ -14,6 +14,16 @@ line, e.g. ``#VALUE! batch_size must be a whole number ≥ 1, got 2.5``.
 from __future__ import annotations
 
 from .catalog import LLM_DTYPES, LLM_GPU_INFO, LLM_GPUS, LLM_MODEL_INFO, LLM_MODELS, LLM_VERSION
+from .planning import (
+    LLM_API_PRICE,
+    LLM_BREAKEVEN,
+    LLM_COST_PER_1M,
+    LLM_GPUS_NEEDED,
+    LLM_MONTHLY_COST,
+    LLM_OPERATING_POINT,
+    LLM_OWNED_GPU_HOUR,
+    LLM_PLAN,
+)
 from .scenario import (
     LLM_COMPLETION_TIME,
     LLM_ESTIMATE,
@@ -21,7 +31,9 @@ from .scenario import (
     LLM_LATENCY,
     LLM_MAX_BATCH,
     LLM_PRICE_COMPLETION,
+    LLM_PRICE_COMPLETION_1M,
     LLM_PRICE_PROMPT,
+    LLM_PRICE_PROMPT_1M,
     LLM_TOKENS_PER_SEC,
     LLM_TPOT,
     LLM_TTFT,
@@ -29,18 +41,28 @@ from .scenario import (
 )
 
 __all__ = [
+    "LLM_API_PRICE",
+    "LLM_BREAKEVEN",
     "LLM_COMPLETION_TIME",
+    "LLM_COST_PER_1M",
     "LLM_DTYPES",
     "LLM_ESTIMATE",
     "LLM_GPUS",
+    "LLM_GPUS_NEEDED",
     "LLM_GPU_INFO",
     "LLM_KV_CACHE_GIB",
     "LLM_LATENCY",
     "LLM_MAX_BATCH",
     "LLM_MODELS",
     "LLM_MODEL_INFO",
+    "LLM_MONTHLY_COST",
+    "LLM_OPERATING_POINT",
+    "LLM_OWNED_GPU_HOUR",
+    "LLM_PLAN",
     "LLM_PRICE_COMPLETION",
+    "LLM_PRICE_COMPLETION_1M",
     "LLM_PRICE_PROMPT",
+    "LLM_PRICE_PROMPT_1M",
     "LLM_TOKENS_PER_SEC",
     "LLM_TPOT",
     "LLM_TTFT",

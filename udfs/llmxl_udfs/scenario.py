@@ -129,9 +129,10 @@ def _is_price(pick) -> bool:
     return getattr(pick, "is_price", False)
 
 
-def _price(attr):
+def _price(attr, scale=1.0):
     def pick(e):
-        return getattr(e, attr)
+        value = getattr(e, attr)
+        return value if value is None or scale == 1.0 else value / scale
 
     pick.is_price = True
     return pick
@@ -214,6 +215,16 @@ LLM_PRICE_COMPLETION = _scenario_function(
     "LLM_PRICE_COMPLETION",
     "USD per 1,000 completion tokens, at the decode rate, for all tp × pp GPUs.",
     _price("usd_per_1k_completion_tokens"),
+)
+LLM_PRICE_PROMPT_1M = _scenario_function(
+    "LLM_PRICE_PROMPT_1M",
+    "USD per 1M prompt tokens, at the prefill rate, for all tp × pp GPUs (the market's convention).",
+    _price("usd_per_1k_prompt_tokens", 1e-3),
+)
+LLM_PRICE_COMPLETION_1M = _scenario_function(
+    "LLM_PRICE_COMPLETION_1M",
+    "USD per 1M completion tokens, at the decode rate, for all tp × pp GPUs (the market's convention).",
+    _price("usd_per_1k_completion_tokens", 1e-3),
 )
 LLM_WEIGHTS_GIB = _scenario_function(
     "LLM_WEIGHTS_GIB", "Model weights held by each GPU [GiB].", _attr("weight_bytes_per_gpu", _GIB)
