@@ -69,6 +69,51 @@ def _add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
     )
 
 
+# The methodology's planning example: what `llmxl workbook plan` shows when given no options.
+_PLAN_EXAMPLE = {
+    "model": "llama-3.1-70b",
+    "gpu": ["h100-sxm-80gb,b200"],
+    "prompt": "1000",
+    "completion": "300",
+    "rps": "5",
+    "peak_rps": "15",
+    "ttft": "0.5",
+    "itl": "0.05",
+    "dtype": "fp8",
+    "api": "together",
+}
+
+
+def _add_plan_options(p: argparse.ArgumentParser, *, example: bool) -> None:
+    """The options of a capacity plan; with ``example`` they default to the methodology's example."""
+    need = not example
+    p.add_argument("--model", required=need, help="catalog name or alias, or a config.json path")
+    p.add_argument("--gpu", action="append", required=need, help="GPU (repeat, or comma-separate, for several)")
+    p.add_argument("--prompt", required=need, help="prompt tokens per request")
+    p.add_argument("--completion", required=need, help="completion tokens per request")
+    traffic = p.add_mutually_exclusive_group(required=need)
+    traffic.add_argument("--rps", help="average requests per second")
+    traffic.add_argument("--tokens-per-day", help="average traffic as tokens (prompt + completion) per day")
+    peak = p.add_mutually_exclusive_group()
+    peak.add_argument("--peak-rps", help="peak requests per second (default: the average)")
+    peak.add_argument("--peak-factor", help="peak / average, e.g. 3")
+    p.add_argument("--ttft", help="target time to first token [s]")
+    p.add_argument("--itl", help="target inter-token latency [s]")
+    p.add_argument("--tp", help="tensor-parallel sizes to try, comma-separated (default: every divisor up to 8)")
+    p.add_argument("--dtype", default="bf16", help="dtype(s), comma-separated, e.g. bf16,fp8 (default bf16)")
+    p.add_argument("--max-concurrency", help="cap on sequences in flight per replica (e.g. vLLM's max_num_seqs)")
+    p.add_argument("--gpu-hour-usd", help="rented price per GPU-hour in USD (default: the catalog price)")
+    p.add_argument("--discount", default="0", help="reservation discount off the rented price, in [0, 1)")
+    p.add_argument(
+        "--owned",
+        help="owned cost instead of rent: PURCHASE_USD,YEARS,POWER_KW,PUE,USD_PER_KWH[,OTHER_USD_PER_YEAR] "
+        "per GPU, or USD per GPU-hour",
+    )
+    p.add_argument("--api", help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M")
+    if example:
+        p.set_defaults(**_PLAN_EXAMPLE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="llmxl", description="What it costs to serve a large language model.")
     parser.add_argument("--version", action="version", version=f"llmxl {__version__}")
@@ -89,9 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a template workbook with live formulas",
         description="Write a template workbook whose cells hold live Excel formulas.",
     )
-    p.add_argument("template", choices=["reference"], help="reference: the published Llama-2-70B table")
+    p.add_argument(
+        "template",
+        choices=["reference", "plan"],
+        help="reference: the published Llama-2-70B table; plan: a capacity plan (the plan options below; "
+        "without them, the methodology's example: llama-3.1-70b on h100-sxm-80gb and b200)",
+    )
     p.add_argument("-o", "--output", required=True, help="path of the .xlsx to write")
     p.add_argument("--force", action="store_true", help="overwrite a file llmxl did not write, or one edited since")
+    _add_plan_options(p, example=True)
 
     p = sub.add_parser(
         "report",
@@ -116,29 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and the cost per 1M tokens; the cheapest first. With --api, the traffic at which self-hosting "
         "costs less than the API.",
     )
-    p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
-    p.add_argument("--gpu", action="append", required=True, help="GPU (repeat, or comma-separate, for several)")
-    p.add_argument("--prompt", required=True, help="prompt tokens per request")
-    p.add_argument("--completion", required=True, help="completion tokens per request")
-    traffic = p.add_mutually_exclusive_group(required=True)
-    traffic.add_argument("--rps", help="average requests per second")
-    traffic.add_argument("--tokens-per-day", help="average traffic as tokens (prompt + completion) per day")
-    peak = p.add_mutually_exclusive_group()
-    peak.add_argument("--peak-rps", help="peak requests per second (default: the average)")
-    peak.add_argument("--peak-factor", help="peak / average, e.g. 3")
-    p.add_argument("--ttft", help="target time to first token [s]")
-    p.add_argument("--itl", help="target inter-token latency [s]")
-    p.add_argument("--tp", help="tensor-parallel sizes to try, comma-separated (default: every divisor up to 8)")
-    p.add_argument("--dtype", default="bf16", help="dtype(s), comma-separated, e.g. bf16,fp8 (default bf16)")
-    p.add_argument("--max-concurrency", help="cap on sequences in flight per replica (e.g. vLLM's max_num_seqs)")
-    p.add_argument("--gpu-hour-usd", help="rented price per GPU-hour in USD (default: the catalog price)")
-    p.add_argument("--discount", default="0", help="reservation discount off the rented price, in [0, 1)")
-    p.add_argument(
-        "--owned",
-        help="owned cost instead of rent: PURCHASE_USD,YEARS,POWER_KW,PUE,USD_PER_KWH[,OTHER_USD_PER_YEAR] "
-        "per GPU, or USD per GPU-hour",
-    )
-    p.add_argument("--api", help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M")
+    _add_plan_options(p, example=False)
+    p.add_argument("-o", "--output", help="also write the plan as a live-formula workbook (.xlsx)")
     p.add_argument("--csv", help="also write every candidate as CSV")
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
@@ -338,6 +368,11 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def _cmd_workbook(args: argparse.Namespace) -> int:
+    if args.template == "plan":
+        from .plan_cli import run_plan
+
+        args.csv = args.json_path = None
+        return run_plan(args)
     from .workbook.reference import write_reference_workbook
 
     path = write_reference_workbook(args.output, force=args.force)

@@ -149,7 +149,8 @@ def run_plan(args: Any) -> int:
         reservation_discount=args.discount,
         owned=_owned(args.owned),
     )
-    outputs = [Path(x) for x in (args.csv, args.json_path) if x and x != "-"]
+    xlsx = getattr(args, "output", None)
+    outputs = [Path(x) for x in (args.csv, args.json_path, xlsx) if x and x != "-"]
     for path in outputs:
         check_overwrite(path, force=args.force)
     p = plan(
@@ -176,6 +177,25 @@ def run_plan(args: Any) -> int:
         check_overwrite(Path(args.json_path), force=args.force)
         atomic_write(Path(args.json_path), (json.dumps(_document(p, b), indent=1) + "\n").encode("utf-8"))
         print(f"wrote {args.json_path}")
+    if xlsx:
+        from .workbook.plan import write_plan_workbook
+
+        names = (b.api, b.prompt_usd_per_1m, b.completion_usd_per_1m) if b is not None else ("", None, None)
+        owned = options["owned"]
+        path = write_plan_workbook(
+            xlsx,
+            p,
+            force=args.force,
+            api=names,
+            gpu_hour_usd=None if args.gpu_hour_usd is None else float(args.gpu_hour_usd),
+            reservation_discount=float(args.discount),
+            owned=owned if isinstance(owned, dict) else None,
+            max_concurrency=None if args.max_concurrency is None else int(args.max_concurrency),
+        )
+        print(
+            f"wrote {path} ({len(p.rows)} candidate configurations)",
+            file=sys.stderr if args.json_path == "-" else sys.stdout,
+        )
     return 0
 
 

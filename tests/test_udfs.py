@@ -392,7 +392,6 @@ class TestServingMethod:
         assert excel(xl, "LLM_GPU_INFO", "b200", "fp4_tflops") == 9000
 
 
-
 class TestPlanning:
     """The capacity-planning functions equal llmxl.plan and friends (the methodology's planning worked check)."""
 
