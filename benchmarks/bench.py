@@ -157,6 +157,42 @@ def bench_vector(quick: bool) -> list[tuple[str, str, str]]:
     ]
 
 
+PLAN_GPUS = [
+    "h100-sxm-80gb",
+    "h200-sxm-141gb",
+    "b200",
+    "a100-sxm-80gb",
+    "l40s",
+    "mi300x",
+    "mi325x",
+    "mi355x",
+    "gaudi-3",
+    "rtx-pro-6000-blackwell-server",
+]
+
+
+def bench_plan(quick: bool) -> list[tuple[str, str, str]]:
+    """plan() over 10 GPUs × tp {1, 2, 4, 8} × 3 dtypes, concurrency searched up to each largest batch."""
+
+    def run():
+        return llmxl.plan(
+            "llama-3.1-70b",
+            PLAN_GPUS,
+            dtype=["bf16", "fp8", "int4-awq"],
+            prompt_tokens=1000,
+            completion_tokens=300,
+            requests_per_s=5,
+            peak_requests_per_s=15,
+            ttft_s_max=0.5,
+            itl_s_max=0.05,
+            gpu_hour_usd=3.0,
+        )
+
+    p = run()
+    t = median_time(run, 3 if quick else 11)
+    return [(f"plan(), {len(p.rows)} configurations", f"{t * 1e3:.0f} ms", "goal ≤ 200 ms")]
+
+
 def bench_udf(quick: bool) -> list[tuple[str, str, str]]:
     from tests.xlwings_harness import call_as_excel, com_column, windows_xlwings
 
@@ -253,7 +289,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes, to prove the script runs")
     args = p.parse_args()
     rows: list[tuple[str, str, str]] = []
-    for bench in (bench_scalar, bench_vector, bench_udf, bench_import, bench_workbooks):
+    for bench in (bench_scalar, bench_vector, bench_plan, bench_udf, bench_import, bench_workbooks):
         rows += bench(args.quick)
     widths = [max(len(r[i]) for r in [*rows, ("measure", "median", "note")]) for i in range(3)]
     print(

@@ -202,3 +202,33 @@ def test_the_workbook_equals_the_engine_for_every_method(recalculated):
                 continue
             assert c[q] == pytest.approx(want, rel=1e-9), (cfg["model"], cfg["method"], q)
     assert methods == {"reference", "standard", "serving"}
+
+
+def test_a_serving_report_recalculates_to_the_engine_and_refuses_other_methods(tmp_path, capsys):
+    import json
+
+    from llmxl.cli import main
+
+    out, js = tmp_path / "serving.xlsx", tmp_path / "rows.json"
+    argv = ["report", "--model", "mixtral-8x7b", "--model", "gpt-oss-20b", "--gpu", "h100-sxm-80gb", "--tp", "2",
+            "--method", "serving", "--batch", "1,16", "--prompt", "1000", "--completion", "200", "--no-progress",
+            "-o", str(out), "--json", str(js)]  # fmt: skip
+    assert main(argv) == 0
+    require_soffice()
+    got = openpyxl.load_workbook(recalculate(out, tmp_path / "r1"), data_only=True)["Report"]
+    rows = [r for r in got.iter_rows(min_row=4, values_only=True) if r[0]]
+    engine = json.loads(js.read_text())
+    assert len(rows) == len(engine) == 4
+    for row, e in zip(rows, engine, strict=True):
+        assert row[-1] == e["status"] == "ok"
+        assert row[5] == pytest.approx(e["ttft_s"], rel=1e-9) and row[7] == pytest.approx(e["tokens_per_s"], rel=1e-9)
+    # The workbook computes what it was built for; another method is refused in words.
+    wb = openpyxl.load_workbook(out)
+    dn = wb.defined_names["llm_method"]
+    sheet, cell = next(iter(dn.destinations))
+    wb[sheet][cell.replace("$", "")].value = "standard"
+    wb.save(tmp_path / "edited.xlsx")
+    got = openpyxl.load_workbook(recalculate(tmp_path / "edited.xlsx", tmp_path / "r2"), data_only=True)["Report"]
+    status = [r[-1] for r in got.iter_rows(min_row=4, values_only=True) if r[0]]
+    assert status and all(s.startswith("this workbook computes method serving; rebuild it with --method standard")
+                          or "cannot model" in s for s in status)  # fmt: skip

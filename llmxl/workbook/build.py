@@ -14,7 +14,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .. import catalog
-from .calc import CONFIG_COLUMNS, SCENARIO_COLUMNS, Formula, column_letters, formulas_for_row
+from .calc import CONFIG_COLUMNS, METHODS_ALL, Formula, column_letters, formulas_for_row, scenario_columns
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -201,13 +201,21 @@ def write_catalog_sheet(wb: Workbook) -> Worksheet:
 class CalcLayout:
     """Where the Calc sheet put things: config rows and scenario rows, by column name."""
 
-    def __init__(self, config_first: int, n_configs: int, scenario_first: int, n_scenarios: int) -> None:
+    def __init__(
+        self,
+        config_first: int,
+        n_configs: int,
+        scenario_first: int,
+        n_scenarios: int,
+        methods: frozenset[str] = METHODS_ALL,
+    ) -> None:
         self.config_first = config_first
         self.n_configs = n_configs
         self.scenario_first = scenario_first
         self.n_scenarios = n_scenarios
+        self.methods = methods
         self.config_cols = column_letters(CONFIG_COLUMNS)
-        self.scenario_cols = column_letters(SCENARIO_COLUMNS)
+        self.scenario_cols = column_letters(scenario_columns(methods))
 
     def scenario_ref(self, i: int, name: str) -> str:
         """Absolute reference to quantity ``name`` of scenario i (0-based)."""
@@ -222,6 +230,7 @@ def write_calc_sheet(
     configs: Sequence[dict[str, Any]],
     scenarios: Sequence[tuple[int, Any, Any, Any]],
     progress: Any = None,
+    methods: frozenset[str] = METHODS_ALL,
 ) -> CalcLayout:
     """The audit sheet: one configuration row per (model, GPU), one scenario row per scenario.
 
@@ -244,22 +253,28 @@ def write_calc_sheet(
     put(
         ws, title_row, 1, "Scenarios (one forward pass over the prompt, one decode step; times in seconds)"
     ).font = HEADER_FONT
-    header_row(ws, title_row + 1, [c.header for c in SCENARIO_COLUMNS])
+    columns = scenario_columns(methods)
+    header_row(ws, title_row + 1, [c.header for c in columns])
     first = title_row + 2
     for i, (cfg, b, s, n) in enumerate(scenarios):
         r = first + i
-        put_row(ws, r, formulas_for_row(SCENARIO_COLUMNS, r, {"cfg": cfg, "b": b, "s": s, "n": n}))
+        put_row(ws, r, formulas_for_row(columns, r, {"cfg": cfg, "b": b, "s": s, "n": n}))
         if progress is not None:
             progress(i + 1)
     ws.freeze_panes = "B3"
-    return CalcLayout(config_first, len(configs), first, len(scenarios))
+    return CalcLayout(config_first, len(configs), first, len(scenarios), methods)
 
 
 # --- Inputs and charts ------------------------------------------------------------------------
 
 
 def input_block(
-    wb: Workbook, ws: Worksheet, first_row: int, inputs: dict[str, tuple[str, object]], value_col: int = 2
+    wb: Workbook,
+    ws: Worksheet,
+    first_row: int,
+    inputs: dict[str, tuple[str, object]],
+    value_col: int = 2,
+    methods: frozenset[str] = METHODS_ALL,
 ) -> dict[str, str]:
     """Labelled, named input cells (label in column A, value in ``value_col``), dropdowns for catalog names."""
     refs = {}
@@ -275,7 +290,7 @@ def input_block(
         "llm_model": "=cat_model_id",
         "llm_gpu": "=cat_gpu_id",
         "llm_dtype": "=cat_dtype_id",
-        "llm_method": '"standard,serving,reference"',
+        "llm_method": '"' + ",".join(m for m in ("standard", "serving", "reference") if m in methods) + '"',
     }
     for name, source in lists.items():
         if name in inputs:

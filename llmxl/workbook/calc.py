@@ -19,6 +19,7 @@ case-insensitive in Excel, so no two column names may differ only in case.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -33,9 +34,17 @@ class Formula(str):
 
 @dataclass(frozen=True)
 class Column:
+    """One quantity: its name, its header (symbol and unit) and its formula template.
+
+    ``family`` is "roofline" for columns only `reference` and `standard` read, "serving" for
+    columns only `serving` reads, None for columns every method reads. A template of the form
+    ``CHOOSE{serving}|{roofline}`` holds one expression per family (see :func:`scenario_columns`).
+    """
+
     name: str
     header: str
     template: str  # "" for an input column, filled by the caller
+    family: str | None = None
 
 
 # --- catalog lookups and configuration-level terms ------------------------------------------
@@ -170,6 +179,9 @@ CONFIG_COLUMNS: list[Column] = [
         "MAX(3*{Ba}*{h}/{tp},(2*{h}+4*{a})*{Ba}/{tp},MAX({Ba},{Ba}*{f_act}/{h})*{h}/{tp},2*{h}/{tp})",
     ),
     Column("c_kv", "Serving: KV bytes per token per layer per sequence (Ls/L)·κ", "{Ls}/{L}*{kappa}"),
+    Column("o_pre", "Serving: fixed costs of a prefill pass L·τL + τPre [s]", "{L}*{tauL}+{tauPre}"),
+    Column("o_dec", "Serving: fixed costs of a decode step L·τL + τDec [s]", "{L}*{tauL}+{tauDec}"),
+    Column("srv", "Method is serving (1/0)", 'IF({method}="serving",1,0)'),
     # --- what the chosen method uses ---
     Column("Wt", "Weights per GPU used [bytes]", 'IF({method}="serving",{W_s},{W})'),
     Column("left", "Memory left after weights [bytes]", f"{{mem}}*{GIB}-{{Wt}}"),
@@ -194,7 +206,7 @@ CONFIG_COLUMNS: list[Column] = [
 
 
 def _pass(prefix: str, tokens: str) -> list[Column]:
-    """fwd(b, S) by component for S = tokens ('{s}' for prefill, '1' for decode)."""
+    """fwd(b, S) by component for S = tokens ('{s}' for prefill, '1' for decode) (`reference`, `standard`)."""
     S = tokens
     bsh = f"{{b}}*{S}*[h]"
     label = "prefill" if prefix == "pre" else "decode"
@@ -231,28 +243,25 @@ def _act(S: str) -> str:
 
 
 def _serving_pass(prefix: str) -> list[Column]:
-    """One `serving` forward pass: prefill (b, s, c = 0) or decode (b, 1, c = s + (n - 1) / 2)."""
+    """One `serving` forward pass: prefill (b, s, c = 0) or decode (b, 1, c = s + (n - 1) / 2).
+
+    Attention, MLP and communication per pass; the output head is the same for both passes
+    (column s_head) and the fixed costs are configuration columns (o_pre, o_dec).
+    """
     pre = prefix == "sp"
     label = "prefill" if pre else "decode"
     N = "{b}*{s}" if pre else "{b}"  # tokens in the pass
-    cached = "0" if pre else f"{{{prefix}_c}}"  # c, tokens already in the cache
-    new = "{s}" if pre else "1"  # s, new tokens per sequence
-    cols = []
-    if not pre:
-        cols.append(Column("sd_c", "Serving decode: mean context c", "{s}+({n}-1)/2"))
-    cols += [
-        Column(f"{prefix}_x", f"Serving {label}: mean attended context x", f"{cached}+({new}+1)/2"),
-        Column(
-            f"{prefix}_cs",
-            f"Serving {label}: score FLOPs per token of context",
-            f"IF([rKV]>0,IF({new}=1,[csl]*{{b}},[cs]*{N}),[cs]*{N})",
-        ),
+    c = "0" if pre else "({s}+({n}-1)/2)"  # tokens already in the cache
+    new = "{s}" if pre else "1"  # new tokens per sequence
+    x = f"({c}+({new}+1)/2)"  # mean context a query attends to
+    cs = f"IF([rKV]>0,IF({new}=1,[csl]*{{b}},[cs]*{N}),[cs]*{N})"  # score FLOPs per token of context
+    return [
         Column(
             f"{prefix}_attn",
             f"Serving {label}: attention [s]",
-            f"[LF]*MAX((2*{N}*[PA]+{{{prefix}_cs}}*{{{prefix}_x}})/[F_eff],([PA]*[Bw]+{{b}}*[kappa]*({cached}+{new}))/[M_eff])"
-            f"+[LWin]*MAX((2*{N}*[PA]+{{{prefix}_cs}}*MIN({{{prefix}_x}},[Wn]))/[F_eff],"
-            f"([PA]*[Bw]+{{b}}*[kappa]*(MIN({cached},[Wn])+{new}))/[M_eff])",
+            f"[LF]*MAX((2*{N}*[PA]+{cs}*{x})/[F_eff],([PA]*[Bw]+{{b}}*[kappa]*({c}+{new}))/[M_eff])"
+            f"+[LWin]*MAX((2*{N}*[PA]+{cs}*MIN({x},[Wn]))/[F_eff],"
+            f"([PA]*[Bw]+{{b}}*[kappa]*(MIN({c},[Wn])+{new}))/[M_eff])",
         ),
         Column(
             f"{prefix}_mlp",
@@ -266,60 +275,62 @@ def _serving_pass(prefix: str) -> list[Column]:
             f"Serving {label}: all-reduces and stage hand-offs [s]",
             f"[L]*2*([lam_t]+[c_ar]*{N})+([pp]-1)*([lam_s]+{N}*[h]*[Ba]/([nvl]*1E+9))",
         ),
-        Column(
-            f"{prefix}_head",
-            f"Serving {label}: output head [s]",
-            "MAX(2*{b}*[V]*[h]/[tp]/[F_eff],[V]*[h]*[Be]/[tp]/[M_eff])",
-        ),
-        Column(
-            f"{prefix}_over",
-            f"Serving {label}: fixed costs [s]",
-            "[L]*[tauL]+" + ("[tauPre]" if pre else "[tauDec]"),
-        ),
     ]
-    return cols
 
 
-SCENARIO_COLUMNS: list[Column] = [
+def _family(columns: list[Column], family: str) -> list[Column]:
+    return [Column(c.name, c.header, c.template, family) for c in columns]
+
+
+def _choose(serving: str, roofline: str) -> str:
+    return f"CHOOSE{{{serving}}}|{{{roofline}}}"
+
+
+_ALL_SCENARIO_COLUMNS: list[Column] = [
     Column("cfg", "Configuration row", ""),
     Column("b", "Batch size b", ""),
     Column("s", "Prompt tokens s", ""),
     Column("n", "Completion tokens n", ""),
-    *_pass("pre", "{s}"),
-    *_pass("dec", "1"),
-    Column("kv", "KV cache per GPU [bytes]", "2*{b}*({s}+{n})*([h]/[a])*[kg]*[Bkv]*[Lp]"),
-    Column("kv_s", "Decode KV-cache traffic [s]", "2*{kv}/[M_eff]"),
-    Column("act_pre", "Prefill activations [bytes]", _act("{s}")),
-    Column("act_dec", "Decode activations [bytes]", _act("1")),
-    *_serving_pass("sp"),
-    *_serving_pass("sd"),
-    Column("s_kv_pre", "Serving: KV cache of the prompt [bytes]", "[c_kv]*{b}*([LF]*{s}+[LWin]*MIN({s},[Wn]))"),
-    Column(
-        "s_kv",
-        "Serving: KV cache at prompt + completion [bytes]",
-        "[c_kv]*{b}*([LF]*({s}+{n})+[LWin]*MIN({s}+{n},[Wn]))",
+    *_family(
+        [
+            *_pass("pre", "{s}"),
+            *_pass("dec", "1"),
+            Column("kv", "KV cache per GPU [bytes]", "2*{b}*({s}+{n})*([h]/[a])*[kg]*[Bkv]*[Lp]"),
+            Column("kv_s", "Decode KV-cache traffic [s]", "2*{kv}/[M_eff]"),
+            Column("act_pre", "Prefill activations [bytes]", _act("{s}")),
+            Column("act_dec", "Decode activations [bytes]", _act("1")),
+        ],
+        "roofline",
     ),
-    Column("s_act_pre", "Serving: prefill activations [bytes]", "MAX([c_act]*{b}*{s},[V]*{b}*[Ba]/[tp])"),
-    Column("s_act_dec", "Serving: decode activations [bytes]", "MAX([c_act]*{b},[V]*{b}*[Ba]/[tp])"),
-    Column("serving", "Method is serving (1/0)", 'IF([method]="serving",1,0)'),
-    Column("kv_used", "KV cache per GPU used [bytes]", "IF({serving}=1,{s_kv},{kv})"),
+    *_family([*_serving_pass("sp"), *_serving_pass("sd")], "serving"),
+    Column(
+        "s_head",
+        "Serving: output head, either pass [s]",
+        "MAX(2*{b}*[V]*[h]/[tp]/[F_eff],[V]*[h]*[Be]/[tp]/[M_eff])",
+        "serving",
+    ),
+    Column(
+        "kv_used",
+        "KV cache per GPU at prompt + completion [bytes]",
+        _choose("[c_kv]*{b}*([LF]*({s}+{n})+[LWin]*MIN({s}+{n},[Wn]))", "{kv}"),
+    ),
     Column(
         "need_pre",
-        "Prompt needs (activations; serving: + its KV cache) [bytes]",
-        "IF({serving}=1,{s_act_pre}+{s_kv_pre},{act_pre})",
+        "Prompt needs: activations (serving: + its KV cache) [bytes]",
+        _choose("MAX([c_act]*{b}*{s},[V]*{b}*[Ba]/[tp])+[c_kv]*{b}*([LF]*{s}+[LWin]*MIN({s},[Wn]))", "{act_pre}"),
     ),
-    Column("dec_act", "Decode activations used [bytes]", "IF({serving}=1,{s_act_dec},{act_dec})"),
+    Column("dec_act", "Decode activations [bytes]", _choose("MAX([c_act]*{b},[V]*{b}*[Ba]/[tp])", "{act_dec}")),
     Column(
         "ttft",
         "Time to first token [s]",
-        "IF({serving}=1,SUM({sp_attn}:{sp_over}),SUM({pre_attn}:{pre_logits}))",
+        _choose("{sp_attn}+{sp_mlp}+{sp_comm}+{s_head}+[o_pre]", "SUM({pre_attn}:{pre_logits})"),
     ),
     Column(
         "tpot",
         "Time per output token [s]",
-        "IF({serving}=1,SUM({sd_attn}:{sd_over}),SUM({dec_attn}:{dec_logits})+{kv_s})",
+        _choose("{sd_attn}+{sd_mlp}+{sd_comm}+{s_head}+[o_dec]", "SUM({dec_attn}:{dec_logits})+{kv_s}"),
     ),
-    Column("completion", "Time for completion [s]", "IF({serving}=1,{n}-1,{n})*{tpot}"),
+    Column("completion", "Time for completion [s]", _choose("({n}-1)*{tpot}", "{n}*{tpot}")),
     Column("tps", "Tokens/second", "{b}*{n}/({ttft}+{completion})"),
     Column(
         "usd_prompt", "Price/1k prompt tokens [USD]", 'IF([price]="","",1000*[price]*[tp]*[pp]/3600/({b}*{s}/{ttft}))'
@@ -333,7 +344,7 @@ SCENARIO_COLUMNS: list[Column] = [
     Column(
         "status",
         "Scenario status",
-        'IF([status]<>"ok",[status],'
+        'IF([status]<>"ok",[status],METHOD_CHECK'
         'IF(ROUND({b},0)<>{b},"batch_size must be a whole number ≥ 1, got "&{b},IF({b}<1,"batch_size must be a whole number ≥ 1, got "&{b},'
         'IF(ROUND({s},0)<>{s},"prompt_tokens must be a whole number ≥ 1, got "&{s},IF({s}<1,"prompt_tokens must be a whole number ≥ 1, got "&{s},'
         'IF(ROUND({n},0)<>{n},"completion_tokens must be a whole number ≥ 1, got "&{n},IF({n}<1,"completion_tokens must be a whole number ≥ 1, got "&{n},'
@@ -344,9 +355,49 @@ SCENARIO_COLUMNS: list[Column] = [
         "&ROUND([left]/"
         + GIB
         + ',1)&" GiB is left after weights; use batch_size ≤ "&MAX({max_batch},0)&" or a larger tp",'
-        '"ok"))))))))))',
+        '"ok"))))))))))METHOD_END',
     ),
 ]
+
+_CHOICE = re.compile(r"^CHOOSE\{(.*)\}\|\{(.*)\}$")
+METHODS_ALL = frozenset({"reference", "standard", "serving"})
+
+
+@functools.cache
+def scenario_columns(methods: frozenset[str] = METHODS_ALL) -> list[Column]:
+    """The scenario table for the methods a workbook computes (one list object per set, for the caches).
+
+    A workbook built for `serving` only (or for `reference` and `standard` only) leaves out the other
+    family's columns; its status then refuses the other methods with a line that says so.
+    """
+    serving = "serving" in methods
+    roofline = bool(methods & {"reference", "standard"})
+    out = []
+    for c in _ALL_SCENARIO_COLUMNS:
+        if (c.family == "serving" and not serving) or (c.family == "roofline" and not roofline):
+            continue
+        template = c.template
+        m = _CHOICE.match(template)
+        if m:
+            template = (
+                f"IF([srv]=1,{m.group(1)},{m.group(2)})" if serving and roofline else m.group(1 if serving else 2)
+            )
+        if "METHOD_CHECK" in template:
+            if methods >= METHODS_ALL:
+                template = template.replace("METHOD_CHECK", "").replace("METHOD_END", "")
+            else:
+                names = sorted(methods)
+                cond = "OR(" + ",".join(f'[method]="{name}"' for name in names) + ")"
+                template = template.replace(
+                    "METHOD_CHECK",
+                    f'IF(NOT({cond}),"this workbook computes method {" or ".join(names)}; rebuild it with '
+                    f'--method "&[method],',
+                ).replace("METHOD_END", ")")
+        out.append(Column(c.name, c.header, template, c.family))
+    return out
+
+
+SCENARIO_COLUMNS = scenario_columns()
 
 _REF = re.compile(r"\{(\w+)\}|\[(\w+)\]")
 

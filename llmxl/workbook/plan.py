@@ -142,7 +142,7 @@ def build_plan_workbook(
         for _ in points:  # b of each grid row is the Grid sheet's concurrency cell
             scenarios.append((k, Formula(f"=Grid!$B${gr}"), Formula("=plan_prompt"), Formula("=plan_completion")))
             gr += 1
-    layout = write_calc_sheet(wb, calc_configs, scenarios)
+    layout = write_calc_sheet(wb, calc_configs, scenarios, methods=frozenset({"serving"}))
 
     # --- Plan sheet: inputs -------------------------------------------------------------------
     put(ws, 1, 1, f"llmxl capacity plan: {p.model}, live formulas").font = TITLE_FONT

@@ -168,7 +168,8 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
             r = first + len(rows)
             rows.append((model, gpu, b, s, n))
             scenarios.append((ci + 1, *(Formula(f"=Report!${col}${r}") for col in "CDE")))
-    layout = write_calc_sheet(wb, configs, scenarios, progress)
+    methods = frozenset({"serving"}) if sweep.method == "serving" else frozenset({"standard", "reference"})
+    layout = write_calc_sheet(wb, configs, scenarios, progress, methods)
 
     put(summary, 1, 1, "llmxl report: a sweep of serving scenarios, as live formulas").font = TITLE_FONT
     put(summary, 2, 1, "Change the yellow inputs and every row of the Report sheet recalculates.")
@@ -179,9 +180,14 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
         "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak; blank: the method's)", sweep.fe),
         "llm_hbm_efficiency": ("HBM efficiency (fraction of peak; blank: the method's)", sweep.he),
         "llm_gpu_hour_usd": ("Price per GPU-hour [USD] (blank: each GPU's catalog price)", sweep.price),
-        "llm_method": ("Method (standard, serving or reference)", sweep.method),
+        "llm_method": (
+            "Method (serving; rebuild with --method for the others)"
+            if sweep.method == "serving"
+            else "Method (standard or reference; rebuild with --method serving for serving)",
+            sweep.method,
+        ),
     }
-    input_block(wb, summary, 4, inputs)
+    input_block(wb, summary, 4, inputs, methods=methods)
     r = 4 + len(inputs) + 1
     for label, value in (
         ("Models", ", ".join(sweep.models)),
