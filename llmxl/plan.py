@@ -66,6 +66,23 @@ class OperatingPoint:
         return asdict(self)
 
 
+def _alone(model: Any, gpu: Any, tp: Any, pp: Any, dtype: Any, s: int, n: int, fe: Any, he: Any) -> Any:
+    """The configuration serving one request: T1 (its TTFT) and the largest batch that fits (checks every input)."""
+    return estimate(
+        model,
+        gpu,
+        batch_size=1,
+        prompt_tokens=s,
+        completion_tokens=n,
+        tp=tp,
+        pp=pp,
+        dtype=dtype,
+        flops_efficiency=fe,
+        hbm_efficiency=he,
+        method="serving",
+    )
+
+
 def _decode_step_s(one: Any, model: Any, gpu: Any, B: Any) -> Any:
     """DB = TPOT(b = B) for the configuration of ``one`` (an estimate at b = 1), B a number or an array.
 
@@ -116,17 +133,7 @@ def operating_point(
     """
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
-    common = dict(
-        prompt_tokens=s,
-        completion_tokens=n,
-        tp=tp,
-        pp=pp,
-        dtype=dtype,
-        flops_efficiency=flops_efficiency,
-        hbm_efficiency=hbm_efficiency,
-        method="serving",
-    )
-    one = estimate(model, gpu, batch_size=1, **common)
+    one = _alone(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency)
     if isinstance(concurrency, (list, tuple, np.ndarray)):
         B: Any = np.asarray(concurrency, dtype=float)
         top = float(np.max(B)) if B.size else 0.0
@@ -362,17 +369,7 @@ class _Target(NamedTuple):
 def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
     """The operating point, replicas and cost of one configuration."""
     s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he = target
-    common = dict(
-        prompt_tokens=s,
-        completion_tokens=n,
-        tp=tp,
-        pp=pp,
-        dtype=dtype,
-        method="serving",
-        flops_efficiency=fe,
-        hbm_efficiency=he,
-    )
-    one = estimate(model, gpu, batch_size=1, **common)
+    one = _alone(model, gpu, tp, pp, dtype, s, n, fe, he)
     head = dict(model=one.model, gpu=one.gpu, tp=one.tp, pp=one.pp, dtype=one.dtype, gpu_hour_usd=price)
     fit = int(one.max_batch_size)
     cap = fit if max_concurrency is None else min(fit, max_concurrency)
