@@ -438,33 +438,42 @@ def _scalar_number(value: Any, field: str) -> Any:
     raise InvalidInputError(f"{field} must be a number, got {type(value).__name__}", field=field)
 
 
+#: Largest accepted counts: beyond any real deployment, small enough that no arithmetic overflows.
+MAX_COUNT = {"batch_size": 10**7, "prompt_tokens": 10**9, "completion_tokens": 10**9}
+_MAX_OTHER_COUNT = 10**6  # tp, pp, concurrency and other counts
+MIN_EFFICIENCY = 1e-4
+MAX_PRICE_USD = 1e6
+
+
 def _count_message(field: str, value: Any) -> str:
-    return f"{field} must be a whole number ≥ 1, got {_show(value)}"
+    top = MAX_COUNT.get(field.split("[")[0], _MAX_OTHER_COUNT)
+    return f"{field} must be a whole number from 1 to {top:,}, got {_show(value)}"
 
 
 def check_count(value: Any, field: str) -> int:
     """One whole number ≥ 1 (ints, whole floats, numeric text), else InvalidInputError naming ``field``."""
-    if type(value) is int and value >= 1:
+    top = MAX_COUNT.get(field, _MAX_OTHER_COUNT)
+    if type(value) is int and 1 <= value <= top:
         return value
     v = _scalar_number(value, field)
     if isinstance(v, np.ndarray):
         raise InvalidInputError(f"{field} must be a single whole number, got an array", field=field)
     if isinstance(v, float):
-        if v.is_integer() and v >= 1:
+        if v.is_integer() and 1 <= v <= top:
             return int(v)
-    elif v >= 1:
+    elif 1 <= v <= top:
         return int(v)
     raise InvalidInputError(_count_message(field, v), field=field)
 
 
 def _efficiency_message(field: str, value: Any) -> str:
-    return f"{field} must be in (0, 1], got {_show(value)}; give a fraction of peak such as 0.7"
+    return f"{field} must be in [{MIN_EFFICIENCY:g}, 1], got {_show(value)}; give a fraction of peak such as 0.7"
 
 
 def check_efficiency(value: Any, field: str) -> float:
-    """One fraction in (0, 1], else InvalidInputError naming ``field``."""
+    """One fraction in [0.0001, 1], else InvalidInputError naming ``field``."""
     v = _scalar_number(value, field)
-    if isinstance(v, np.ndarray) or not 0.0 < v <= 1.0:
+    if isinstance(v, np.ndarray) or not MIN_EFFICIENCY <= v <= 1.0:
         raise InvalidInputError(_efficiency_message(field, v), field=field)
     return float(v)
 
@@ -474,7 +483,7 @@ def check_price(value: Any) -> float | None:
     if value is None:
         return None
     v = _scalar_number(value, "gpu_hour_usd")
-    if isinstance(v, np.ndarray) or not (v >= 0 and math.isfinite(v)):
+    if isinstance(v, np.ndarray) or not 0 <= v <= MAX_PRICE_USD:
         raise InvalidInputError(_price_message(v), field="gpu_hour_usd")
     return float(v)
 
@@ -838,24 +847,27 @@ def _scalar(
     warnings: list[str],
 ) -> Estimate:
     """The fast path: Python ints and floats, on_error='raise'."""
-    if b < 1:
+    if not 1 <= b <= 10_000_000:
         raise InvalidInputError(_count_message("batch_size", b), field="batch_size")
-    if s < 1:
+    if not 1 <= s <= 1_000_000_000:
         raise InvalidInputError(_count_message("prompt_tokens", s), field="prompt_tokens")
-    if n < 1:
+    if not 1 <= n <= 1_000_000_000:
         raise InvalidInputError(_count_message("completion_tokens", n), field="completion_tokens")
-    if not 0.0 < fe <= 1.0:
+    if not MIN_EFFICIENCY <= fe <= 1.0:
         raise InvalidInputError(_efficiency_message("flops_efficiency", fe), field="flops_efficiency")
-    if not 0.0 < he <= 1.0:
+    if not MIN_EFFICIENCY <= he <= 1.0:
         raise InvalidInputError(_efficiency_message("hbm_efficiency", he), field="hbm_efficiency")
-    if price is not None and not (price >= 0 and math.isfinite(price)):
+    if price is not None and not 0 <= price <= MAX_PRICE_USD:
         raise InvalidInputError(_price_message(price), field="gpu_hour_usd")
     _check_context_scalar(m, T, s, n, warnings)
     return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None)
 
 
 def _price_message(price: Any) -> str:
-    return f"gpu_hour_usd must be a price ≥ 0, got {_show(price)}; give USD per GPU per hour such as 2.21"
+    return (
+        f"gpu_hour_usd must be a price from 0 to {MAX_PRICE_USD:,.0f}, got {_show(price)}; "
+        "give USD per GPU per hour such as 2.21"
+    )
 
 
 def _check_context_scalar(m: ModelSpec, T: Terms, s: int, n: int, warnings: list[str]) -> None:
@@ -1125,24 +1137,19 @@ def _check_arrays(
     bad = np.zeros(shape, dtype=bool)
     reasons: list[tuple[Any, str]] = []
     checks = [
-        ("batch_size", lambda x: np.isfinite(x) & (x >= 1) & (x == np.floor(x)), lambda k, v: _count_message(k, v)),
-        ("prompt_tokens", lambda x: np.isfinite(x) & (x >= 1) & (x == np.floor(x)), lambda k, v: _count_message(k, v)),
-        (
-            "completion_tokens",
-            lambda x: np.isfinite(x) & (x >= 1) & (x == np.floor(x)),
-            lambda k, v: _count_message(k, v),
+        *(
+            (
+                name,
+                lambda x, top=MAX_COUNT[name]: (x >= 1) & (x <= top) & (x == np.floor(x)),
+                lambda k, v: _count_message(k, v),
+            )
+            for name in ("batch_size", "prompt_tokens", "completion_tokens")
         ),
-        (
-            "flops_efficiency",
-            lambda x: (x > 0) & (x <= 1),
-            _efficiency_message,
+        *(
+            (name, lambda x: (x >= MIN_EFFICIENCY) & (x <= 1), _efficiency_message)
+            for name in ("flops_efficiency", "hbm_efficiency")
         ),
-        (
-            "hbm_efficiency",
-            lambda x: (x > 0) & (x <= 1),
-            _efficiency_message,
-        ),
-        ("gpu_hour_usd", lambda x: np.isfinite(x) & (x >= 0), lambda k, v: _price_message(v)),
+        ("gpu_hour_usd", lambda x: (x >= 0) & (x <= MAX_PRICE_USD), lambda k, v: _price_message(v)),
         (
             "prompt_tokens",
             lambda x: ~(x > T.context_tokens),

@@ -36,8 +36,12 @@ __all__ = [
 _ID_MAX = 120
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-PositiveInt = Annotated[int, Field(gt=0)]
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Physical ranges: wide enough for any real model or chip, narrow enough that no arithmetic overflows.
+# Strict types: a count given as text ("8") or a flag given for a number (true) is refused, not converted.
+PositiveInt = Annotated[int, Field(gt=0, le=10**9, strict=True)]
+PositiveFloat = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]
+#: A hardware rate or size: at least 0.001 of its unit (GiB, GB/s, TFLOPS), at most 1e8.
+Rate = Annotated[float, Field(ge=1e-3, le=1e8, allow_inf_nan=False, strict=True)]
 
 
 def _check_text_id(value: str) -> str:
@@ -70,7 +74,7 @@ class _Spec(BaseModel):
         return tuple(_check_text_id(v) for v in value)
 
 
-NonNegativeInt = Annotated[int, Field(ge=0)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=10**9, strict=True)]
 
 
 class _Part(BaseModel):
@@ -156,9 +160,9 @@ class ModelSpec(_Spec):
     """Vocabulary size V."""
     max_position_embeddings: PositiveInt
     """Context length [tokens]."""
-    tie_word_embeddings: bool = False
+    tie_word_embeddings: Annotated[bool, Field(strict=True)] = False
     """Whether the output head shares the input embedding (the `serving` method counts it once)."""
-    gated_mlp: bool
+    gated_mlp: Annotated[bool, Field(strict=True)]
     """True when the MLP has three matrices (SwiGLU/GeGLU), false for two."""
     head_dim: PositiveInt | None = None
     """Size d of one attention head; None means hidden_size / num_attention_heads."""
@@ -607,20 +611,21 @@ def _normalise_hf_config(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 ComputeKind = Literal["fp16", "fp8", "int8", "int4", "fp4"]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True)]
+Seconds = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, strict=True)]
+Fraction = Annotated[float, Field(ge=1e-4, le=1, allow_inf_nan=False, strict=True)]
 
 
 class ServingConstants(_Part):
     """The `serving` method's fixed costs and efficiencies of one GPU (methodology.md)."""
 
-    allreduce_latency_s: NonNegativeFloat
+    allreduce_latency_s: Seconds
     """λ: latency of one small all-reduce over the interconnect [s]."""
-    layer_overhead_s: NonNegativeFloat
+    layer_overhead_s: Seconds
     """τL: fixed cost per layer per forward pass (launches, norms, rotary) [s]."""
-    prefill_overhead_s: NonNegativeFloat
+    prefill_overhead_s: Seconds
     """τPre: fixed cost of a prefill pass (request handling, scheduling, first sample) [s]."""
-    decode_overhead_s: NonNegativeFloat
+    decode_overhead_s: Seconds
     """τDec: fixed cost of one decode step (scheduling, sampling, launch) [s]."""
     flops_efficiency: Fraction
     """fe: fraction of dense peak compute reached."""
@@ -635,13 +640,13 @@ class MethodDefaults(_Part):
     """Default fraction of peak compute."""
     hbm_efficiency: Fraction
     """Default fraction of peak bandwidth."""
-    allreduce_latency_s: NonNegativeFloat | None = None
+    allreduce_latency_s: Seconds | None = None
     """`serving` only: λ [s]."""
-    layer_overhead_s: NonNegativeFloat | None = None
+    layer_overhead_s: Seconds | None = None
     """`serving` only: τL [s]."""
-    prefill_overhead_s: NonNegativeFloat | None = None
+    prefill_overhead_s: Seconds | None = None
     """`serving` only: τPre [s]."""
-    decode_overhead_s: NonNegativeFloat | None = None
+    decode_overhead_s: Seconds | None = None
     """`serving` only: τDec [s]."""
     source: str
     """Where the values come from."""
@@ -702,31 +707,31 @@ class GpuSpec(_Spec):
     """One accelerator: memory, bandwidth, dense peak throughput, interconnect, price."""
 
     id: str = "custom-gpu"
-    memory_gib: PositiveFloat
+    memory_gib: Rate
     """Memory per GPU [GiB] (the marketed figure, read as GiB)."""
-    hbm_bandwidth_gbs: PositiveFloat
+    hbm_bandwidth_gbs: Rate
     """Memory bandwidth [GB/s, 1e9 bytes/s]."""
-    fp16_tflops: PositiveFloat
+    fp16_tflops: Rate
     """Dense fp16/bf16 tensor throughput [TFLOPS]."""
-    fp8_tflops: PositiveFloat | None = None
+    fp8_tflops: Rate | None = None
     """Dense fp8 tensor throughput [TFLOPS]; absent without fp8 tensor cores."""
-    fp4_tflops: PositiveFloat | None = None
+    fp4_tflops: Rate | None = None
     """Dense fp4 tensor throughput [TFLOPS]; absent without fp4 tensor cores (before Blackwell)."""
-    int8_tops: PositiveFloat | None = None
+    int8_tops: Rate | None = None
     """Dense int8 tensor throughput [TOPS]; absent when not published."""
-    int4_tops: PositiveFloat | None = None
+    int4_tops: Rate | None = None
     """Dense int4 tensor throughput [TOPS]; absent without int4 tensor cores."""
-    interconnect_gbs: PositiveFloat
+    interconnect_gbs: Rate
     """Intra-node interconnect bandwidth per GPU, one direction [GB/s]."""
-    interconnect_latency_s: NonNegativeFloat = 8e-6
+    interconnect_latency_s: Seconds = 8e-6
     """Minimum latency of one collective message [s] (8e-6, the reference's convention)."""
-    allreduce_latency_s: NonNegativeFloat | None = None
+    allreduce_latency_s: Seconds | None = None
     """`serving` λ: one small all-reduce [s]; None takes the method's default."""
-    layer_overhead_s: NonNegativeFloat | None = None
+    layer_overhead_s: Seconds | None = None
     """`serving` τL: fixed cost per layer per pass [s]; None takes the method's default."""
-    prefill_overhead_s: NonNegativeFloat | None = None
+    prefill_overhead_s: Seconds | None = None
     """`serving` τPre: fixed cost of a prefill pass [s]; None takes the method's default."""
-    decode_overhead_s: NonNegativeFloat | None = None
+    decode_overhead_s: Seconds | None = None
     """`serving` τDec: fixed cost of a decode step [s]; None takes the method's default."""
     serving_flops_efficiency: Fraction | None = None
     """`serving` default fraction of peak compute; None takes the method's default."""
@@ -736,7 +741,7 @@ class GpuSpec(_Spec):
     """Where the serving constants of this GPU come from (measurements they were fitted to)."""
     serving_checked: _dt.date | None = None
     """When the serving constants were fitted."""
-    usd_per_hour: NonNegativeFloat | None = None
+    usd_per_hour: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, strict=True)] | None = None
     """Reference on-demand price of one GPU for one hour [USD]."""
     usd_per_hour_source: str | None = None
     """Who quoted usd_per_hour."""
@@ -764,7 +769,7 @@ class GpuSpec(_Spec):
 
 
 _DTYPE_RE = re.compile(r"^w(4|8|16)a(4|8|16)e(4|8|16|32)(-fp8)?$")
-Bits = Annotated[float, Field(gt=0, le=32, allow_inf_nan=False)]
+Bits = Annotated[float, Field(ge=0.5, le=32, allow_inf_nan=False, strict=True)]
 _KIND_BY_BITS: dict[float, ComputeKind] = {16: "fp16", 8: "int8", 4: "int4"}
 
 

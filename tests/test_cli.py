@@ -109,7 +109,7 @@ def test_catalog_lists(capsys, kind):
                 "--completion",
                 "1",
             ],
-            "batch_size must be a whole number ≥ 1, got 2.5",
+            "batch_size must be a whole number from 1 to 10,000,000, got 2.5",
         ),
         (
             ["estimate", "--model", "llama-2-70b", "--gpu", "a100-sxm-80gb", "--prompt", "1", "--completion", "1"],

@@ -235,7 +235,7 @@ class TestExcelValues:
             xl, "LLM_TTFT", "llama-2-70b", "a100-sxm-80gb", com_column([1.0, 2.5, "x", True, 4.0]), 128.0, 16.0, 2.0
         )
         assert isinstance(out[0][0], float) and isinstance(out[4][0], float)
-        assert out[1][0] == "#VALUE! batch_size must be a whole number ≥ 1, got 2.5"
+        assert out[1][0] == "#VALUE! batch_size must be a whole number from 1 to 10,000,000, got 2.5"
         assert out[2][0] == "#VALUE! batch_size must be a number, got 'x'"
         assert out[3][0] == "#VALUE! batch_size must be a number, got TRUE"
 

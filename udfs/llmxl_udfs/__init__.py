@@ -8,7 +8,7 @@ gpu_hour_usd or an efficiency returns an array of its shape, computed in one
 vectorised call; a bad row shows its own message in its own cell.
 
 Errors never show a traceback: the cell reads the Excel error kind and one
-line, e.g. ``#VALUE! batch_size must be a whole number ≥ 1, got 2.5``.
+line, e.g. ``#VALUE! batch_size must be a whole number from 1 to 10,000,000, got 2.5``.
 """
 
 from __future__ import annotations
