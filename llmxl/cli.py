@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a workbook (and optionally CSV/JSON) for the cartesian product "
         "of the listed models, GPUs, batch sizes and token counts.",
     )
-    p.add_argument("--model", action="append", required=True, help="model (repeat for several)")
+    p.add_argument("--model", action="append", required=True, help="model (repeat, or comma-separate, for several)")
     p.add_argument("--gpu", action="append", required=True, help="GPU (repeat for several)")
     _add_scenario_options(p, lists=True)
     p.add_argument("-o", "--output", help="path of the .xlsx to write")
@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_path", help="also write the rows, computed by the Python engine, as JSON")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
     p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    p.add_argument(
+        "--max-scenarios", help="refuse reports larger than this many scenarios (default 100,000: about a minute)"
+    )
 
     p = sub.add_parser(
         "plan",
@@ -173,6 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
     return parser
+
+
+_CONTROL = None
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control and escape characters shown as \\xNN, never interpreted."""
+    global _CONTROL
+    if _CONTROL is None:
+        import re
+
+        _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -360,7 +376,7 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             )
             for s in specs
         ]
-    table = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
+    table = [tuple(str(c) for c in header)] + [tuple(printable(str(c)) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -405,20 +421,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _cmd_report,
         "plan": _cmd_plan,
     }[args.command]
+    import signal
+
+    if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # A terminated run unwinds like an interrupted one, so half-written temporary files are removed.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         return handler(args)
     except LlmxlError as exc:
-        print(f"llmxl: error: {exc.message}", file=sys.stderr)
+        print(f"llmxl: error: {printable(exc.message)}", file=sys.stderr)
         return EXIT_ERROR
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"llmxl: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return EXIT_ERROR
-    except BrokenPipeError:  # e.g. `llmxl catalog models | head`
+    except BrokenPipeError:  # e.g. `llmxl catalog models | head`: the reader has what it wanted
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        where = f": {printable(str(exc.filename))}" if exc.filename else ""
+        print(f"llmxl: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("llmxl: interrupted", file=sys.stderr)
         return 130

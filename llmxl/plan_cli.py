@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -132,8 +131,8 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
 
 
 def run_plan(args: Any) -> int:
-    from .workbook.files import atomic_write, check_overwrite
-    from .workbook.report import write_csv
+    from .workbook.files import output_lock
+    from .workbook.report import check_outputs
 
     gpus = [g for text in args.gpu for g in _list(text)]
     tps = _list(args.tp) or None
@@ -150,9 +149,16 @@ def run_plan(args: Any) -> int:
         owned=_owned(args.owned),
     )
     xlsx = getattr(args, "output", None)
-    outputs = [Path(x) for x in (args.csv, args.json_path, xlsx) if x and x != "-"]
-    for path in outputs:
-        check_overwrite(path, force=args.force)
+    flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
+    check_outputs(flags, args.force)
+    with output_lock([path for _, path, _ in flags]):
+        return _run(args, gpus, options, xlsx)
+
+
+def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) -> int:
+    from .workbook.files import atomic_write, check_overwrite
+    from .workbook.report import json_text, write_csv
+
     p = plan(
         args.model,
         gpus,
@@ -167,7 +173,7 @@ def run_plan(args: Any) -> int:
     if api is not None:
         b = breakeven(args.model, gpus, api=api, peak_factor=p.peak_requests_per_s / p.requests_per_s, **options)
     if args.json_path == "-":
-        print(json.dumps(_document(p, b), indent=1))
+        print(json_text(_document(p, b)), end="")
     else:
         print(format_plan(p, b))
     if args.csv:
@@ -175,7 +181,7 @@ def run_plan(args: Any) -> int:
         print(f"wrote {args.csv}", file=sys.stderr if args.json_path == "-" else sys.stdout)
     if args.json_path and args.json_path != "-":
         check_overwrite(Path(args.json_path), force=args.force)
-        atomic_write(Path(args.json_path), (json.dumps(_document(p, b), indent=1) + "\n").encode("utf-8"))
+        atomic_write(Path(args.json_path), json_text(_document(p, b)).encode("utf-8"))
         print(f"wrote {args.json_path}")
     if xlsx:
         from .workbook.plan import write_plan_workbook

@@ -151,11 +151,15 @@ _METHOD_COLUMNS = [
 ]
 
 
-def write_catalog_sheet(wb: Workbook) -> Worksheet:
-    """Every catalog model, GPU, dtype and method default as values, with names cat_<kind>_<column>."""
+def write_catalog_sheet(wb: Workbook, extra_models: Sequence[Any] = ()) -> Worksheet:
+    """Every catalog model, GPU, dtype and method default as values, with names cat_<kind>_<column>.
+
+    ``extra_models`` adds models that are not in the catalog (read from a config.json).
+    """
     ws = wb.create_sheet("Catalog")
     cat = catalog.get_catalog()
-    kinds = {"model": cat.entries["models"], "gpu": cat.entries["gpus"], "dtype": cat.entries["dtypes"]}
+    models = {**cat.entries["models"], **{m.id: m for m in extra_models}}
+    kinds = {"model": models, "gpu": cat.entries["gpus"], "dtype": cat.entries["dtypes"]}
     kinds["method"] = {name: (name, d) for name, d in cat.methods.items()}
     put(ws, 1, 1, "llmxl catalog: the figures every formula in this workbook reads").font = TITLE_FONT
     row = 3

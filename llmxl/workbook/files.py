@@ -2,9 +2,14 @@
 
 llmxl marks its workbooks with two custom document properties: ``llmxl`` (the
 version that wrote it) and ``llmxl_fingerprint``, a SHA-256 of every part of the
-.xlsx except the properties part itself. A workbook whose parts still match its
-fingerprint is one llmxl wrote and nobody has saved since; anything else, a file
-llmxl did not write, or one edited since, is refused unless ``force``.
+.xlsx, the custom properties included (with the fingerprint's own value blanked).
+A workbook whose parts still match its fingerprint is one llmxl wrote and nobody
+has saved since; anything else, a file llmxl did not write, or one edited since,
+is refused unless ``force``.
+
+Outputs are regular files only: a device, a FIFO or a folder is never replaced,
+a symbolic link is written through to its target (a regular file), a missing
+folder is not created, and two outputs of one run may not be the same file.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import contextlib
 import hashlib
 import io
 import os
+import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import LlmxlError
@@ -25,25 +32,32 @@ _CUSTOM = "docProps/custom.xml"
 _PLACEHOLDER = "0" * 64
 
 
+#: The most an overwrite check reads of an existing .xlsx (declared, uncompressed); beyond it, it is not ours.
+MAX_CHECKED_BYTES = 512 * 1024**2
+
+
 class OverwriteRefusedError(LlmxlError):
     """The target exists and llmxl cannot tell that overwriting it loses nothing."""
 
 
-def _parts_digest(zf: zipfile.ZipFile) -> str:
+class OutputPathError(LlmxlError):
+    """An output path that is not a writable regular file in an existing folder."""
+
+
+def _parts_digest(zf: zipfile.ZipFile, custom: bytes | None = None) -> str:
+    """SHA-256 of every part; ``custom`` stands in for the custom properties part (fingerprint blanked)."""
     h = hashlib.sha256()
     for name in sorted(zf.namelist()):
-        if name == _CUSTOM:
-            continue
         h.update(name.encode())
         h.update(b"\0")
-        h.update(zf.read(name))
+        h.update(custom if name == _CUSTOM and custom is not None else zf.read(name))
     return h.hexdigest()
 
 
 def stamp(xlsx: bytes) -> bytes:
     """Replace the fingerprint placeholder in a freshly saved workbook with the real digest."""
     src = zipfile.ZipFile(io.BytesIO(xlsx))
-    digest = _parts_digest(src)
+    digest = _parts_digest(src)  # the custom part still holds the placeholder
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
@@ -57,23 +71,113 @@ def stamp(xlsx: bytes) -> bytes:
 
 def written_by_llmxl_unchanged(path: Path) -> tuple[bool, str]:
     """(True, '') if llmxl wrote ``path`` and its parts are untouched, else (False, why)."""
+    import re
+
     try:
         with zipfile.ZipFile(path) as zf:
             if _CUSTOM not in zf.namelist():
                 return False, "was not written by llmxl"
-            custom = zf.read(_CUSTOM).decode("utf-8", "replace")
+            if sum(i.file_size for i in zf.infolist()) > MAX_CHECKED_BYTES:
+                return False, "is not a workbook written by llmxl (too large)"
+            raw = zf.read(_CUSTOM)
+            custom = raw.decode("utf-8", "replace")
             if f'name="{FINGERPRINT}"' not in custom:
                 return False, "was not written by llmxl"
-            digest = _parts_digest(zf)
-    except (zipfile.BadZipFile, OSError, KeyError):
+            found = re.search(rf'name="{FINGERPRINT}"[^>]*>\s*<vt:lpwstr>([0-9a-f]{{64}})</vt:lpwstr>', custom)
+            if found is None:
+                return False, "was not written by llmxl"
+            stored = found.group(1)
+            digest = _parts_digest(zf, raw.replace(stored.encode(), _PLACEHOLDER.encode()))
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, NotImplementedError, EOFError):
         return False, "is not a workbook written by llmxl"
-    if digest not in custom:
+    if digest != stored:
         return False, "was written by llmxl but has been changed since"
     return True, ""
 
 
+def resolve_output(path: str | os.PathLike[str], *, force: bool) -> Path:
+    """The regular file to write for ``path``, or OutputPathError / OverwriteRefusedError saying why not.
+
+    A symbolic link resolves to its target, which must be a regular file (or not exist yet).
+    """
+    target = Path(path)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    parent = target.parent
+    if not parent.exists():
+        raise OutputPathError(f"folder {str(parent)!r} does not exist; create it first or choose another path")
+    if not parent.is_dir():
+        raise OutputPathError(f"{str(parent)!r} is a file, not a folder; choose another path")
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise OutputPathError(f"cannot use {str(target)!r}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise OverwriteRefusedError(f"{target} is a folder; give a file name such as {target / 'report.xlsx'}")
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputPathError(f"{target} is not a regular file (a device, pipe or socket); llmxl writes only files")
+    check_overwrite(target, force=force)
+    return target
+
+
+def distinct_outputs(paths: Sequence[tuple[str, str | os.PathLike[str] | None]]) -> None:
+    """Refuse, before anything is written, two outputs of one run that are the same file."""
+    seen: dict[str, str] = {}
+    for flag, p in paths:
+        if not p or p == "-":
+            continue
+        key = os.path.realpath(p)
+        if key in seen:
+            raise OutputPathError(f"{seen[key]} and {flag} name the same file {str(p)!r}; give each its own path")
+        seen[key] = flag
+
+
+def check_suffix(path: str | os.PathLike[str] | None, flag: str, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output whose extension says another format (``-o out.csv`` writes a workbook)."""
+    if not path or path == "-":
+        return
+    if Path(path).suffix.lower() not in suffixes:
+        raise OutputPathError(
+            f"{flag} {str(path)!r} writes {suffixes[0].lstrip('.').upper()}; give a path ending in {suffixes[0]}"
+        )
+
+
+@contextlib.contextmanager
+def output_lock(paths: Sequence[str | os.PathLike[str] | None]) -> Iterator[None]:
+    """Hold a lock per output file for one run, so two runs never interleave their writes."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; atomic renames still never leave half a file
+        yield
+        return
+    folder = Path(tempfile.gettempdir()) / f"llmxl-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    folder.mkdir(exist_ok=True)
+    keys = sorted({hashlib.sha256(os.path.realpath(p).encode()).hexdigest()[:32] for p in paths if p and p != "-"})
+    handles = []
+    try:
+        for key in keys:
+            fh = open(folder / f"{key}.lock", "w")  # noqa: SIM115 - held until the run ends
+            handles.append(fh)
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputPathError(
+                    "another llmxl run is writing the same output; wait for it to finish or choose another path"
+                ) from None
+        yield
+    finally:
+        for fh in handles:
+            fh.close()
+
+
 def check_overwrite(path: Path, *, force: bool) -> None:
     """Raise OverwriteRefusedError unless writing ``path`` cannot lose anything (or force)."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file() and not path.is_dir()):
+        resolve_output(path, force=force)
+        return
     if force or not path.exists():
         return
     if path.is_dir():
@@ -90,14 +194,19 @@ def check_overwrite(path: Path, *, force: bool) -> None:
 def atomic_write(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # write through the link; the link stays
+    if not path.parent.is_dir():
+        raise OutputPathError(f"folder {str(path.parent)!r} does not exist; create it first or choose another path")
+    if path.exists() and not path.is_file():
+        raise OutputPathError(f"{path} is not a regular file; llmxl writes only files")
     if path.exists():
         mode = path.stat().st_mode & 0o777
     else:  # what open() would give a new file; mkstemp's own 0600 is for its secrecy, not ours
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -118,8 +227,7 @@ def save_workbook(wb, path: str | os.PathLike[str], *, force: bool) -> Path:
 
     from .._version import __version__
 
-    target = Path(path)
-    check_overwrite(target, force=force)
+    target = resolve_output(path, force=force)
     props = wb.custom_doc_props
     for name in (MARK, FINGERPRINT):
         if name in props.names:

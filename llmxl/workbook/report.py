@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -28,7 +29,15 @@ from .build import (
     write_catalog_sheet,
 )
 from .calc import Formula
-from .files import atomic_write, check_overwrite, save_workbook
+from .files import (
+    atomic_write,
+    check_overwrite,
+    check_suffix,
+    distinct_outputs,
+    output_lock,
+    resolve_output,
+    save_workbook,
+)
 from .reference import SHARED_NAMED_INPUTS
 
 COLUMNS = [
@@ -56,6 +65,22 @@ _CALC = {
 }
 
 
+def _split(values: list[str], kind: str) -> list[str]:
+    """Repeated or comma-separated names (``--model a,b --model c``), in order, without repeats.
+
+    A name that itself holds a comma and is in the catalog is kept whole.
+    """
+    index = catalog.get_catalog().index[kind]
+    out: list[str] = []
+    for text in values:
+        text = str(text)
+        parts = [text] if catalog.normalise_name(text) in index else text.split(",")
+        for part in parts:
+            if part.strip() and part.strip() not in out:
+                out.append(part.strip())
+    return out
+
+
 def parse_list(text: str, field: str) -> list[int]:
     """'1,2, 4' -> [1, 2, 4]; each a whole number ≥ 1, checked as estimate() checks it."""
     return [check_count(part, field) for part in str(text).split(",")]
@@ -65,8 +90,12 @@ class Sweep:
     """The inputs of a report, resolved and checked."""
 
     def __init__(self, args: Any) -> None:
-        self.models = [catalog.get_model(m).id for m in args.model]
-        self.gpus = [catalog.get_gpu(g).id for g in args.gpu]
+        from ..estimate import _resolve_model
+
+        specs = [_resolve_model(m) for m in _split(args.model, "models")]
+        self.specs = {spec.id: spec for spec in specs}  # config.json models too, by id
+        self.models = list(self.specs)
+        self.gpus = [catalog.get_gpu(g).id for g in _split(args.gpu, "gpus")]
         self.batches = parse_list(args.batch, "batch_size")
         self.prompts = parse_list(args.prompt, "prompt_tokens")
         self.completions = parse_list(args.completion, "completion_tokens")
@@ -95,7 +124,7 @@ class Sweep:
         for model, gpu in self.configs:
             try:
                 e = estimate(
-                    model,
+                    self.specs[model],
                     gpu,
                     batch_size=b,
                     prompt_tokens=s,
@@ -112,6 +141,8 @@ class Sweep:
                 failure = None
             except LlmxlError as exc:
                 e, failure = None, exc.message
+            # Each result array is read once: properties such as tokens_per_s compute on every read.
+            columns = {} if e is None else {key: getattr(e, key) for key in _CALC}
             for i, (bi, si, ni) in enumerate(self.workload):
                 row: dict[str, Any] = {
                     "model": model,
@@ -122,7 +153,7 @@ class Sweep:
                 }
                 err = failure if e is None else (None if e.errors[i] is None else e.errors[i].message)
                 for key in _CALC:
-                    value = None if e is None or err else getattr(e, key)
+                    value = None if e is None or err else columns[key]
                     row[key] = None if value is None else float(value[i])
                 if row["max_batch_size"] is not None:
                     row["max_batch_size"] = int(row["max_batch_size"])
@@ -158,7 +189,8 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
     summary = wb.active
     summary.title = "Summary"
     report = wb.create_sheet("Report")
-    write_catalog_sheet(wb)
+    known = catalog.get_catalog().entries["models"]
+    write_catalog_sheet(wb, extra_models=[spec for ident, spec in sweep.specs.items() if ident not in known])
     configs = [{"model": m, "gpu": g, **SHARED_NAMED_INPUTS} for m, g in sweep.configs]
     first = 4
     scenarios = []
@@ -243,18 +275,58 @@ def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequenc
     atomic_write(path, buf.getvalue().encode("utf-8"))
 
 
-def write_json(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
+def json_text(data: Any) -> str:
+    """Strict JSON (no NaN or Infinity: a non-finite number is null)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(data), indent=1, allow_nan=False) + "\n"
+
+
+def write_json(rows: Any, path: Path, force: bool) -> None:
     check_overwrite(path, force=force)
-    atomic_write(path, (json.dumps(rows, indent=1) + "\n").encode("utf-8"))
+    atomic_write(path, json_text(rows).encode("utf-8"))
+
+
+#: Most scenarios a report builds unless told otherwise (--max-scenarios): about a minute and 2 GiB.
+MAX_SCENARIOS = 100_000
+
+
+def check_outputs(flags: list[tuple[str, Any, tuple[str, ...]]], force: bool) -> None:
+    """Before any work: formats match extensions, no two outputs are one file, none may be lost."""
+    for flag, path, suffixes in flags:
+        check_suffix(path, flag, suffixes)
+    distinct_outputs([(flag, path) for flag, path, _ in flags])
+    for _, path, _ in flags:
+        if path and path != "-":
+            resolve_output(path, force=force)
 
 
 def run_report(args: Any) -> int:
     if not (args.output or args.csv or args.json_path):
         raise InvalidInputError("report needs somewhere to write: give -o report.xlsx, --csv or --json", field="output")
     sweep = Sweep(args)
-    outputs = [Path(p) for p in (args.output, args.csv, args.json_path) if p]
-    for p in outputs:  # refuse before doing any work
-        check_overwrite(p, force=args.force)
+    cap = check_count(getattr(args, "max_scenarios", None) or MAX_SCENARIOS, "max_scenarios")
+    if sweep.size > cap:
+        raise InvalidInputError(
+            f"the report would hold {sweep.size:,} scenarios, more than the limit of {cap:,}; "
+            "narrow the lists or raise the limit with --max-scenarios",
+            field="max_scenarios",
+        )
+    flags = [("-o", args.output, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
+    check_outputs(flags, args.force)
+    with output_lock([p for _, p, _ in flags]):
+        return _write_report(args, sweep)
+
+
+def _write_report(args: Any, sweep: Sweep) -> int:
     if args.csv or args.json_path:
         rows = sweep.engine_rows()
         if args.csv:
