@@ -153,13 +153,18 @@ _extra_files: list[Path] = []
 def _read_toml(path: Path | Any, label: str) -> dict[str, Any]:
     import tomllib
 
+    from .specs import read_small_file
+
+    if isinstance(path, Path):  # a user's file: a regular UTF-8 file of sensible size
+        text = read_small_file(path, "catalog file", "give the path of a .toml catalog file")
+    else:  # a file of the package
+        text = path.read_text(encoding="utf-8")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise CatalogError(f"cannot read catalog file {label}: {exc.strerror or exc}") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"catalog file {label} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise CatalogError(f"catalog file {label} is nested too deeply to be a catalog") from None
 
 
 def _entries_of(data: Mapping[str, Any], label: str) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -186,14 +191,29 @@ def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | No
         raise CatalogError(f'{label}: a [[{kind}]] entry has no id; add id = "..."')
     if kind == "models" and base_dir is not None:
         # User model entries read like config.json, optionally pointing at one.
+        from .specs import check_inline_fields
+
         item = dict(item)
+        check_inline_fields(item, label, entry_id)
         config_path = item.pop("config", None)
         if config_path is not None:
+            beside = sorted(set(item) - {"id", "aliases", "checked", "source"})
+            if beside:
+                raise CatalogError(
+                    f"{label}: model {entry_id!r}: {beside[0]!r} beside config = ... is not read; put it in the "
+                    "config.json, or give every field inline without config"
+                )
+            if not isinstance(config_path, str):
+                raise CatalogError(f"{label}: model {entry_id!r}: config must be a path (text), got {config_path!r}")
             path = Path(config_path)
             if not path.is_absolute():
                 path = base_dir / path
             spec = ModelSpec.from_hf_config(path, id=entry_id, source=item.get("source"))
-            return spec.model_copy(update={k: item[k] for k in ("aliases", "checked") if k in item})
+            fields = {**spec.model_dump(), **{k: item[k] for k in ("aliases", "checked") if k in item}}
+            try:
+                return ModelSpec(**fields)  # validated like every entry
+            except ValidationError as exc:
+                raise CatalogError(f"{label}: {format_validation_error(exc, 'model', entry_id)}") from None
         try:
             return ModelSpec.from_hf_config(item, source=item.get("source") or label)
         except CatalogError as exc:

@@ -44,6 +44,37 @@ PositiveFloat = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict
 Rate = Annotated[float, Field(ge=1e-3, le=1e8, allow_inf_nan=False, strict=True)]
 
 
+#: Largest config.json or catalog file llmxl reads (real ones are a few kB).
+MAX_INPUT_FILE_BYTES = 4 * 1024**2
+
+
+def read_small_file(path: str | os.PathLike[str], what: str, fix: str) -> str:
+    """The UTF-8 text of a regular file of at most MAX_INPUT_FILE_BYTES, else CatalogError saying why.
+
+    Pipes, devices and folders are refused before they are opened, so nothing blocks or fills memory.
+    """
+    import stat
+
+    shown = os.fspath(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise CatalogError(f"{what} {shown!r} is not a regular file; {fix}")
+        if st.st_size > MAX_INPUT_FILE_BYTES:
+            raise CatalogError(
+                f"{what} {shown!r} is {st.st_size / 1024**2:.1f} MiB, more than the "
+                f"{MAX_INPUT_FILE_BYTES // 1024**2} MiB llmxl reads; {fix}"
+            )
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_INPUT_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CatalogError(f"cannot read {what} {shown!r}: {exc.strerror or exc}; {fix}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{what} {shown!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
 def _check_text_id(value: str) -> str:
     value = value.strip()
     if not value:
@@ -67,6 +98,15 @@ class _Spec(BaseModel):
     @classmethod
     def _id_is_clean(cls, value: str) -> str:
         return _check_text_id(value)
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _aliases_are_a_list(cls, value: Any) -> Any:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ValueError('must be a list of names, e.g. ["Org/Model-Name", "short-name"]')
+        if not all(isinstance(v, str) for v in value):
+            raise ValueError("must hold names (text) only")
+        return value
 
     @field_validator("aliases")
     @classmethod
@@ -295,17 +335,13 @@ class ModelSpec(_Spec):
         """
         if isinstance(config, (str, os.PathLike)):
             path = os.fspath(config)
+            text = read_small_file(path, "model config", "give the path of a Hugging Face config.json")
             try:
-                with open(path, encoding="utf-8") as fh:
-                    data = json.load(fh)
-            except OSError as exc:
+                data = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 raise CatalogError(
-                    f"cannot read model config {path!r}: {exc.strerror or exc}; "
-                    "give the path of a Hugging Face config.json"
-                ) from None
-            except ValueError as exc:
-                raise CatalogError(
-                    f"model config {path!r} is not valid JSON ({exc}); give the path of a Hugging Face config.json"
+                    f"model config {path!r} is not valid JSON ({why}); give the path of a Hugging Face config.json"
                 ) from None
             if not isinstance(data, dict):
                 raise CatalogError(f"model config {path!r} must hold a JSON object")
@@ -553,6 +589,33 @@ def _window_part(data: Mapping[str, Any], L: int, where: str) -> dict[str, Any] 
     return {"sliding_window": window, "num_sliding_layers": lw, "layout": layout}
 
 
+#: Hugging Face config.json fields llmxl reads, beyond ModelSpec's own.
+HF_FIELDS = frozenset(
+    {spelling for spellings in _HF_SYNONYMS.values() for spelling in spellings}
+    | set(_EXPERT_KEYS)
+    | {
+        "num_experts_per_tok", "experts_per_token", "moe_topk", "moe_intermediate_size", "n_shared_experts",
+        "shared_expert_intermediate_size", "moe_layers", "interleave_moe_layer_step", "first_k_dense_replace",
+        "moe_layer_freq", "decoder_sparse_step", "mlp_only_layers", "intermediate_size_mlp", "kv_lora_rank",
+        "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "attention_chunk_size",
+        "no_rope_layers", "no_rope_layer_interval", "layer_types", "sliding_window", "use_sliding_window",
+        "sliding_window_pattern", "max_window_layers", "multi_query", "text_config",
+    }
+)  # fmt: skip
+
+
+def check_inline_fields(item: Mapping[str, Any], where: str, entry_id: object) -> None:
+    """Refuse a key of an inline catalog model that llmxl does not read, with a did-you-mean."""
+    import difflib
+
+    known = set(ModelSpec.model_fields) | HF_FIELDS | {"config"}
+    for key in item:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it or check its spelling"
+            raise CatalogError(f"{where}: model {entry_id!r}: unknown field {key!r}; {hint}")
+
+
 def _normalise_hf_config(data: dict[str, Any], where: str) -> dict[str, Any]:
     """Map a raw HF config onto ModelSpec fields, refusing what we cannot model."""
     text = data.get("text_config")
@@ -792,6 +855,10 @@ class DtypeSpec(_Spec):
     """Tensor-core kind; derived from max(X, Y) when absent (16 fp16, 8 int8, 4 int4)."""
     description: str = ""
     """What this recipe is, in words."""
+    source: str = ""
+    """Where the recipe is defined (a format's specification, an engine's documentation)."""
+    checked: _dt.date | None = None
+    """When it was checked."""
 
     @model_validator(mode="after")
     def _compute_matches_bits(self) -> DtypeSpec:

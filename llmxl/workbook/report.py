@@ -256,11 +256,24 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
     return wb
 
 
+_TRIGGER = None
+
+
 def _safe_csv(value: Any) -> Any:
-    """Neutralise text that a spreadsheet would read as a formula (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """Neutralise text that a spreadsheet would read as a formula (CSV injection).
+
+    A formula trigger (= + - @, or a tab or carriage return) at the start of the text, or after a
+    separator (, or ;), a quote or white space, gets a ' before it: opened with either separator, no
+    piece of the text starts a formula or a DDE call.
+    """
+    global _TRIGGER
+    if not isinstance(value, str):
+        return value
+    if _TRIGGER is None:
+        import re
+
+        _TRIGGER = re.compile(r"(^|[,;\s\"'])([=+\-@\t\r|])")
+    return _TRIGGER.sub(lambda m: m.group(1) + "'" + m.group(2), value)
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequence[str] | None = None) -> None:
@@ -268,7 +281,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequenc
     keys = [k for k, _, _ in COLUMNS] if keys is None else list(keys)
     check_overwrite(path, force=force)
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     w.writerow(keys)
     for row in rows:
         w.writerow(["" if row[k] is None else _safe_csv(row[k]) for k in keys])
