@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -23,8 +24,13 @@ TITLE_FONT = Font(bold=True, size=14)
 
 
 def put(ws: Worksheet, row: int, col: int, value: Any, *, number_format: str | None = None) -> Any:
-    """Write a value. Strings are always text, never formulas (use put_formula for formulas)."""
+    """Write a value. Strings are always text, never formulas (use put_formula for formulas).
+
+    Characters a workbook cannot hold (control characters) are written as "?".
+    """
     cell = ws.cell(row=row, column=col)
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("?", value)
     cell.value = value
     if isinstance(value, str):
         cell.data_type = "s"  # a catalog or user string starting with '=' stays literal text

@@ -10,8 +10,9 @@ with its symbol and unit in the header, so an analyst can audit every step:
   holds the per-pass latencies, KV cache, activations, results and a status.
   It reads its configuration's values with ``INDEX(cfg_<name>, <row>)``.
 
-Formulas use only INDEX, MATCH, MAX, MIN, IF, IFERROR, ROUND, SUM, arithmetic,
-comparison and ``&``, which Excel and LibreOffice compute alike. Templates
+Formulas use only INDEX, MATCH, MAX, MIN, IF, IFERROR, ROUND, ROUNDUP, POWER, LN, SUM,
+SUBSTITUTE, arithmetic, comparison and ``&``, which Excel and LibreOffice compute alike.
+Every text lookup escapes MATCH's wildcards (``*``, ``?``, ``~``), so a name finds only itself. Templates
 below name other columns as ``{name}`` (same row) and configuration columns
 as ``[name]``; :func:`render` turns them into cell references. Defined names are
 case-insensitive in Excel, so no two column names may differ only in case.
@@ -47,6 +48,17 @@ class Column:
     family: str | None = None
 
 
+def _exact(value: str) -> str:
+    """``value`` with MATCH's wildcards escaped, so that MATCH(…, 0) finds exactly that text."""
+    return f'SUBSTITUTE(SUBSTITUTE(SUBSTITUTE({value},"~","~~"),"*","~*"),"?","~?")'
+
+
+def _lookup(value: str, kind: str) -> str:
+    """Row of a catalog entry named by id, else by alias (0 when unknown), matched exactly."""
+    by_alias = f"INDEX(cat_{kind}_alias_id,MATCH({_exact(value)},cat_{kind}_alias,0))"
+    return f"IFERROR(MATCH({_exact(value)},cat_{kind}_id,0),IFERROR(MATCH({_exact(by_alias)},cat_{kind}_id,0),0))"
+
+
 # --- catalog lookups and configuration-level terms ------------------------------------------
 # Inputs of a configuration row: model, gpu, dtype, method, tp, pp, fe, he, price_in.
 CONFIG_COLUMNS: list[Column] = [
@@ -62,17 +74,17 @@ CONFIG_COLUMNS: list[Column] = [
     Column(
         "mi",
         "Model row (by id, else by alias)",
-        "IFERROR(MATCH({model},cat_model_id,0),IFERROR(MATCH(INDEX(cat_model_alias_id,MATCH({model},cat_model_alias,0)),cat_model_id,0),0))",
+        _lookup("{model}", "model"),
     ),
     Column(
         "gi",
         "GPU row (by id, else by alias)",
-        "IFERROR(MATCH({gpu},cat_gpu_id,0),IFERROR(MATCH(INDEX(cat_gpu_alias_id,MATCH({gpu},cat_gpu_alias,0)),cat_gpu_id,0),0))",
+        _lookup("{gpu}", "gpu"),
     ),
     Column(
         "di",
         "Dtype row (by id, else by alias)",
-        "IFERROR(MATCH({dtype},cat_dtype_id,0),IFERROR(MATCH(INDEX(cat_dtype_alias_id,MATCH({dtype},cat_dtype_alias,0)),cat_dtype_id,0),0))",
+        _lookup("{dtype}", "dtype"),
     ),
     Column("L", "Layers L", "INDEX(cat_model_layers,{mi})"),
     Column("h", "Hidden size h", "INDEX(cat_model_hidden,{mi})"),
@@ -109,7 +121,7 @@ CONFIG_COLUMNS: list[Column] = [
     Column("tauL", "Serving: layer overhead τL [s]", "INDEX(cat_gpu_layer_overhead_s,{gi})"),
     Column("tauPre", "Serving: prefill overhead τPre [s]", "INDEX(cat_gpu_prefill_overhead_s,{gi})"),
     Column("tauDec", "Serving: decode overhead τDec [s]", "INDEX(cat_gpu_decode_overhead_s,{gi})"),
-    Column("mth", "Method row", "IFERROR(MATCH({method},cat_method_id,0),0)"),
+    Column("mth", "Method row", f"IFERROR(MATCH({_exact('{method}')},cat_method_id,0),0)"),
     Column(
         "fe_used",
         "FLOPs efficiency used (blank input: the method's default)",

@@ -274,8 +274,8 @@ def build_plan_workbook(
             14: (f'=IF(H{r}=0,"",plan_rps/(L{r}*I{r}))', "0.0%"),
             15: (
                 f'=IF(plan_owned=1,plan_owned_usd,IF(plan_gpu_hour_usd="",'
-                f'IF(INDEX(cat_gpu_usd_per_hour,MATCH(A{r},cat_gpu_id,0))="","",'
-                f"INDEX(cat_gpu_usd_per_hour,MATCH(A{r},cat_gpu_id,0))),plan_gpu_hour_usd)*(1-plan_discount))",
+                f'IF(INDEX(cat_gpu_usd_per_hour,MATCH(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(A{r},"~","~~"),"*","~*"),"?","~?"),cat_gpu_id,0))="","",'
+                f'INDEX(cat_gpu_usd_per_hour,MATCH(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(A{r},"~","~~"),"*","~*"),"?","~?"),cat_gpu_id,0))),plan_gpu_hour_usd)*(1-plan_discount))',
                 "$#,##0.000",
             ),
             16: (f'=IF(OR(H{r}=0,O{r}=""),"",M{r}*O{r}*{hours:g})', "$#,##0.00"),
