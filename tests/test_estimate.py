@@ -357,7 +357,9 @@ def test_bad_input_gives_one_line_naming_the_field(change, kind, field, text):
 
 
 def test_array_error_names_the_element():
-    with pytest.raises(InvalidInputError, match=r"batch_size\[2\] must be a whole number from 1 to 10,000,000, got 0.5"):
+    with pytest.raises(
+        InvalidInputError, match=r"batch_size\[2\] must be a whole number from 1 to 10,000,000, got 0.5"
+    ):
         estimate("llama-2-7b", "a100-sxm-80gb", batch_size=[1, 2, 0.5], prompt_tokens=1, completion_tokens=1)
 
 

@@ -470,3 +470,28 @@ class TestPlanning:
     def test_bad_input_is_one_line_in_the_cell(self, xl, name, args, text):
         out = excel(xl, name, *args)
         assert isinstance(out, str) and out.startswith(text) and "\n" not in out
+
+
+NA, DIV0 = -2146826246, -2146826281  # how COM hands over #N/A and #DIV/0! cells
+
+
+class TestExcelErrorCells:
+    """An error cell is an error, never a blank that quietly takes the default (issue: reliability)."""
+
+    def test_an_error_in_the_price_is_not_the_catalog_price(self, xl):
+        out = excel(xl, "LLM_PRICE_COMPLETION", "llama-2-70b", "a100-sxm-80gb", 1.0, 128.0, 16.0, 2.0, DIV0)
+        assert out.startswith("#VALUE! gpu_hour_usd points at a cell showing #DIV/0!")
+
+    def test_an_error_in_tp_is_not_tp_1(self, xl):
+        out = excel(xl, "LLM_TTFT", "llama-2-70b", "a100-sxm-80gb", 1.0, 128.0, 16.0, NA)
+        assert out.startswith("#VALUE! tp points at a cell showing #N/A")
+
+    def test_an_error_in_a_name_or_a_range_row(self, xl):
+        assert excel(xl, "LLM_TTFT", NA, "a100-sxm-80gb", 1.0, 128.0, 16.0).startswith("#VALUE! model points at")
+        out = excel(xl, "LLM_TTFT", "llama-2-7b", "a100-sxm-80gb", com_column([1.0, NA, 4.0]), 128.0, 16.0)
+        assert isinstance(out[0][0], float) and isinstance(out[2][0], float)
+        assert out[1][0].startswith("#VALUE! batch_size points at a cell showing #N/A")
+
+    def test_planning_functions_refuse_error_cells_too(self, xl):
+        out = excel(xl, "LLM_MONTHLY_COST", "llama-3.1-8b", "h100-sxm-80gb", 5.0, MISSING, 1000.0, 300.0, NA)
+        assert out.startswith("#VALUE! gpu_hour_usd points at a cell showing #N/A")

@@ -33,15 +33,27 @@ class _ComEngineImpl:
     name = "excel"
     type = "desktop"
 
-    @staticmethod
-    def clean_value_data(data, datetime_builder, empty_as, number_builder, err_to_str):
-        return [
-            [
-                empty_as if c in ("", None) else (number_builder(c) if number_builder and isinstance(c, float) else c)
-                for c in row
-            ]
-            for row in data
-        ]
+    # COM hands an error cell over as one of these integers (xlwings' _xlwindows.cell_errors).
+    CELL_ERRORS = {
+        -2146826281: "#DIV/0!",
+        -2146826246: "#N/A",
+        -2146826259: "#NAME?",
+        -2146826288: "#NULL!",
+        -2146826252: "#NUM!",
+        -2146826265: "#REF!",
+        -2146826273: "#VALUE!",
+    }
+
+    @classmethod
+    def clean_value_data(cls, data, datetime_builder, empty_as, number_builder, err_to_str):
+        def one(c):
+            if c in ("", None):
+                return empty_as
+            if isinstance(c, int) and not isinstance(c, bool) and c in cls.CELL_ERRORS:
+                return cls.CELL_ERRORS[c] if err_to_str else None
+            return number_builder(c) if number_builder and isinstance(c, float) else c
+
+        return [[one(c) for c in row] for row in data]
 
     @staticmethod
     def prepare_xl_data_element(x, options):

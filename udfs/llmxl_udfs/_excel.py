@@ -15,6 +15,31 @@ from llmxl.estimate import DEFAULTS as _DEFAULTS
 
 CATEGORY = "llmxl"
 _GIB = 1024**3
+#: What Excel shows for an error value; xlwings hands such a cell over as this text (err_to_str).
+EXCEL_ERRORS = frozenset(
+    {"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!", "#GETTING_DATA"}
+)
+
+
+def xl_arg(name: str, **options):
+    """xlwings' ``arg`` decorator, with error cells handed over as their text (#N/A ...), never as blanks.
+
+    xlwings would otherwise turn an error cell into None, which reads as "use the default": an
+    error in the price cell silently became the catalog price.
+    """
+    import xlwings as xw
+
+    return xw.arg(name, err_to_str=True, **options)
+
+
+def _refuse_error(value, field: str) -> None:
+    if isinstance(value, str) and value.strip().upper() in EXCEL_ERRORS:
+        raise InvalidInputError(
+            f"{field} points at a cell showing {value.strip().upper()}; fix that cell (an error is never read as "
+            "a blank or a default)",
+            field=field,
+        )
+
 
 _DOCS = {
     "model": 'Model name from LLM_MODELS(), e.g. "llama-2-70b", or a config.json path.',
@@ -37,6 +62,7 @@ _DOCS = {
 
 def _text(value, field: str, default=None):
     """A name argument: trimmed text, default when blank."""
+    _refuse_error(value, field)
     if value is None or (isinstance(value, str) and not value.strip()):
         if default is None:
             raise InvalidInputError(f"{field} is blank; give a name from LLM_{field.upper()}S()", field=field)
@@ -48,6 +74,7 @@ def _text(value, field: str, default=None):
 
 def _cell_number(value, field: str):
     """One cell -> float, or None for a blank; raises InvalidInputError for anything else."""
+    _refuse_error(value, field)
     t = type(value)
     if t is float or t is int:
         return float(value)

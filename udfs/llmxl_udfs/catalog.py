@@ -9,7 +9,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
 
-from ._excel import _DOCS, CATEGORY, _text
+from ._excel import _DOCS, CATEGORY, _text, xl_arg
 
 
 @xw.func(category=CATEGORY)
@@ -72,8 +72,8 @@ def _info(kind: str, getter, name, field):
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("model", doc=_DOCS["model"])
-@xw.arg(
+@xl_arg("model", doc=_DOCS["model"])
+@xl_arg(
     "field",
     doc='Field name, e.g. "num_hidden_layers", "total_parameters", "active_parameters", "moe.num_experts", "source".',
 )
@@ -83,8 +83,8 @@ def LLM_MODEL_INFO(model, field):
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("gpu", doc=_DOCS["gpu"])
-@xw.arg("field", doc='Field name, e.g. "memory_gib", "hbm_bandwidth_gbs", "fp16_tflops", "usd_per_hour".')
+@xl_arg("gpu", doc=_DOCS["gpu"])
+@xl_arg("field", doc='Field name, e.g. "memory_gib", "hbm_bandwidth_gbs", "fp16_tflops", "usd_per_hour".')
 def LLM_GPU_INFO(gpu, field):
     """One catalog value of a GPU, e.g. memory_gib, hbm_bandwidth_gbs, fp16_tflops, usd_per_hour."""
     return _info("gpu", catalog.get_gpu, gpu, field)

@@ -13,7 +13,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError
 
-from ._excel import _DOCS, CATEGORY, _cell_number, _grid, _text
+from ._excel import _DOCS, CATEGORY, _cell_number, _grid, _text, xl_arg
 
 _PLAN_DOCS = {
     "requests_per_s": "Average traffic [requests/s]; a cell or a range.",
@@ -190,7 +190,7 @@ def _planning_function(name: str, doc: str, pick, *, kind: bool = False):
     udf.__doc__ = doc
     for arg in reversed(order):
         options = {"ndim": 2} if arg in (*_CELLWISE, "gpu") else {}
-        udf = xw.arg(arg, doc=_doc(arg), **options)(udf)
+        udf = xl_arg(arg, doc=_doc(arg), **options)(udf)
     return xw.func(category=CATEGORY)(udf)
 
 
@@ -225,14 +225,14 @@ _POINT = (
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("model", doc=_DOCS["model"])
-@xw.arg("gpu", doc=_DOCS["gpu"])
-@xw.arg("concurrency", doc="Sequences in flight on one replica (whole number ≥ 1).")
-@xw.arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
-@xw.arg("completion_tokens", doc=_DOCS["completion_tokens"])
-@xw.arg("tp", doc=_DOCS["tp"])
-@xw.arg("dtype", doc=_PLAN_DOCS["dtype"])
-@xw.arg("pp", doc=_DOCS["pp"])
+@xl_arg("model", doc=_DOCS["model"])
+@xl_arg("gpu", doc=_DOCS["gpu"])
+@xl_arg("concurrency", doc="Sequences in flight on one replica (whole number ≥ 1).")
+@xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
+@xl_arg("completion_tokens", doc=_DOCS["completion_tokens"])
+@xl_arg("tp", doc=_DOCS["tp"])
+@xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
+@xl_arg("pp", doc=_DOCS["pp"])
 def LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, tp=None, dtype=None, pp=None):
     """One replica under continuous batching at a concurrency: a two-column spill of labels and values."""
     try:
@@ -256,12 +256,12 @@ def LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_token
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("purchase_usd", doc="Purchase price of one GPU (its share of the server) [USD].")
-@xw.arg("years", doc="Depreciation period [years].")
-@xw.arg("power_kw", doc="Power per GPU (its share of the server) [kW].")
-@xw.arg("pue", doc="Power usage effectiveness (1.3 new sites, 1.58 average).")
-@xw.arg("usd_per_kwh", doc="Electricity price [USD/kWh].")
-@xw.arg("other_usd_per_year", doc="Optional. Hosting, licences, support per GPU per year [USD]. Default 0.")
+@xl_arg("purchase_usd", doc="Purchase price of one GPU (its share of the server) [USD].")
+@xl_arg("years", doc="Depreciation period [years].")
+@xl_arg("power_kw", doc="Power per GPU (its share of the server) [kW].")
+@xl_arg("pue", doc="Power usage effectiveness (1.3 new sites, 1.58 average).")
+@xl_arg("usd_per_kwh", doc="Electricity price [USD/kWh].")
+@xl_arg("other_usd_per_year", doc="Optional. Hosting, licences, support per GPU per year [USD]. Default 0.")
 def LLM_OWNED_GPU_HOUR(purchase_usd, years, power_kw, pue, usd_per_kwh, other_usd_per_year=None):
     """USD per GPU-hour of an owned GPU: depreciation + power × PUE × price + other yearly costs."""
     try:
@@ -278,9 +278,9 @@ def LLM_OWNED_GPU_HOUR(purchase_usd, years, power_kw, pue, usd_per_kwh, other_us
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("model", doc=_DOCS["model"])
-@xw.arg("provider", doc='API provider, e.g. "together", "groq", "deepinfra".')
-@xw.arg("kind", doc=_PLAN_DOCS["kind"])
+@xl_arg("model", doc=_DOCS["model"])
+@xl_arg("provider", doc='API provider, e.g. "together", "groq", "deepinfra".')
+@xl_arg("kind", doc=_PLAN_DOCS["kind"])
 def LLM_API_PRICE(model, provider, kind=None):
     """A hosted API's price for the model, USD per 1M tokens (prompt, completion or blended 3:1)."""
     try:
@@ -298,18 +298,18 @@ def LLM_API_PRICE(model, provider, kind=None):
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("model", doc=_DOCS["model"])
-@xw.arg("gpu", doc=_DOCS["gpu"])
-@xw.arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
-@xw.arg("completion_tokens", doc=_DOCS["completion_tokens"])
-@xw.arg("peak_factor", doc="Peak / average traffic, e.g. 3.")
-@xw.arg("api", doc='API provider (e.g. "together"), or its prompt price in USD per 1M tokens.')
-@xw.arg("api_completion_usd_per_1m", doc="Optional. The API's completion price when api is a prompt price.")
-@xw.arg("gpu_hour_usd", doc=_PLAN_DOCS["gpu_hour_usd"])
-@xw.arg("ttft_s_max", doc=_PLAN_DOCS["ttft_s_max"])
-@xw.arg("itl_s_max", doc=_PLAN_DOCS["itl_s_max"])
-@xw.arg("tp", doc=_PLAN_DOCS["tp"])
-@xw.arg("dtype", doc=_PLAN_DOCS["dtype"])
+@xl_arg("model", doc=_DOCS["model"])
+@xl_arg("gpu", doc=_DOCS["gpu"])
+@xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
+@xl_arg("completion_tokens", doc=_DOCS["completion_tokens"])
+@xl_arg("peak_factor", doc="Peak / average traffic, e.g. 3.")
+@xl_arg("api", doc='API provider (e.g. "together"), or its prompt price in USD per 1M tokens.')
+@xl_arg("api_completion_usd_per_1m", doc="Optional. The API's completion price when api is a prompt price.")
+@xl_arg("gpu_hour_usd", doc=_PLAN_DOCS["gpu_hour_usd"])
+@xl_arg("ttft_s_max", doc=_PLAN_DOCS["ttft_s_max"])
+@xl_arg("itl_s_max", doc=_PLAN_DOCS["itl_s_max"])
+@xl_arg("tp", doc=_PLAN_DOCS["tp"])
+@xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
 def LLM_BREAKEVEN(
     model,
     gpu,
@@ -381,19 +381,19 @@ _TABLE = (
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("model", doc=_DOCS["model"])
-@xw.arg("gpus", ndim=2, doc="GPU name, or a range of GPU names to compare.")
-@xw.arg("requests_per_s", doc=_PLAN_DOCS["requests_per_s"])
-@xw.arg("peak_requests_per_s", doc=_PLAN_DOCS["peak_requests_per_s"])
-@xw.arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
-@xw.arg("completion_tokens", doc=_DOCS["completion_tokens"])
-@xw.arg("gpu_hour_usd", doc=_PLAN_DOCS["gpu_hour_usd"])
-@xw.arg("ttft_s_max", doc=_PLAN_DOCS["ttft_s_max"])
-@xw.arg("itl_s_max", doc=_PLAN_DOCS["itl_s_max"])
-@xw.arg("tp", doc=_PLAN_DOCS["tp"])
-@xw.arg("dtype", doc=_PLAN_DOCS["dtype"])
-@xw.arg("reservation_discount", doc=_PLAN_DOCS["reservation_discount"])
-@xw.arg("max_concurrency", doc=_PLAN_DOCS["max_concurrency"])
+@xl_arg("model", doc=_DOCS["model"])
+@xl_arg("gpus", ndim=2, doc="GPU name, or a range of GPU names to compare.")
+@xl_arg("requests_per_s", doc=_PLAN_DOCS["requests_per_s"])
+@xl_arg("peak_requests_per_s", doc=_PLAN_DOCS["peak_requests_per_s"])
+@xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
+@xl_arg("completion_tokens", doc=_DOCS["completion_tokens"])
+@xl_arg("gpu_hour_usd", doc=_PLAN_DOCS["gpu_hour_usd"])
+@xl_arg("ttft_s_max", doc=_PLAN_DOCS["ttft_s_max"])
+@xl_arg("itl_s_max", doc=_PLAN_DOCS["itl_s_max"])
+@xl_arg("tp", doc=_PLAN_DOCS["tp"])
+@xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
+@xl_arg("reservation_discount", doc=_PLAN_DOCS["reservation_discount"])
+@xl_arg("max_concurrency", doc=_PLAN_DOCS["max_concurrency"])
 def LLM_PLAN(
     model,
     gpus,

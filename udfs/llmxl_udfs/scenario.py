@@ -14,7 +14,7 @@ from llmxl import InvalidInputError, LlmxlError, catalog
 from llmxl.estimate import DEFAULTS as _DEFAULTS
 from llmxl.estimate import check_method, default_efficiencies
 
-from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload
+from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, xl_arg
 
 # Workload arguments that may be ranges, with the value a blank cell stands for.
 _RANGE_ARGS = ("batch_size", "prompt_tokens", "completion_tokens", "gpu_hour_usd", "flops_efficiency", "hbm_efficiency")
@@ -74,7 +74,7 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
     udf.__doc__ = doc  # before the first decorator: xlwings reads the description then
     for arg in reversed(_ORDER):
         options = {"ndim": 2} if arg in _RANGE_ARGS else {}
-        udf = xw.arg(arg, doc=_DOCS[arg], **options)(udf)
+        udf = xl_arg(arg, doc=_DOCS[arg], **options)(udf)
     return xw.func(category=CATEGORY)(udf)  # outermost, or xlwings resets the category
 
 
