@@ -314,9 +314,9 @@ MAX_SCENARIOS = 100_000
 
 def check_outputs(flags: list[tuple[str, Any, tuple[str, ...]]], force: bool) -> None:
     """Before any work: formats match extensions, no two outputs are one file, none may be lost."""
+    distinct_outputs([(flag, path) for flag, path, _ in flags])
     for flag, path, suffixes in flags:
         check_suffix(path, flag, suffixes)
-    distinct_outputs([(flag, path) for flag, path, _ in flags])
     for _, path, _ in flags:
         if path and path != "-":
             resolve_output(path, force=force)
