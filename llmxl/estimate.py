@@ -863,6 +863,9 @@ def _scalar(
     return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None)
 
 
+_NOT_FINITE = "the estimate is not a finite number; check the model's and the GPU's figures (units: GiB, GB/s, TFLOPS)"
+
+
 def _price_message(price: Any) -> str:
     return (
         f"gpu_hour_usd must be a price from 0 to {MAX_PRICE_USD:,.0f}, got {_show(price)}; "
@@ -945,6 +948,8 @@ def _compute(
     left = T.free_bytes
     if errors is None and not (mx is max and left > need_pre and left > kv + act_dec):  # raise mode
         _raise_if_not_fit(m, g, d, T, b, s, n, need_pre, act_dec, kv, left)
+    if mx is max and not (ttft < math.inf and tpot < math.inf):  # a guarantee; the input ranges keep this away
+        raise InvalidInputError(_NOT_FINITE, field="gpu")
     max_batch_f = left / ((kv + act_dec) / b)
     max_batch = math.floor(max_batch_f) if mx is max else np.floor(max_batch_f)
     return _new_estimate(
@@ -1074,6 +1079,8 @@ def _general(
             )
         if on_error == "raise":
             e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None)
+            if not (np.all(np.isfinite(e.ttft_s)) and np.all(np.isfinite(e.tpot_s))):
+                raise InvalidInputError(_NOT_FINITE, field="gpu")
             return _broadcast_result(e, shape)
         e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object))
         left = T.free_bytes

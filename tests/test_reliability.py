@@ -530,3 +530,13 @@ def test_fuzz_udfs():
         except TypeError as exc:  # a call with fewer arguments than the function requires: Excel would refuse it
             if "required positional argument" not in str(exc):
                 raise
+
+
+def test_two_runs_never_write_the_same_output_at_once(capsys, tmp_path):
+    from llmxl.workbook.files import output_lock
+
+    out = tmp_path / "r.csv"
+    with output_lock([str(out)]):  # another run holds it
+        code, _, err = run(capsys, *TestNothingIsLost.REPORT, "--csv", str(out))
+    assert code == 2 and "another llmxl run is writing" in err and not out.exists()
+    assert run(capsys, *TestNothingIsLost.REPORT, "--csv", str(out))[0] == 0
