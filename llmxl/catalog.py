@@ -140,6 +140,16 @@ class Catalog:
             return f"unknown {singular} {name!r}; `llmxl catalog {kind}` lists the known ones" + (
                 ", or give a config.json path" if kind == "models" else ""
             )
+        # Names that start with what was typed first; among them the common variants (those with a catalog
+        # price: what people rent), then natural order.
+        extends = {ident for k, ident in self.index[kind].items() if k.startswith(key)}
+        priced = {ident for ident in ids if getattr(self.entries[kind].get(ident), "usd_per_hour", None)}
+        order = {ident: i for i, ident in enumerate(ids)}  # otherwise: prefixes, then difflib's closest first
+        ids.sort(
+            key=lambda ident: (
+                (0, ident not in priced, natural_key(ident), 0) if ident in extends else (1, False, (), order[ident])
+            )
+        )
         quoted = [repr(i) for i in ids[:3]]
         options = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
         return f"unknown {singular} {name!r}; did you mean {options}?"

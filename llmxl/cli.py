@@ -191,6 +191,12 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def _short_text(text: str, width: int = 48) -> str:
+    """One line of at most ``width`` characters (the full text is in --json)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "n/a"
@@ -222,7 +228,7 @@ def _num(value: float | None) -> str:
 
 
 def _estimate_table(e: Any) -> str:
-    price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):g} per GPU-hour"
+    price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):,.2f} per GPU-hour"
     lines = [
         f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {e.dtype}, method {e.method}",
         f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens · completion {e.completion_tokens} tokens · "
@@ -316,6 +322,8 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             "params",
             "active",
             "serving only",
+            "checked",
+            "source",
         )
         rows = [
             (
@@ -331,6 +339,8 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
                 f"{s.total_parameters / 1e9:.2f}B",
                 f"{s.active_parameters / 1e9:.2f}B",
                 "; ".join(s.standard_only_features) or "-",
+                s.checked.isoformat() if s.checked else "-",
+                _short_text(s.source),
             )
             for s in specs
         ]
@@ -346,6 +356,9 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             "int4 TOPS",
             "link GB/s",
             "$/GPU-h",
+            "price from",
+            "checked",
+            "source",
         )
         rows = [
             (
@@ -358,7 +371,12 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
                 _num(s.int8_tops),
                 _num(s.int4_tops),
                 _num(s.interconnect_gbs),
-                _num(s.usd_per_hour),
+                "-" if s.usd_per_hour is None else f"${s.usd_per_hour:,.2f}",
+                "-"
+                if s.usd_per_hour is None
+                else f"{_short_text(s.usd_per_hour_source or '', 30)} ({s.usd_per_hour_checked or 'undated'})",
+                s.checked.isoformat() if s.checked else "-",
+                _short_text(s.source),
             )
             for s in specs
         ]

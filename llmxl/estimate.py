@@ -438,6 +438,8 @@ def _scalar_number(value: Any, field: str) -> Any:
     raise InvalidInputError(f"{field} must be a number, got {type(value).__name__}", field=field)
 
 
+#: GPUs in one server node: beyond it, tensor- or pipeline-parallel traffic crosses the network.
+NODE_GPUS = 8
 #: Largest accepted counts: beyond any real deployment, small enough that no arithmetic overflows.
 MAX_COUNT = {"batch_size": 10**7, "prompt_tokens": 10**9, "completion_tokens": 10**9}
 _MAX_OTHER_COUNT = 10**6  # tp, pp, concurrency and other counts
@@ -797,6 +799,11 @@ def _configuration(
         stage = T.stage_layers if method == "serving" else T.layers_per_gpu  # type: ignore[union-attr]
         warnings = (
             f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled with {stage} layers",
+        )
+    if t * p > NODE_GPUS:
+        warnings += (
+            f"tp × pp = {t * p} GPUs is more than one {NODE_GPUS}-GPU node: the link between nodes is the network, "
+            f"slower than the {g.interconnect_gbs:g} GB/s intra-node figure used here",
         )
     if method != "serving" and m.attention is not None:
         warnings += (

@@ -23,12 +23,9 @@ import numpy as np
 
 from . import catalog, prices
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
-from .estimate import _divisors, _resolve_dtype, _resolve_gpu, _resolve_model, check_count, estimate
+from .estimate import NODE_GPUS, _divisors, _resolve_dtype, _resolve_gpu, _resolve_model, check_count, estimate
 
 __all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
-
-#: Largest tensor-parallel size tried when tp is not given: one 8-GPU node.
-NODE_GPUS = 8
 
 
 @dataclass(frozen=True)

@@ -308,3 +308,36 @@ def test_plan_bad_input_is_one_line(capsys, extra, text):
     argv = ["plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm-80gb", "--prompt", "500", "--completion", "100"]
     code, _, err = run(capsys, *argv, *extra)
     assert code == 2 and text in err and err.count("\n") == 1
+
+
+def test_report_says_which_scenarios_did_not_fit_and_exits_2_when_none_did(capsys, tmp_path):
+    base = ["report", "--model", "llama-2-70b", "--gpu", "a100-sxm-80gb", "--tp", "2", "--prompt", "2048",
+            "--completion", "2048", "--no-progress", "--csv", str(tmp_path / "r.csv")]  # fmt: skip
+    code, out, err = run(capsys, *base, "--batch", "1,64,128")
+    assert code == 0 and "wrote" in out and "(3 rows)" in out
+    assert "2 of 3 scenarios did not compute" in err and "KV cache" in err
+    code, _, err = run(capsys, *base[:-1], str(tmp_path / "s.csv"), "--batch", "256")
+    assert code == 2 and "no scenario computed" in err
+
+
+def test_csv_rows_carry_what_reconciles_a_price(capsys, tmp_path):
+    path = tmp_path / "r.csv"
+    code, _, _ = run(capsys, "report", "--model", "llama-2-70b", "--gpu", "a100-sxm-80gb", "--tp", "2", "--batch",
+                     "8", "--prompt", "512", "--completion", "512", "--csv", str(path))  # fmt: skip
+    (row,) = list(csv.DictReader(path.open()))
+    assert code == 0
+    for key in ("tp", "pp", "dtype", "method", "flops_efficiency", "hbm_efficiency", "gpu_hour_usd", "num_gpus",
+                "tpot_s", "e2e_latency_s"):  # fmt: skip
+        assert row[key] not in ("", None), key
+    # the price follows from the row alone: 1000 · price · GPUs / 3600 / (batch / TPOT)
+    price = 1000 * float(row["gpu_hour_usd"]) * int(row["num_gpus"]) / 3600 / (8 / float(row["tpot_s"]))
+    assert price == pytest.approx(float(row["usd_per_1k_completion_tokens"]), rel=1e-12)
+
+
+def test_money_plurals_sources_and_a_node_warning(capsys):
+    code, out, _ = run(capsys, "estimate", "--model", "llama-3.1-405b", "--gpu", "h100-sxm-80gb", "--tp", "8",
+                       "--pp", "2", "--prompt", "128", "--completion", "16", "--gpu-hour-usd", "3.1")  # fmt: skip
+    assert code == 0 and "$3.10 per GPU-hour" in out
+    assert "more than one 8-GPU node" in out
+    code, out, _ = run(capsys, "catalog", "gpus")
+    assert "checked" in out.splitlines()[0] and "source" in out.splitlines()[0] and "Lambda on-demand" in out

@@ -54,6 +54,33 @@ COLUMNS = [
     ("max_batch_size", "Largest batch that fits", "0"),
     ("status", "Status", None),
 ]
+#: CSV and JSON rows: every input and result needed to reconcile a price, then the status.
+ROW_KEYS = (
+    "model",
+    "gpu",
+    "tp",
+    "pp",
+    "dtype",
+    "method",
+    "batch_size",
+    "prompt_tokens",
+    "completion_tokens",
+    "flops_efficiency",
+    "hbm_efficiency",
+    "gpu_hour_usd",
+    "num_gpus",
+    "ttft_s",
+    "tpot_s",
+    "completion_time_s",
+    "e2e_latency_s",
+    "tokens_per_s",
+    "usd_per_1k_prompt_tokens",
+    "usd_per_1k_completion_tokens",
+    "max_batch_size",
+    "status",
+)
+_ENGINE = ("ttft_s", "tpot_s", "completion_time_s", "e2e_latency_s", "tokens_per_s", "usd_per_1k_prompt_tokens",
+           "usd_per_1k_completion_tokens", "max_batch_size")  # fmt: skip
 # report column -> Calc scenario quantity
 _CALC = {
     "ttft_s": "ttft",
@@ -142,17 +169,28 @@ class Sweep:
             except LlmxlError as exc:
                 e, failure = None, exc.message
             # Each result array is read once: properties such as tokens_per_s compute on every read.
-            columns = {} if e is None else {key: getattr(e, key) for key in _CALC}
+            columns = {} if e is None else {key: getattr(e, key) for key in _ENGINE}
+            fe = None if e is None else e.flops_efficiency
+            he = None if e is None else e.hbm_efficiency
+            price = None if e is None else e.gpu_hour_usd
             for i, (bi, si, ni) in enumerate(self.workload):
                 row: dict[str, Any] = {
                     "model": model,
                     "gpu": gpu,
+                    "tp": self.tp,
+                    "pp": self.pp,
+                    "dtype": self.dtype,
+                    "method": self.method,
                     "batch_size": bi,
                     "prompt_tokens": si,
                     "completion_tokens": ni,
+                    "flops_efficiency": None if fe is None else float(np.ravel(fe)[i]),
+                    "hbm_efficiency": None if he is None else float(np.ravel(he)[i]),
+                    "gpu_hour_usd": None if price is None else float(np.ravel(price)[i]),
+                    "num_gpus": self.tp * self.pp,
                 }
                 err = failure if e is None else (None if e.errors[i] is None else e.errors[i].message)
-                for key in _CALC:
+                for key in _ENGINE:
                     value = None if e is None or err else columns[key]
                     row[key] = None if value is None else float(value[i])
                 if row["max_batch_size"] is not None:
@@ -277,8 +315,8 @@ def _safe_csv(value: Any) -> Any:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequence[str] | None = None) -> None:
-    """Rows as CSV (the report's columns unless ``keys`` are given), text neutralised, written atomically."""
-    keys = [k for k, _, _ in COLUMNS] if keys is None else list(keys)
+    """Rows as CSV (the report's row keys unless ``keys`` are given), text neutralised, written atomically."""
+    keys = list(ROW_KEYS) if keys is None else list(keys)
     check_overwrite(path, force=force)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
@@ -339,18 +377,51 @@ def run_report(args: Any) -> int:
         return _write_report(args, sweep)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def failure_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """The scenarios that did not compute, grouped by reason (numbers aside), one example each."""
+    import re
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] != "ok":
+            key = re.sub(r"\d[\d.,]*", "#", row["status"].split(";")[0])
+            groups.setdefault(key, []).append(row)
+    lines = []
+    for members in sorted(groups.values(), key=len, reverse=True):
+        r = members[0]
+        lines.append(
+            f"  {_plural(len(members), 'scenario')}, e.g. {r['model']} on {r['gpu']}, batch {r['batch_size']}, "
+            f"prompt {r['prompt_tokens']}, completion {r['completion_tokens']}: {r['status']}"
+        )
+    return lines
+
+
 def _write_report(args: Any, sweep: Sweep) -> int:
-    if args.csv or args.json_path:
-        rows = sweep.engine_rows()
-        if args.csv:
-            write_csv(rows, Path(args.csv), args.force)
-            print(f"wrote {args.csv}")
-        if args.json_path:
-            write_json(rows, Path(args.json_path), args.force)
-            print(f"wrote {args.json_path}")
+    rows = sweep.engine_rows()
+    failed = sum(1 for r in rows if r["status"] != "ok")
+    if args.csv:
+        write_csv(rows, Path(args.csv), args.force)
+        print(f"wrote {args.csv} ({_plural(len(rows), 'row')})")
+    if args.json_path:
+        write_json(rows, Path(args.json_path), args.force)
+        print(f"wrote {args.json_path} ({_plural(len(rows), 'row')})")
     if args.output:
         progress = Progress(sweep.size, "building", not args.no_progress)
         wb = build_report_workbook(sweep, progress)
         save_workbook(wb, args.output, force=args.force)
-        print(f"wrote {args.output} ({sweep.size} scenarios)")
+        print(f"wrote {args.output} ({_plural(sweep.size, 'scenario')})")
+    if failed:
+        print(
+            f"llmxl: {failed:,} of {_plural(len(rows), 'scenario')} did not compute; each row says why:",
+            file=sys.stderr,
+        )
+        for line in failure_summary(rows):
+            print(line, file=sys.stderr)
+    if failed == len(rows):
+        print("llmxl: error: no scenario computed; see the reasons above", file=sys.stderr)
+        return 2
     return 0
