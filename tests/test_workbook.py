@@ -152,15 +152,15 @@ def test_template_structure():
         assert name in wb.defined_names
     ws = wb["Reference"]
     headers = [ws.cell(row=TABLE_HEADER_ROW, column=c).value for c in range(1, 9)]
-    assert headers == [
-        "Batch Size",
-        "Prompt Tokens",
-        "Completion Tokens",
-        "Time to first token (s)",
-        "Time for completion (s)",
-        "Tokens/second",
-        "Price/1k prompt tokens",
-        "Price /1k Completion tokens",
+    assert headers == [  # the published table's columns, with their units
+        "Batch size [sequences]",
+        "Prompt [tokens]",
+        "Completion [tokens]",
+        "Time to first token [s]",
+        "Time for completion [s]",
+        "Throughput [tokens/s]",
+        "Price per 1k prompt tokens [USD]",
+        "Price per 1k completion tokens [USD]",
     ]
     formats = [ws.cell(row=FIRST, column=4 + j).number_format for j in range(5)]
     assert formats == [fmt for _, _, fmt, _ in RESULTS]
@@ -339,3 +339,30 @@ def test_engine_rows_name_the_reason(tmp_path):
     assert rows[0]["status"] == "ok" and math.isfinite(rows[0]["ttft_s"])
     assert rows[1]["status"].startswith("prompt activations") or rows[1]["status"].startswith("KV cache")
     assert rows[2]["status"].startswith("weights need") and rows[2]["ttft_s"] is None
+
+
+def _series_count(path) -> list[int]:
+    import re
+
+    z = zipfile.ZipFile(path)
+    return [len(re.findall(r"<ser>", z.read(n).decode())) for n in z.namelist() if n.startswith("xl/charts/chart")]
+
+
+def test_every_workbook_prints_filters_and_charts_one_series_per_configuration(tmp_path, capsys):
+    from llmxl.workbook.plan import write_plan_workbook
+
+    report = tmp_path / "report.xlsx"
+    assert main(_report_args(tmp_path, "-o", str(report))) == 0
+    p = llmxl.plan("llama-3.1-8b", "l40s", prompt_tokens=500, completion_tokens=100, requests_per_s=2)
+    plan_path = write_plan_workbook(tmp_path / "plan.xlsx", p)
+    cases = [(TEMPLATE, "Reference", 1), (report, "Report", 2 * 2), (plan_path, "Plan", None)]
+    for path, sheet, groups in cases:
+        ws = openpyxl.load_workbook(path)[sheet]
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1, sheet
+        if sheet != "Plan":
+            assert ws.auto_filter.ref and ws.freeze_panes and ws.print_title_rows, sheet
+            # one series per configuration (model × GPU × prompt × completion), tokens/s and price each
+            assert _series_count(path) == [2 * groups], sheet
+    ws = openpyxl.load_workbook(report)["Report"]
+    assert ws["F3"].value == "Time to first token [s]" and ws["I4"].number_format.startswith("$")
+    assert ws.column_dimensions["M"].hidden and ws["M4"].value.endswith(",H4,NA())")

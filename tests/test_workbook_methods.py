@@ -220,7 +220,7 @@ def test_a_serving_report_recalculates_to_the_engine_and_refuses_other_methods(t
     engine = json.loads(js.read_text())
     assert len(rows) == len(engine) == 4
     for row, e in zip(rows, engine, strict=True):
-        assert row[-1] == e["status"] == "ok"
+        assert row[11] == e["status"] == "ok"
         assert row[5] == pytest.approx(e["ttft_s"], rel=1e-9) and row[7] == pytest.approx(e["tokens_per_s"], rel=1e-9)
     # The workbook computes what it was built for; another method is refused in words.
     wb = openpyxl.load_workbook(out)
@@ -229,6 +229,6 @@ def test_a_serving_report_recalculates_to_the_engine_and_refuses_other_methods(t
     wb[sheet][cell.replace("$", "")].value = "standard"
     wb.save(tmp_path / "edited.xlsx")
     got = openpyxl.load_workbook(recalculate(tmp_path / "edited.xlsx", tmp_path / "r2"), data_only=True)["Report"]
-    status = [r[-1] for r in got.iter_rows(min_row=4, values_only=True) if r[0]]
+    status = [r[11] for r in got.iter_rows(min_row=4, values_only=True) if r[0]]
     assert status and all(s.startswith("this workbook computes method serving; rebuild it with --method standard")
                           or "cannot model" in s for s in status)  # fmt: skip

@@ -202,6 +202,7 @@ def write_catalog_sheet(wb: Workbook, extra_models: Sequence[Any] = ()) -> Works
         row = last + 2
     ws.column_dimensions["A"].width = 18
     ws.freeze_panes = "B1"
+    ws.protection.sheet = True  # generated figures: guard against a stray keystroke (Review › Unprotect, no password)
     return ws
 
 
@@ -272,6 +273,7 @@ def write_calc_sheet(
         if progress is not None:
             progress(i + 1)
     ws.freeze_panes = "B3"
+    ws.protection.sheet = True  # the arithmetic: guard against a stray keystroke (inputs live on the other sheets)
     return CalcLayout(config_first, len(configs), first, len(scenarios), methods)
 
 
@@ -327,51 +329,66 @@ def _points(series: Series, symbol: str, colour: str) -> Series:
     return series
 
 
+#: Charts show at most this many series (configurations); the table below holds every row.
+MAX_SERIES = 24
+_PALETTE = ("1F77B4", "D62728", "2CA02C", "FF7F0E", "9467BD", "8C564B", "E377C2", "7F7F7F", "BCBD22", "17BECF")
+
+
+def finance_print(ws: Worksheet, area: str | None, *, title_rows: str | None = None) -> None:
+    """Print as a finance deliverable: landscape, one page wide, header rows repeated on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    if area:
+        ws.print_area = area
+    if title_rows:
+        ws.print_title_rows = title_rows
+
+
 def add_throughput_chart(
     target: Worksheet,
     data: Worksheet,
-    first: int,
-    last: int,
+    groups: Sequence[tuple[str, int, int]],
     *,
     batch_col: int,
     tps_col: int,
     price_col: int,
     anchor: str,
 ) -> None:
-    """On ``target``: tokens/s (left axis) and price per 1k completion tokens (right axis) against batch size,
-    from rows first..last of ``data`` (headers in the row above)."""
-    x = Reference(data, min_col=batch_col, min_row=first, max_row=last)
+    """On ``target``: tokens/s (left axis, circles) and price per 1k completion tokens (right axis, triangles)
+    against batch size, one labelled series per configuration: ``groups`` are (title, first row, last row)
+    of ``data``. Cells holding #N/A (a scenario that does not fit) are gaps, never zeros."""
+    from openpyxl.chart.series import SeriesLabel
+
     tps = ScatterChart()
-    tps.title = "Throughput and price against batch size"
+    tps.title = "Throughput (circles) and price per 1k completion tokens (triangles) against batch size"
     tps.style = 13
-    tps.x_axis.title = "Batch size"
     tps.y_axis.title = "Tokens/second"
     tps.y_axis.number_format = "#,##0"
     tps.y_axis.majorGridlines = None
+    tps.x_axis.number_format = "#,##0"
     tps.x_axis.delete = False
     tps.y_axis.delete = False
-    tps.series.append(
-        _points(
-            Series(Reference(data, min_col=tps_col, min_row=first - 1, max_row=last), x, title_from_data=True),
-            "circle",
-            "1F77B4",
-        )
-    )
+    tps.display_blanks = "gap"
+    tps.visible_cells_only = False  # the chart columns are hidden: plot them all the same
     price = ScatterChart()
-    price.y_axis.title = "Price /1k completion tokens [USD]"
-    price.y_axis.number_format = "0.0000"
+    price.y_axis.title = "USD per 1k completion tokens"
+    price.y_axis.number_format = "$0.0000"
     price.y_axis.axId = 200
     price.y_axis.crosses = "max"
     price.y_axis.delete = False
-    price.x_axis = tps.x_axis  # one shared batch-size axis, drawn once
-    price.series.append(
-        _points(
-            Series(Reference(data, min_col=price_col, min_row=first - 1, max_row=last), x, title_from_data=True),
-            "triangle",
-            "D62728",
-        )
-    )
+    price.x_axis = tps.x_axis  # one shared batch-size axis
+    for k, (title, first, last) in enumerate(groups[:MAX_SERIES]):
+        colour = _PALETTE[k % len(_PALETTE)]
+        x = Reference(data, min_col=batch_col, min_row=first, max_row=last)
+        for chart, col, symbol in ((tps, tps_col, "circle"), (price, price_col, "triangle")):
+            s = Series(Reference(data, min_col=col, min_row=first, max_row=last), x)
+            s.tx = SeriesLabel(v=title if chart is tps else f"{title} (price)")
+            chart.series.append(_points(s, symbol, colour))
     tps += price
     tps.legend.position = "b"
-    tps.width, tps.height = 22, 11
+    tps.width, tps.height = 24, 13
     target.add_chart(tps, anchor)
+    if len(groups) > MAX_SERIES:
+        put(target, 3, 4, f"The chart shows the first {MAX_SERIES} of {len(groups)} configurations; the table has all.")

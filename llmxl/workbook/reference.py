@@ -13,6 +13,7 @@ from .build import (
     INPUT_FILL,
     TITLE_FONT,
     add_throughput_chart,
+    finance_print,
     header_row,
     input_block,
     put,
@@ -36,22 +37,23 @@ PUBLISHED_INPUTS = {
     "llm_method": ("Method (standard, serving or reference)", "reference"),
 }
 HEADERS = [
-    "Batch Size",
-    "Prompt Tokens",
-    "Completion Tokens",
-    "Time to first token (s)",
-    "Time for completion (s)",
-    "Tokens/second",
-    "Price/1k prompt tokens",
-    "Price /1k Completion tokens",
+    "Batch size [sequences]",
+    "Prompt [tokens]",
+    "Completion [tokens]",
+    "Time to first token [s]",
+    "Time for completion [s]",
+    "Throughput [tokens/s]",
+    "Price per 1k prompt tokens [USD]",
+    "Price per 1k completion tokens [USD]",
 ]
+SHORT = ["TTFT [s]", "Completion [s]", "Tokens/s", "$/1k prompt", "$/1k completion"]
 # computed column -> (Calc quantity, published CSV column, number format, decimals)
 RESULTS = [
     ("ttft", "ttft_s", "0.000", 3),
     ("completion", "completion_time_s", "0.000", 3),
-    ("tps", "tokens_per_s", "0.000", 3),
-    ("usd_prompt", "price_per_1k_prompt_usd", "0.000000", 6),
-    ("usd_completion", "price_per_1k_completion_usd", "0.0000", 4),
+    ("tps", "tokens_per_s", "#,##0.000", 3),
+    ("usd_prompt", "price_per_1k_prompt_usd", "$0.000000", 6),
+    ("usd_completion", "price_per_1k_completion_usd", "$0.0000", 4),
 ]
 INPUT_ROW = 4
 INPUT_VALUE_COL = 4
@@ -111,8 +113,9 @@ def build_reference_workbook() -> Workbook:
     headers = (
         HEADERS
         + ["Status"]
-        + [f"Published: {h}" for h in HEADERS[3:]]
-        + [f"Difference at printed precision: {h}" for h in HEADERS[3:]]
+        + [f"Published: {h}" for h in SHORT]
+        + [f"Difference, printed precision: {h}" for h in SHORT]
+        + ["Chart: throughput", "Chart: price"]
     )
     header_row(ws, TABLE_HEADER_ROW, headers)
     n_res = len(RESULTS)
@@ -134,19 +137,30 @@ def build_reference_workbook() -> Workbook:
                 f'=IF({computed}="","",ROUND({computed},{decimals})-{published.coordinate})',
                 number_format=fmt,
             )
+        chart_col = status_col + 1 + 2 * n_res
+        put_formula(ws, r, chart_col, f'=IF({ws.cell(row=r, column=status_col).coordinate}="ok",F{r},NA())')
+        put_formula(ws, r, chart_col + 1, f'=IF({ws.cell(row=r, column=status_col).coordinate}="ok",H{r},NA())')
     ws.column_dimensions["A"].width = 16
     for letter in "BCDEFGHI":
         ws.column_dimensions[letter].width = 16
+    for j in range(status_col + 1, status_col + 1 + 2 * n_res):
+        ws.column_dimensions[ws.cell(row=1, column=j).column_letter].width = 13
+    chart_col = status_col + 1 + 2 * n_res
+    for j in (chart_col, chart_col + 1):
+        ws.column_dimensions[ws.cell(row=1, column=j).column_letter].hidden = True
+    last = first + len(rows) - 1
     ws.freeze_panes = ws.cell(row=first, column=1).coordinate
+    last_letter = ws.cell(row=1, column=chart_col - 1).column_letter
+    ws.auto_filter.ref = f"A{TABLE_HEADER_ROW}:{last_letter}{last}"
+    finance_print(ws, f"A1:{last_letter}{last + 30}", title_rows=f"{TABLE_HEADER_ROW}:{TABLE_HEADER_ROW}")
     add_throughput_chart(
         ws,
         ws,
-        first,
-        first + len(rows) - 1,
+        [("Llama-2-70B on 2 × A100-80GB, the published table", first, last)],
         batch_col=1,
-        tps_col=6,
-        price_col=8,
-        anchor=ws.cell(row=first + len(rows) + 2, column=1).coordinate,
+        tps_col=chart_col,
+        price_col=chart_col + 1,
+        anchor=ws.cell(row=last + 2, column=1).coordinate,
     )
     return wb
 

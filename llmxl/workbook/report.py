@@ -21,6 +21,7 @@ from ..estimate import check_count, check_efficiency, check_method, check_price,
 from .build import (
     TITLE_FONT,
     add_throughput_chart,
+    finance_print,
     header_row,
     input_block,
     put,
@@ -43,16 +44,16 @@ from .reference import SHARED_NAMED_INPUTS
 COLUMNS = [
     ("model", "Model", None),
     ("gpu", "GPU", None),
-    ("batch_size", "Batch Size", None),
-    ("prompt_tokens", "Prompt Tokens", None),
-    ("completion_tokens", "Completion Tokens", None),
-    ("ttft_s", "Time to first token (s)", "0.000"),
-    ("completion_time_s", "Time for completion (s)", "0.000"),
-    ("tokens_per_s", "Tokens/second", "0.000"),
-    ("usd_per_1k_prompt_tokens", "Price/1k prompt tokens", "0.000000"),
-    ("usd_per_1k_completion_tokens", "Price /1k Completion tokens", "0.0000"),
-    ("max_batch_size", "Largest batch that fits", "0"),
-    ("status", "Status", None),
+    ("batch_size", "Batch size [sequences]", "#,##0"),
+    ("prompt_tokens", "Prompt [tokens]", "#,##0"),
+    ("completion_tokens", "Completion [tokens]", "#,##0"),
+    ("ttft_s", "Time to first token [s]", "0.000"),
+    ("completion_time_s", "Time for completion [s]", "0.000"),
+    ("tokens_per_s", "Throughput [tokens/s]", "#,##0.0"),
+    ("usd_per_1k_prompt_tokens", "Price per 1k prompt tokens [USD]", "$#,##0.000000"),
+    ("usd_per_1k_completion_tokens", "Price per 1k completion tokens [USD]", "$#,##0.0000"),
+    ("max_batch_size", "Largest batch that fits [sequences]", "#,##0"),
+    ("status", "Status (why a scenario does not fit)", None),
 ]
 #: CSV and JSON rows: every input and result needed to reconcile a price, then the status.
 ROW_KEYS = (
@@ -134,7 +135,9 @@ class Sweep:
         self.he = None if args.hbm_efficiency is None else check_efficiency(args.hbm_efficiency, "hbm_efficiency")
         self.price = check_price(args.gpu_hour_usd)
         self.configs = list(itertools.product(self.models, self.gpus))
-        self.workload = list(itertools.product(self.batches, self.prompts, self.completions))
+        # Prompt and completion outermost, batch innermost: each (model, GPU, prompt, completion) is a run of
+        # rows with batch increasing, one chart series.
+        self.workload = [(b, s, n) for s, n in itertools.product(self.prompts, self.completions) for b in self.batches]
 
     @property
     def size(self) -> int:
@@ -274,23 +277,44 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
     summary.column_dimensions["B"].width = 30
 
     put(report, 1, 1, "Scenarios (one row each; Status says why a scenario does not fit)").font = TITLE_FONT
-    header_row(report, 3, [h for _, h, _ in COLUMNS])
+    headers = [h for _, h, _ in COLUMNS]
+    header_row(report, 3, [*headers, "Chart: throughput (gaps where a scenario fails)", "Chart: price"])
     status_col = len(COLUMNS)
+    fmt = {key: f for key, _, f in COLUMNS}
     for i, (model, gpu, b, s, n) in enumerate(rows):
         rr = first + i
-        for j, v in enumerate((model, gpu, b, s, n)):
-            put(report, rr, j + 1, v)
+        for j, (key, v) in enumerate(zip(("model", "gpu", "batch_size", "prompt_tokens", "completion_tokens"),
+                                         (model, gpu, b, s, n), strict=True)):  # fmt: skip
+            put(report, rr, j + 1, v, number_format=fmt[key])
         status = layout.scenario_ref(i, "status")
-        for j, (key, _, fmt) in enumerate(COLUMNS[5:-1]):
+        for j, (key, _, f) in enumerate(COLUMNS[5:-1]):
             put_formula(
-                report, rr, 6 + j, f'=IF({status}="ok",{layout.scenario_ref(i, _CALC[key])},"")', number_format=fmt
+                report, rr, 6 + j, f'=IF({status}="ok",{layout.scenario_ref(i, _CALC[key])},"")', number_format=f
             )
         put_formula(report, rr, status_col, f"={status}")
-    for j, width in enumerate((16, 16, 10, 10, 10, 14, 14, 12, 14, 14, 12, 60)):
+        # Chart columns: NA() where a scenario fails, so charts leave a gap instead of plotting 0.
+        put_formula(report, rr, status_col + 1, f'=IF(L{rr}="ok",H{rr},NA())')
+        put_formula(report, rr, status_col + 2, f'=IF(L{rr}="ok",J{rr},NA())')
+    for j, width in enumerate((18, 18, 11, 11, 12, 12, 12, 13, 15, 15, 13, 70, 12, 12)):
         report.column_dimensions[report.cell(row=1, column=j + 1).column_letter].width = width
-    report.freeze_panes = "C4"
+    for col in ("M", "N"):
+        report.column_dimensions[col].hidden = True
     last = first + len(rows) - 1
-    add_throughput_chart(summary, report, first, last, batch_col=3, tps_col=8, price_col=10, anchor="D4")
+    report.freeze_panes = "C4"
+    report.auto_filter.ref = f"A3:L{max(last, 4)}"
+    finance_print(report, f"A1:L{max(last, 4)}", title_rows="3:3")
+    finance_print(summary, None)
+    groups = []
+    for i, (model, gpu, _b, s, n) in enumerate(rows):
+        key = (model, gpu, s, n)
+        if groups and groups[-1][0] == key:
+            groups[-1][2] = first + i
+        else:
+            groups.append([key, first + i, first + i])
+    series = [(f"{m} · {g} · {s:,}/{n:,} tokens", a, z) for (m, g, s, n), a, z in groups]
+    add_throughput_chart(
+        summary, report, series, batch_col=3, tps_col=status_col + 1, price_col=status_col + 2, anchor="D4"
+    )
     return wb
 
 
