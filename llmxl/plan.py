@@ -646,14 +646,14 @@ def breakeven(
             )
         return Breakeven(p.model, name, pin, pout, factor, None, None, a, None, reason)
     lam, row = best
-    priced = plan(
+    priced = plan(  # the winning configuration priced at the break-even traffic
         model,
-        row.gpu if isinstance(gpu, str) or not _as_list(gpu) else gpu,
+        gpu,
         prompt_tokens=p.prompt_tokens,
         completion_tokens=p.completion_tokens,
         requests_per_s=lam,
         peak_factor=factor,
         **{**plan_options, "tp": row.tp, "dtype": row.dtype},
     )
-    at = next(r for r in priced.rows if r.gpu == row.gpu and r.reason is None)
+    at = next(r for r in priced.rows if (r.gpu, r.tp, r.dtype, r.reason) == (row.gpu, row.tp, row.dtype, None))
     return Breakeven(p.model, name, pin, pout, factor, lam, lam * a, a, at, None)
