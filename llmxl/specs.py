@@ -753,6 +753,8 @@ class FinanceConventions(_Part):
     """Weight of the completion price in a blended price (1)."""
     blend_source: str
     checked: _dt.date
+    owned_example: dict[str, float | str] = Field(default_factory=dict)
+    """Example figures for owned hardware (owned_gpu_hour_usd's arguments), with their source."""
 
 
 #: GpuSpec fields that override one serving constant each.

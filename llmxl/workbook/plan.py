@@ -69,6 +69,8 @@ def concurrency_grid(top: int, exact: int | None = None) -> list[int]:
 
 # Inputs of the Plan sheet: name -> (label, value from the plan).
 def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    # Owned hardware: the given figures, else the example of llmxl/data/finance.toml (sourced there).
+    owned = {**catalog.get_catalog().finance.owned_example, **price["owned"]}
     return {
         "plan_model": ("Model", p.model),
         "plan_rps": ("Average traffic [requests/s]", p.requests_per_s),
@@ -81,12 +83,12 @@ def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[st
         "plan_gpu_hour_usd": ("Rented price per GPU-hour [USD] (blank: each GPU's catalog price)", price["rented"]),
         "plan_discount": ("Reservation discount (fraction off)", price["discount"]),
         "plan_owned": ("Price basis: owned (1) or rented (0)", 1 if price["owned"] else 0),
-        "plan_purchase_usd": ("Owned: purchase price per GPU [USD]", price["owned"].get("purchase_usd", 30000)),
-        "plan_years": ("Owned: depreciation [years]", price["owned"].get("years", 5)),
-        "plan_power_kw": ("Owned: power per GPU [kW]", price["owned"].get("power_kw", 1.0)),
-        "plan_pue": ("Owned: PUE", price["owned"].get("pue", 1.3)),
-        "plan_usd_per_kwh": ("Owned: electricity [USD/kWh]", price["owned"].get("usd_per_kwh", 0.08)),
-        "plan_other_usd": ("Owned: other cost per GPU per year [USD]", price["owned"].get("other_usd_per_year", 0)),
+        "plan_purchase_usd": ("Owned: purchase price per GPU [USD]", owned["purchase_usd"]),
+        "plan_years": ("Owned: depreciation [years]", owned["years"]),
+        "plan_power_kw": ("Owned: power per GPU [kW]", owned["power_kw"]),
+        "plan_pue": ("Owned: PUE", owned["pue"]),
+        "plan_usd_per_kwh": ("Owned: electricity [USD/kWh]", owned["usd_per_kwh"]),
+        "plan_other_usd": ("Owned: other cost per GPU per year [USD]", owned["other_usd_per_year"]),
         "plan_api_name": ("API compared with", api[0]),
         "plan_api_prompt": ("API price, prompt [USD per 1M tokens]", api[1]),
         "plan_api_completion": ("API price, completion [USD per 1M tokens]", api[2]),
