@@ -19,6 +19,7 @@ from .. import catalog
 from ..errors import InvalidInputError, LlmxlError
 from ..estimate import check_count, check_efficiency, check_method, check_price, estimate
 from .build import (
+    MAX_SERIES,
     TITLE_FONT,
     add_throughput_chart,
     finance_print,
@@ -292,9 +293,19 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
                 report, rr, 6 + j, f'=IF({status}="ok",{layout.scenario_ref(i, _CALC[key])},"")', number_format=f
             )
         put_formula(report, rr, status_col, f"={status}")
-        # Chart columns: NA() where a scenario fails, so charts leave a gap instead of plotting 0.
-        put_formula(report, rr, status_col + 1, f'=IF(L{rr}="ok",H{rr},NA())')
-        put_formula(report, rr, status_col + 2, f'=IF(L{rr}="ok",J{rr},NA())')
+    groups = []  # runs of rows of one configuration (model, GPU, prompt, completion), batch increasing
+    for i, (model, gpu, _b, s, n) in enumerate(rows):
+        key = (model, gpu, s, n)
+        if groups and groups[-1][0] == key:
+            groups[-1][2] = first + i
+        else:
+            groups.append([key, first + i, first + i])
+    charted = groups[:MAX_SERIES]
+    for _, a, z in charted:
+        for rr in range(a, z + 1):
+            # Chart columns: NA() where a scenario fails, so charts leave a gap instead of plotting 0.
+            put_formula(report, rr, status_col + 1, f'=IF(L{rr}="ok",H{rr},NA())')
+            put_formula(report, rr, status_col + 2, f'=IF(L{rr}="ok",J{rr},NA())')
     for j, width in enumerate((18, 18, 11, 11, 12, 12, 12, 13, 15, 15, 13, 70, 12, 12)):
         report.column_dimensions[report.cell(row=1, column=j + 1).column_letter].width = width
     for col in ("M", "N"):
@@ -304,13 +315,6 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
     report.auto_filter.ref = f"A3:L{max(last, 4)}"
     finance_print(report, f"A1:L{max(last, 4)}", title_rows="3:3")
     finance_print(summary, None)
-    groups = []
-    for i, (model, gpu, _b, s, n) in enumerate(rows):
-        key = (model, gpu, s, n)
-        if groups and groups[-1][0] == key:
-            groups[-1][2] = first + i
-        else:
-            groups.append([key, first + i, first + i])
     series = [(f"{m} · {g} · {s:,}/{n:,} tokens", a, z) for (m, g, s, n), a, z in groups]
     add_throughput_chart(
         summary, report, series, batch_col=3, tps_col=status_col + 1, price_col=status_col + 2, anchor="D4"
