@@ -114,12 +114,13 @@ def build_reference_workbook() -> Workbook:
         HEADERS
         + ["Status"]
         + [f"Published: {h}" for h in SHORT]
-        + [f"Difference, printed precision: {h}" for h in SHORT]
+        + [f"Difference: {h}" for h in SHORT]
         + ["Chart: throughput", "Chart: price"]
     )
     header_row(ws, TABLE_HEADER_ROW, headers)
     n_res = len(RESULTS)
     status_col = 4 + n_res
+    put(ws, TABLE_HEADER_ROW - 1, status_col + 1 + n_res, "Difference: computed, rounded as published, minus published")
     for i, row in enumerate(rows):
         r = first + i
         for j, key in enumerate(("batch_size", "prompt_tokens", "completion_tokens")):
