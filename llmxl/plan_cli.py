@@ -43,6 +43,13 @@ def _money(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"${x:,.{digits}f}"
 
 
+def _rate(x: float) -> str:
+    """A price per 1M tokens as price lists show it: cents always, more digits when it has them ($1.10, $0.039)."""
+    text = f"{x:,.4f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
 def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -115,7 +122,7 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
         api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
                                     b.completion_usd_per_1m)  # fmt: skip
         lines.append(
-            f"API {b.api}: ${b.prompt_usd_per_1m:g} / ${b.completion_usd_per_1m:g} per 1M prompt / completion "
+            f"API {b.api}: {_rate(b.prompt_usd_per_1m)} / {_rate(b.completion_usd_per_1m)} per 1M prompt / completion "
             f"tokens, {_money(api_month)} per month at {p.requests_per_s:,.4g} requests/s"
         )
         if b.requests_per_s is None:
