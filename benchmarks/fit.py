@@ -1,0 +1,133 @@
+"""Fit the `serving` method's default constants to the public measurements, and cross-validate the fit.
+
+    python benchmarks/fit.py            # print the fit and its cross-validated error
+    python benchmarks/fit.py --write    # also store the constants in llmxl/data/methods.toml
+
+Six constants shared by every GPU (the data are too few to fit them per GPU): all-reduce latency λ, layer,
+prefill and decode overheads τL, τPre, τDec, and the FLOPs and bandwidth efficiencies fe, he. They minimise the
+squared log error of benchmarks/data/measured.csv (scipy's least_squares, within physical bounds). The error
+that counts is cross-validated by source: each source's points are estimated with constants fitted to the
+other sources only. Needs scipy (pip install scipy); llmxl itself does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import numpy as np  # noqa: E402
+import validate  # noqa: E402
+
+import llmxl  # noqa: E402
+
+NAMES = ("allreduce_latency_s", "layer_overhead_s", "prefill_overhead_s", "decode_overhead_s",
+         "flops_efficiency", "hbm_efficiency")  # fmt: skip
+GPU_FIELDS = ("allreduce_latency_s", "layer_overhead_s", "prefill_overhead_s", "decode_overhead_s",
+              "serving_flops_efficiency", "serving_hbm_efficiency")  # fmt: skip
+LOWER = np.array([0.0, 0.0, 0.0, 0.0, 0.05, 0.05])
+UPPER = np.array([1e-3, 1e-3, 0.2, 0.02, 1.0, 1.0])
+SCALE = np.array([1e-5, 1e-5, 1e-3, 1e-4, 1.0, 1.0])  # the optimiser works in these units
+
+
+def _gpus(theta: np.ndarray) -> dict[str, object]:
+    values = dict(zip(GPU_FIELDS, (float(x) for x in theta), strict=True))
+    return {g: llmxl.get_gpu(g).model_copy(update=values) for g in llmxl.gpus()}
+
+
+def predictions(rows: list[dict[str, str]], theta: np.ndarray) -> np.ndarray:
+    gpus = _gpus(theta)
+    out = []
+    for row in rows:
+        value, _ = validate.predict({**row, "gpu": gpus[row["gpu"]]}, "serving")  # type: ignore[dict-item]
+        out.append(math.nan if value is None or value <= 0 else value)
+    return np.array(out)
+
+
+def fit(rows: list[dict[str, str]], start: np.ndarray) -> np.ndarray:
+    from scipy.optimize import least_squares
+
+    measured = np.array([float(r["value"]) for r in rows])
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        pred = predictions(rows, z * SCALE)
+        r = np.log(pred / measured)
+        return np.where(np.isfinite(r), r, 3.0)  # a point the constants make impossible counts as a big miss
+
+    res = least_squares(residuals, start / SCALE, bounds=(LOWER / SCALE, UPPER / SCALE), diff_step=1e-3)
+    if not res.success:
+        raise SystemExit(f"the fit did not converge: {res.message}")
+    return res.x * SCALE
+
+
+def source_group(row: dict[str, str]) -> str:
+    """Points of one publication (one document at one revision) form a group."""
+    return (
+        re.split(r"[ ,;(]", row["source"].strip())[0]
+        + " "
+        + (re.findall(r"v\d+\.\d+(?:\.\d+)?", row["source"]) or [""])[0]
+    )
+
+
+def cross_validated(rows: list[dict[str, str]], start: np.ndarray) -> np.ndarray:
+    """|error| of each point, estimated with constants fitted to the other sources only."""
+    measured = np.array([float(r["value"]) for r in rows])
+    cv = np.full(len(rows), math.nan)
+    for g in sorted({source_group(r) for r in rows}):
+        held = [i for i, r in enumerate(rows) if source_group(r) == g]
+        t = fit([r for i, r in enumerate(rows) if i not in held], start)
+        cv[held] = np.abs(predictions([rows[i] for i in held], t) / measured[held] - 1)
+    return cv
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--write", action="store_true", help="store the constants in llmxl/data/methods.toml")
+    args = p.parse_args()
+    rows = [r for r in validate.load() if validate.predict(r, "serving")[0] is not None]
+    d = llmxl.catalog.method_defaults("serving")
+    start = np.array([getattr(d, n) for n in NAMES])
+    theta = fit(rows, start)
+    measured = np.array([float(r["value"]) for r in rows])
+    train = np.abs(predictions(rows, theta) / measured - 1)
+    groups = sorted({source_group(r) for r in rows})
+    cv = cross_validated(rows, theta)
+    print("fitted:", ", ".join(f"{n} {v:.4g}" for n, v in zip(NAMES, theta, strict=True)))
+    for n, v, lo, hi in zip(NAMES, theta, LOWER, UPPER, strict=True):
+        if v <= lo + 1e-9 * max(hi, 1) or v >= hi * (1 - 1e-6):
+            print(f"  {n} is at its bound ({v:.4g}): the data do not support more (or less)")
+    print(f"{len(rows)} points, {len(groups)} sources; median |error| fitted {100 * np.nanmedian(train):.0f} %, "
+          f"cross-validated by source {100 * np.nanmedian(cv):.0f} %")  # fmt: skip
+    for regime in validate.REGIMES:
+        idx = [i for i, r in enumerate(rows) if r["regime"] == regime]
+        print(f"  {regime}: cross-validated median {100 * statistics.median(cv[idx]):.0f} % ({len(idx)} points)")
+    if args.write:
+        path = ROOT / "llmxl" / "data" / "methods.toml"
+        text = path.read_text(encoding="utf-8")
+        block = text[text.index("[serving]") :]
+        new = (
+            "[serving]\n"
+            "# Fitted by benchmarks/fit.py to the points of benchmarks/data/measured.csv (public TensorRT-LLM\n"
+            "# figures); docs/validation.md shows the error. A GPU entry's own allreduce_latency_s,\n"
+            "# layer_overhead_s, prefill_overhead_s, decode_overhead_s, serving_flops_efficiency and\n"
+            "# serving_hbm_efficiency take precedence.\n"
+            + "".join(f"{n} = {(v if v > 1e-12 else 0):.4g}\n" for n, v in zip(NAMES, theta, strict=True))
+            + f'source = "fitted to {len(rows)} public TensorRT-LLM measurements (benchmarks/data/measured.csv) by '
+            f"benchmarks/fit.py, minimising squared log error; cross-validated by source, median error "
+            f'{100 * np.nanmedian(cv):.0f} %"\n'
+            "checked = 2026-11-28\n"
+        )
+        path.write_text(text.replace(block, new), encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
