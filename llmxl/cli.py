@@ -64,8 +64,8 @@ def _add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
         "--method",
         default=D["method"],
         choices=list(METHODS),
-        help=f"{D['method']} (default; dense models), serving (what a serving engine measures; MoE, MLA, "
-        "attention windows) or reference (reproduces the published table)",
+        help=f"{D['method']} (default; what a serving engine measures, fitted to public measurements; any model), "
+        "standard (llm-analysis's roofline; dense models) or reference (reproduces the published table)",
     )
 
 

@@ -293,7 +293,9 @@ class Estimate(_Frozen):
                 pre = tuple(_full(x, *frame) for x in pre)
                 dec = tuple(_full(x, *frame) for x in dec)
                 kv_s = _full(kv_s, *frame)
-            bd = Breakdown(LatencyBreakdown(*_components(pre, 0.0 * kv_s)), LatencyBreakdown(*_components(dec, kv_s)))
+            bd = Breakdown(
+                LatencyBreakdown(*_components(pre, _frozen(0.0 * kv_s))), LatencyBreakdown(*_components(dec, kv_s))
+            )
             _set(self, "_breakdown", bd)
         return bd
 
@@ -359,10 +361,17 @@ def _components(p: tuple[Any, ...], kv_s: Any) -> tuple[Any, ...]:
     A `serving` pass is (attention, mlp, communication, output head, overhead); a `standard`
     or `reference` pass is (attention, mlp, norm, communication, embedding, logits, activations).
     """
+    zero = _frozen(0.0 * p[0])
     if len(p) == 5:
-        zero = 0.0 * p[0]
         return (p[0], p[1], zero, p[2], zero, p[3], p[4], kv_s)
-    return (*p[:6], 0.0 * p[0], kv_s)
+    return (*p[:6], zero, kv_s)
+
+
+def _frozen(x: Any) -> Any:
+    """``x``, read-only when it is an array: results are never changed in place."""
+    if isinstance(x, np.ndarray):
+        x.flags.writeable = False
+    return x
 
 
 def _new_estimate(values: tuple[Any, ...], parts: tuple[Any, ...]) -> Estimate:
@@ -491,7 +500,7 @@ def check_price(value: Any) -> float | None:
 
 
 def check_method(value: Any) -> str:
-    """'standard', 'reference' or 'serving' (any case; blank means standard), else UnknownNameError."""
+    """'serving', 'standard' or 'reference' (any case; blank means serving), else UnknownNameError."""
     if type(value) is str and (value == "standard" or value == "reference" or value == "serving"):
         return value
     if isinstance(value, str):
@@ -499,10 +508,10 @@ def check_method(value: Any) -> str:
         if m in METHODS:
             return m
         if not m:
-            return "standard"
+            return "serving"
     raise UnknownNameError(
-        f"unknown method {value!r}; use 'standard' (the default), 'serving' (what a serving engine measures; "
-        "MoE, MLA, attention windows) or 'reference' (reproduces the published table)",
+        f"unknown method {value!r}; use 'serving' (the default; what a serving engine measures), 'standard' "
+        "(llm-analysis's roofline; dense models) or 'reference' (reproduces the published table)",
         field="method",
     )
 
@@ -675,7 +684,7 @@ def estimate(
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
     gpu_hour_usd: Any = None,
-    method: Literal["standard", "reference", "serving"] = "standard",
+    method: Literal["standard", "reference", "serving"] = "serving",
     on_error: Literal["raise", "nan"] = "raise",
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
@@ -696,9 +705,10 @@ def estimate(
         catalog values for `serving`).
     gpu_hour_usd : Price of one GPU for one hour [USD]; None takes the catalog price,
         and without one the price fields are None.
-    method : "standard" (default; dense models), "reference" (reproduces the published table)
-        or "serving" (what a serving engine measures; mixture of experts, latent attention,
-        attention windows).
+    method : "serving" (default; what a serving engine measures, fitted to public measurements;
+        any model, including mixture of experts, latent attention and attention windows),
+        "standard" (llm-analysis's roofline; dense models) or "reference" (reproduces the
+        published table).
     on_error : "raise" (default) raises :class:`LlmxlError` for the first bad scenario;
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
 
@@ -1124,19 +1134,17 @@ def _fit_message(
     need: int,
 ) -> str:
     hint = _tp_hint(need)
+    # Both needs grow in proportion to the batch: the largest batch that fits is the same for
+    # either message. Strictly below left / per-sequence need, since fitting means left > need.
+    per_sequence = max(need_pre, kv + act_dec) / b
+    max_batch = math.ceil(left / per_sequence) - 1 if per_sequence > 0 else 0
+    fix = f"use batch_size ≤ {max_batch} or {hint}" if max_batch >= 1 else hint
     if not left > need_pre:
         what = "prompt activations and KV cache" if T.method == "serving" else "prompt activations"
         return (
             f"{what} for batch_size {b:g} × {s:g} tokens need {need_pre / _GIB:.1f} GiB per GPU "
-            f"but {left / _GIB:.1f} GiB is left after weights on {g.id}; "
-            + (
-                f"try tp={need} or a smaller batch_size"
-                if need
-                else "use a smaller batch_size, a GPU with more memory or a smaller dtype"
-            )
+            f"but {left / _GIB:.1f} GiB is left after weights on {g.id}; {fix}"
         )
-    max_batch = math.floor(left / ((kv + act_dec) / b))
-    fix = f"use batch_size ≤ {max_batch} or {hint}" if max_batch >= 1 else hint
     return (
         f"KV cache for batch_size {b:g} × {s + n:g} tokens needs {kv / _GIB:.1f} GiB per GPU "
         f"(plus {act_dec / _GIB:.1f} GiB activations) but {left / _GIB:.1f} GiB is left after weights "

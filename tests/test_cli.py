@@ -72,7 +72,7 @@ def test_estimate_json_equals_the_library(capsys):
     assert code == 0
     for attr, _ in PUBLISHED_COLUMNS.values():
         assert data[attr] == getattr(e, attr)
-    assert data["method"] == "standard" and data["breakdown"]["decode"]["kv_cache_s"] > 0
+    assert data["method"] == "serving" and data["breakdown"]["decode"]["overhead_s"] > 0
 
 
 @pytest.mark.parametrize("kind", ["models", "gpus", "dtypes"])
@@ -232,6 +232,8 @@ def test_standard_refuses_moe_naming_the_serving_method(capsys):
         "512",
         "--completion",
         "256",
+        "--method",
+        "standard",
     )
     assert code == 2 and "use method='serving'" in err and err.count("\n") == 1
 

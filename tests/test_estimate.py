@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import llmxl
-from llmxl import DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError, estimate
+from llmxl import DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError, catalog, estimate
+from llmxl.estimate import _COMPONENTS, check_method
 
 from .conftest import PUBLISHED_COLUMNS, published_rows
 
@@ -76,10 +77,12 @@ class TestWorkedCheck:
             # The document prints 6 significant figures: compare at that precision.
             assert g == pytest.approx(x, rel=1e-6, abs=0.5 * 10 ** (math.floor(math.log10(x)) - 5))
 
-    def test_standard_is_default(self):
+    def test_serving_is_default_with_its_fitted_efficiencies(self):
         e = estimate("llama-2-70b", "a100-sxm-80gb", tp=2, prompt_tokens=128, completion_tokens=242)
-        assert e.method == "standard"
-        assert e.flops_efficiency == 0.7 and e.hbm_efficiency == 0.9 and e.batch_size == 1
+        fitted = catalog.method_defaults("serving")
+        assert e.method == "serving" and e.batch_size == 1
+        assert (e.flops_efficiency, e.hbm_efficiency) == (fitted.flops_efficiency, fitted.hbm_efficiency)
+        assert check_method("") == "serving" and check_method(" Standard ") == "standard"
 
 
 class TestVectorised:
@@ -166,7 +169,8 @@ class TestVectorised:
                 completion_tokens=512,
                 on_error=on_error,
             )
-            for arr in (e.ttft_s, e.tpot_s, e.breakdown.prefill.embedding_s, e.breakdown.decode.kv_cache_s):
+            parts = [getattr(p, f) for p in (e.breakdown.prefill, e.breakdown.decode) for f in _COMPONENTS]
+            for arr in (e.ttft_s, e.tpot_s, *parts):
                 assert arr.shape == (2,)
                 with pytest.raises(ValueError):
                     arr[0] = 1.0
@@ -365,6 +369,8 @@ def test_array_error_names_the_element():
 
 def test_weights_error_says_gib_needed_and_available():
     with pytest.raises(
-        DoesNotFitError, match=r"weights need 128\.0 GiB per GPU but a100-sxm-80gb has 80 GiB; try tp=2"
+        # serving counts every parameter: 68.98e9 × 2 bytes = 128.5 GiB (the roofline methods: 128.0)
+        DoesNotFitError,
+        match=r"weights need 128\.5 GiB per GPU but a100-sxm-80gb has 80 GiB; try tp=2",
     ):
         estimate("llama-2-70b", "a100-sxm-80gb", prompt_tokens=1, completion_tokens=1)

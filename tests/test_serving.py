@@ -603,7 +603,7 @@ class TestOtherMethodsRefuse:
             estimate(model, "h200", tp=8, prompt_tokens=128, completion_tokens=8, method=method)
 
     def test_a_window_is_a_warning_under_standard(self):
-        e = estimate("mistral-7b", "h100-sxm-80gb", prompt_tokens=128, completion_tokens=8)
+        e = estimate("mistral-7b", "h100-sxm-80gb", prompt_tokens=128, completion_tokens=8, method="standard")
         assert any("window" in w for w in e.warnings)
 
 

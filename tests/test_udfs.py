@@ -366,7 +366,7 @@ class TestServingMethod:
         assert out == [[default.ttft_s], [half.ttft_s]]
 
     def test_standard_refuses_moe_in_the_cell(self, xl):
-        out = excel(xl, "LLM_TTFT", "mixtral-8x7b", "h100-sxm-80gb", 1.0, 512.0, 256.0, 2.0)
+        out = excel(xl, "LLM_TTFT", "mixtral-8x7b", "h100-sxm-80gb", 1.0, 512.0, 256.0, 2.0, *[None] * 4, "standard")
         assert out.startswith("#VALUE! mixtral-8x7b has mixture of experts") and "method='serving'" in out
 
     def test_spill_reports_parameters_and_experts(self, xl):

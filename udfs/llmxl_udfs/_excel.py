@@ -50,12 +50,12 @@ _DOCS = {
     "tp": "Optional. Tensor-parallel GPUs; must divide the attention heads. Default 1.",
     "gpu_hour_usd": "Optional. USD per GPU per hour. Default: the catalog price of the GPU.",
     "flops_efficiency": "Optional. Fraction of peak compute achieved, in (0, 1]. "
-    "Default: the method's (0.7; for serving the GPU's fitted value).",
+    "Default: the method's (serving: the fitted value; standard and reference: 0.7).",
     "hbm_efficiency": "Optional. Fraction of peak memory bandwidth achieved, in (0, 1]. "
-    "Default: the method's (0.9; for serving the GPU's fitted value).",
+    "Default: the method's (serving: the fitted value; standard and reference: 0.9).",
     "dtype": 'Optional. Precision such as "bf16", "fp8", "fp8-kv16", "int4-awq", "mxfp4", "nvfp4". Default w16a16e16.',
-    "method": 'Optional. "standard" (default; dense models), "serving" (what a serving engine measures; '
-    'MoE, MLA, windows) or "reference" (reproduces the published Llama-2-70B table).',
+    "method": 'Optional. "serving" (default; what a serving engine measures; any model), "standard" '
+    '(llm-analysis; dense models) or "reference" (reproduces the published Llama-2-70B table).',
     "pp": "Optional. Pipeline-parallel stages. Default 1.",
 }
 
