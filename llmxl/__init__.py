@@ -4,7 +4,7 @@
 >>> e = llmxl.estimate("llama-2-70b", "a100-sxm-80gb", tp=2, batch_size=8,
 ...                    prompt_tokens=512, completion_tokens=512, gpu_hour_usd=2.21)
 >>> round(e.tokens_per_s, 1)
-186.0
+112.1
 
 Only numpy is imported with the package; pydantic and the specs load with the
 catalog on first use, and openpyxl, xlwings and the command line when their
@@ -22,6 +22,7 @@ __all__ = [
     "METHODS",
     "Breakdown",
     "Breakeven",
+    "Calibration",
     "CatalogError",
     "DoesNotFitError",
     "DtypeSpec",
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidInputError",
     "LatencyBreakdown",
     "LlmxlError",
+    "Measurement",
     "ModelSpec",
     "OperatingPoint",
     "Plan",
@@ -40,6 +42,7 @@ __all__ = [
     "api_price",
     "api_prices",
     "breakeven",
+    "calibrate",
     "dtypes",
     "estimate",
     "get_dtype",
@@ -50,6 +53,7 @@ __all__ = [
     "operating_point",
     "owned_gpu_hour_usd",
     "plan",
+    "read_measurements",
 ]
 
 
@@ -59,4 +63,9 @@ def __getattr__(name: str) -> object:
         from . import specs
 
         return getattr(specs, name)
+    # Calibration loads on first use too: a spreadsheet that never calibrates never pays for it.
+    if name in ("Calibration", "Measurement", "calibrate", "read_measurements"):
+        from . import calibration
+
+        return getattr(calibration, name)
     raise AttributeError(f"module 'llmxl' has no attribute {name!r}")

@@ -353,6 +353,13 @@ def reset() -> None:
         _extra_files.clear()
 
 
+def reload() -> None:
+    """Read the catalog files again on the next lookup (after llmxl itself wrote one); keeps added files."""
+    global _catalog
+    with _lock:
+        _catalog = None
+
+
 def add_catalog_file(path: str | os.PathLike[str]) -> None:
     """Add a user catalog file for the rest of this process, validating it now."""
     global _catalog

@@ -175,6 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="also write every candidate as CSV")
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
+
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the serving constants of a GPU to your own measurements",
+        description="Fit the serving method's constants (efficiencies, overheads, all-reduce latency) of one GPU "
+        "to measurements: a plain CSV (columns model, gpu, tp, dtype, prompt_tokens, completion_tokens, "
+        "batch_size or concurrency, and any of ttft_s, tpot_s, e2e_s, output_tokens_per_s), result JSONs of "
+        "vllm bench serve --save-result, or genai-perf's profile_export_genai_perf.csv. With --save NAME, "
+        "the result becomes the GPU <gpu>@NAME in your user catalog, usable everywhere.",
+    )
+    p.add_argument("files", nargs="+", help="measurement files")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "vllm", "genai-perf"],
+                   help="file format (default: .json is vLLM, a first line 'Metric,' genai-perf)")  # fmt: skip
+    p.add_argument("--model", help="model, where the file does not name it")
+    p.add_argument("--gpu", help="GPU the measurements ran on, where the file does not name it (vLLM, genai-perf)")
+    p.add_argument("--tp", help="tensor-parallel size, where the file does not give it (default 1)")
+    p.add_argument("--dtype", help="dtype, where the file does not give it (default w16a16e16)")
+    p.add_argument("--concurrency", help="concurrency of a genai-perf run (its CSV does not record it)")
+    p.add_argument("--fit", help="comma-separated constants to fit (default: every one the measurements inform)")
+    p.add_argument("--save", metavar="NAME", help="save as the GPU <gpu>@NAME in the user catalog")
+    p.add_argument("--catalog", help="catalog file to save to (default: LLMXL_CATALOG's first file, or "
+                   "~/.config/llmxl/catalog.toml)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="replace a saved calibration of the same name")
+    p.add_argument("--json", action="store_true", help="print the calibration as JSON")
     return parser
 
 
@@ -420,6 +444,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return run_plan(args)
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate_cli import run_calibrate
+
+    return run_calibrate(args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .workbook.report import run_report
 
@@ -438,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "workbook": _cmd_workbook,
         "report": _cmd_report,
         "plan": _cmd_plan,
+        "calibrate": _cmd_calibrate,
     }[args.command]
     import signal
 

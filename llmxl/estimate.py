@@ -686,6 +686,7 @@ def estimate(
     gpu_hour_usd: Any = None,
     method: Literal["standard", "reference", "serving"] = "serving",
     on_error: Literal["raise", "nan"] = "raise",
+    calibration: Any = None,
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
 
@@ -711,6 +712,8 @@ def estimate(
         published table).
     on_error : "raise" (default) raises :class:`LlmxlError` for the first bad scenario;
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
+    calibration : A :class:`llmxl.Calibration` of this GPU: its fitted `serving`
+        constants replace the catalog's (the same as passing ``calibration.spec`` as ``gpu``).
 
     Returns
     -------
@@ -733,6 +736,8 @@ def estimate(
     (0.04, 25.568, 0.0478)
     """
     method_ = check_method(method)
+    if calibration is not None:
+        gpu = _calibrated_gpu(gpu, calibration)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
     m, g, d, T, config_warnings, default_fe, default_he = _configuration(model, gpu, dtype, tp, pp, method_)
@@ -771,6 +776,21 @@ def estimate(
 
 
 _config_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _calibrated_gpu(gpu: Any, calibration: Any) -> GpuSpec:
+    spec = getattr(calibration, "spec", None)
+    if spec is None:
+        raise InvalidInputError(
+            f"calibration must be what llmxl.calibrate() returns, got {type(calibration).__name__}",
+            field="calibration",
+        )
+    if _resolve_gpu(gpu).id not in (calibration.gpu, spec.id):
+        raise InvalidInputError(
+            f"the calibration is of {calibration.gpu}, not {_resolve_gpu(gpu).id}; pass gpu={calibration.gpu!r}",
+            field="calibration",
+        )
+    return spec
 
 
 def _configuration(

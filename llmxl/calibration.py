@@ -1,0 +1,835 @@
+"""Calibration: fit the `serving` method's GPU constants to a user's own measurements.
+
+>>> cal = calibrate("points.csv")                 # doctest: +SKIP
+>>> cal.save("my-vllm")                           # doctest: +SKIP
+'h100-sxm-80gb@my-vllm'
+
+A measurement is one benchmark run: model, GPU, tp, dtype, prompt and completion tokens, a batch
+size (static batching) or a concurrency (continuous batching, as ``vllm bench serve
+--max-concurrency`` and genai-perf ``--concurrency`` run), and one or more of TTFT, TPOT (or ITL),
+end-to-end latency and output tokens/s. The fit minimises the squared log error of every measured
+figure (projected Levenberg–Marquardt within physical bounds; numpy only), fits only the constants
+the measurements inform, and judges itself by leave-one-out cross-validation.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import os
+import re
+import statistics
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import catalog
+from .errors import InvalidInputError, LlmxlError
+
+__all__ = ["CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "read_measurements"]
+
+# The constants, in the order they are given up when the points are too few: the decode
+# constants first (every metric but TTFT informs them), then prefill, then communication.
+CONSTANTS = (
+    "hbm_efficiency",
+    "flops_efficiency",
+    "decode_overhead_s",
+    "prefill_overhead_s",
+    "allreduce_latency_s",
+    "layer_overhead_s",
+)
+_GPU_FIELD = {
+    "hbm_efficiency": "serving_hbm_efficiency",
+    "flops_efficiency": "serving_flops_efficiency",
+    "decode_overhead_s": "decode_overhead_s",
+    "prefill_overhead_s": "prefill_overhead_s",
+    "allreduce_latency_s": "allreduce_latency_s",
+    "layer_overhead_s": "layer_overhead_s",
+}
+# Physical bounds of the search (a modelling choice, the same as benchmarks/fit.py), and the units
+# the optimiser works in so that every step is of order one.
+_LOWER = {"hbm_efficiency": 0.05, "flops_efficiency": 0.05}
+_UPPER = {
+    "hbm_efficiency": 1.0,
+    "flops_efficiency": 1.0,
+    "decode_overhead_s": 0.02,
+    "prefill_overhead_s": 0.2,
+    "allreduce_latency_s": 1e-3,
+    "layer_overhead_s": 1e-3,
+}
+_SCALE = {
+    "hbm_efficiency": 1.0,
+    "flops_efficiency": 1.0,
+    "decode_overhead_s": 1e-4,
+    "prefill_overhead_s": 1e-3,
+    "allreduce_latency_s": 1e-5,
+    "layer_overhead_s": 1e-5,
+}
+# At least this many measured figures per fitted constant: fitting as many constants as figures
+# reproduces the given points exactly and predicts the others worse than the defaults
+# (benchmarks/calibrate.py measured 1, 2 and 3 on the public measurements; 3 did best).
+FIGURES_PER_CONSTANT = 3
+METRICS = ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s")
+_METRIC_NAMES = {
+    "ttft_s": "time to first token",
+    "tpot_s": "time per output token",
+    "e2e_s": "end-to-end latency",
+    "output_tokens_per_s": "output tokens/s",
+}
+# Repeated runs of one configuration differ by a few per cent; beyond this they contradict.
+_DUPLICATE_SPREAD = 0.25
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark run and what it measured (seconds and tokens per second)."""
+
+    model: str
+    gpu: str
+    prompt_tokens: int
+    completion_tokens: int
+    metrics: Mapping[str, float]
+    tp: int = 1
+    pp: int = 1
+    dtype: str = "w16a16e16"
+    batch_size: int | None = None
+    concurrency: int | None = None
+    where: str = "measurement"
+
+    def key(self) -> tuple[Any, ...]:
+        return (
+            catalog.normalise_name(self.model),
+            self.tp,
+            self.pp,
+            self.dtype,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.batch_size,
+            self.concurrency,
+        )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted `serving` constants of one GPU, with their uncertainty and errors.
+
+    Attributes
+    ----------
+    gpu : The catalog GPU the measurements ran on.
+    constants : Every serving constant after the fit (fitted or kept at the GPU's default).
+    defaults : The same constants before the fit.
+    fitted : The constants the measurements informed and the fit set.
+    kept : The constants left at their defaults, with why.
+    uncertainty : One standard error of each fitted constant (None when the points are exactly as many
+        as the constants fitted).
+    error_before, error_after : Median absolute relative error on the given figures, with the
+        defaults and with the fit.
+    error_cross_validated : The same, each point estimated by a fit to the other points only (None
+        below 3 points).
+    points : Measured figures, one dict per (run, metric), with before and after estimates.
+    problems : Why the fit may not be trusted (no convergence, a constant at a bound); a
+        calibration with problems is not saved.
+    """
+
+    gpu: str
+    constants: dict[str, float]
+    defaults: dict[str, float]
+    fitted: tuple[str, ...]
+    kept: dict[str, str]
+    uncertainty: dict[str, float | None]
+    error_before: float
+    error_after: float
+    error_cross_validated: float | None
+    points: list[dict[str, Any]]
+    problems: tuple[str, ...]
+    source: str
+    seconds: float = 0.0
+    name: str | None = field(default=None)
+
+    @property
+    def spec(self) -> Any:
+        """A GpuSpec: the GPU with these constants (id ``gpu@name`` once named)."""
+        base = catalog.get_gpu(self.gpu)
+        update: dict[str, Any] = {_GPU_FIELD[c]: float(v) for c, v in self.constants.items()}
+        update.update(
+            id=f"{self.gpu}@{self.name}" if self.name else f"{self.gpu}@calibrated",
+            aliases=(),
+            serving_source=self.source,
+            serving_checked=_dt.date.today(),
+        )
+        return base.model_copy(update=update)
+
+    def save(self, name: str, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> str:
+        """Save as the user-catalog GPU ``<gpu>@<name>``, usable by name everywhere; returns that name.
+
+        ``path`` defaults to the first ``LLMXL_CATALOG`` file, else the default user catalog
+        (``~/.config/llmxl/catalog.toml``). An entry of that name is replaced only with ``force``.
+        """
+        if self.problems:
+            raise InvalidInputError(f"not saved: {self.problems[0]}", field="calibration")
+        name = _check_name(name)
+        named = Calibration(**{**self.__dict__, "name": name})
+        target = Path(path).expanduser() if path is not None else _default_save_path()
+        _save_entry(named.spec, target, force=force)
+        return f"{self.gpu}@{name}"
+
+    def table(self) -> list[tuple[str, str, str, str]]:
+        """(constant, default, fitted, ± one standard error) as text, for printing."""
+        rows = []
+        for c in CONSTANTS:
+            unc = self.uncertainty.get(c)
+            rows.append(
+                (
+                    c,
+                    f"{self.defaults[c]:.4g}",
+                    f"{self.constants[c]:.4g}" if c in self.fitted else "kept",
+                    (f"± {unc:.2g}" if unc is not None else "± n/a") if c in self.fitted else self.kept.get(c, ""),
+                )
+            )
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gpu": self.gpu,
+            "name": self.name,
+            "constants": self.constants,
+            "defaults": self.defaults,
+            "fitted": list(self.fitted),
+            "kept": self.kept,
+            "uncertainty": self.uncertainty,
+            "error_before": self.error_before,
+            "error_after": self.error_after,
+            "error_cross_validated": self.error_cross_validated,
+            "problems": list(self.problems),
+            "points": self.points,
+            "seconds": self.seconds,
+        }
+
+
+# ---------------------------------------------------------------------------
+# Reading measurements
+
+
+def _positive(value: Any, where: str, name: str, *, whole: bool = False) -> Any:
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidInputError(
+                f"{where}: {name}={value!r} is not a number; give a positive number", field=name
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(f"{where}: {name}={value!r} must be a positive number", field=name)
+    if whole:
+        if abs(value - round(value)) > 1e-9 and name in ("tp", "pp", "batch_size"):
+            raise InvalidInputError(f"{where}: {name}={value!r} must be a whole number", field=name)
+        return max(1, round(value))
+    return float(value)
+
+
+def _measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any]) -> Measurement:
+    def get(name: str) -> Any:
+        v = row.get(name)
+        if v is None or (isinstance(v, str) and not v.strip()):
+            v = defaults.get(name)
+        return v
+
+    for name in ("model", "gpu", "prompt_tokens", "completion_tokens"):
+        if get(name) is None:
+            raise InvalidInputError(f"{where}: {name} is missing; add a {name} column or pass {name}=", field=name)
+    model, gpu = str(get("model")).strip(), str(get("gpu")).strip()
+    try:  # unknown names fail here, naming the row
+        catalog.get_model(model)
+        gpu_id = catalog.get_gpu(gpu).id
+    except LlmxlError as exc:
+        raise type(exc)(f"{where}: {exc.message}", field=exc.field) from None
+    metrics: dict[str, float] = {}
+    for m in METRICS:
+        alias = "itl_s" if m == "tpot_s" else None
+        v = row.get(m)
+        if (v is None or (isinstance(v, str) and not v.strip())) and alias:
+            v = row.get(alias)
+        if v is not None and not (isinstance(v, str) and not v.strip()):
+            metrics[m] = _positive(v, where, m)
+    if not metrics:
+        raise InvalidInputError(
+            f"{where}: no measured figure; give one or more of {', '.join(METRICS)} (or itl_s)", field="metrics"
+        )
+    batch, conc = get("batch_size"), get("concurrency")
+    if (batch is None) == (conc is None):
+        raise InvalidInputError(
+            f"{where}: give exactly one of batch_size (static batching) and concurrency (continuous batching)",
+            field="batch_size" if batch is not None else "concurrency",
+        )
+    n = _positive(get("completion_tokens"), where, "completion_tokens", whole=True)
+    if "tpot_s" in metrics and n < 2:
+        raise InvalidInputError(f"{where}: tpot_s needs completion_tokens ≥ 2, got {n}", field="tpot_s")
+    from .estimate import _resolve_dtype
+
+    return Measurement(
+        model=model,
+        gpu=gpu_id,
+        prompt_tokens=_positive(get("prompt_tokens"), where, "prompt_tokens", whole=True),
+        completion_tokens=n,
+        metrics=metrics,
+        tp=_positive(get("tp") or 1, where, "tp", whole=True),
+        pp=_positive(get("pp") or 1, where, "pp", whole=True),
+        dtype=_dtype(get("dtype") or "w16a16e16", where, _resolve_dtype),
+        batch_size=None if batch is None else _positive(batch, where, "batch_size", whole=True),
+        concurrency=None if conc is None else _positive(conc, where, "concurrency", whole=True),
+        where=where,
+    )
+
+
+def _dtype(value: Any, where: str, resolve: Any) -> str:
+    try:
+        resolve(str(value).strip())
+    except LlmxlError as exc:
+        raise InvalidInputError(f"{where}: {exc.message}", field="dtype") from None
+    return str(value).strip()
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file; give the path of a measurements file", field="file")
+    if path.stat().st_size > 16 * 1024 * 1024:
+        raise InvalidInputError(f"{path}: larger than 16 MiB; this is not a measurements file", field="file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path}: not UTF-8 text; save it as UTF-8 CSV or JSON", field="file") from None
+
+
+def _detect(path: Path, text: str) -> str:
+    if path.suffix.lower() == ".json":
+        return "vllm"
+    first = text.lstrip().split("\n", 1)[0]
+    if first.startswith("Metric,"):
+        return "genai-perf"
+    return "csv"
+
+
+_VLLM_NEEDED = ("completed", "total_input_tokens", "total_output_tokens", "mean_ttft_ms", "output_throughput")
+
+
+def _from_vllm(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measurement]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})", field="file") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path}: expected the JSON object that vllm bench serve writes", field="file")
+    missing = [k for k in _VLLM_NEEDED if k not in data]
+    if missing:
+        raise InvalidInputError(
+            f"{path}: field {missing[0]} is missing; this is not a result file of vllm bench serve "
+            "(benchmark_serving.py --save-result) or of a version llmxl reads",
+            field=missing[0],
+        )
+    done = _positive(data["completed"], str(path), "completed")
+    conc = data.get("max_concurrency") if defaults.get("concurrency") is None else defaults["concurrency"]
+    if conc is None:
+        raise InvalidInputError(
+            f"{path}: field max_concurrency is empty: the run was paced by request rate, not concurrency; "
+            "rerun with --max-concurrency or pass concurrency=",
+            field="max_concurrency",
+        )
+    row = {
+        "model": defaults.get("model") or data.get("model_id"),
+        "prompt_tokens": _positive(data["total_input_tokens"], str(path), "total_input_tokens") / done,
+        "completion_tokens": _positive(data["total_output_tokens"], str(path), "total_output_tokens") / done,
+        "concurrency": conc,
+        "ttft_s": _positive(data["mean_ttft_ms"], str(path), "mean_ttft_ms") / 1000,
+        "output_tokens_per_s": data["output_throughput"],
+    }
+    tpot = data.get("mean_tpot_ms") or data.get("mean_itl_ms")
+    if tpot:
+        row["tpot_s"] = _positive(tpot, str(path), "mean_tpot_ms") / 1000
+    if data.get("mean_e2el_ms"):
+        row["e2e_s"] = _positive(data["mean_e2el_ms"], str(path), "mean_e2el_ms") / 1000
+    rest = {k: v for k, v in defaults.items() if k not in ("model", "concurrency")}
+    return [_measurement(row, str(path), rest)]
+
+
+_GENAI = {
+    "Time To First Token (ms)": ("ttft_s", 1e-3),
+    "Time to First Token (ms)": ("ttft_s", 1e-3),
+    "Inter Token Latency (ms)": ("tpot_s", 1e-3),
+    "Request Latency (ms)": ("e2e_s", 1e-3),
+    "Output Sequence Length (tokens)": ("completion_tokens", 1),
+    "Input Sequence Length (tokens)": ("prompt_tokens", 1),
+    "Output Token Throughput (per sec)": ("output_tokens_per_s", 1),
+    "Output Token Throughput (tokens/sec)": ("output_tokens_per_s", 1),
+}
+
+
+def _from_genai_perf(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measurement]:
+    row: dict[str, Any] = {}
+    for i, rec in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if len(rec) < 2 or rec[0] == "Metric":
+            continue
+        hit = _GENAI.get(rec[0].strip())
+        if hit is not None:
+            row[hit[0]] = _positive(rec[1], f"{path} row {i}", rec[0]) * hit[1]
+    for needed in ("Time To First Token (ms)", "Output Sequence Length (tokens)", "Input Sequence Length (tokens)"):
+        if _GENAI[needed][0] not in row:
+            raise InvalidInputError(
+                f"{path}: row {needed!r} is missing; this is not a profile_export_genai_perf.csv of a "
+                "version llmxl reads",
+                field=_GENAI[needed][0],
+            )
+    if defaults.get("concurrency") is None:
+        raise InvalidInputError(
+            f"{path}: genai-perf's CSV does not record the concurrency; pass concurrency= (--concurrency)",
+            field="concurrency",
+        )
+    return [_measurement(row, str(path), defaults)]
+
+
+def _from_csv(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measurement]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    known = {"model", "gpu", "tp", "pp", "dtype", "prompt_tokens", "completion_tokens", "batch_size", "concurrency",
+             "itl_s", "source", "notes", *METRICS}  # fmt: skip
+    unknown = [h for h in header if h and h not in known]
+    if unknown:
+        raise InvalidInputError(
+            f"{path}: unknown column {unknown[0]!r}; columns are {', '.join(sorted(known))}", field=unknown[0]
+        )
+    out = []
+    for i, rec in enumerate(reader, start=2):
+        rec = {(k or "").strip(): v for k, v in rec.items()}
+        if not any((v or "").strip() for v in rec.values() if isinstance(v, str)):
+            continue
+        out.append(_measurement(rec, f"{path} row {i}", defaults))
+    if not out:
+        raise InvalidInputError(f"{path}: no measurements; one row per run under a header row", field="file")
+    return out
+
+
+def read_measurements(path: str | os.PathLike[str], *, format: str = "auto", **defaults: Any) -> list[Measurement]:
+    """Measurements from a plain CSV, a ``vllm bench serve`` result JSON or a genai-perf CSV.
+
+    ``defaults`` (model, gpu, tp, pp, dtype, concurrency ...) fill what the file does not say:
+    vLLM's JSON names neither GPU nor tp, genai-perf's CSV not the concurrency either.
+    """
+    p = Path(path).expanduser()
+    text = _read_text(p)
+    kind = _detect(p, text) if format == "auto" else format
+    readers = {"csv": _from_csv, "vllm": _from_vllm, "genai-perf": _from_genai_perf}
+    if kind not in readers:
+        raise InvalidInputError(f"format {format!r} is unknown; use auto, csv, vllm or genai-perf", field="format")
+    return readers[kind](p, text, defaults)
+
+
+# ---------------------------------------------------------------------------
+# Predicting and fitting
+
+
+def _predict(m: Measurement, gpu: Any) -> dict[str, float]:
+    from .estimate import estimate
+    from .plan import operating_point
+
+    common = dict(tp=m.tp, pp=m.pp, dtype=m.dtype, prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens)
+    n = m.completion_tokens
+    if m.batch_size is not None:
+        e = estimate(m.model, gpu, batch_size=m.batch_size, method="serving", **common)
+        got = {"ttft_s": e.ttft_s, "tpot_s": e.tpot_s, "e2e_s": e.e2e_latency_s, "output_tokens_per_s": e.tokens_per_s}
+    else:
+        op = operating_point(m.model, gpu, m.concurrency, **common)
+        itl = op.itl_s if op.itl_s is not None else 0.0
+        got = {
+            "ttft_s": op.ttft_s,
+            "tpot_s": itl,
+            "e2e_s": op.ttft_s + (n - 1) * itl,
+            "output_tokens_per_s": op.output_tokens_per_s,
+        }
+    return {k: float(got[k]) for k in m.metrics}
+
+
+class _Problem:
+    def __init__(self, ms: list[Measurement], gpu: Any) -> None:
+        self.ms = ms
+        self.base = gpu
+        self.measured = np.array([v for m in ms for v in m.metrics.values()])
+        self.owner = np.array([i for i, m in enumerate(ms) for _ in m.metrics])
+
+    def predictions(self, values: Mapping[str, float]) -> np.ndarray:
+        g = self.base.model_copy(update={_GPU_FIELD[c]: float(v) for c, v in values.items()})
+        return np.array([v for m in self.ms for v in _predict(m, g).values()])
+
+
+def _informed(ms: list[Measurement], wanted: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """The constants these measurements can set, capped at their number of figures; why the others are kept."""
+    metrics = {k for m in ms for k in m.metrics}
+    decode = bool(metrics & {"tpot_s", "e2e_s", "output_tokens_per_s"})
+    reasons = {
+        "hbm_efficiency": None if decode else "no decode figure (tpot_s, e2e_s or output_tokens_per_s)",
+        "flops_efficiency": None
+        if metrics & {"ttft_s", "e2e_s", "output_tokens_per_s"}
+        else "no figure with a prefill (ttft_s, e2e_s or output_tokens_per_s)",
+        "decode_overhead_s": None if decode else "no decode figure",
+        "prefill_overhead_s": None if "ttft_s" in metrics else "no ttft_s figure",
+        "allreduce_latency_s": None if any(m.tp > 1 for m in ms) else "every run has tp=1",
+        "layer_overhead_s": None
+        if len({catalog.get_model(m.model).num_hidden_layers for m in ms}) > 1
+        else "one layer count only: it cannot be told from the per-pass overheads",
+    }
+    wanted = list(wanted)
+    kept = {c: "not asked for" for c in CONSTANTS if c not in wanted}
+    fit = []
+    figures = sum(len(m.metrics) for m in ms)
+    for c in CONSTANTS:
+        if c not in wanted:
+            continue
+        if reasons[c]:
+            kept[c] = reasons[c]
+        elif len(fit) >= max(1, figures // FIGURES_PER_CONSTANT):
+            kept[c] = (
+                f"{figures} measured figure{'s' if figures != 1 else ''} inform at most {len(fit)} "
+                f"constant{'s' if len(fit) != 1 else ''} ({FIGURES_PER_CONSTANT} per constant)"
+            )
+        else:
+            fit.append(c)
+    return fit, kept
+
+
+def _lm(
+    problem: _Problem, names: list[str], start: Mapping[str, float], max_iter: int = 60
+) -> tuple[dict[str, float], bool, np.ndarray]:
+    """Projected Levenberg–Marquardt on log residuals; (values, converged, Jacobian in scaled units)."""
+    scale = np.array([_SCALE[c] for c in names])
+    lo = np.array([_LOWER.get(c, 0.0) for c in names]) / scale
+    hi = np.array([_UPPER[c] for c in names]) / scale
+    fixed = dict(start)
+    log_meas = np.log(problem.measured)
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        vals = {**fixed, **{c: float(x) for c, x in zip(names, z * scale, strict=True)}}
+        pred = problem.predictions(vals)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.log(pred) - log_meas
+        return np.where(np.isfinite(r), r, 3.0)
+
+    def jacobian(z: np.ndarray, r: np.ndarray) -> np.ndarray:
+        J = np.empty((r.size, z.size))
+        for j in range(z.size):
+            h = 1e-5 * max(1.0, abs(z[j]))
+            zz = z.copy()
+            zz[j] = z[j] + h if z[j] + h <= hi[j] else z[j] - h
+            J[:, j] = (residuals(zz) - r) / (zz[j] - z[j])
+        return J
+
+    z = np.clip(np.array([start[c] for c in names]) / scale, lo, hi)
+    r = residuals(z)
+    cost = float(r @ r)
+    mu = 1e-3
+    converged = False
+    J = jacobian(z, r)
+    for _ in range(max_iter):
+        A = J.T @ J
+        g = J.T @ r
+        if np.max(np.abs(g)) < 1e-12:
+            converged = True
+            break
+        improved = False
+        for _ in range(12):
+            step = np.linalg.solve(A + mu * (np.diag(np.diag(A)) + 1e-12 * np.eye(z.size)), -g)
+            z_new = np.clip(z + step, lo, hi)
+            r_new = residuals(z_new)
+            cost_new = float(r_new @ r_new)
+            if cost_new < cost:
+                improved = True
+                break
+            mu *= 4
+        if not improved:
+            converged = True  # no step lowers the cost: a (bounded) minimum
+            break
+        # the tolerances of scipy.optimize.least_squares: relative cost change and step below 1e-8
+        small = np.max(np.abs(z_new - z)) < 1e-8 * (1 + np.max(np.abs(z))) or cost - cost_new < 1e-8 * cost
+        z, r, cost = z_new, r_new, cost_new
+        mu = max(mu / 3, 1e-9)
+        J = jacobian(z, r)
+        if small:
+            converged = True
+            break
+    return {**fixed, **{c: float(x) for c, x in zip(names, z * scale, strict=True)}}, converged, J
+
+
+def _median_abs(pred: np.ndarray, measured: np.ndarray) -> float:
+    return float(np.median(np.abs(pred / measured - 1.0)))
+
+
+def calibrate(
+    measurements: Any,
+    *,
+    model: str | None = None,
+    gpu: str | None = None,
+    tp: int | None = None,
+    dtype: str | None = None,
+    concurrency: int | None = None,
+    constants: Iterable[str] | None = None,
+    cross_validate: bool = True,
+) -> Calibration:
+    """Fit the `serving` constants of one GPU to measurements; see the module's docstring.
+
+    ``measurements``: a path (CSV, vLLM JSON or genai-perf CSV), a list of paths, or an iterable
+    of :class:`Measurement` or of dicts with the plain CSV's columns. ``model``, ``gpu``, ``tp``,
+    ``dtype`` and ``concurrency`` fill what the measurements do not say. ``constants`` limits the
+    fit to some of :data:`CONSTANTS`.
+    """
+    started = time.perf_counter()
+    defaults = {
+        k: v
+        for k, v in dict(model=model, gpu=gpu, tp=tp, dtype=dtype, concurrency=concurrency).items()
+        if v is not None
+    }
+    ms = _gather(measurements, defaults)
+    wanted = list(CONSTANTS) if constants is None else [_check_constant(c) for c in constants]
+    gpus = sorted({m.gpu for m in ms})
+    if len(gpus) > 1:
+        raise InvalidInputError(
+            f"the measurements are on {len(gpus)} GPUs ({', '.join(gpus)}); calibrate one GPU at a time", field="gpu"
+        )
+    _check_duplicates(ms)
+    base = catalog.get_gpu(gpus[0])
+    start = dict(catalog.serving_constants(base).model_dump())
+    start = {c: float(start[c]) for c in CONSTANTS}
+    problem = _Problem(ms, base)
+    try:
+        before = problem.predictions(start)
+    except LlmxlError as exc:  # a run that cannot be estimated at all, e.g. it does not fit
+        bad = next(m for m in ms if _fails(m, base))
+        raise InvalidInputError(f"{bad.where}: {exc.message}", field=exc.field or "measurement") from None
+    names, kept = _informed(ms, wanted)
+    if not names:
+        raise InvalidInputError(
+            "no constant can be fitted: " + "; ".join(f"{c}: {why}" for c, why in kept.items()), field="constants"
+        )
+    values, converged, J = _lm(problem, names, start)
+    after = problem.predictions(values)
+    problems = []
+    if not converged:
+        problems.append(f"the fit did not converge in 60 steps (constants {', '.join(names)})")
+    for c in names:
+        lo, hi = _LOWER.get(c, 0.0), _UPPER[c]
+        if abs(values[c] - lo) <= 1e-6 * max(_SCALE[c], abs(lo)) or abs(values[c] - hi) <= 1e-6 * max(_SCALE[c], hi):
+            side = "lower" if abs(values[c] - lo) < abs(values[c] - hi) else "upper"
+            bound = lo if side == "lower" else hi
+            problems.append(
+                f"{c} ended at its {side} bound {bound:g}: the measurements push it out of physical range; "
+                f"check them or fit without it (constants=)"
+            )
+    figures = problem.measured.size
+    unc: dict[str, float | None] = {c: None for c in names}
+    if figures > len(names):
+        r = np.log(after / problem.measured)
+        s2 = float(r @ r) / (figures - len(names))
+        try:
+            cov = np.linalg.inv(J.T @ J) * s2
+            for j, c in enumerate(names):
+                unc[c] = float(math.sqrt(max(cov[j, j], 0.0)) * _SCALE[c])
+        except np.linalg.LinAlgError:
+            pass
+    cv = _cross_validate(problem, ms, wanted, values) if cross_validate and len(ms) >= 3 else None
+    rows = [
+        {
+            "where": ms[i].where,
+            "metric": metric,
+            "measured": float(problem.measured[k]),
+            "before": float(before[k]),
+            "after": float(after[k]),
+        }
+        for k, (i, metric) in enumerate((i, metric) for i, m in enumerate(ms) for metric in m.metrics)
+    ]
+    e_after = _median_abs(after, problem.measured)
+    source = (
+        f"calibrated by llmxl from {len(ms)} measurement{'s' if len(ms) != 1 else ''} "
+        f"({_describe_sources(ms)}) on {_dt.date.today().isoformat()}: fitted {', '.join(names)}; "
+        f"median error {100 * _median_abs(before, problem.measured):.0f} % before, {100 * e_after:.0f} % after"
+        + (f", {100 * cv:.0f} % cross-validated" if cv is not None else "")
+    )
+    return Calibration(
+        gpu=base.id,
+        constants=values,
+        defaults=start,
+        fitted=tuple(names),
+        kept=kept,
+        uncertainty=unc,
+        error_before=_median_abs(before, problem.measured),
+        error_after=e_after,
+        error_cross_validated=cv,
+        points=rows,
+        problems=tuple(problems),
+        source=source,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _cross_validate(problem: _Problem, ms: list[Measurement], wanted: list[str], full: Mapping[str, float]) -> float:
+    """Median absolute error of each run's figures estimated by a fit to the other runs (leave one out)."""
+    errors: list[float] = []
+    for i in range(len(ms)):
+        rest = [m for j, m in enumerate(ms) if j != i]
+        names, _ = _informed(rest, wanted)
+        values = dict(full)
+        if names:
+            values, _, _ = _lm(_Problem(rest, problem.base), names, full, max_iter=20)
+        one = _Problem([ms[i]], problem.base)
+        errors.extend(np.abs(one.predictions(values) / one.measured - 1.0).tolist())
+    return float(statistics.median(errors))
+
+
+def _fails(m: Measurement, gpu: Any) -> bool:
+    try:
+        _predict(m, gpu)
+    except LlmxlError:
+        return True
+    return False
+
+
+def _gather(measurements: Any, defaults: Mapping[str, Any]) -> list[Measurement]:
+    if isinstance(measurements, (str, os.PathLike)):
+        return read_measurements(measurements, **defaults)
+    out: list[Measurement] = []
+    for i, item in enumerate(measurements, start=1):
+        if isinstance(item, Measurement):
+            out.append(item)
+        elif isinstance(item, (str, os.PathLike)):
+            out.extend(read_measurements(item, **defaults))
+        elif isinstance(item, Mapping):
+            out.append(_measurement(item, f"measurement {i}", defaults))
+        else:
+            raise InvalidInputError(
+                f"measurement {i} is a {type(item).__name__}; give dicts, Measurement objects or file paths",
+                field="measurements",
+            )
+    if not out:
+        raise InvalidInputError("no measurements given", field="measurements")
+    return out
+
+
+def _check_duplicates(ms: list[Measurement]) -> None:
+    seen: dict[tuple[Any, ...], Measurement] = {}
+    for m in ms:
+        other = seen.get(m.key())
+        if other is None:
+            seen[m.key()] = m
+            continue
+        for metric in set(m.metrics) & set(other.metrics):
+            a, b = m.metrics[metric], other.metrics[metric]
+            if abs(a / b - 1) > _DUPLICATE_SPREAD:
+                raise InvalidInputError(
+                    f"{m.where} and {other.where} measure the same configuration but {metric} differs "
+                    f"({a:g} vs {b:g}); remove the wrong one",
+                    field=metric,
+                )
+
+
+def _check_constant(name: Any) -> str:
+    if name in CONSTANTS:
+        return str(name)
+    raise InvalidInputError(f"constant {name!r} is unknown; choose from {', '.join(CONSTANTS)}", field="constants")
+
+
+def _describe_sources(ms: list[Measurement]) -> str:
+    files = sorted({re.sub(r" row \d+$", "", m.where) for m in ms})
+    return ", ".join(Path(f).name if os.sep in f or "/" in f else f for f in files[:3]) + (
+        " ..." if len(files) > 3 else ""
+    )
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name.strip()):
+        raise InvalidInputError(
+            f"calibration name {name!r} must be 1–40 letters, digits, '.', '_' or '-' (e.g. my-vllm)", field="name"
+        )
+    return name.strip()
+
+
+# ---------------------------------------------------------------------------
+# Saving to the user catalog
+
+
+def _default_save_path() -> Path:
+    env = os.environ.get(catalog.ENV_VAR)
+    if env:
+        first = next((p for p in env.split(os.pathsep) if p.strip()), None)
+        if first:
+            return Path(first).expanduser()
+    return catalog.default_user_catalog_path()
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+def _block(spec: Any) -> str:
+    data = spec.model_dump(exclude_none=True, exclude={"aliases"})
+    lines = [f"# llmxl calibrate: {spec.id} (begin; replaced by llmxl calibrate --save --force)", "[[gpus]]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
+    lines.append(f"# llmxl calibrate: {spec.id} (end)")
+    return "\n".join(lines) + "\n"
+
+
+def _save_entry(spec: Any, path: Path, *, force: bool) -> None:
+    import tomllib
+
+    from .workbook.files import atomic_write
+
+    old = ""
+    if path.exists():
+        if not path.is_file():
+            raise InvalidInputError(f"{path} is not a regular file; give a .toml file to save to", field="path")
+        old = path.read_text(encoding="utf-8")
+    begin = f"# llmxl calibrate: {spec.id} (begin"
+    end = f"# llmxl calibrate: {spec.id} (end)\n"
+    if begin in old:
+        if not force:
+            raise InvalidInputError(
+                f"{spec.id} is already saved in {path}; add --force (force=True) to replace it", field="name"
+            )
+        i = old.index(begin)
+        j = old.index(end, i) + len(end) if end in old[i:] else -1
+        if j < 0:
+            raise InvalidInputError(
+                f"{path}: the entry {spec.id} was edited by hand; edit or remove it there", field="name"
+            )
+        old = old[:i] + old[j:]
+    elif catalog.normalise_name(spec.id) in catalog.get_catalog().index["gpus"]:
+        raise InvalidInputError(f"a GPU called {spec.id} already exists; choose another name", field="name")
+    new = old + ("\n" if old and not old.endswith("\n\n") else "") + _block(spec)
+    try:  # the file must stay a valid catalog: check before it replaces the old one
+        data = tomllib.loads(new)
+        for item in data.get("gpus", []):
+            catalog._build_spec("gpus", item, str(path), path.parent)
+    except (tomllib.TOMLDecodeError, LlmxlError) as exc:
+        raise InvalidInputError(
+            f"{path}: would not stay a valid catalog ({exc}); fix the file first", field="path"
+        ) from None
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True)
+    atomic_write(path, new.encode("utf-8"))
+    if path.resolve() in {p.resolve() for p in catalog.user_catalog_paths() if p.exists()}:
+        catalog.reload()
+    else:  # a file llmxl does not read by default: read it for the rest of this process
+        catalog.add_catalog_file(path)

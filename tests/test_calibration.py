@@ -1,0 +1,338 @@
+"""Calibration from a user's own measurements: recovery, file formats, saving and use by name, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import llmxl
+from llmxl import InvalidInputError, LlmxlError, UnknownNameError
+from llmxl.calibration import CONSTANTS, Measurement, _predict, calibrate, read_measurements
+from llmxl.cli import main
+
+DATA = Path(__file__).parent / "data" / "calibration"
+GPU = "h100-sxm-80gb"
+# Constants unlike the catalog's, for the engine to generate "measurements" from.
+TRUE = {
+    "hbm_efficiency": 0.72,
+    "flops_efficiency": 0.55,
+    "decode_overhead_s": 0.0009,
+    "prefill_overhead_s": 0.012,
+    "allreduce_latency_s": 2.2e-5,
+    "layer_overhead_s": 1.5e-5,
+}
+FIELD = {
+    "hbm_efficiency": "serving_hbm_efficiency",
+    "flops_efficiency": "serving_flops_efficiency",
+}
+
+
+def true_gpu(values=None):
+    values = TRUE if values is None else values
+    return llmxl.get_gpu(GPU).model_copy(update={FIELD.get(c, c): v for c, v in values.items()})
+
+
+def synthetic(
+    models=(("llama-3.1-8b", 1), ("qwen2.5-32b", 2), ("llama-3.1-70b", 4)), concurrencies=(1, 8, 64), values=None
+):
+    g = true_gpu(values)
+    out = []
+    for model, tp in models:
+        for conc in concurrencies:
+            for s, n in ((512, 128), (2048, 256)):
+                m = Measurement(model=model, gpu=GPU, tp=tp, dtype="fp8", prompt_tokens=s, completion_tokens=n,
+                                concurrency=conc, metrics=dict.fromkeys(("ttft_s", "tpot_s", "output_tokens_per_s"), 1.0))  # fmt: skip
+                out.append(Measurement(**{**m.__dict__, "metrics": _predict(m, g), "where": f"{model} c{conc} {s}"}))
+    return out
+
+
+def assert_recovered(cal, names, truth=TRUE):
+    assert set(cal.fitted) == set(names), (cal.fitted, cal.kept)
+    for c in names:
+        assert cal.constants[c] == pytest.approx(truth[c], rel=0.01), c
+    assert cal.error_after < 1e-4 and not cal.problems
+
+
+def test_recovers_every_constant_from_engine_measurements():
+    cal = calibrate(synthetic())
+    assert_recovered(cal, CONSTANTS)
+    assert cal.error_before > 0.05  # the defaults were really different
+    assert cal.error_cross_validated is not None and cal.error_cross_validated < 1e-3
+    assert all(u is not None and u < 0.01 * TRUE[c] for c, u in cal.uncertainty.items())
+
+
+def test_static_batch_measurements_recover_too():
+    g = true_gpu()
+    ms = []
+    for b in (1, 4, 16, 64):
+        for s, n in ((256, 64), (2048, 128)):
+            m = Measurement(model="llama-3.1-8b", gpu=GPU, dtype="fp8", prompt_tokens=s, completion_tokens=n,
+                            batch_size=b, metrics={"ttft_s": 1.0, "e2e_s": 1.0, "output_tokens_per_s": 1.0})  # fmt: skip
+            ms.append(Measurement(**{**m.__dict__, "metrics": _predict(m, g)}))
+    cal = calibrate(ms)
+    # one model at tp=1: no all-reduce and no second layer count to tell the layer overhead apart
+    keep = {"allreduce_latency_s", "layer_overhead_s"}
+    truth = {**TRUE, **{c: cal.defaults[c] for c in keep}}
+    assert_recovered(calibrate([Measurement(**{**m.__dict__, "metrics": _predict(m, true_gpu(truth))}) for m in ms]),
+                     [c for c in CONSTANTS if c not in keep], truth)  # fmt: skip
+    assert "tp=1" in cal.kept["allreduce_latency_s"] and "layer count" in cal.kept["layer_overhead_s"]
+
+
+def _single_stack_truth():
+    """TRUE, but with the constants one model at tp=1 cannot inform left at the catalog's defaults."""
+    defaults = llmxl.catalog.serving_constants(llmxl.get_gpu(GPU)).model_dump()
+    return {
+        **TRUE,
+        "allreduce_latency_s": defaults["allreduce_latency_s"],
+        "layer_overhead_s": defaults["layer_overhead_s"],
+    }
+
+
+INFORMED_BY_ONE_STACK = ("hbm_efficiency", "flops_efficiency", "decode_overhead_s", "prefill_overhead_s")
+
+
+def test_recovers_from_a_plain_csv(tmp_path):
+    truth = _single_stack_truth()
+    ms = synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1, 4, 16, 64), values=truth)
+    path = tmp_path / "points.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["model", "gpu", "tp", "dtype", "prompt_tokens", "completion_tokens", "concurrency", "ttft_s",
+                    "itl_s", "output_tokens_per_s"])  # fmt: skip
+        for m in ms:
+            w.writerow([m.model, m.gpu, m.tp, m.dtype, m.prompt_tokens, m.completion_tokens, m.concurrency,
+                        repr(m.metrics["ttft_s"]), repr(m.metrics["tpot_s"]), repr(m.metrics["output_tokens_per_s"])])  # fmt: skip
+    assert_recovered(calibrate(str(path)), INFORMED_BY_ONE_STACK, truth)
+
+
+def _vllm_files(tmp_path, truth):
+    template = json.loads((DATA / "vllm-bench-serve.json").read_text())
+    g = true_gpu(truth)
+    paths = []
+    for conc in (1, 4, 16, 64):
+        for s, n in ((1000, 200), (3000, 150)):
+            m = Measurement(model="llama-3.1-8b", gpu=GPU, prompt_tokens=s, completion_tokens=n, concurrency=conc,
+                            dtype="fp8", metrics=dict.fromkeys(("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s"), 1.0))  # fmt: skip
+            got = _predict(m, g)
+            data = {**template, "max_concurrency": conc, "completed": 100, "total_input_tokens": 100 * s,
+                    "total_output_tokens": 100 * n, "mean_ttft_ms": got["ttft_s"] * 1000,
+                    "mean_tpot_ms": got["tpot_s"] * 1000, "mean_e2el_ms": got["e2e_s"] * 1000,
+                    "output_throughput": got["output_tokens_per_s"]}  # fmt: skip
+            p = tmp_path / f"vllm-c{conc}-{s}.json"
+            p.write_text(json.dumps(data))
+            paths.append(p)
+    return paths
+
+
+def test_recovers_from_vllm_bench_serve_results(tmp_path):
+    truth = _single_stack_truth()
+    paths = _vllm_files(tmp_path, truth)
+    assert_recovered(calibrate(paths, gpu=GPU, dtype="fp8"), INFORMED_BY_ONE_STACK, truth)
+
+
+def test_recovers_from_genai_perf_csvs(tmp_path):
+    truth = _single_stack_truth()
+    template = (DATA / "profile_export_genai_perf.csv").read_text()
+    g = true_gpu(truth)
+    ms = []
+    for conc in (1, 4, 16, 64):
+        for s, n in ((1000, 200), (3000, 150)):
+            m = Measurement(model="llama-3.1-8b", gpu=GPU, prompt_tokens=s, completion_tokens=n, concurrency=conc,
+                            dtype="fp8", metrics=dict.fromkeys(("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s"), 1.0))  # fmt: skip
+            got = _predict(m, g)
+            rows = {
+                "Time To First Token (ms)": got["ttft_s"] * 1000,
+                "Inter Token Latency (ms)": got["tpot_s"] * 1000,
+                "Request Latency (ms)": got["e2e_s"] * 1000,
+                "Output Sequence Length (tokens)": n,
+                "Input Sequence Length (tokens)": s,
+                "Output Token Throughput (per sec)": got["output_tokens_per_s"],
+            }
+            lines = []
+            for line in template.splitlines():
+                name = next(csv.reader([line]))[0] if line else ""
+                if name in rows:  # genai-perf's own layout: thousands separators, quoted
+                    lines.append(f'{name},"{rows[name]:,.9f}"' + ",1" * (line.count(",") - 1 if "," in line else 0))
+                else:
+                    lines.append(line)
+            p = tmp_path / f"c{conc}-{s}" / "profile_export_genai_perf.csv"
+            p.parent.mkdir()
+            p.write_text("\n".join(lines) + "\n")
+            ms.extend(read_measurements(p, model="llama-3.1-8b", gpu=GPU, dtype="fp8", concurrency=conc))
+    assert_recovered(calibrate(ms), INFORMED_BY_ONE_STACK, truth)
+
+
+def test_fixture_files_parse_as_their_tools_write_them():
+    (v,) = read_measurements(DATA / "vllm-bench-serve.json", gpu=GPU)
+    assert (v.model, v.concurrency, v.prompt_tokens, v.completion_tokens) == (
+        "meta-llama/Llama-3.1-8B-Instruct",
+        32,
+        1000,
+        200,
+    )
+    assert v.metrics == pytest.approx(
+        {"ttft_s": 0.1124, "tpot_s": 0.0296, "e2e_s": 5.9993, "output_tokens_per_s": 1040.3}
+    )
+    (gp,) = read_measurements(DATA / "profile_export_genai_perf.csv", model="llama-3.1-8b", gpu=GPU, concurrency=32)
+    assert (gp.prompt_tokens, gp.completion_tokens) == (1000, 200)
+    assert gp.metrics == pytest.approx(
+        {"ttft_s": 0.1124, "tpot_s": 0.0296, "e2e_s": 5.9993, "output_tokens_per_s": 1040.3}
+    )
+
+
+def test_few_figures_fit_only_what_they_inform_and_say_which():
+    (m,) = synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1,))[:1]
+    one = Measurement(**{**m.__dict__, "metrics": {"ttft_s": m.metrics["ttft_s"]}})
+    cal = calibrate([one])
+    assert cal.fitted == ("flops_efficiency",)
+    assert "no decode figure" in cal.kept["hbm_efficiency"]
+    assert "1 measured figure" in cal.kept["prefill_overhead_s"]
+    assert cal.uncertainty == {"flops_efficiency": None} and cal.error_cross_validated is None
+    assert cal.constants["hbm_efficiency"] == cal.defaults["hbm_efficiency"]
+
+
+# --- saved calibrations, used by name everywhere ---------------------------------------------
+
+
+@pytest.fixture
+def user_catalog(tmp_path, monkeypatch):
+    path = tmp_path / "catalog.toml"
+    path.write_text("# my catalog\n", encoding="utf-8")
+    monkeypatch.setenv(llmxl.catalog.ENV_VAR, str(path))
+    llmxl.catalog.reset()
+    return path
+
+
+def test_saved_calibration_is_a_gpu_by_name_in_python_and_the_cli(user_catalog, capsys):
+    cal = calibrate(synthetic())
+    name = cal.save("bench")
+    assert name == f"{GPU}@bench" and "# my catalog" in user_catalog.read_text()
+    kw = dict(tp=4, dtype="fp8", batch_size=8, prompt_tokens=1000, completion_tokens=200)
+    by_name = llmxl.estimate("llama-3.1-70b", name, **kw)
+    assert by_name.ttft_s == llmxl.estimate("llama-3.1-70b", GPU, calibration=cal, **kw).ttft_s
+    assert by_name.ttft_s == pytest.approx(llmxl.estimate("llama-3.1-70b", true_gpu(), **kw).ttft_s, rel=1e-6)
+    assert by_name.ttft_s != llmxl.estimate("llama-3.1-70b", GPU, **kw).ttft_s
+    assert llmxl.get_gpu(name).serving_source.startswith("calibrated by llmxl from 18 measurements")
+    code = main(["estimate", "--model", "llama-3.1-70b", "--gpu", name, "--tp", "4", "--dtype", "fp8", "--batch", "8",
+                 "--prompt", "1000", "--completion", "200", "--json"])  # fmt: skip
+    assert code == 0 and json.loads(capsys.readouterr().out)["ttft_s"] == by_name.ttft_s
+    with pytest.raises(InvalidInputError, match=r"already saved .* --force"):
+        cal.save("bench")
+    cal.save("bench", force=True)
+    assert user_catalog.read_text().count("[[gpus]]") == 1
+
+
+def test_saved_calibration_in_a_cell_and_a_workbook(user_catalog, tmp_path):
+    from .test_udfs import excel
+    from .test_workbook import recalc
+    from .xlwings_harness import windows_xlwings
+
+    name = calibrate(synthetic()).save("bench")
+    e = llmxl.estimate(
+        "llama-3.1-70b", name, tp=4, dtype="fp8", batch_size=8, prompt_tokens=1000, completion_tokens=200
+    )
+    with windows_xlwings() as xl:
+        cell = excel(xl, "LLM_TTFT", "llama-3.1-70b", name, 8.0, 1000.0, 200.0, 4.0, None, None, None, "fp8")
+    assert cell == e.ttft_s
+    out = tmp_path / "r.xlsx"
+    assert main(["report", "--model", "llama-3.1-70b", "--gpu", name, "--tp", "4", "--dtype", "fp8", "--batch", "8",
+                 "--prompt", "1000", "--completion", "200", "--no-progress", "-o", str(out)]) == 0  # fmt: skip
+    wb = recalc(out, tmp_path)
+    row = next(r for r in wb["Report"].iter_rows(min_row=4, values_only=True) if r[0])
+    assert row[1] == name and row[5] == pytest.approx(e.ttft_s, rel=1e-9)
+
+
+def test_the_cli_prints_the_fit_and_saves_it(user_catalog, tmp_path, capsys):
+    paths = _vllm_files(tmp_path, _single_stack_truth())
+    code = main(["calibrate", *map(str, paths), "--gpu", GPU, "--dtype", "fp8", "--save", "my-vllm"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Calibration of h100-sxm-80gb from 8 runs (32 measured figures)" in out
+    assert "every run has tp=1" in out and f"saved {GPU}@my-vllm" in out
+    assert llmxl.get_gpu(f"{GPU}@my-vllm").serving_hbm_efficiency == pytest.approx(0.72, rel=0.01)
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+def _csv(tmp_path, text):
+    p = tmp_path / "m.csv"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+HEADER = "model,gpu,tp,prompt_tokens,completion_tokens,concurrency,ttft_s,tpot_s\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "words"),
+    [
+        ("llama-3.1-8b,h100-sxm-80gb,1,1000,200,8,0.1,-0.02\n", InvalidInputError, ["row 2", "tpot_s=", "positive"]),
+        ("llama-3.1-8b,h100-sxm-80gb,1,1000,200,8,,\n", InvalidInputError, ["row 2", "no measured figure"]),
+        ("llama-9-8b,h100-sxm-80gb,1,1000,200,8,0.1,0.02\n", UnknownNameError, ["row 2", "llama-9-8b"]),
+        (
+            "llama-3.1-8b,h100-sxm-80gb,1,1000,200,,0.1,0.02\n",
+            InvalidInputError,
+            ["row 2", "batch_size", "concurrency"],
+        ),
+        (
+            "llama-3.1-8b,h100-sxm-80gb,1,1000,200,8,0.1,0.02\nllama-3.1-8b,h100-sxm-80gb,1,1000,200,8,0.3,0.02\n",
+            InvalidInputError,
+            ["row 3", "row 2", "ttft_s", "differs"],
+        ),
+    ],
+)
+def test_bad_measurements_name_the_file_row_and_field(tmp_path, body, kind, words):
+    with pytest.raises(kind) as info:
+        calibrate(str(_csv(tmp_path, HEADER + body)))
+    assert "\n" not in info.value.message
+    for w in words:
+        assert w in info.value.message
+
+
+def test_missing_column_and_unknown_column(tmp_path):
+    with pytest.raises(InvalidInputError, match="row 2: prompt_tokens is missing"):
+        calibrate(str(_csv(tmp_path, "model,gpu,completion_tokens,concurrency,ttft_s\nllama-3.1-8b,h100,200,8,0.1\n")))
+    with pytest.raises(InvalidInputError, match="unknown column 'ttft_ms'"):
+        calibrate(str(_csv(tmp_path, "model,gpu,prompt_tokens,completion_tokens,concurrency,ttft_ms\n")))
+
+
+def test_a_vllm_file_of_another_version_is_named(tmp_path):
+    data = json.loads((DATA / "vllm-bench-serve.json").read_text())
+    del data["mean_ttft_ms"]
+    p = tmp_path / "old.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(InvalidInputError, match=r"old\.json: field mean_ttft_ms is missing; this is not a result file"):
+        read_measurements(p, gpu=GPU)
+    data = json.loads((DATA / "vllm-bench-serve.json").read_text())
+    p.write_text(json.dumps({**data, "max_concurrency": None}))
+    with pytest.raises(InvalidInputError, match="paced by request rate"):
+        read_measurements(p, gpu=GPU)
+
+
+def test_a_fit_at_a_bound_says_which_constant_and_is_not_saved(user_catalog, capsys):
+    # decode steps far faster than the GPU's bandwidth allows: hbm_efficiency would have to exceed 1
+    ms = [Measurement(**{**m.__dict__, "metrics": {"tpot_s": m.metrics["tpot_s"] / 5}})
+          for m in synthetic(models=(("llama-3.1-8b", 1),))]  # fmt: skip
+    cal = calibrate(ms, constants=["hbm_efficiency"])
+    assert cal.problems and "hbm_efficiency ended at its upper bound 1" in cal.problems[0]
+    with pytest.raises(InvalidInputError, match="not saved: hbm_efficiency ended at its upper bound"):
+        cal.save("fast")
+    assert "[[gpus]]" not in user_catalog.read_text()
+
+
+def test_bad_names_and_constants():
+    cal = calibrate(synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1, 8)))
+    with pytest.raises(InvalidInputError, match=r"calibration name '\.\./x'"):
+        cal.save("../x")
+    with pytest.raises(InvalidInputError, match="constant 'fe' is unknown"):
+        calibrate(synthetic(), constants=["fe"])
+    with pytest.raises(InvalidInputError, match="calibration is of h100-sxm-80gb, not b200"):
+        llmxl.estimate("llama-3.1-8b", "b200", prompt_tokens=10, completion_tokens=10, calibration=cal)
+    assert isinstance(cal.spec, llmxl.GpuSpec) and math.isfinite(cal.error_after)
+    with pytest.raises(LlmxlError, match="calibrate one GPU at a time"):
+        calibrate([*synthetic()[:2], Measurement(**{**synthetic()[0].__dict__, "gpu": "b200"})])
