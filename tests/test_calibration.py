@@ -336,3 +336,28 @@ def test_bad_names_and_constants():
     assert isinstance(cal.spec, llmxl.GpuSpec) and math.isfinite(cal.error_after)
     with pytest.raises(LlmxlError, match="calibrate one GPU at a time"):
         calibrate([*synthetic()[:2], Measurement(**{**synthetic()[0].__dict__, "gpu": "b200"})])
+
+
+def test_llm_calibrate_spills_the_fit_and_saves_it_for_the_other_functions(user_catalog):
+    from .test_udfs import excel
+    from .xlwings_harness import windows_xlwings
+
+    ms = synthetic()
+    col = lambda f: [[float(f(m))] for m in ms]  # noqa: E731 - a column of cells, as Excel hands it over
+    args = (
+        [[m.model] for m in ms], "h100-sxm-80gb", col(lambda m: m.tp), "fp8", col(lambda m: m.prompt_tokens),
+        col(lambda m: m.completion_tokens), col(lambda m: m.concurrency), col(lambda m: m.metrics["ttft_s"]),
+        col(lambda m: m.metrics["tpot_s"]), col(lambda m: m.metrics["output_tokens_per_s"]),
+    )  # fmt: skip
+    with windows_xlwings() as xl:
+        table = excel(xl, "LLM_CALIBRATE", *args, "sheet")
+        fitted = {r[0]: r[2] for r in table[1:7]}
+        assert fitted == pytest.approx(calibrate(ms).constants, rel=1e-9)
+        assert fitted == pytest.approx(TRUE, rel=0.01)
+        assert table[-1][:2] == ["Saved as GPU", f"{GPU}@sheet"]
+        cell = excel(xl, "LLM_TTFT", "llama-3.1-70b", f"{GPU}@sheet", 8.0, 1000.0, 200.0, 4.0, None, None, None, "fp8")
+        assert cell == llmxl.estimate("llama-3.1-70b", GPU, tp=4, dtype="fp8", batch_size=8, prompt_tokens=1000,
+                                      completion_tokens=200, calibration=calibrate(ms)).ttft_s  # fmt: skip
+        bad = excel(xl, "LLM_CALIBRATE", [["llama-3.1-8b"]], GPU, 1.0, "fp8", [[1000.0], [2000.0]], 200.0, 8.0,
+                    [[0.1], [0.2], [0.3]], None, None)  # fmt: skip
+        assert bad.startswith("#VALUE! the ranges have different lengths (2, 3)")

@@ -45,6 +45,7 @@ ALL_FUNCTIONS = [
     "LLM_API_PRICE",
     "LLM_BREAKEVEN",
     "LLM_PLAN",
+    "LLM_CALIBRATE",
 ]
 ARG_ORDER = [
     "model",

@@ -27,6 +27,19 @@ failed:
     LLM_BREAKEVEN = Err.Description
 End Function
 
+Function LLM_CALIBRATE(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, Optional save_as)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as))
+        Exit Function
+    #End If
+failed:
+    LLM_CALIBRATE = Err.Description
+End Function
+
 Function LLM_COMPLETION_TIME(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed

@@ -13,6 +13,7 @@ line, e.g. ``#VALUE! batch_size must be a whole number from 1 to 10,000,000, got
 
 from __future__ import annotations
 
+from .calibration import LLM_CALIBRATE
 from .catalog import LLM_DTYPES, LLM_GPU_INFO, LLM_GPUS, LLM_MODEL_INFO, LLM_MODELS, LLM_VERSION
 from .planning import (
     LLM_API_PRICE,
@@ -43,6 +44,7 @@ from .scenario import (
 __all__ = [
     "LLM_API_PRICE",
     "LLM_BREAKEVEN",
+    "LLM_CALIBRATE",
     "LLM_COMPLETION_TIME",
     "LLM_COST_PER_1M",
     "LLM_DTYPES",
