@@ -244,7 +244,8 @@ def _measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any]
 
     for name in ("model", "gpu", "prompt_tokens", "completion_tokens"):
         if get(name) is None:
-            raise InvalidInputError(f"{where}: {name} is missing; add a {name} column or pass {name}=", field=name)
+            how = f"pass {name}= (--{name} at the command line)" if name in ("model", "gpu") else "add it to the file"
+            raise InvalidInputError(f"{where}: {name} is missing; {how}", field=name)
     model, gpu = str(get("model")).strip(), str(get("gpu")).strip()
     try:  # unknown names fail here, naming the row
         catalog.get_model(model)
