@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -109,22 +110,27 @@ def test_recovers_from_a_plain_csv(tmp_path):
     assert_recovered(calibrate(str(path)), INFORMED_BY_ONE_STACK, truth)
 
 
-def _vllm_files(tmp_path, truth):
-    template = json.loads((DATA / "vllm-bench-serve.json").read_text())
+def _tool_runs(truth):
+    """(concurrency, prompt, completion, engine figures) of the runs a benchmark tool's files hold."""
     g = true_gpu(truth)
-    paths = []
     for conc in (1, 4, 16, 64):
         for s, n in ((1000, 200), (3000, 150)):
             m = Measurement(model="llama-3.1-8b", gpu=GPU, prompt_tokens=s, completion_tokens=n, concurrency=conc,
                             dtype="fp8", metrics=dict.fromkeys(("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s"), 1.0))  # fmt: skip
-            got = _predict(m, g)
-            data = {**template, "max_concurrency": conc, "completed": 100, "total_input_tokens": 100 * s,
-                    "total_output_tokens": 100 * n, "mean_ttft_ms": got["ttft_s"] * 1000,
-                    "mean_tpot_ms": got["tpot_s"] * 1000, "mean_e2el_ms": got["e2e_s"] * 1000,
-                    "output_throughput": got["output_tokens_per_s"]}  # fmt: skip
-            p = tmp_path / f"vllm-c{conc}-{s}.json"
-            p.write_text(json.dumps(data))
-            paths.append(p)
+            yield conc, s, n, _predict(m, g)
+
+
+def _vllm_files(tmp_path, truth):
+    template = json.loads((DATA / "vllm-bench-serve.json").read_text())
+    paths = []
+    for conc, s, n, got in _tool_runs(truth):
+        data = {**template, "max_concurrency": conc, "completed": 100, "total_input_tokens": 100 * s,
+                "total_output_tokens": 100 * n, "mean_ttft_ms": got["ttft_s"] * 1000,
+                "mean_tpot_ms": got["tpot_s"] * 1000, "mean_e2el_ms": got["e2e_s"] * 1000,
+                "output_throughput": got["output_tokens_per_s"]}  # fmt: skip
+        p = tmp_path / f"vllm-c{conc}-{s}.json"
+        p.write_text(json.dumps(data))
+        paths.append(p)
     return paths
 
 
@@ -137,32 +143,26 @@ def test_recovers_from_vllm_bench_serve_results(tmp_path):
 def test_recovers_from_genai_perf_csvs(tmp_path):
     truth = _single_stack_truth()
     template = (DATA / "profile_export_genai_perf.csv").read_text()
-    g = true_gpu(truth)
     ms = []
-    for conc in (1, 4, 16, 64):
-        for s, n in ((1000, 200), (3000, 150)):
-            m = Measurement(model="llama-3.1-8b", gpu=GPU, prompt_tokens=s, completion_tokens=n, concurrency=conc,
-                            dtype="fp8", metrics=dict.fromkeys(("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s"), 1.0))  # fmt: skip
-            got = _predict(m, g)
-            rows = {
-                "Time To First Token (ms)": got["ttft_s"] * 1000,
-                "Inter Token Latency (ms)": got["tpot_s"] * 1000,
-                "Request Latency (ms)": got["e2e_s"] * 1000,
-                "Output Sequence Length (tokens)": n,
-                "Input Sequence Length (tokens)": s,
-                "Output Token Throughput (per sec)": got["output_tokens_per_s"],
-            }
-            lines = []
-            for line in template.splitlines():
-                name = next(csv.reader([line]))[0] if line else ""
-                if name in rows:  # genai-perf's own layout: thousands separators, quoted
-                    lines.append(f'{name},"{rows[name]:,.9f}"' + ",1" * (line.count(",") - 1 if "," in line else 0))
-                else:
-                    lines.append(line)
-            p = tmp_path / f"c{conc}-{s}" / "profile_export_genai_perf.csv"
-            p.parent.mkdir()
-            p.write_text("\n".join(lines) + "\n")
-            ms.extend(read_measurements(p, model="llama-3.1-8b", gpu=GPU, dtype="fp8", concurrency=conc))
+    for conc, s, n, got in _tool_runs(truth):
+        rows = {
+            "Time To First Token (ms)": got["ttft_s"] * 1000,
+            "Inter Token Latency (ms)": got["tpot_s"] * 1000,
+            "Request Latency (ms)": got["e2e_s"] * 1000,
+            "Output Sequence Length (tokens)": n,
+            "Input Sequence Length (tokens)": s,
+            "Output Token Throughput (per sec)": got["output_tokens_per_s"],
+        }
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for rec in csv.reader(io.StringIO(template)):
+            if rec and rec[0] in rows:  # genai-perf's own layout: thousands separators, so quoted
+                rec[1] = f"{rows[rec[0]]:,.9f}"
+            writer.writerow(rec)
+        p = tmp_path / f"c{conc}-{s}" / "profile_export_genai_perf.csv"
+        p.parent.mkdir()
+        p.write_text(out.getvalue())
+        ms.extend(read_measurements(p, model="llama-3.1-8b", gpu=GPU, dtype="fp8", concurrency=conc))
     assert_recovered(calibrate(ms), INFORMED_BY_ONE_STACK, truth)
 
 
