@@ -37,13 +37,18 @@ UPPER = np.array([1e-3, 1e-3, 0.2, 0.02, 1.0, 1.0])
 SCALE = np.array([1e-5, 1e-5, 1e-3, 1e-4, 1.0, 1.0])  # the optimiser works in these units
 
 
-def _gpus(theta: np.ndarray) -> dict[str, object]:
-    values = dict(zip(GPU_FIELDS, (float(x) for x in theta), strict=True))
-    return {g: llmxl.get_gpu(g).model_copy(update=values) for g in llmxl.gpus()}
+def _gpus(theta: np.ndarray, per_gpu: tuple[str, ...] = ()) -> dict[str, object]:
+    """Every catalog GPU with the shared constants theta[:6]; a GPU of ``per_gpu`` with its own fe, he after them."""
+    values = dict(zip(GPU_FIELDS, (float(x) for x in theta[:6]), strict=True))
+    out = {g: llmxl.get_gpu(g).model_copy(update=values) for g in llmxl.gpus()}
+    for i, g in enumerate(per_gpu):
+        own = {"serving_flops_efficiency": float(theta[6 + 2 * i]), "serving_hbm_efficiency": float(theta[7 + 2 * i])}
+        out[g] = out[g].model_copy(update=own)  # type: ignore[attr-defined]
+    return out
 
 
-def predictions(rows: list[dict[str, str]], theta: np.ndarray) -> np.ndarray:
-    gpus = _gpus(theta)
+def predictions(rows: list[dict[str, str]], theta: np.ndarray, per_gpu: tuple[str, ...] = ()) -> np.ndarray:
+    gpus = _gpus(theta, per_gpu)
     out = []
     for row in rows:
         value, _ = validate.predict({**row, "gpu": gpus[row["gpu"]]}, "serving")  # type: ignore[dict-item]
@@ -51,20 +56,24 @@ def predictions(rows: list[dict[str, str]], theta: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def fit(rows: list[dict[str, str]], start: np.ndarray) -> np.ndarray:
+def fit(rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = ()) -> np.ndarray:
     from scipy.optimize import least_squares
 
     measured = np.array([float(r["value"]) for r in rows])
+    extra = len(start) - len(SCALE)
+    lower, upper = np.concatenate([LOWER, [0.05] * extra]), np.concatenate([UPPER, [1.0] * extra])
+    scale = np.concatenate([SCALE, [1.0] * extra])
 
     def residuals(z: np.ndarray) -> np.ndarray:
-        pred = predictions(rows, z * SCALE)
+        pred = predictions(rows, z * scale, per_gpu)
         r = np.log(pred / measured)
         return np.where(np.isfinite(r), r, 3.0)  # a point the constants make impossible counts as a big miss
 
-    res = least_squares(residuals, start / SCALE, bounds=(LOWER / SCALE, UPPER / SCALE), diff_step=1e-3)
+    z0 = np.clip(start, lower, upper) / scale
+    res = least_squares(residuals, z0, bounds=(lower / scale, upper / scale), diff_step=1e-3)
     if not res.success:
         raise SystemExit(f"the fit did not converge: {res.message}")
-    return res.x * SCALE
+    return res.x * scale
 
 
 def source_group(row: dict[str, str]) -> str:
@@ -76,20 +85,38 @@ def source_group(row: dict[str, str]) -> str:
     )
 
 
-def cross_validated(rows: list[dict[str, str]], start: np.ndarray) -> np.ndarray:
+def cross_validated(rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = ()) -> np.ndarray:
     """|error| of each point, estimated with constants fitted to the other sources only."""
     measured = np.array([float(r["value"]) for r in rows])
     cv = np.full(len(rows), math.nan)
     for g in sorted({source_group(r) for r in rows}):
         held = [i for i, r in enumerate(rows) if source_group(r) == g]
-        t = fit([r for i, r in enumerate(rows) if i not in held], start)
-        cv[held] = np.abs(predictions([rows[i] for i in held], t) / measured[held] - 1)
+        t = fit([r for i, r in enumerate(rows) if i not in held], start, per_gpu)
+        cv[held] = np.abs(predictions([rows[i] for i in held], t, per_gpu) / measured[held] - 1)
     return cv
+
+
+def compare_per_gpu(rows: list[dict[str, str]], shared: np.ndarray, shared_cv: np.ndarray, least: int) -> None:
+    """Does the data support per-GPU efficiencies? Cross-validated error with and without them."""
+    counts = {g: sum(r["gpu"] == g for r in rows) for g in {r["gpu"] for r in rows}}
+    per_gpu = tuple(sorted(g for g, c in counts.items() if c >= least))
+    if not per_gpu:
+        print(f"no GPU has {least} points: nothing to fit per GPU")
+        return
+    start = np.concatenate([shared, np.tile(shared[4:6], len(per_gpu))])
+    theta = fit(rows, start, per_gpu)
+    cv = cross_validated(rows, theta, per_gpu)
+    own = ", ".join(f"{g} fe {theta[6 + 2 * i]:.3g} he {theta[7 + 2 * i]:.3g}" for i, g in enumerate(per_gpu))
+    with_own, shared_only = 100 * np.nanmedian(cv), 100 * np.nanmedian(shared_cv)
+    print(f"per-GPU efficiencies for GPUs with ≥ {least} points ({own}): cross-validated median "
+          f"{with_own:.1f} %, against {shared_only:.1f} % with shared constants")  # fmt: skip
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--write", action="store_true", help="store the constants in llmxl/data/methods.toml")
+    p.add_argument("--per-gpu", type=int, metavar="N",
+                   help="also fit fe and he per GPU for GPUs with at least N points, and compare")  # fmt: skip
     args = p.parse_args()
     rows = [r for r in validate.load() if validate.predict(r, "serving")[0] is not None]
     d = llmxl.catalog.method_defaults("serving")
@@ -108,6 +135,8 @@ def main() -> int:
     for regime in validate.REGIMES:
         idx = [i for i, r in enumerate(rows) if r["regime"] == regime]
         print(f"  {regime}: cross-validated median {100 * statistics.median(cv[idx]):.0f} % ({len(idx)} points)")
+    if args.per_gpu:
+        compare_per_gpu(rows, theta, cv, args.per_gpu)
     if args.write:
         path = ROOT / "llmxl" / "data" / "methods.toml"
         text = path.read_text(encoding="utf-8")
