@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zipfile
 
 import numpy as np
@@ -371,3 +372,20 @@ def test_every_workbook_prints_filters_and_charts_one_series_per_configuration(t
     ws = openpyxl.load_workbook(report)["Report"]
     assert ws["F3"].value == "Time to first token [s]" and ws["I4"].number_format.startswith("$")
     assert ws.column_dimensions["M"].hidden and ws["M4"].value.endswith(",H4,NA())")
+
+
+@pytest.mark.parametrize("lxml", ["True", "False"])
+def test_own_files_are_recognised_whichever_xml_writer_openpyxl_uses(tmp_path, lxml):
+    """openpyxl serialises through lxml when it is installed (namespaces then sit on the elements)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("lxml")  # in the test extra: both writers are tested
+    out = tmp_path / "ref.xlsx"
+    env = {**os.environ, "OPENPYXL_LXML": lxml, "LLMXL_CATALOG": ""}
+    cmd = [sys.executable, "-m", "llmxl.cli", "workbook", "reference", "-o", str(out)]
+    for _ in range(2):  # the second run overwrites the first: llmxl wrote it and nobody changed it
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    probe = "import openpyxl.xml as x, sys; sys.exit(0 if x.LXML == (sys.argv[1] == 'True') else 1)"
+    assert subprocess.run([sys.executable, "-c", probe, lxml], env=env).returncode == 0

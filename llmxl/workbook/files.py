@@ -83,7 +83,10 @@ def written_by_llmxl_unchanged(path: Path) -> tuple[bool, str]:
             custom = raw.decode("utf-8", "replace")
             if f'name="{FINGERPRINT}"' not in custom:
                 return False, "was not written by llmxl"
-            found = re.search(rf'name="{FINGERPRINT}"[^>]*>\s*<vt:lpwstr>([0-9a-f]{{64}})</vt:lpwstr>', custom)
+            # openpyxl writes <vt:lpwstr>; with lxml installed it declares the namespace on the element
+            found = re.search(
+                rf'name="{FINGERPRINT}"[^>]*>\s*<vt:lpwstr(?:\s[^>]*)?>([0-9a-f]{{64}})</vt:lpwstr>', custom
+            )
             if found is None:
                 return False, "was not written by llmxl"
             stored = found.group(1)
