@@ -167,6 +167,8 @@ def markdown(res: list[dict[str, object]]) -> str:
         "A method that cannot estimate a point (a model it does not model, a batch that does not fit) leaves it out;",
         "the count in brackets says how many points each figure covers.",
         "",
+        *calibration_section(),
+        "",
         "## Every point",
         "",
         "| model | GPU × tp | dtype | prompt / completion | batch | regime | measured | "
@@ -194,6 +196,47 @@ def markdown(res: list[dict[str, object]]) -> str:
             seen.append(src)
     lines += [f"- {s}" for s in seen]
     return "\n".join(lines) + "\n"
+
+
+def _stack_label(group: str) -> str:
+    """A source group as a reader recognises it: the document and its release or commit."""
+    import re
+
+    m = re.match(r"github:([^@]+)@([0-9a-f]{7})[0-9a-f]*:(\S+)", group)
+    if m:
+        return f"{m.group(1)} {m.group(3).rsplit('/', 1)[-1]} @{m.group(2)}"
+    m = re.match(r"github (v[\d.]+)", group)
+    return f"NVIDIA/TensorRT-LLM performance.md, {m.group(1)} tables" if m else group
+
+
+def calibration_section() -> list[str]:
+    """What llmxl.calibrate does with 4 of a stack's points for the stack's other points (benchmarks/calibrate.py)."""
+    import calibrate
+
+    rows = calibrate.stack_results()
+    lines = [
+        f"## Calibrating on {calibrate.TRAIN} points of a stack",
+        "",
+        f"`llmxl.calibrate` fitted to {calibrate.TRAIN} points of one stack (one publication, one GPU; every choice of",
+        f"{calibrate.TRAIN}, at most {calibrate.MAX_SUBSETS} drawn with a fixed seed), judged on that stack's other "
+        f"points; stacks with at least {calibrate.MIN_POINTS} points. Median absolute error over the held-out points,",
+        "then the median over the choices (`python benchmarks/calibrate.py` prints the same).",
+        "",
+        "| stack | GPU | points | choices | defaults | calibrated |",
+        "|---|---|---|---|---|---|",
+    ]
+    for group, gpu, n, tried, before, after in rows:
+        lines.append(f"| {_stack_label(group)} | {gpu} | {n} | {tried} | {100 * before:.1f} % | {100 * after:.1f} % |")
+    b = statistics.median(r[4] for r in rows)
+    a = statistics.median(r[5] for r in rows)
+    lines += [
+        f"| median over stacks | | | | {100 * b:.1f} % | {100 * a:.1f} % |",
+        "",
+        "These stacks mix models and regimes (TTFT of one model, static throughput of another), so a few points",
+        "cannot correct what the model misses structurally; a stack of one model and engine, as a user measures",
+        "it, is what calibration is for.",
+    ]
+    return lines
 
 
 def plot(res: list[dict[str, object]]) -> None:
