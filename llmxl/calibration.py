@@ -24,7 +24,7 @@ import re
 import statistics
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ import numpy as np
 
 from . import catalog
 from .errors import InvalidInputError, LlmxlError
+from .estimate import _resolve_dtype, estimate
+from .plan import operating_point
+from .specs import SERVING_FIELDS
 
 __all__ = ["CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "read_measurements"]
 
@@ -45,14 +48,8 @@ CONSTANTS = (
     "allreduce_latency_s",
     "layer_overhead_s",
 )
-_GPU_FIELD = {
-    "hbm_efficiency": "serving_hbm_efficiency",
-    "flops_efficiency": "serving_flops_efficiency",
-    "decode_overhead_s": "decode_overhead_s",
-    "prefill_overhead_s": "prefill_overhead_s",
-    "allreduce_latency_s": "allreduce_latency_s",
-    "layer_overhead_s": "layer_overhead_s",
-}
+# constant -> the GpuSpec field that carries it (the inverse of specs.SERVING_FIELDS)
+_GPU_FIELD = {constant: gpu_field for gpu_field, constant in SERVING_FIELDS.items()}
 # Physical bounds of the search (a modelling choice, the same as benchmarks/fit.py), and the units
 # the optimiser works in so that every step is of order one.
 _LOWER = {"hbm_efficiency": 0.05, "flops_efficiency": 0.05}
@@ -151,7 +148,7 @@ class Calibration:
     problems: tuple[str, ...]
     source: str
     seconds: float = 0.0
-    name: str | None = field(default=None)
+    name: str | None = None
 
     @property
     def spec(self) -> Any:
@@ -273,8 +270,6 @@ def _measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any]
     n = _positive(get("completion_tokens"), where, "completion_tokens", whole=True)
     if "tpot_s" in metrics and n < 2:
         raise InvalidInputError(f"{where}: tpot_s needs completion_tokens ≥ 2, got {n}", field="tpot_s")
-    from .estimate import _resolve_dtype
-
     return Measurement(
         model=model,
         gpu=gpu_id,
@@ -283,16 +278,16 @@ def _measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any]
         metrics=metrics,
         tp=_positive(get("tp") or 1, where, "tp", whole=True),
         pp=_positive(get("pp") or 1, where, "pp", whole=True),
-        dtype=_dtype(get("dtype") or "w16a16e16", where, _resolve_dtype),
+        dtype=_dtype(get("dtype") or "w16a16e16", where),
         batch_size=None if batch is None else _positive(batch, where, "batch_size", whole=True),
         concurrency=None if conc is None else _positive(conc, where, "concurrency", whole=True),
         where=where,
     )
 
 
-def _dtype(value: Any, where: str, resolve: Any) -> str:
+def _dtype(value: Any, where: str) -> str:
     try:
-        resolve(str(value).strip())
+        _resolve_dtype(str(value).strip())
     except LlmxlError as exc:
         raise InvalidInputError(f"{where}: {exc.message}", field="dtype") from None
     return str(value).strip()
@@ -436,9 +431,6 @@ def read_measurements(path: str | os.PathLike[str], *, format: str = "auto", **d
 
 
 def _predict(m: Measurement, gpu: Any) -> dict[str, float]:
-    from .estimate import estimate
-    from .plan import operating_point
-
     common = dict(tp=m.tp, pp=m.pp, dtype=m.dtype, prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens)
     n = m.completion_tokens
     if m.batch_size is not None:
@@ -461,7 +453,6 @@ class _Problem:
         self.ms = ms
         self.base = gpu
         self.measured = np.array([v for m in ms for v in m.metrics.values()])
-        self.owner = np.array([i for i, m in enumerate(ms) for _ in m.metrics])
 
     def predictions(self, values: Mapping[str, float]) -> np.ndarray:
         g = self.base.model_copy(update={_GPU_FIELD[c]: float(v) for c, v in values.items()})

@@ -785,9 +785,10 @@ def _calibrated_gpu(gpu: Any, calibration: Any) -> GpuSpec:
             f"calibration must be what llmxl.calibrate() returns, got {type(calibration).__name__}",
             field="calibration",
         )
-    if _resolve_gpu(gpu).id not in (calibration.gpu, spec.id):
+    given = _resolve_gpu(gpu).id
+    if given not in (calibration.gpu, spec.id):
         raise InvalidInputError(
-            f"the calibration is of {calibration.gpu}, not {_resolve_gpu(gpu).id}; pass gpu={calibration.gpu!r}",
+            f"the calibration is of {calibration.gpu}, not {given}; pass gpu={calibration.gpu!r}",
             field="calibration",
         )
     return spec

@@ -14,6 +14,23 @@ import llmxl.catalog
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REFERENCE_CSV = SHARED / "reference" / "llama2-70b-a100-fe0.7-hbm0.9.csv"
+# The GPU of the methodology's planning check (docs/methodology.md), as a user catalog entry.
+CHECK_GPU = """
+[[gpus]]
+id = "h100-check"
+memory_gib = 80
+hbm_bandwidth_gbs = 3350
+fp16_tflops = 989
+fp8_tflops = 1979
+int8_tops = 1979
+interconnect_gbs = 450
+allreduce_latency_s = 2e-5
+layer_overhead_s = 1e-5
+prefill_overhead_s = 8e-3
+decode_overhead_s = 5e-4
+serving_flops_efficiency = 0.7
+serving_hbm_efficiency = 0.9
+"""
 
 
 @pytest.fixture(autouse=True)

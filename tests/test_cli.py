@@ -12,7 +12,7 @@ import pytest
 import llmxl
 from llmxl.cli import main
 
-from .conftest import PUBLISHED_COLUMNS, published_rows
+from .conftest import CHECK_GPU, PUBLISHED_COLUMNS, published_rows
 
 
 def run(capsys, *argv):
@@ -241,24 +241,6 @@ def test_standard_refuses_moe_naming_the_serving_method(capsys):
 PLAN = ["plan", "--model", "llama-3.1-70b", "--gpu", "h100-sxm-80gb", "--tp", "2", "--dtype", "fp8", "--prompt",
         "1000", "--completion", "300", "--rps", "5", "--peak-rps", "15", "--ttft", "0.5", "--itl", "0.05",
         "--gpu-hour-usd", "3.99"]  # fmt: skip
-
-
-CHECK_GPU = """
-[[gpus]]
-id = "h100-check"
-memory_gib = 80
-hbm_bandwidth_gbs = 3350
-fp16_tflops = 989
-fp8_tflops = 1979
-int8_tops = 1979
-interconnect_gbs = 450
-allreduce_latency_s = 2e-5
-layer_overhead_s = 1e-5
-prefill_overhead_s = 8e-3
-decode_overhead_s = 5e-4
-serving_flops_efficiency = 0.7
-serving_hbm_efficiency = 0.9
-"""
 
 
 def test_plan_table_puts_the_recommendation_first(capsys, tmp_path, monkeypatch):

@@ -11,25 +11,10 @@ from llmxl.plan import _candidate, _Target  # the engine's row for one configura
 from llmxl.workbook.plan import concurrency_grid, write_plan_workbook
 from llmxl.workbook.recalc import recalculate
 
+from .conftest import CHECK_GPU as CONFTEST_CHECK_GPU
 from .conftest import require_soffice
 
-CHECK_GPU = """
-[[gpus]]
-id = "h100-check"
-memory_gib = 80
-hbm_bandwidth_gbs = 3350
-fp16_tflops = 989
-fp8_tflops = 1979
-int8_tops = 1979
-interconnect_gbs = 450
-allreduce_latency_s = 2e-5
-layer_overhead_s = 1e-5
-prefill_overhead_s = 8e-3
-decode_overhead_s = 5e-4
-serving_flops_efficiency = 0.7
-serving_hbm_efficiency = 0.9
-usd_per_hour = 3.99
-"""
+CHECK_GPU = CONFTEST_CHECK_GPU + "usd_per_hour = 3.99\n"
 COLUMNS = {  # Plan sheet column -> PlanRow field
     "A": "gpu", "B": "tp", "D": "dtype", "G": "max_concurrency", "H": "concurrency", "I": "requests_per_s",
     "J": "ttft_s", "K": "itl_s", "L": "replicas", "M": "num_gpus", "N": "utilisation", "O": "gpu_hour_usd",

@@ -14,17 +14,18 @@ from llmxl import InvalidInputError, LlmxlError
 
 from ._excel import CATEGORY, _cell_number, _grid, _text, xl_arg
 
+# (Excel argument, measurement column, kind): one argument per column of the runs
 _COLUMNS = (
-    ("model", "text"),
-    ("gpu", "text"),
-    ("tp", "number"),
-    ("dtype", "text"),
-    ("prompt_tokens", "number"),
-    ("completion_tokens", "number"),
-    ("concurrency", "number"),
-    ("ttft_s", "number"),
-    ("tpot_s", "number"),
-    ("output_tokens_per_s", "number"),
+    ("models", "model", "text"),
+    ("gpus", "gpu", "text"),
+    ("tps", "tp", "number"),
+    ("dtypes", "dtype", "text"),
+    ("prompt_tokens", "prompt_tokens", "number"),
+    ("completion_tokens", "completion_tokens", "number"),
+    ("concurrencies", "concurrency", "number"),
+    ("ttft_s", "ttft_s", "number"),
+    ("tpot_s", "tpot_s", "number"),
+    ("output_tokens_per_s", "output_tokens_per_s", "number"),
 )
 _CAL_DOCS = {
     "models": "Model of each run: a column, or one cell for every run.",
@@ -55,9 +56,8 @@ def _column(value, n_rows: int | None, field: str) -> list:
 
 
 def _rows(args: dict) -> list[dict]:
-    names = [c for c, _ in _COLUMNS]
-    raw = dict(zip(names, (args[k] for k in _CAL_DOCS if k != "save_as"), strict=True))
-    lengths = {len(_column(v, None, k)) for k, v in raw.items() if isinstance(v, list)}
+    """One dict of measurement columns per run; errors name the Excel argument."""
+    lengths = {len(_column(args[arg], None, arg)) for arg, _, _ in _COLUMNS if isinstance(args[arg], list)}
     lengths.discard(1)
     if len(lengths) > 1:
         raise InvalidInputError(
@@ -65,16 +65,16 @@ def _rows(args: dict) -> list[dict]:
             field="ranges",
         )
     n = lengths.pop() if lengths else 1
-    cols = {k: _column(v, n, k) for k, v in raw.items()}
+    cols = {arg: _column(args[arg], n, arg) for arg, _, _ in _COLUMNS}
     rows = []
     for i in range(n):
         row = {}
-        for name, kind in _COLUMNS:
-            v = cols[name][i]
+        for arg, column, kind in _COLUMNS:
+            v = cols[arg][i]
             if kind == "text":
-                row[name] = None if v is None or (isinstance(v, str) and not v.strip()) else _text(v, name)
+                row[column] = None if v is None or (isinstance(v, str) and not v.strip()) else _text(v, arg)
             else:
-                row[name] = _cell_number(v, name)
+                row[column] = _cell_number(v, arg)
         if any(v is not None for v in row.values()):
             rows.append(row)
     return rows
