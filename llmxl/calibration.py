@@ -24,7 +24,7 @@ import re
 import statistics
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,7 @@ class Calibration:
         if self.problems:
             raise InvalidInputError(f"not saved: {self.problems[0]}", field="calibration")
         name = _check_name(name)
-        named = Calibration(**{**self.__dict__, "name": name})
+        named = replace(self, name=name)
         target = Path(path).expanduser() if path is not None else _default_save_path()
         _save_entry(named.spec, target, force=force)
         return f"{self.gpu}@{name}"
