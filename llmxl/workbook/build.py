@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -42,9 +42,15 @@ def put(ws: Worksheet, row: int, col: int, value: Any, *, number_format: str | N
 
 
 def put_formula(ws: Worksheet, row: int, col: int, formula: str, *, number_format: str | None = None) -> Any:
+    """Write a formula llmxl generated (never user text: see put). A Formula keeps its pattern, for the
+    cached values; the text is set directly, as openpyxl would after its checks for user strings."""
     assert formula.startswith("="), formula  # internal invariant, not user input
-    cell = ws.cell(row=row, column=col)
-    cell.value = formula
+    cell = ws._cells.get((row, col))
+    if cell is None:
+        cell = Cell(ws, row=row, column=col)
+        ws._add_cell(cell)
+    cell._value = formula if isinstance(formula, Formula) else str(formula)
+    cell.data_type = "f"
     if number_format:
         cell.number_format = number_format
     return cell
@@ -231,6 +237,10 @@ class CalcLayout:
     def scenario_ref(self, i: int, name: str) -> str:
         """Absolute reference to quantity ``name`` of scenario i (0-based)."""
         return f"Calc!${self.scenario_cols[name]}${self.scenario_first + i}"
+
+    def scenario_pattern(self, name: str) -> str:
+        """Reference to quantity ``name`` of the scenario in Calc row ``{c}``, for a Formula pattern."""
+        return f"Calc!${self.scenario_cols[name]}${{c}}"
 
     def config_ref(self, i: int, name: str) -> str:
         return f"Calc!${self.config_cols[name]}${self.config_first + i}"

@@ -30,7 +30,22 @@ GIB = "1073741824"
 
 
 class Formula(str):
-    """A formula llmxl generated. Any other string written to a cell is text, never a formula."""
+    """A formula llmxl generated. Any other string written to a cell is text, never a formula.
+
+    ``pattern`` (optional) is the formula with ``{name}`` where ``args`` put whole numbers (rows):
+    the cells of a table column share one pattern, so their cached values are computed together
+    (see :mod:`llmxl.workbook.evaluate`).
+    """
+
+    pattern: str | None = None
+    args: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, pattern: str, **args: int) -> Formula:
+        """``pattern`` with ``args`` filled in, remembering both."""
+        f = cls(pattern.format(**args))
+        f.pattern, f.args = pattern, args
+        return f
 
 
 @dataclass(frozen=True)
@@ -445,6 +460,6 @@ def formulas_for_row(columns: list[Column], row: int, inputs: dict[str, object])
         hit = _compiled[id(columns)] = (columns, _compile(tuple(columns)))
     patterns = hit[1]
     return [
-        Formula(pattern.format(r=row)) if pattern is not None else inputs[c.name]
+        Formula.of(pattern, r=row) if pattern is not None else inputs[c.name]
         for c, pattern in zip(columns, patterns, strict=True)
     ]

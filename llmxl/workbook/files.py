@@ -30,6 +30,7 @@ MARK = "llmxl"
 FINGERPRINT = "llmxl_fingerprint"
 _CUSTOM = "docProps/custom.xml"
 _PLACEHOLDER = "0" * 64
+_LEVEL = 1  # deflate level: a large report compresses 3× faster than at the default 6, for a file ~25 % larger
 
 
 #: The most an overwrite check reads of an existing .xlsx (declared, uncompressed); beyond it, it is not ours.
@@ -44,28 +45,37 @@ class OutputPathError(LlmxlError):
     """An output path that is not a writable regular file in an existing folder."""
 
 
-def _parts_digest(zf: zipfile.ZipFile, custom: bytes | None = None) -> str:
-    """SHA-256 of every part; ``custom`` stands in for the custom properties part (fingerprint blanked)."""
+def _digest(parts: dict[str, bytes]) -> str:
+    """SHA-256 of every part, by name (the custom properties part with the fingerprint blanked)."""
     h = hashlib.sha256()
-    for name in sorted(zf.namelist()):
+    for name in sorted(parts):
         h.update(name.encode())
         h.update(b"\0")
-        h.update(custom if name == _CUSTOM and custom is not None else zf.read(name))
+        h.update(parts[name])
     return h.hexdigest()
 
 
-def stamp(xlsx: bytes) -> bytes:
-    """Replace the fingerprint placeholder in a freshly saved workbook with the real digest."""
+def stamp(xlsx: bytes, bodies: dict[str, bytes] | None = None) -> bytes:
+    """Replace the fingerprint placeholder in a freshly saved workbook with the real digest.
+
+    ``bodies`` maps worksheet parts to the sheetData that goes into them (see :mod:`.sheetxml`).
+    """
+    from .sheetxml import splice
+
     src = zipfile.ZipFile(io.BytesIO(xlsx))
-    digest = _parts_digest(src)  # the custom part still holds the placeholder
+    infos = src.infolist()
+    parts = {info.filename: src.read(info.filename) for info in infos}
+    for name, body in (bodies or {}).items():
+        parts[name] = splice(parts[name], body)
+    digest = _digest(parts)  # the custom part still holds the placeholder
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL) as dst:
+        for info in infos:
+            data = parts[info.filename]
             if info.filename == _CUSTOM:
                 data = data.replace(_PLACEHOLDER.encode(), digest.encode())
             info.compress_type = zipfile.ZIP_DEFLATED
-            dst.writestr(info, data)
+            dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=_LEVEL)
     return out.getvalue()
 
 
@@ -90,7 +100,9 @@ def written_by_llmxl_unchanged(path: Path) -> tuple[bool, str]:
             if found is None:
                 return False, "was not written by llmxl"
             stored = found.group(1)
-            digest = _parts_digest(zf, raw.replace(stored.encode(), _PLACEHOLDER.encode()))
+            parts = {name: zf.read(name) for name in zf.namelist()}
+            parts[_CUSTOM] = raw.replace(stored.encode(), _PLACEHOLDER.encode())
+            digest = _digest(parts)
     except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, NotImplementedError, EOFError):
         return False, "is not a workbook written by llmxl"
     if digest != stored:
@@ -240,7 +252,23 @@ def save_workbook(wb, path: str | os.PathLike[str], *, force: bool) -> Path:
     wb.properties.creator = f"llmxl {__version__}"
     from openpyxl.writer.excel import ExcelWriter
 
+    from .evaluate import Unsupported, cached_values, evaluate
+    from .sheetxml import rows_elsewhere, sheet_data
+
+    try:  # every formula cell carries its value, for readers that do not recalculate
+        cache = evaluate(wb)
+    except Unsupported as exc:  # never a guessed value: these cells recalculate on load only
+        import warnings
+
+        warnings.warn(f"llmxl: workbook written without cached values ({exc})", stacklevel=2)
+        cache = None
+    # Cells as text, before openpyxl writes the styles (style ids are registered as they are read).
+    bodies = {ws: body for ws in wb.worksheets if (body := sheet_data(ws, cache)) is not None}
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with (
+        zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+        cached_values(cache),
+        rows_elsewhere({id(ws) for ws in bodies}),
+    ):
         ExcelWriter(wb, archive).write_data()  # uncompressed: stamp() compresses once
-    return atomic_write(target, stamp(buf.getvalue()))
+    return atomic_write(target, stamp(buf.getvalue(), {ws.path[1:]: body for ws, body in bodies.items()}))

@@ -142,7 +142,9 @@ def build_plan_workbook(
         points = concurrency_grid(max(2 * top, 2), row.concurrency)
         blocks.append((len(scenarios) - 1, gr, points))
         for _ in points:  # b of each grid row is the Grid sheet's concurrency cell
-            scenarios.append((k, Formula(f"=Grid!$B${gr}"), Formula("=plan_prompt"), Formula("=plan_completion")))
+            scenarios.append(
+                (k, Formula.of("=Grid!$B${r}", r=gr), Formula("=plan_prompt"), Formula("=plan_completion"))
+            )
             gr += 1
     layout = write_calc_sheet(wb, calc_configs, scenarios, methods=frozenset({"serving"}))
 

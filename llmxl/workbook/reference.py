@@ -94,7 +94,7 @@ def build_reference_workbook() -> Workbook:
     ws.title = "Reference"
     write_catalog_sheet(wb)
     first = TABLE_HEADER_ROW + 1
-    scenarios = [(1, *(Formula(f"=Reference!${col}${first + i}") for col in "ABC")) for i in range(len(rows))]
+    scenarios = [(1, *(Formula.of(f"=Reference!${col}${{r}}", r=first + i) for col in "ABC")) for i in range(len(rows))]
     layout = write_calc_sheet(wb, [config_inputs_from_names()], scenarios)
 
     put(ws, 1, 1, "Llama-2-70B on A100-80GB: the published table, as live formulas").font = TITLE_FONT

@@ -241,7 +241,7 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
         for b, s, n in sweep.workload:
             r = first + len(rows)
             rows.append((model, gpu, b, s, n))
-            scenarios.append((ci + 1, *(Formula(f"=Report!${col}${r}") for col in "CDE")))
+            scenarios.append((ci + 1, *(Formula.of(f"=Report!${col}${{r}}", r=r) for col in "CDE")))
     methods = frozenset({"serving"}) if sweep.method == "serving" else frozenset({"standard", "reference"})
     layout = write_calc_sheet(wb, configs, scenarios, progress, methods)
 
@@ -282,17 +282,17 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
     header_row(report, 3, [*headers, "Chart: throughput (gaps where a scenario fails)", "Chart: price"])
     status_col = len(COLUMNS)
     fmt = {key: f for key, _, f in COLUMNS}
+    status = layout.scenario_pattern("status")
+    results = [f'=IF({status}="ok",{layout.scenario_pattern(_CALC[key])},"")' for key, _, _ in COLUMNS[5:-1]]
     for i, (model, gpu, b, s, n) in enumerate(rows):
         rr = first + i
         for j, (key, v) in enumerate(zip(("model", "gpu", "batch_size", "prompt_tokens", "completion_tokens"),
                                          (model, gpu, b, s, n), strict=True)):  # fmt: skip
             put(report, rr, j + 1, v, number_format=fmt[key])
-        status = layout.scenario_ref(i, "status")
-        for j, (key, _, f) in enumerate(COLUMNS[5:-1]):
-            put_formula(
-                report, rr, 6 + j, f'=IF({status}="ok",{layout.scenario_ref(i, _CALC[key])},"")', number_format=f
-            )
-        put_formula(report, rr, status_col, f"={status}")
+        c = layout.scenario_first + i
+        for j, (_, _, f) in enumerate(COLUMNS[5:-1]):
+            put_formula(report, rr, 6 + j, Formula.of(results[j], c=c), number_format=f)
+        put_formula(report, rr, status_col, Formula.of(f"={status}", c=c))
     groups = []  # runs of rows of one configuration (model, GPU, prompt, completion), batch increasing
     for i, (model, gpu, _b, s, n) in enumerate(rows):
         key = (model, gpu, s, n)
@@ -304,8 +304,8 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
     for _, a, z in charted:
         for rr in range(a, z + 1):
             # Chart columns: NA() where a scenario fails, so charts leave a gap instead of plotting 0.
-            put_formula(report, rr, status_col + 1, f'=IF(L{rr}="ok",H{rr},NA())')
-            put_formula(report, rr, status_col + 2, f'=IF(L{rr}="ok",J{rr},NA())')
+            put_formula(report, rr, status_col + 1, Formula.of('=IF(L{r}="ok",H{r},NA())', r=rr))
+            put_formula(report, rr, status_col + 2, Formula.of('=IF(L{r}="ok",J{r},NA())', r=rr))
     for j, width in enumerate((18, 18, 11, 11, 12, 12, 12, 13, 15, 15, 13, 70, 12, 12)):
         report.column_dimensions[report.cell(row=1, column=j + 1).column_letter].width = width
     for col in ("M", "N"):
