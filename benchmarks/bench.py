@@ -247,10 +247,10 @@ def bench_import(quick: bool) -> list[tuple[str, str, str]]:
 
 def bench_workbooks(quick: bool) -> list[tuple[str, str, str]]:
     from llmxl.cli import main
-    from llmxl.workbook.reference import build_reference_workbook
+    from llmxl.workbook.reference import write_reference_workbook
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t = median_time(lambda: build_reference_workbook().save(Path(tmp) / "ref.xlsx"), 3 if quick else 5)
+    with tempfile.TemporaryDirectory() as tmp:  # as the CLI writes it: cached values, fingerprint, atomic
+        t = median_time(lambda: write_reference_workbook(Path(tmp) / "ref.xlsx", force=True), 3 if quick else 5)
         batches = ",".join(str(i) for i in range(1, 11 if quick else 51))
         prompts = ",".join(str(128 * i) for i in range(1, 6 if quick else 11))
         completions = "128,512" if quick else ",".join(str(64 * i) for i in range(1, 11))
@@ -281,7 +281,7 @@ def bench_workbooks(quick: bool) -> list[tuple[str, str, str]]:
             with contextlib.redirect_stdout(io.StringIO()):  # the CLI says "wrote ..."
                 times[method] = median_time(lambda m=method: main([*argv, "--method", m]), 1 if quick else 3)
     return [
-        ("build the reference workbook", f"{t * 1e3:.0f} ms", "goal ≤ 1 s"),
+        ("write the reference workbook", f"{t * 1e3:.0f} ms", "goal ≤ 1 s"),
         *(
             (f"CLI report, {scenarios:,} scenarios, method {m}", f"{r:.2f} s", "goal ≤ 10 s for 10,000")
             for m, r in times.items()
