@@ -2,8 +2,8 @@
 
 A workbook opened without recalculation (a file preview, pandas, Protected View, a mail
 attachment) shows each formula cell's *cached* value. openpyxl writes none, so llmxl computes
-them here, over the very formulas and catalog figures the file holds, and :func:`cached_values`
-puts them into the file as it is written. Excel and LibreOffice still recalculate on load.
+them here, over the very formulas and catalog figures the file holds, and :mod:`.sheetxml` puts
+them into the file as it is written. Excel and LibreOffice still recalculate on load.
 
 The evaluator covers what llmxl's workbooks use, with Excel's semantics:
 
@@ -27,12 +27,10 @@ a second.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -1339,23 +1337,27 @@ class Cache:
     def __init__(self, book: Book) -> None:
         self.book = book
 
-    def value(self, sheet: str, row: int, col: int) -> tuple[str | None, str] | None:
+    def rendered(self, sheet: str, col: int) -> tuple[int, list[tuple[str, str] | None]]:
+        """One column's formula cells as (first row, per row: the cell's type attribute and its ``<v>`` text,
+        XML-escaped; None where the row holds no formula)."""
         column = self.book.columns.get((sheet, col))
         if column is None:
-            return None
-        i = row - column.lo
-        if i < 0 or i >= len(column.num) or column.group[i] < 0:
-            return None
-        kind = column.kind[i]
-        if kind == NUM:
-            return None, repr(float(column.num[i]))
-        if kind == TEXT:
-            return "str", column.txt[i]
-        if kind == BOOL:
-            return "b", "1" if column.num[i] else "0"
-        if kind == ERR:
-            return "e", ERRORS[int(column.num[i])]
-        return None, "0"
+            return 0, []
+        out: list[tuple[str, str] | None] = [None] * len(column.num)
+        idx = np.nonzero(column.group >= 0)[0]
+        kinds = column.kind[idx].tolist()
+        numbers = column.num[idx].tolist()
+        texts = column.txt[idx].tolist()
+        for i, k, x, t in zip(idx.tolist(), kinds, numbers, texts, strict=True):
+            if k == NUM:
+                out[i] = ("", repr(x))
+            elif k == TEXT:
+                out[i] = (' t="str"', t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+            elif k == BOOL:
+                out[i] = (' t="b"', "1" if x else "0")
+            elif k == ERR:
+                out[i] = (' t="e"', ERRORS[int(x)])
+        return column.lo, out
 
 
 def evaluate(wb: Any) -> Cache:
@@ -1370,49 +1372,3 @@ def evaluate(wb: Any) -> Cache:
     finally:
         sys.setrecursionlimit(limit)
     return Cache(book)
-
-
-_PATCH_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def cached_values(cache: Cache | None) -> Iterator[None]:
-    """While openpyxl writes, give each formula cell its cached value (``<v>``, with its type)."""
-    if cache is None:
-        yield
-        return
-    import openpyxl.worksheet._writer as ws_writer
-    from openpyxl import LXML
-    from openpyxl.cell._writer import _set_attributes
-    from openpyxl.xml.functions import Element, SubElement
-
-    original = ws_writer.write_cell
-
-    def write_cell(xf: Any, worksheet: Any, cell: Any, styled: Any = None) -> None:
-        if cell.data_type == "f" and isinstance(cell._value, str):
-            found = cache.value(worksheet.title, cell.row, cell.column)
-            if found is not None:
-                t, text = found
-                _, attributes = _set_attributes(cell, styled)
-                if t:
-                    attributes["t"] = t
-                if LXML:
-                    with xf.element("c", attributes):
-                        with xf.element("f"):
-                            xf.write(cell._value[1:])
-                        with xf.element("v"):
-                            xf.write(text)
-                else:
-                    el = Element("c", attributes)
-                    SubElement(el, "f").text = cell._value[1:]
-                    SubElement(el, "v").text = text
-                    xf.write(el)
-                return
-        original(xf, worksheet, cell, styled)
-
-    with _PATCH_LOCK:
-        ws_writer.write_cell = write_cell
-        try:
-            yield
-        finally:
-            ws_writer.write_cell = original

@@ -43,7 +43,7 @@ from .build import (
     write_catalog_sheet,
 )
 from .calc import Formula
-from .files import save_workbook
+from .files import gc_paused, save_workbook
 
 __all__ = ["build_plan_workbook", "concurrency_grid", "write_plan_workbook"]
 
@@ -415,4 +415,5 @@ def build_plan_workbook(
 
 def write_plan_workbook(path: str | os.PathLike[str], p: Plan, *, force: bool = False, **options: Any) -> Path:
     """Build the plan workbook and write it atomically (refusing to overwrite a file llmxl did not write)."""
-    return save_workbook(build_plan_workbook(p, **options), path, force=force)
+    with gc_paused():
+        return save_workbook(build_plan_workbook(p, **options), path, force=force)

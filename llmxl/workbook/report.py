@@ -36,6 +36,7 @@ from .files import (
     check_overwrite,
     check_suffix,
     distinct_outputs,
+    gc_paused,
     output_lock,
     resolve_output,
     save_workbook,
@@ -439,8 +440,9 @@ def _write_report(args: Any, sweep: Sweep) -> int:
         print(f"wrote {args.json_path} ({_plural(len(rows), 'row')})")
     if args.output:
         progress = Progress(sweep.size, "building", not args.no_progress)
-        wb = build_report_workbook(sweep, progress)
-        save_workbook(wb, args.output, force=args.force)
+        with gc_paused():
+            wb = build_report_workbook(sweep, progress)
+            save_workbook(wb, args.output, force=args.force)
         print(f"wrote {args.output} ({_plural(sweep.size, 'scenario')})")
     if failed:
         print(

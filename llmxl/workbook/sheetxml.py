@@ -47,7 +47,10 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
     dims = ws.row_dimensions
     for row in dims.keys() - by_row.keys():
         by_row[row] = []
-    title = ws.title
+    styles = ws.parent._cell_styles
+    style_ids: dict[bytes, int] = {}
+    columns: dict[int, tuple[int, list[tuple[str, str] | None]]] = {}
+    empty: tuple[int, list[tuple[str, str] | None]] = (0, [])
     letters: dict[int, str] = {}
     out = ["<sheetData>"]
     for row in sorted(by_row):
@@ -56,7 +59,8 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
         for col in sorted(by_row[row]):
             cell = cells[(row, col)]
             value = cell._value
-            styled = cell.has_style
+            style = cell._style
+            styled = style is not None and any(style)
             if cell._comment is not None:
                 return None
             if value is None and not styled:
@@ -64,20 +68,29 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
             letter = letters.get(col)
             if letter is None:
                 letter = letters[col] = get_column_letter(col)
-            head = f'<c r="{letter}{row}"' + (f' s="{cell.style_id}"' if styled else "")
+            if styled:
+                key = style.tobytes()
+                sid = style_ids.get(key)
+                if sid is None:
+                    sid = style_ids[key] = styles.add(style)  # registers the style, as cell.style_id does
+                head = f'<c r="{letter}{row}" s="{sid}"'
+            else:
+                head = f'<c r="{letter}{row}"'
             kind = cell.data_type
             if value is None or value == "":
                 out.append(f'{head} t="{"inlineStr" if kind == "s" else kind}"/>' if kind != "f" else f"{head}/>")
             elif kind == "f":
                 if not isinstance(value, str):
                     return None  # array or data-table formulas
-                found = None if cache is None else cache.value(title, row, col)
+                lo, values = columns.get(col) or columns.setdefault(
+                    col, empty if cache is None else cache.rendered(ws.title, col)
+                )
+                i = row - lo
+                found = values[i] if 0 <= i < len(values) else None
                 if found is None:
                     out.append(f"{head}><f>{_text(value[1:])}</f><v></v></c>")
                 else:
-                    t, v = found
-                    typed = f' t="{t}"' if t else ""
-                    out.append(f"{head}{typed}><f>{_text(value[1:])}</f><v>{_text(v)}</v></c>")
+                    out.append(f"{head}{found[0]}><f>{_text(value[1:])}</f><v>{found[1]}</v></c>")
             elif kind == "s":
                 if isinstance(value, CellRichText) or not isinstance(value, str):
                     return None
