@@ -38,7 +38,7 @@ def format_calibration(cal: Calibration) -> str:
     for p in cal.points:
         rows.append(
             (
-                p["where"][-48:],
+                _short(p["where"]),
                 p["metric"],
                 f"{p['measured']:.4g}",
                 f"{p['before']:.4g} ({100 * (p['before'] / p['measured'] - 1):+.0f} %)",
@@ -50,6 +50,12 @@ def format_calibration(cal: Calibration) -> str:
     for problem in cal.problems:
         lines.append(f"warning: {problem}")
     return "\n".join(lines)
+
+
+def _short(where: str, width: int = 48) -> str:
+    """A run's label for the table: its file's name without the folders, and the row."""
+    label = where.replace("\\", "/").rsplit("/", 1)[-1]
+    return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
 def run_calibrate(args: Any) -> int:

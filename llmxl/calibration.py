@@ -38,14 +38,15 @@ from .specs import SERVING_FIELDS
 
 __all__ = ["CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "read_measurements"]
 
-# The constants, in the order they are given up when the points are too few: the decode
-# constants first (every metric but TTFT informs them), then prefill, then communication.
+# The constants, in the order they are given up when the points are too few: the efficiencies
+# first, then the all-reduce latency (when some run has tp > 1: it costs every pass of every layer,
+# so it is the largest fixed cost of a tensor-parallel stack), then the decode and prefill overheads.
 CONSTANTS = (
     "hbm_efficiency",
     "flops_efficiency",
+    "allreduce_latency_s",
     "decode_overhead_s",
     "prefill_overhead_s",
-    "allreduce_latency_s",
     "layer_overhead_s",
 )
 # constant -> the GpuSpec field that carries it (the inverse of specs.SERVING_FIELDS)
