@@ -209,3 +209,19 @@ def test_a_formula_the_evaluator_does_not_know_leaves_the_file_to_recalculate(tm
     values = openpyxl.load_workbook(tmp_path / "unknown.xlsx", data_only=True).active
     assert values["B1"].value is None and values["C1"].value is None  # never a guess
     assert openpyxl.load_workbook(tmp_path / "unknown.xlsx").active["C1"].value.startswith("=VLOOKUP")
+
+
+def test_a_fault_in_the_evaluator_still_writes_the_file(tmp_path, monkeypatch):
+    import llmxl.workbook.evaluate as evaluate
+
+    def broken(wb):
+        raise IndexError("a bug")
+
+    monkeypatch.setattr(evaluate, "evaluate", broken)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["workbook", "reference", "-o", str(tmp_path / "ref.xlsx")])
+    assert any("IndexError: a bug" in str(w.message) for w in caught)
+    ws = openpyxl.load_workbook(tmp_path / "ref.xlsx")["Reference"]
+    assert str(ws.cell(TABLE_HEADER_ROW + 1, 4).value).startswith("=IF(")  # the formulas are all there
+    assert written_by_llmxl_unchanged(tmp_path / "ref.xlsx")[0]

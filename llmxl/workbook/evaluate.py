@@ -349,12 +349,6 @@ class Ref:
     def single(self) -> bool:
         return self.c0 == self.c1 and (self.r0 is self.r1 or (self.fixed and self.r0 == self.r1))
 
-    def take(self, idx: np.ndarray) -> Ref:
-        if self.fixed:
-            return self
-        pick = lambda r: r if isinstance(r, int) else r[idx]  # noqa: E731
-        return Ref(self.sheet, self.c0, self.c1, pick(self.r0), pick(self.r1))
-
 
 def _fixed(r: Any) -> Any:
     if isinstance(r, np.ndarray):
@@ -649,12 +643,12 @@ class _Parser:
             pos = m.end()
         self.atoms, self.varying, self.i = atoms, varying, 0
 
-    def fill(self, text: str, first: int, allow: bool = False) -> str:
-        """``text`` with its atoms' digits (the first cell's); a varying atom is refused unless allowed."""
+    def fill(self, text: str, first: int) -> str:
+        """``text`` with its atoms' digits (the first cell's); an atom that varies between cells is refused."""
         parts = text.split(_ATOM)
         out = [parts[0]]
         for k, rest in enumerate(parts[1:]):
-            if first + k in self.varying and not allow:
+            if first + k in self.varying:
                 raise _Split
             out.append(self.atoms[first + k] if self.atoms else "")
             out.append(rest)
@@ -914,10 +908,6 @@ def _f_iferror(book: Book, fns: list[Fn]) -> Fn:
         return _scatter(env.n, [(ok, v.take(ok)), (e, book.deref(fallback(sub), sub).grow(len(e)))])
 
     return call
-
-
-def _values(book: Book, fns: list[Fn], env: Env) -> list[V]:
-    return [book.deref(f(env), env) for f in fns]
 
 
 def _f_index(book: Book, fns: list[Fn]) -> Fn:

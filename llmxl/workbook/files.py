@@ -285,6 +285,13 @@ def _save(wb, path: str | os.PathLike[str], *, force: bool) -> Path:
     except Unsupported as exc:  # never a guessed value: these cells recalculate on load only
         warnings.warn(f"llmxl: workbook written without cached values ({exc})", stacklevel=3)
         cache = None
+    except Exception as exc:  # a fault in the evaluator must not cost the user the file
+        warnings.warn(
+            f"llmxl: workbook written without cached values (the evaluator failed: {type(exc).__name__}: {exc}); "
+            "please report this",
+            stacklevel=3,
+        )
+        cache = None
     # Cells as text, before openpyxl writes the styles (style ids are registered as they are read).
     bodies = {ws: body for ws in wb.worksheets if (body := sheet_data(ws, cache)) is not None}
     left = [ws.title for ws in wb.worksheets if ws not in bodies and cache is not None]
