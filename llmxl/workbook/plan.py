@@ -21,12 +21,14 @@ Excel and LibreOffice compute them alike with no add-in.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 
 from .. import catalog, prices
@@ -48,6 +50,9 @@ from .files import gc_paused, save_workbook
 __all__ = ["build_plan_workbook", "concurrency_grid", "write_plan_workbook"]
 
 TRAFFIC_LEVELS = 121
+WRAP = Alignment(wrap_text=True, vertical="top")
+REASON_WIDTH = 60  # column T, in characters of the default font
+REASON_CHARS_PER_LINE = 55  # what fits on one line of it, leaving room for word breaks
 _BIG = "1E+300"
 
 
@@ -252,6 +257,7 @@ def build_plan_workbook(
         "Break-even traffic vs the API [requests/s]",
     ]
     header_row(ws, table_first, headers)
+    ws.row_dimensions[table_first].height = 75  # the longest header wraps to five lines at width 14
     wp, wc = finance.blend_prompt_weight, finance.blend_completion_weight
     for k, ((s_index, g_first, points), row) in enumerate(zip(blocks, configs, strict=True)):
         r = first + k
@@ -264,7 +270,7 @@ def build_plan_workbook(
         put(ws, r, 3, row.pp)
         put(ws, r, 4, row.dtype)
         cells = {
-            5: (f"={cfg}", None),
+            5: (f'=IF({cfg}="ok","ok","cannot serve")', None),  # the reason, in full, is in column T
             6: (f"={layout.scenario_ref(s_index, 'ttft')}", "0.0000"),
             7: (f"=MAX(0,{layout.scenario_ref(s_index, 'max_batch')})", "#,##0"),
             8: (f'=IF(E{r}<>"ok",0,SUMPRODUCT(MAX({ok}*{B})))', "#,##0"),
@@ -289,7 +295,7 @@ def build_plan_workbook(
                  f"/(plan_rps*{hours:g}*3600*plan_completion)*1E+6)", "$#,##0.000"),
             19: (f'=IF(P{r}="","",({wp:g}*Q{r}+{wc:g}*R{r})/{wp + wc:g})', "$#,##0.000"),
             20: (
-                f'=IF(E{r}<>"ok",E{r},IF(G{r}<1,"the KV cache of one sequence does not fit",IF(H{r}>0,'
+                f'=IF(E{r}<>"ok",{cfg},IF(G{r}<1,"the KV cache of one sequence does not fit",IF(H{r}>0,'
                 f'IF(O{r}="","no price for "&A{r}&"; give a rented price per GPU-hour",""),'
                 f'"even at concurrency 1, "&IF(AND(plan_ttft_max<>"",J{r}>plan_ttft_max),"time to first token "'
                 f'&ROUND(J{r},4)&" s exceeds the "&plan_ttft_max&" s target","")&IF(AND(plan_itl_max<>"",'
@@ -309,7 +315,11 @@ def build_plan_workbook(
             ),
         }  # fmt: skip
         for col, (formula, fmt) in cells.items():
-            put_formula(ws, r, col, formula, number_format=fmt)
+            cell = put_formula(ws, r, col, formula, number_format=fmt)
+            if col in (20, 21):  # reasons and notes wrap within their columns instead of being cut
+                cell.alignment = WRAP
+        if row.reason:  # rows are as tall as the reason the plan gives now (readers do not grow rows themselves)
+            ws.row_dimensions[r].height = 15 * math.ceil(len(row.reason) / REASON_CHARS_PER_LINE)
     last = first + len(configs) - 1
     for name, col in (("plan_cost", "P"), ("plan_bstar", "H"), ("plan_mu", "I"), ("plan_gpus_per_replica", "B")):
         define(wb, name, f"'Plan'!${col}${first}:${col}${last}")
@@ -406,7 +416,7 @@ def build_plan_workbook(
     ws.column_dimensions["B"].width = 16
     for j in range(3, len(headers) + 1):
         ws.column_dimensions[get_column_letter(j)].width = 14
-    ws.column_dimensions["T"].width = 60
+    ws.column_dimensions["T"].width = REASON_WIDTH
     ws.column_dimensions["U"].width = 40
     for j in range(1, 6 + n_cfg):
         chart_ws.column_dimensions[get_column_letter(j)].width = 18
