@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
     p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     p.add_argument(
-        "--max-scenarios", help="refuse reports larger than this many scenarios (default 100,000: about a minute)"
+        "--max-scenarios",
+        help="refuse reports larger than this many scenarios (default 100,000: about 75 s and 6 GB of memory)",
     )
 
     p = sub.add_parser(

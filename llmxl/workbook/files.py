@@ -65,8 +65,8 @@ def stamp(xlsx: bytes, bodies: dict[str, bytes] | None = None) -> bytes:
     src = zipfile.ZipFile(io.BytesIO(xlsx))
     infos = src.infolist()
     parts = {info.filename: src.read(info.filename) for info in infos}
-    for name, body in (bodies or {}).items():
-        parts[name] = splice(parts[name], body)
+    for name in list(bodies or {}):
+        parts[name] = splice(parts[name], bodies.pop(name))  # each sheet's text held once
     digest = _digest(parts)  # the custom part still holds the placeholder
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL) as dst:
@@ -303,4 +303,6 @@ def _save(wb, path: str | os.PathLike[str], *, force: bool) -> Path:
         rows_elsewhere({id(ws) for ws in bodies}),
     ):
         ExcelWriter(wb, archive).write_data()  # uncompressed: stamp() compresses once
-    return atomic_write(target, stamp(buf.getvalue(), {ws.path[1:]: body for ws, body in bodies.items()}))
+    by_part = {ws.path[1:]: body for ws, body in bodies.items()}
+    bodies.clear()
+    return atomic_write(target, stamp(buf.getvalue(), by_part))

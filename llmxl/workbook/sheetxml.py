@@ -52,6 +52,7 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
     columns: dict[int, tuple[int, list[tuple[str, str] | None]]] = {}
     empty: tuple[int, list[tuple[str, str] | None]] = (0, [])
     letters: dict[int, str] = {}
+    chunks: list[bytes] = []
     out = ["<sheetData>"]
     for row in sorted(by_row):
         attrs = "".join(f' {k}="{v}"' for k, v in dims[row]) if row in dims else ""
@@ -104,8 +105,12 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
             else:
                 return None  # dates, errors and whatever else: openpyxl writes the sheet
         out.append("</row>")
+        if len(out) > 50_000:  # encode as we go: a list of small strings costs ~4× the text it holds
+            chunks.append("".join(out).encode("utf-8"))
+            out.clear()
     out.append("</sheetData>")
-    return "".join(out).encode("utf-8")
+    chunks.append("".join(out).encode("utf-8"))
+    return b"".join(chunks)
 
 
 @contextlib.contextmanager
