@@ -49,6 +49,13 @@ def measurement(row: dict[str, str]) -> Measurement:
         return Measurement(batch_size=1, metrics={"ttft_s": value}, **common)
     if row["regime"] == "static_tokens_per_s":
         return Measurement(batch_size=int(row["batch_size"]), metrics={"output_tokens_per_s": value}, **common)
+    if row["regime"] == "e2e_s":
+        return Measurement(batch_size=int(row["batch_size"]), metrics={"e2e_s": value}, **common)
+    if row["regime"].startswith("concurrency_"):
+        figure = {"ttft_s": "ttft_s", "itl_s": "tpot_s", "tokens_per_s": "output_tokens_per_s"}[
+            row["regime"].removeprefix("concurrency_")
+        ]
+        return Measurement(concurrency=int(row["batch_size"]), metrics={figure: value}, **common)
     shape = {k: int(row[k]) for k in ("tp", "prompt_tokens", "completion_tokens")}
     one = llmxl.estimate(row["model"], row["gpu"], dtype=row["dtype"], batch_size=1, **shape)
     top = min(int(one.max_batch_size), validate.MAX_LOAD_CONCURRENCY)
