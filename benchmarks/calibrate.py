@@ -2,11 +2,12 @@
 
     python benchmarks/calibrate.py
 
-A stack is one publication's points on one GPU (benchmarks/data/measured.csv, grouped as
+A stack is one publication's points on one GPU (the points benchmarks/validate.py reads, grouped as
 benchmarks/fit.py groups sources). For every stack with at least 6 points, llmxl.calibrate is fitted
 to 4 of them (every choice of 4, up to 40 drawn at random) and judged on the others. Prints, per
 stack, the median absolute error on the held-out points with the catalog defaults and after
-calibrating, and how long a calibration of 20 synthetic measurements takes.
+calibrating; then, for the one stack of whole runs (NIM's table), each run predicted by a calibration
+on the others; and how long a calibration of 20 synthetic measurements takes.
 """
 
 from __future__ import annotations
