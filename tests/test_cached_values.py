@@ -225,3 +225,24 @@ def test_a_fault_in_the_evaluator_still_writes_the_file(tmp_path, monkeypatch):
     ws = openpyxl.load_workbook(tmp_path / "ref.xlsx")["Reference"]
     assert str(ws.cell(TABLE_HEADER_ROW + 1, 4).value).startswith("=IF(")  # the formulas are all there
     assert written_by_llmxl_unchanged(tmp_path / "ref.xlsx")[0]
+
+
+def test_a_sheet_with_a_hyperlink_or_a_comment_is_left_to_openpyxl_and_keeps_them(tmp_path):
+    from openpyxl.comments import Comment
+
+    wb = Workbook()
+    ws = wb.active
+    put(ws, 1, 1, 3)
+    put_formula(ws, 1, 2, "=A1*2")
+    ws["C1"].hyperlink = "https://example.com/"
+    ws["D1"].comment = Comment("a note", "llmxl")
+    other = wb.create_sheet("Other")
+    put_formula(other, 1, 1, "=Sheet!A1+1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_workbook(wb, tmp_path / "links.xlsx", force=False)
+    assert any("Sheet written without cached values" in str(w.message) for w in caught)
+    back = openpyxl.load_workbook(tmp_path / "links.xlsx")
+    assert back["Sheet"]["C1"].hyperlink.target == "https://example.com/"
+    assert back["Sheet"]["D1"].comment.text == "a note"
+    assert openpyxl.load_workbook(tmp_path / "links.xlsx", data_only=True)["Other"]["A1"].value == 4

@@ -38,7 +38,7 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
     when the sheet holds something this writer leaves to openpyxl."""
     from openpyxl.cell.rich_text import CellRichText
 
-    if getattr(ws, "_hyperlinks", None) or not hasattr(ws, "_cells"):
+    if not hasattr(ws, "_cells"):
         return None
     cells = ws._cells
     by_row: dict[int, list[int]] = {}
@@ -62,8 +62,8 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
             value = cell._value
             style = cell._style
             styled = style is not None and any(style)
-            if cell._comment is not None:
-                return None
+            if cell._comment is not None or cell._hyperlink is not None:
+                return None  # openpyxl writes these alongside the cell (comments, hyperlink relations)
             if value is None and not styled:
                 continue
             letter = letters.get(col)
