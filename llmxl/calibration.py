@@ -590,7 +590,9 @@ def calibrate(
     gpus = sorted({m.gpu for m in ms})
     if len(gpus) > 1:
         raise InvalidInputError(
-            f"the measurements are on {len(gpus)} GPUs ({', '.join(gpus)}); calibrate one GPU at a time", field="gpu"
+            f"the measurements are on {len(gpus)} GPUs ({', '.join(gpus)}); calibrate one GPU at a time "
+            "(a file, or a list of runs, per GPU)",
+            field="gpu",
         )
     _check_duplicates(ms)
     base = catalog.get_gpu(gpus[0])
