@@ -40,7 +40,8 @@ __all__ = ["CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "r
 
 # The constants, in the order they are given up when the points are too few: the efficiencies
 # first, then the all-reduce latency (when some run has tp > 1: it costs every pass of every layer,
-# so it is the largest fixed cost of a tensor-parallel stack), then the decode and prefill overheads.
+# so it is the largest fixed cost of a tensor-parallel stack; first of all when every run has the same
+# tp > 1, see _informed), then the decode and prefill overheads.
 CONSTANTS = (
     "hbm_efficiency",
     "flops_efficiency",
@@ -480,7 +481,13 @@ def _informed(ms: list[Measurement], wanted: Iterable[str]) -> tuple[list[str], 
     kept = {c: "not asked for" for c in CONSTANTS if c not in wanted}
     fit = []
     figures = sum(len(m.metrics) for m in ms)
-    for c in CONSTANTS:
+    order = list(CONSTANTS)
+    if len({m.tp for m in ms}) == 1 and ms[0].tp > 1:
+        # One tensor-parallel width for every run: the all-reduce latency, 2·L·λ on every pass, is the stack's
+        # largest fixed cost and the runs cannot tell it from the per-pass overheads: it goes first.
+        order.remove("allreduce_latency_s")
+        order.insert(0, "allreduce_latency_s")
+    for c in order:
         if c not in wanted:
             continue
         if reasons[c]:

@@ -195,6 +195,16 @@ def test_few_figures_fit_only_what_they_inform_and_say_which():
     assert cal.constants["hbm_efficiency"] == cal.defaults["hbm_efficiency"]
 
 
+def test_one_tensor_parallel_width_fits_the_all_reduce_latency_first():
+    runs = synthetic(models=(("qwen2.5-32b", 2),), concurrencies=(1, 8))  # 4 runs, 12 figures: 4 constants
+    two = runs[:2]  # 6 figures: 2 constants
+    assert calibrate(two, cross_validate=False).fitted == ("allreduce_latency_s", "hbm_efficiency")
+    mixed = [*synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1,))[:1], runs[0]]
+    assert calibrate(mixed, cross_validate=False).fitted == ("hbm_efficiency", "flops_efficiency")
+    single = synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1, 8))[:2]
+    assert "every run has tp=1" in calibrate(single, cross_validate=False).kept["allreduce_latency_s"]
+
+
 # --- saved calibrations, used by name everywhere ---------------------------------------------
 
 
