@@ -48,14 +48,11 @@ def measurement(row: dict[str, str]) -> Measurement:
     value = float(row["value"])
     if row["regime"] == "ttft_s":
         return Measurement(batch_size=1, metrics={"ttft_s": value}, **common)
-    if row["regime"] == "static_tokens_per_s":
-        return Measurement(batch_size=int(row["batch_size"]), metrics={"output_tokens_per_s": value}, **common)
-    if row["regime"] == "e2e_s":
-        return Measurement(batch_size=int(row["batch_size"]), metrics={"e2e_s": value}, **common)
-    if row["regime"].startswith("concurrency_"):
-        figure = {"ttft_s": "ttft_s", "itl_s": "tpot_s", "tokens_per_s": "output_tokens_per_s"}[
-            row["regime"].removeprefix("concurrency_")
-        ]
+    if row["regime"] in validate.STATIC_FIGURES:
+        figure = validate.STATIC_FIGURES[row["regime"]]
+        return Measurement(batch_size=int(row["batch_size"]), metrics={figure: value}, **common)
+    if row["regime"] in validate.CONCURRENT_FIGURES:
+        figure = validate.CONCURRENT_FIGURES[row["regime"]]
         return Measurement(concurrency=int(row["batch_size"]), metrics={figure: value}, **common)
     shape = {k: int(row[k]) for k in ("tp", "prompt_tokens", "completion_tokens")}
     one = llmxl.estimate(row["model"], row["gpu"], dtype=row["dtype"], batch_size=1, **shape)

@@ -50,9 +50,10 @@ ENGINES = (
     ROOT / "benchmarks" / "data" / "vllm-nightly-latency.csv",
     ROOT / "benchmarks" / "data" / "nim-llama-3.3-70b-2xh100-fp8.csv",
 )
-_STATIC = {"e2e_s": "e2e_s", "output_tokens_per_s": "static_tokens_per_s"}
-_CONCURRENT = {"ttft_s": "concurrency_ttft_s", "itl_s": "concurrency_itl_s",
-               "output_tokens_per_s": "concurrency_tokens_per_s"}  # fmt: skip
+#: regime -> the figure (llmxl.calibration.METRICS) it measures, for a static batch and at a fixed concurrency
+STATIC_FIGURES = {"e2e_s": "e2e_s", "static_tokens_per_s": "output_tokens_per_s"}
+CONCURRENT_FIGURES = {"concurrency_ttft_s": "ttft_s", "concurrency_itl_s": "tpot_s",
+                      "concurrency_tokens_per_s": "output_tokens_per_s"}  # fmt: skip
 
 
 def _engine_points(path: Path) -> list[dict[str, str]]:
@@ -61,13 +62,13 @@ def _engine_points(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as fh:
         for run in csv.DictReader(fh):
             concurrent = bool(run.get("concurrency"))
-            regimes = _CONCURRENT if concurrent else _STATIC
-            for figure, regime in regimes.items():
-                if run.get(figure):
+            for regime, figure in (CONCURRENT_FIGURES if concurrent else STATIC_FIGURES).items():
+                value = run.get(figure) or (run.get("itl_s") if figure == "tpot_s" else None)  # the CSV's alias
+                if value:
                     out.append({
                         **{k: run[k] for k in ("model", "gpu", "tp", "dtype", "prompt_tokens", "completion_tokens")},
                         "batch_size": run["concurrency"] if concurrent else run["batch_size"],
-                        "regime": regime, "value": run[figure], "source": run["source"], "notes": run["notes"],
+                        "regime": regime, "value": value, "source": run["source"], "notes": run["notes"],
                     })  # fmt: skip
     return out
 
@@ -100,17 +101,17 @@ def predict(row: dict[str, str], method: str) -> tuple[float | None, str]:
             return llmxl.estimate(
                 row["model"], row["gpu"], batch_size=int(row["batch_size"]), **common
             ).e2e_latency_s, ""
-        if row["regime"].startswith("concurrency_"):
+        if row["regime"] in CONCURRENT_FIGURES:
             b = int(row["batch_size"])  # the concurrency
             if method == "serving":  # continuous batching: the operating point of one replica at B in flight
                 op = llmxl.operating_point(
                     row["model"], row["gpu"], b, **{k: v for k, v in common.items() if k != "method"}
                 )
-                figures = {"ttft_s": op.ttft_s, "itl_s": op.itl_s, "tokens_per_s": op.output_tokens_per_s}
+                figures = {"ttft_s": op.ttft_s, "tpot_s": op.itl_s, "output_tokens_per_s": op.output_tokens_per_s}
             else:  # the roofline methods have no continuous batching: a static batch of B instead
                 e = llmxl.estimate(row["model"], row["gpu"], batch_size=b, **common)
-                figures = {"ttft_s": e.ttft_s, "itl_s": e.tpot_s, "tokens_per_s": e.tokens_per_s}
-            return figures[row["regime"].removeprefix("concurrency_")], ""
+                figures = {"ttft_s": e.ttft_s, "tpot_s": e.tpot_s, "output_tokens_per_s": e.tokens_per_s}
+            return figures[CONCURRENT_FIGURES[row["regime"]]], ""
         one = llmxl.estimate(row["model"], row["gpu"], batch_size=1, **common)
         top = min(int(one.max_batch_size), MAX_LOAD_CONCURRENCY)
         if method == "serving":  # continuous batching at the largest concurrency that fits
