@@ -556,13 +556,14 @@ class Book:
         return found
 
 
-def _mask_error(v: V, mask: np.ndarray, code: int) -> V:
+def _mask_error(v: V, mask: np.ndarray, code: int | np.ndarray) -> V:
+    """``v`` with the error ``code`` (one, or one per cell) where ``mask`` is set."""
     if not mask.any():
         return v
     kind = v.kinds().copy()
     num = v.num.copy()
     kind[mask] = ERR
-    num[mask] = code
+    num[mask] = np.broadcast_to(code, num.shape)[mask]
     return V(num, kind, v.txt)
 
 
@@ -945,18 +946,7 @@ def _f_index(book: Book, fns: list[Fn]) -> Fn:
                 idx = np.nonzero(col_of == c)[0]
                 pieces.append((idx, book.gather(area.sheet, int(c), safe[idx])))
             got = _scatter(env.n, pieces)
-        if code.any():
-            got = _scatter(
-                env.n,
-                [
-                    (np.nonzero(code == 0)[0], got.take(np.nonzero(code == 0)[0])),
-                    (
-                        np.nonzero(code > 0)[0],
-                        V(code[code > 0].astype(float), np.full(int((code > 0).sum()), ERR, np.int8)),
-                    ),
-                ],
-            )
-        return got
+        return _mask_error(got, code > 0, code)
 
     return call
 
