@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
 TITLE_FONT = Font(bold=True, size=14)
+CALC_WIDTH = 14  # Calc sheet columns, in characters
 
 
 def put(ws: Worksheet, row: int, col: int, value: Any, *, number_format: str | None = None) -> Any:
@@ -282,6 +284,13 @@ def write_calc_sheet(
         put_row(ws, r, formulas_for_row(columns, r, {"cfg": cfg, "b": b, "s": s, "n": n}))
         if progress is not None:
             progress(i + 1)
+    # Columns wide enough for a number, header rows tall enough for every word of the longest header: a reader
+    # does not grow rows by itself, and a cut header hides the unit.
+    for j in range(1, max(len(CONFIG_COLUMNS), len(columns)) + 1):
+        ws.column_dimensions[get_column_letter(j)].width = CALC_WIDTH
+    for row, cols in ((2, CONFIG_COLUMNS), (title_row + 1, columns)):
+        longest = max(len(c.header) for c in cols)
+        ws.row_dimensions[row].height = max(45, 15 * math.ceil(longest / (CALC_WIDTH - 3)))
     ws.freeze_panes = "B3"
     ws.protection.sheet = True  # the arithmetic: guard against a stray keystroke (inputs live on the other sheets)
     return CalcLayout(config_first, len(configs), first, len(scenarios), methods)
