@@ -5,9 +5,12 @@
 
 Six constants shared by every GPU (the data are too few to fit them per GPU): all-reduce latency λ, layer,
 prefill and decode overheads τL, τPre, τDec, and the FLOPs and bandwidth efficiencies fe, he. They minimise the
-squared log error of benchmarks/data/measured.csv (scipy's least_squares, within physical bounds). The error
-that counts is cross-validated by source: each source's points are estimated with constants fitted to the
-other sources only. Needs scipy (pip install scipy); llmxl itself does not.
+squared log error of the measurements under benchmarks/data (scipy's least_squares, within physical bounds),
+each regime (time to first token, static batch, full load, batch latency) weighing the same: the sum over
+regimes of each regime's mean squared log error, so that the regime with the most points does not set the
+constants for the others (--weighting compares per point and per source). The error that counts is
+cross-validated by source: each source's points are estimated with constants fitted to the other sources only.
+Needs scipy (pip install scipy); llmxl itself does not.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import math
 import re
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +60,26 @@ def predictions(rows: list[dict[str, str]], theta: np.ndarray, per_gpu: tuple[st
     return np.array(out)
 
 
-def fit(rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = ()) -> np.ndarray:
+#: how the points weigh in the fit: each regime the same (the default), each point, or each source the same
+WEIGHTINGS = ("regime", "point", "source")
+
+
+def weights(rows: list[dict[str, str]], weighting: str) -> np.ndarray:
+    """Residual weights: 1/sqrt(points of the row's group), so that every group's squared errors sum to its mean."""
+    if weighting == "point":
+        return np.ones(len(rows))
+    key = (lambda r: r["regime"]) if weighting == "regime" else source_group
+    counts = Counter(key(r) for r in rows)
+    return np.array([1 / math.sqrt(counts[key(r)]) for r in rows])
+
+
+def fit(
+    rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = (), weighting: str = "regime"
+) -> np.ndarray:
     from scipy.optimize import least_squares
 
     measured = np.array([float(r["value"]) for r in rows])
+    w = weights(rows, weighting)
     extra = len(start) - len(SCALE)
     lower, upper = np.concatenate([LOWER, [0.05] * extra]), np.concatenate([UPPER, [1.0] * extra])
     scale = np.concatenate([SCALE, [1.0] * extra])
@@ -67,7 +87,7 @@ def fit(rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] 
     def residuals(z: np.ndarray) -> np.ndarray:
         pred = predictions(rows, z * scale, per_gpu)
         r = np.log(pred / measured)
-        return np.where(np.isfinite(r), r, 3.0)  # a point the constants make impossible counts as a big miss
+        return w * np.where(np.isfinite(r), r, 3.0)  # a point the constants make impossible counts as a big miss
 
     z0 = np.clip(start, lower, upper) / scale
     res = least_squares(residuals, z0, bounds=(lower / scale, upper / scale), diff_step=1e-3)
@@ -77,12 +97,12 @@ def fit(rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] 
 
 
 def source_group(row: dict[str, str]) -> str:
-    """Points of one publication (one document at one revision) form a group."""
-    return (
-        re.split(r"[ ,;(]", row["source"].strip())[0]
-        + " "
-        + (re.findall(r"v\d+\.\d+(?:\.\d+)?", row["source"]) or [""])[0]
-    )
+    """Points of one publication (one document at one revision) form a group: its site, or "github", the
+    repository and the document, and the release it names."""
+    words = re.split(r"[ ,;(]+", row["source"].strip())
+    where = " ".join(words[:3]) if words[0] == "github" else words[0]
+    release = re.findall(r"v\d+\.\d+(?:\.\d+)?", row["source"])
+    return f"{where} {release[0]}" if release else where
 
 
 def fitted(row: dict[str, str]) -> bool:
@@ -97,7 +117,9 @@ def fitted(row: dict[str, str]) -> bool:
     return not row["regime"].startswith("concurrency_")
 
 
-def cross_validated(rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = ()) -> np.ndarray:
+def cross_validated(
+    rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = (), weighting: str = "regime"
+) -> np.ndarray:
     """|error| of each point, estimated with constants fitted to the other sources only (a point that is
     never fitted, with the constants fitted to every point that is)."""
     measured = np.array([float(r["value"]) for r in rows])
@@ -105,16 +127,18 @@ def cross_validated(rows: list[dict[str, str]], start: np.ndarray, per_gpu: tupl
     used = [i for i, r in enumerate(rows) if fitted(r)]
     for g in sorted({source_group(rows[i]) for i in used}):
         held = [i for i in used if source_group(rows[i]) == g]
-        t = fit([rows[i] for i in used if i not in held], start, per_gpu)
+        t = fit([rows[i] for i in used if i not in held], start, per_gpu, weighting)
         cv[held] = np.abs(predictions([rows[i] for i in held], t, per_gpu) / measured[held] - 1)
     never = [i for i, r in enumerate(rows) if not fitted(r)]
     if never:
-        t = fit([rows[i] for i in used], start, per_gpu)
+        t = fit([rows[i] for i in used], start, per_gpu, weighting)
         cv[never] = np.abs(predictions([rows[i] for i in never], t, per_gpu) / measured[never] - 1)
     return cv
 
 
-def compare_per_gpu(rows: list[dict[str, str]], shared: np.ndarray, shared_cv: np.ndarray, least: int) -> None:
+def compare_per_gpu(
+    rows: list[dict[str, str]], shared: np.ndarray, shared_cv: np.ndarray, least: int, weighting: str
+) -> None:
     """Does the data support per-GPU efficiencies? Cross-validated error with and without them."""
     counts = {g: sum(r["gpu"] == g for r in rows) for g in {r["gpu"] for r in rows}}
     per_gpu = tuple(sorted(g for g, c in counts.items() if c >= least))
@@ -122,8 +146,8 @@ def compare_per_gpu(rows: list[dict[str, str]], shared: np.ndarray, shared_cv: n
         print(f"no GPU has {least} points: nothing to fit per GPU")
         return
     start = np.concatenate([shared, np.tile(shared[4:6], len(per_gpu))])
-    theta = fit(rows, start, per_gpu)
-    cv = cross_validated(rows, theta, per_gpu)
+    theta = fit(rows, start, per_gpu, weighting)
+    cv = cross_validated(rows, theta, per_gpu, weighting)
     own = ", ".join(f"{g} fe {theta[6 + 2 * i]:.3g} he {theta[7 + 2 * i]:.3g}" for i, g in enumerate(per_gpu))
     with_own, shared_only = 100 * np.nanmedian(cv), 100 * np.nanmedian(shared_cv)
     print(f"per-GPU efficiencies for GPUs with ≥ {least} points ({own}): cross-validated median "
@@ -135,16 +159,20 @@ def main() -> int:
     p.add_argument("--write", action="store_true", help="store the constants in llmxl/data/methods.toml")
     p.add_argument("--per-gpu", type=int, metavar="N",
                    help="also fit fe and he per GPU for GPUs with at least N points, and compare")  # fmt: skip
+    p.add_argument("--weighting", choices=WEIGHTINGS, default="regime",
+                   help="each regime weighs the same (default), each point, or each source")  # fmt: skip
     args = p.parse_args()
+    if args.write and args.weighting != "regime":
+        p.error("--write stores the default weighting's fit only (docs/validation.md cross-validates that one)")
     rows = [r for r in validate.load() if validate.predict(r, "serving")[0] is not None]
     d = llmxl.catalog.method_defaults("serving")
     start = np.array([getattr(d, n) for n in NAMES])
-    theta = fit([r for r in rows if fitted(r)], start)
+    theta = fit([r for r in rows if fitted(r)], start, weighting=args.weighting)
     measured = np.array([float(r["value"]) for r in rows])
     train = np.abs(predictions(rows, theta) / measured - 1)
     groups = sorted({source_group(r) for r in rows})
-    cv = cross_validated(rows, theta)
-    print("fitted:", ", ".join(f"{n} {v:.4g}" for n, v in zip(NAMES, theta, strict=True)))
+    cv = cross_validated(rows, theta, weighting=args.weighting)
+    print(f"fitted ({args.weighting} weighting):", ", ".join(f"{n} {v:.4g}" for n, v in zip(NAMES, theta, strict=True)))
     for n, v, lo, hi in zip(NAMES, theta, LOWER, UPPER, strict=True):
         if v <= lo + 1e-9 * max(hi, 1) or v >= hi * (1 - 1e-6):
             print(f"  {n} is at its bound ({v:.4g}): the data do not support more (or less)")
@@ -156,20 +184,21 @@ def main() -> int:
         print(f"  {regime}: cross-validated median {100 * statistics.median(cv[idx]):.0f} % ({len(idx)} points)")
     if args.per_gpu:
         used = [i for i, r in enumerate(rows) if fitted(r)]
-        compare_per_gpu([rows[i] for i in used], theta, cv[used], args.per_gpu)
+        compare_per_gpu([rows[i] for i in used], theta, cv[used], args.per_gpu, args.weighting)
     if args.write:
         path = ROOT / "llmxl" / "data" / "methods.toml"
         text = path.read_text(encoding="utf-8")
         block = text[text.index("[serving]") :]
         new = (
             "[serving]\n"
-            "# Fitted by benchmarks/fit.py to the public measurements under benchmarks/data (TensorRT-LLM and\n"
-            "# vLLM); docs/validation.md shows the error. A GPU entry's own allreduce_latency_s,\n"
+            "# Fitted by benchmarks/fit.py to the public measurements under benchmarks/data (TensorRT-LLM,\n"
+            "# vLLM, gpt-fast); docs/validation.md shows the error. A GPU entry's own allreduce_latency_s,\n"
             "# layer_overhead_s, prefill_overhead_s, decode_overhead_s, serving_flops_efficiency and\n"
             "# serving_hbm_efficiency take precedence.\n"
             + "".join(f"{n} = {(v if v > 1e-12 else 0):.4g}\n" for n, v in zip(NAMES, theta, strict=True))
-            + f'source = "fitted to {n_fit} public TensorRT-LLM and vLLM measurements (benchmarks/data) by '
-            f"benchmarks/fit.py, minimising squared log error; cross-validated by source over all {len(rows)} "
+            + f'source = "fitted to {n_fit} public TensorRT-LLM, vLLM and gpt-fast measurements (benchmarks/data) by '
+            "benchmarks/fit.py, minimising squared log error with each regime weighing the same; "
+            f"cross-validated by source over all {len(rows)} "
             f'points, median error {100 * np.nanmedian(cv):.0f} %"\n'
             "checked = 2026-11-28\n"
         )
