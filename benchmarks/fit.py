@@ -97,10 +97,10 @@ def fit(
 
 
 def source_group(row: dict[str, str]) -> str:
-    """Points of one publication (one document at one revision) form a group: its site, or "github", the
-    repository and the document, and the release it names."""
+    """Points of one publication form a group: its site, or "github" and the repository (documents of one
+    repository measured the same way, such as gpt-fast's two READMEs, are one group), and the release it names."""
     words = re.split(r"[ ,;(]+", row["source"].strip())
-    where = " ".join(words[:3]) if words[0] == "github" else words[0]
+    where = " ".join(words[:2]) if words[0] == "github" else words[0]
     release = re.findall(r"v\d+\.\d+(?:\.\d+)?", row["source"])
     return f"{where} {release[0]}" if release else where
 

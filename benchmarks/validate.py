@@ -268,10 +268,9 @@ def _stack_label(group: str) -> str:
     m = re.match(r"github:([^@]+)@([0-9a-f]{7})[0-9a-f]*:(\S+)", group)
     if m:
         return f"{m.group(1)} {m.group(3).rsplit('/', 1)[-1]} @{m.group(2)}"
-    m = re.match(r"github (\S+) (\S+)(?: (v[\d.]+))?$", group)
+    m = re.match(r"github (\S+)(?: (v[\d.]+))?$", group)
     if m:
-        document = f"{m.group(1)} {m.group(2).rsplit('/', 1)[-1]}"
-        return f"{document}, {m.group(3)} tables" if m.group(3) else document
+        return f"{m.group(1)}, {m.group(2)} tables" if m.group(2) else m.group(1)
     if group.startswith("docs.nvidia.com/nim/"):
         return "NVIDIA NIM LLM benchmarking, performance.md (one model and configuration)"
     return group.rstrip(": ")
@@ -303,8 +302,8 @@ def calibration_section() -> list[str]:
         "The TensorRT-LLM stacks mix models and regimes (TTFT of one model, static throughput of another), so a",
         "few points cannot correct what the model misses structurally, and calibrating on them does not help; a",
         "stack of one engine and configuration, as a user measures it, is what calibration is for. Two stacks are:",
-        "NIM's, the 12 figures of four runs of one model; and gpt-fast's, one engine at batch 1 over two models, four",
-        "tensor-parallel widths and two dtypes.",
+        "NIM's, the 12 figures of four runs of one model; and gpt-fast's, one engine at batch 1 over three models",
+        "(two dense, one mixture of experts), four tensor-parallel widths and two dtypes.",
         "",
     ]
     runs, before, after = calibrate.one_stack_results()
