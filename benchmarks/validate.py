@@ -40,6 +40,12 @@ REGIMES = {
     "concurrency_itl_s": "inter-token latency at a fixed concurrency [s]",
     "concurrency_tokens_per_s": "output tokens/s at a fixed concurrency, all GPUs",
 }
+#: The three kinds of figure a user asks about, each made of the regimes above
+KINDS = {
+    "time to first token": ("ttft_s", "concurrency_ttft_s"),
+    "decode latency (batch end-to-end, inter-token)": ("e2e_s", "concurrency_itl_s"),
+    "throughput (tokens/s)": ("static_tokens_per_s", "max_load_tokens_per_s_per_gpu", "concurrency_tokens_per_s"),
+}
 #: The largest concurrency the offline runs allowed (their CUDA-graph batch sizes went up to 8192).
 MAX_LOAD_CONCURRENCY = 8192
 
@@ -180,9 +186,9 @@ def markdown(res: list[dict[str, object]]) -> str:
         "",
         "Each measurement is estimated with the catalog's model and GPU figures and each method's default",
         "constants, as a user who gives nothing else would get them. Error = estimate / measured − 1.",
-        f"The `serving` method's constants: {defaults.source} ({defaults.checked}). The first table's `serving`",
-        "column and the per-point table are therefore in-sample; the figure to quote is the cross-validated one",
-        "below it, where each publication's points are estimated with constants fitted to the others only.",
+        f"The `serving` method's constants: {defaults.source} ({defaults.checked}). The tables' `serving`",
+        "column and the per-point table are therefore in-sample; the figure to quote is the cross-validated column",
+        "beside it, where each publication's points are estimated with constants fitted to the others only.",
         "",
         "- *time to first token*: one request (batch 1);",
         "- *static batch*: generated tokens/s of a batch started together, all GPUs;",
@@ -201,30 +207,41 @@ def markdown(res: list[dict[str, object]]) -> str:
         "",
         "## Median and 90th-percentile absolute error (points)",
         "",
-        "| regime | " + " | ".join(f"`{m}`" for m in METHODS) + " |",
-        "|---|" + "---|" * len(METHODS),
     ]
-    for regime, label in [*REGIMES.items(), ("all", "all points")]:
+    cv = cross_validated(res)
+
+    def stats(regimes: tuple[str, ...] | None) -> list[str]:
+        """In-sample per method, then `serving` cross-validated, over the points of these regimes (None: all)."""
         cells = []
         for m in METHODS:
             errs = [
                 e[f"{m}_error"]
                 for e in res
-                if e[f"{m}_error"] is not None and (regime == "all" or e["row"]["regime"] == regime)  # type: ignore[index]
+                if e[f"{m}_error"] is not None and (regimes is None or e["row"]["regime"] in regimes)  # type: ignore[index]
             ]
             cells.append(_abs_stats(errs))  # type: ignore[arg-type]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    cv = cross_validated(res)
-    lines += [
-        "",
-        "### `serving`, cross-validated by source (median / 90th percentile, points)",
-        "",
-        "| regime | `serving`, constants fitted without the point's source |",
-        "|---|---|",
+        held = [err for e, err in cv if regimes is None or e["row"]["regime"] in regimes]  # type: ignore[index]
+        return [*cells, _abs_stats(held)]
+
+    header = [
+        " | ".join(f"`{m}`" for m in METHODS) + " | `serving`, cross-validated by source |",
+        "---|" * (len(METHODS) + 1),
     ]
-    for regime, label in [*REGIMES.items(), ("all", "all points")]:
-        errs = [err for e, err in cv if regime == "all" or e["row"]["regime"] == regime]  # type: ignore[index]
-        lines.append(f"| {label} | {_abs_stats(errs)} |")
+    lines += [
+        "By kind of figure. The cross-validated column is the one to quote: each source's points estimated with",
+        "constants fitted to the other sources only.",
+        "",
+        "| kind of figure | " + header[0],
+        "|---|" + header[1],
+        *(f"| {kind} | " + " | ".join(stats(regimes)) + " |" for kind, regimes in KINDS.items()),
+        "| all points | " + " | ".join(stats(None)) + " |",
+        "",
+        "By regime:",
+        "",
+        "| regime | " + header[0],
+        "|---|" + header[1],
+        *(f"| {label} | " + " | ".join(stats((regime,))) + " |" for regime, label in REGIMES.items()),
+    ]
     lines += [
         "",
         "A method that cannot estimate a point (a model it does not model, a batch that does not fit) leaves it out;",
