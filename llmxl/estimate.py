@@ -1162,15 +1162,27 @@ def _fit_message(
     fix = f"use batch_size ≤ {max_batch} or {hint}" if max_batch >= 1 else hint
     if not left > need_pre:
         what = "prompt activations and KV cache" if T.method == "serving" else "prompt activations"
+        need_gib, left_gib = _gib_apart(need_pre, left)
         return (
-            f"{what} for batch_size {b:g} × {s:g} tokens need {need_pre / _GIB:.1f} GiB per GPU "
-            f"but {left / _GIB:.1f} GiB is left after weights on {g.id}; {fix}"
+            f"{what} for batch_size {b:g} × {s:g} tokens need {need_gib} GiB per GPU "
+            f"but {left_gib} GiB is left after weights on {g.id}; {fix}"
         )
+    kv_gib, left_gib = _gib_apart(kv, left)
     return (
-        f"KV cache for batch_size {b:g} × {s + n:g} tokens needs {kv / _GIB:.1f} GiB per GPU "
-        f"(plus {act_dec / _GIB:.1f} GiB activations) but {left / _GIB:.1f} GiB is left after weights "
+        f"KV cache for batch_size {b:g} × {s + n:g} tokens needs {kv_gib} GiB per GPU "
+        f"(plus {act_dec / _GIB:.1f} GiB activations) but {left_gib} GiB is left after weights "
         f"on {g.id}; {fix}"
     )
+
+
+def _gib_apart(a: float, b: float) -> tuple[str, str]:
+    """Two byte counts in GiB with one decimal, or as many more (up to four) as it takes for them to read
+    differently: "need 177.4 GiB but 177.4 GiB is left" would read as a contradiction."""
+    for digits in range(1, 5):
+        x, y = f"{a / _GIB:.{digits}f}", f"{b / _GIB:.{digits}f}"
+        if x != y:
+            break
+    return x, y
 
 
 def _check_arrays(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -341,6 +342,18 @@ BAD_INPUTS = [
     ({"batch_size": 64, "prompt_tokens": 2048, "completion_tokens": 2048}, DoesNotFitError, "KV cache", "batch_size ≤"),
     ({"dtype": "int4", "gpu": "h100-sxm-80gb"}, InvalidInputError, "dtype", "int4 tensor cores"),
 ]
+
+
+def test_a_batch_just_too_large_names_the_largest_that_fits_in_figures_that_differ():
+    kw = dict(tp=2, prompt_tokens=16, completion_tokens=1)  # a few MiB per sequence: the edge is fine-grained
+    with pytest.raises(DoesNotFitError) as info:
+        estimate("llama-2-70b", "a100-sxm-80gb", batch_size=100_000, **kw)
+    largest = int(re.search(r"batch_size ≤ (\d+)", str(info.value)).group(1))
+    assert estimate("llama-2-70b", "a100-sxm-80gb", batch_size=largest, **kw).tpot_s > 0
+    with pytest.raises(DoesNotFitError) as info:
+        estimate("llama-2-70b", "a100-sxm-80gb", batch_size=largest + 1, **kw)
+    need, left = (float(x) for x in re.findall(r"([\d.]+) GiB", str(info.value))[:2])
+    assert need > left, str(info.value)  # one decimal would print the same figure twice
 
 
 @pytest.mark.parametrize(

@@ -460,8 +460,11 @@ def test_more_experts_per_token_never_lowers_decode_time(E, k, b, s, n):
     K2 = k.draw(st.integers(K1, E))
     kw = dict(batch_size=b, prompt_tokens=s, completion_tokens=n, method="serving")
     g = llmxl.get_gpu("b200")
-    t1 = estimate(_moe_model(E, K1, 512), g, **kw).tpot_s
-    t2 = estimate(_moe_model(E, K2, 512), g, **kw).tpot_s
+    try:  # more experts per token need more activation memory: a draw at the edge may not fit
+        t1 = estimate(_moe_model(E, K1, 512), g, **kw).tpot_s
+        t2 = estimate(_moe_model(E, K2, 512), g, **kw).tpot_s
+    except llmxl.DoesNotFitError:
+        assume(False)
     assert t2 >= t1 * (1 - 1e-12)
 
 
