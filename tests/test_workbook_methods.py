@@ -232,3 +232,25 @@ def test_a_serving_report_recalculates_to_the_engine_and_refuses_other_methods(t
     status = [r[11] for r in got.iter_rows(min_row=4, values_only=True) if r[0]]
     assert status and all(s.startswith("this workbook computes method serving; rebuild it with --method standard")
                           or "cannot model" in s for s in status)  # fmt: skip
+
+
+def test_a_batch_just_too_large_reads_as_two_different_figures_in_the_workbook(tmp_path, capsys):
+    import re
+
+    from llmxl.cli import main
+
+    kw = dict(tp=2, prompt_tokens=16, completion_tokens=1)  # a few MiB per sequence: the edge is fine-grained
+    with pytest.raises(llmxl.DoesNotFitError) as info:
+        llmxl.estimate("llama-2-70b", "a100-sxm-80gb", batch_size=100_000, **kw)
+    first = int(re.search(r"batch_size ≤ (\d+)", str(info.value)).group(1)) + 1  # the first batch that does not fit
+    out = tmp_path / "edge.xlsx"
+    argv = ["report", "--model", "llama-2-70b", "--gpu", "a100-sxm-80gb", "--tp", "2", "--method", "serving",
+            "--batch", str(first), "--prompt", "16", "--completion", "1", "--no-progress", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 2 and out.exists()  # no scenario computed: the file still says why
+    cached = [r[11] for r in openpyxl.load_workbook(out, data_only=True)["Report"].iter_rows(min_row=4, values_only=True) if r[0]]  # fmt: skip
+    require_soffice()
+    got = openpyxl.load_workbook(recalculate(out, tmp_path / "r"), data_only=True)["Report"]
+    (status,) = [r[11] for r in got.iter_rows(min_row=4, values_only=True) if r[0]]
+    assert cached == [status]
+    need, left = (float(x) for x in re.findall(r"([\d.]+) GiB", status)[:2])
+    assert need > left, status  # one decimal would print the same figure twice

@@ -29,6 +29,17 @@ from openpyxl.utils import get_column_letter
 GIB = "1073741824"
 
 
+def _gib_apart(a: str, b: str, between: str) -> str:
+    """Text of two byte counts in GiB joined by ``between``: one decimal, or as many more (up to four) as it
+    takes for them to read differently, as llmxl's own messages do ("need 15.8 GiB but 15.8 GiB is left"
+    would read as a contradiction)."""
+    ga, gb = f"{a}/{GIB}", f"{b}/{GIB}"
+    digits = "4"
+    for d in (3, 2, 1):
+        digits = f"IF(ROUND({ga},{d})<>ROUND({gb},{d}),{d},{digits})"
+    return f'ROUND({ga},{digits})&"{between}"&ROUND({gb},{digits})'
+
+
 class Formula(str):
     """A formula llmxl generated. Any other string written to a cell is text, never a formula.
 
@@ -376,12 +387,12 @@ _ALL_SCENARIO_COLUMNS: list[Column] = [
         'IF(ROUND({s},0)<>{s},"prompt_tokens must be a whole number ≥ 1, got "&{s},IF({s}<1,"prompt_tokens must be a whole number ≥ 1, got "&{s},'
         'IF(ROUND({n},0)<>{n},"completion_tokens must be a whole number ≥ 1, got "&{n},IF({n}<1,"completion_tokens must be a whole number ≥ 1, got "&{n},'
         'IF({s}>[ctx],"prompt_tokens "&{s}&" exceeds the context of "&[ctx]&" tokens",'
-        'IF([left]<={need_pre},"prompt activations need "&ROUND({need_pre}/' + GIB + ',1)&" GiB per GPU but "'
-        "&ROUND([left]/" + GIB + ',1)&" GiB is left after weights; use a smaller batch_size or a larger tp",'
-        'IF([left]<={kv_used}+{dec_act},"KV cache needs "&ROUND({kv_used}/' + GIB + ',1)&" GiB per GPU but "'
-        "&ROUND([left]/"
-        + GIB
-        + ',1)&" GiB is left after weights; use batch_size ≤ "&MAX({max_batch},0)&" or a larger tp",'
+        'IF([left]<={need_pre},"prompt activations need "&'
+        + _gib_apart("{need_pre}", "[left]", " GiB per GPU but ")
+        + '&" GiB is left after weights; use a smaller batch_size or a larger tp",'
+        'IF([left]<={kv_used}+{dec_act},"KV cache needs "&'
+        + _gib_apart("{kv_used}", "[left]", " GiB per GPU but ")
+        + '&" GiB is left after weights; use batch_size ≤ "&MAX({max_batch},0)&" or a larger tp",'
         '"ok"))))))))))METHOD_END',
     ),
 ]
