@@ -60,19 +60,23 @@ def measurement(row: dict[str, str]) -> Measurement:
     return Measurement(concurrency=top, metrics={"output_tokens_per_s": value * int(row["tp"])}, **common)
 
 
-def held_out_error(train: list[Measurement], test: list[Measurement]) -> tuple[float, float]:
-    cal = calibrate(train, cross_validate=False)
+def held_out_error(train: list[Measurement], test: list[Measurement]) -> tuple[float, float, float]:
+    """Median error on ``test`` with the defaults, calibrated on ``train``, and as saved: calibrated when llmxl
+    would save the fit, the defaults when it reports a problem and refuses (as a user following it ends up)."""
+    cal = calibrate(train)
     base = llmxl.get_gpu(cal.gpu)
     errs_before, errs_after = [], []
     for m in test:
         for metric, value in m.metrics.items():
             errs_before.append(abs(_predict(m, base)[metric] / value - 1))
             errs_after.append(abs(_predict(m, cal.spec)[metric] / value - 1))
-    return statistics.median(errs_before), statistics.median(errs_after)
+    before, after = statistics.median(errs_before), statistics.median(errs_after)
+    return before, after, before if cal.problems else after
 
 
-def stack_results() -> list[tuple[str, str, int, int, float, float]]:
-    """(stack, GPU, points, subsets tried, median held-out error with the defaults, and calibrated) per stack."""
+def stack_results() -> list[tuple[str, str, int, int, float, float, float]]:
+    """(stack, GPU, points, subsets tried, median held-out error with the defaults, calibrated, and as saved)
+    per stack."""
     stacks: dict[tuple[str, str], list[Measurement]] = {}
     for r in validate.load():
         stacks.setdefault((fit.source_group(r).strip(), r["gpu"]), []).append(measurement(r))
@@ -84,12 +88,10 @@ def stack_results() -> list[tuple[str, str, int, int, float, float]]:
         subsets = list(itertools.combinations(range(len(ms)), TRAIN))
         if len(subsets) > MAX_SUBSETS:
             subsets = rng.sample(subsets, MAX_SUBSETS)
-        before, after = [], []
-        for idx in subsets:
-            b, a = held_out_error([ms[i] for i in idx], [m for i, m in enumerate(ms) if i not in idx])
-            before.append(b)
-            after.append(a)
-        out.append((group, gpu, len(ms), len(subsets), statistics.median(before), statistics.median(after)))
+        errors = [
+            held_out_error([ms[i] for i in idx], [m for i, m in enumerate(ms) if i not in idx]) for idx in subsets
+        ]
+        out.append((group, gpu, len(ms), len(subsets), *(statistics.median(e[k] for e in errors) for k in range(3))))
     return out
 
 
@@ -115,14 +117,15 @@ def one_stack_results(path: Path = ONE_STACK) -> tuple[list[tuple[int, float, fl
 
 def main() -> int:
     print(f"Calibrating on {TRAIN} points of a stack, judged on its other points (median |error|)\n")
-    print(f"{'stack':<44} {'GPU':<16} {'points':>6} {'subsets':>7} {'defaults':>9} {'calibrated':>10}")
+    print(f"{'stack':<44} {'GPU':<16} {'points':>6} {'subsets':>7} {'defaults':>9} {'calibrated':>10} {'as saved':>9}")
     summary = stack_results()
-    for group, gpu, n, tried, mb, ma in summary:
+    for group, gpu, n, tried, mb, ma, ms in summary:
         label = group if len(group) <= 44 else group[:20] + "…" + group[-23:]
-        print(f"{label:<44} {gpu:<16} {n:>6} {tried:>7} {100 * mb:>8.1f}% {100 * ma:>9.1f}%")
+        print(f"{label:<44} {gpu:<16} {n:>6} {tried:>7} {100 * mb:>8.1f}% {100 * ma:>9.1f}% {100 * ms:>8.1f}%")
     print(
         f"\nmedian over stacks: defaults {100 * statistics.median(s[4] for s in summary):.1f} %, "
-        f"calibrated {100 * statistics.median(s[5] for s in summary):.1f} %"
+        f"calibrated {100 * statistics.median(s[5] for s in summary):.1f} %, "
+        f"as saved {100 * statistics.median(s[6] for s in summary):.1f} %"
     )
 
     rows, before, after = one_stack_results()

@@ -34,6 +34,12 @@ def format_calibration(cal: Calibration) -> str:
         f"cross-validated (each run predicted by a fit to the others): {_pct(cal.error_cross_validated)}",
         "",
     ]
+    if cal.error_cross_validated is not None and cal.error_cross_validated > cal.error_before:
+        lines[-1:-1] = [
+            "note: each run predicted by a fit to the others is further off than with the defaults: the runs",
+            "disagree in ways these constants cannot absorb, or one run fewer informs fewer constants. The fit may",
+            "not carry over to other configurations; more runs, or fewer constants (--fit), make one that does.",
+        ]
     rows = [("run", "figure", "measured", "defaults", "calibrated")]
     for p in cal.points:
         rows.append(

@@ -641,7 +641,8 @@ def calibrate(
                 unc[c] = float(math.sqrt(max(cov[j, j], 0.0)) * _SCALE[c])
         except np.linalg.LinAlgError:
             pass
-    cv = _cross_validate(problem, ms, wanted, values) if cross_validate and len(ms) >= 3 else None
+    cv = _cross_validate(problem, ms, wanted, start) if cross_validate and len(ms) >= 3 else None
+    error_before = _median_abs(before, problem.measured)
     rows = [
         {
             "where": ms[i].where,
@@ -656,7 +657,7 @@ def calibrate(
     source = (
         f"calibrated by llmxl from {len(ms)} measurement{'s' if len(ms) != 1 else ''} "
         f"({_describe_sources(ms)}) on {_dt.date.today().isoformat()}: fitted {', '.join(names)}; "
-        f"median error {100 * _median_abs(before, problem.measured):.0f} % before, {100 * e_after:.0f} % after"
+        f"median error {100 * error_before:.0f} % before, {100 * e_after:.0f} % after"
         + (f", {100 * cv:.0f} % cross-validated" if cv is not None else "")
     )
     return Calibration(
@@ -666,7 +667,7 @@ def calibrate(
         fitted=tuple(names),
         kept=kept,
         uncertainty=unc,
-        error_before=_median_abs(before, problem.measured),
+        error_before=error_before,
         error_after=e_after,
         error_cross_validated=cv,
         points=rows,
@@ -676,15 +677,16 @@ def calibrate(
     )
 
 
-def _cross_validate(problem: _Problem, ms: list[Measurement], wanted: list[str], full: Mapping[str, float]) -> float:
-    """Median absolute error of each run's figures estimated by a fit to the other runs (leave one out)."""
+def _cross_validate(problem: _Problem, ms: list[Measurement], wanted: list[str], start: Mapping[str, float]) -> float:
+    """Median absolute error of each run's figures estimated by a fit to the other runs (leave one out), each
+    fit from the defaults as the whole one is, so that no constant carries what the held-out run told it."""
     errors: list[float] = []
     for i in range(len(ms)):
         rest = [m for j, m in enumerate(ms) if j != i]
         names, _ = _informed(rest, wanted)
-        values = dict(full)
+        values = dict(start)
         if names:
-            values, _, _ = _lm(_Problem(rest, problem.base), names, full, max_iter=20)
+            values, _, _ = _lm(_Problem(rest, problem.base), names, start, max_iter=20)
         one = _Problem([ms[i]], problem.base)
         errors.extend(np.abs(one.predictions(values) / one.measured - 1.0).tolist())
     return float(statistics.median(errors))

@@ -335,6 +335,16 @@ def test_a_fit_at_a_bound_says_which_constant_and_is_not_saved(user_catalog, cap
     assert "[[gpus]]" not in user_catalog.read_text()
 
 
+def test_the_cli_says_when_runs_predicted_from_the_others_do_worse_than_the_defaults():
+    from llmxl.calibrate_cli import format_calibration
+
+    few = calibrate(synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1, 8)))  # 4 runs: 3 inform fewer constants
+    assert few.error_cross_validated > few.error_before
+    assert "note: each run predicted by a fit to the others is further off" in format_calibration(few)
+    many = calibrate(synthetic())
+    assert many.error_cross_validated < many.error_before and "note:" not in format_calibration(many)
+
+
 def test_bad_names_and_constants():
     cal = calibrate(synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1, 8)))
     with pytest.raises(InvalidInputError, match=r"calibration name '\.\./x'"):
