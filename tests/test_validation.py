@@ -9,11 +9,16 @@ import pytest
 from .conftest import ROOT
 
 
-def _validate_module():
-    spec = importlib.util.spec_from_file_location("llmxl_validate", ROOT / "benchmarks" / "validate.py")
+def _benchmark(name: str):
+    """One of the scripts under benchmarks/, loaded as a module."""
+    spec = importlib.util.spec_from_file_location(f"llmxl_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _validate_module():
+    return _benchmark("validate")
 
 
 def test_the_published_validation_is_current():
@@ -31,10 +36,7 @@ def test_every_measurement_names_its_source():
 
 
 def _fit_module():
-    spec = importlib.util.spec_from_file_location("llmxl_fit", ROOT / "benchmarks" / "fit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark("fit")
 
 
 def test_each_regime_weighs_the_same_in_the_fit():
