@@ -75,6 +75,10 @@ _SCALE = {
 # reproduces the given points exactly and predicts the others worse than the defaults
 # (benchmarks/calibrate.py measured 1, 2 and 3 on the public measurements; 3 did best).
 FIGURES_PER_CONSTANT = 3
+# A constant that a 1 % change moves no measured figure by 0.01 % (its share of every figure, the
+# elasticity |d ln figure / d ln constant|, below 1 %) cannot be fitted from them: a few per cent of
+# misfit would take it out of its range. E.g. the FLOPs efficiency from batch-1 runs of 5-token prompts.
+MIN_SHARE = 0.01
 METRICS = ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s")
 _METRIC_NAMES = {
     "ttft_s": "time to first token",
@@ -461,8 +465,23 @@ class _Problem:
         return np.array([v for m in self.ms for v in _predict(m, g).values()])
 
 
-def _informed(ms: list[Measurement], wanted: Iterable[str]) -> tuple[list[str], dict[str, str]]:
-    """The constants these measurements can set, capped at their number of figures; why the others are kept."""
+def _shares(problem: _Problem, start: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Each constant's share of each measured figure: |d ln figure / d ln constant|, by a 1 % step (of its
+    typical size, _SCALE, for a constant at 0). It depends on the runs' configurations, not on the measured
+    values."""
+    f0 = problem.predictions(start)
+    out = {}
+    for c in CONSTANTS:
+        step = 0.01 * max(abs(start[c]), _SCALE[c])
+        out[c] = np.abs(np.log(problem.predictions({**start, c: start[c] + step}) / f0)) / 0.01
+    return out
+
+
+def _informed(
+    ms: list[Measurement], wanted: Iterable[str], share: Mapping[str, float] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The constants these measurements can set, capped at their number of figures; why the others are kept.
+    ``share``: each constant's largest share of these measurements' figures (_shares)."""
     metrics = {k for m in ms for k in m.metrics}
     decode = bool(metrics & {"tpot_s", "e2e_s", "output_tokens_per_s"})
     reasons = {
@@ -477,6 +496,13 @@ def _informed(ms: list[Measurement], wanted: Iterable[str]) -> tuple[list[str], 
         if len({catalog.get_model(m.model).num_hidden_layers for m in ms}) > 1
         else "one layer count only: it cannot be told from the per-pass overheads",
     }
+    for c, most in (share or {}).items():
+        if reasons[c] is None and most < MIN_SHARE:
+            reasons[c] = (
+                f"a 1 % change moves no measured figure by more than {most:.2g} %: these runs cannot tell its value"
+                if most > 0
+                else "no measured figure depends on it"
+            )
     wanted = list(wanted)
     kept = {c: "not asked for" for c in CONSTANTS if c not in wanted}
     fit = []
@@ -611,7 +637,8 @@ def calibrate(
     except LlmxlError as exc:  # a run that cannot be estimated at all, e.g. it does not fit
         bad = next(m for m in ms if _fails(m, base))
         raise InvalidInputError(f"{bad.where}: {exc.message}", field=exc.field or "measurement") from None
-    names, kept = _informed(ms, wanted)
+    shares = _shares(problem, start)
+    names, kept = _informed(ms, wanted, {c: float(v.max()) for c, v in shares.items()})
     if not names:
         raise InvalidInputError(
             "no constant can be fitted: " + "; ".join(f"{c}: {why}" for c, why in kept.items()), field="constants"
@@ -641,7 +668,7 @@ def calibrate(
                 unc[c] = float(math.sqrt(max(cov[j, j], 0.0)) * _SCALE[c])
         except np.linalg.LinAlgError:
             pass
-    cv = _cross_validate(problem, ms, wanted, start) if cross_validate and len(ms) >= 3 else None
+    cv = _cross_validate(problem, ms, wanted, start, shares) if cross_validate and len(ms) >= 3 else None
     error_before = _median_abs(before, problem.measured)
     rows = [
         {
@@ -677,13 +704,20 @@ def calibrate(
     )
 
 
-def _cross_validate(problem: _Problem, ms: list[Measurement], wanted: list[str], start: Mapping[str, float]) -> float:
+def _cross_validate(
+    problem: _Problem,
+    ms: list[Measurement],
+    wanted: list[str],
+    start: Mapping[str, float],
+    shares: Mapping[str, np.ndarray],
+) -> float:
     """Median absolute error of each run's figures estimated by a fit to the other runs (leave one out), each
     fit from the defaults as the whole one is, so that no constant carries what the held-out run told it."""
     errors: list[float] = []
+    owner = np.array([i for i, m in enumerate(ms) for _ in m.metrics])
     for i in range(len(ms)):
         rest = [m for j, m in enumerate(ms) if j != i]
-        names, _ = _informed(rest, wanted)
+        names, _ = _informed(rest, wanted, {c: float(v[owner != i].max()) for c, v in shares.items()})
         values = dict(start)
         if names:
             values, _, _ = _lm(_Problem(rest, problem.base), names, start, max_iter=20)

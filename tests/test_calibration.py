@@ -195,6 +195,20 @@ def test_few_figures_fit_only_what_they_inform_and_say_which():
     assert cal.constants["hbm_efficiency"] == cal.defaults["hbm_efficiency"]
 
 
+def test_a_constant_no_figure_depends_on_is_kept_and_says_why():
+    g = true_gpu()
+    runs = []
+    for model, tp in (("llama-3.1-8b", 1), ("llama-3.1-8b", 2), ("llama-3.1-70b", 2), ("llama-3.1-70b", 4)):
+        m = Measurement(model=model, gpu=GPU, tp=tp, dtype="fp8", prompt_tokens=5, completion_tokens=200,
+                        batch_size=1, metrics={"output_tokens_per_s": 1.0})  # fmt: skip
+        runs.append(
+            Measurement(**{**m.__dict__, "metrics": {"output_tokens_per_s": _predict(m, g)["output_tokens_per_s"]}})
+        )
+    cal = calibrate(runs)  # batch 1, 5-token prompts: the prefill is read-bound, the FLOPs rate never matters
+    assert cal.kept["flops_efficiency"] == "no measured figure depends on it"
+    assert "hbm_efficiency" in cal.fitted and all(u is not None for u in cal.uncertainty.values())
+
+
 def test_one_tensor_parallel_width_fits_the_all_reduce_latency_first():
     runs = synthetic(models=(("qwen2.5-32b", 2),), concurrencies=(1, 8))  # 4 runs, 12 figures: 4 constants
     two = runs[:2]  # 6 figures: 2 constants
