@@ -192,7 +192,7 @@ class Calibration:
                 (
                     c,
                     f"{self.defaults[c]:.4g}",
-                    f"{self.constants[c]:.4g}" if c in self.fitted else "kept",
+                    f"{self.constants[c]:.4g}" if c in self.fitted or self.constants[c] != self.defaults[c] else "kept",
                     (f"± {unc:.2g}" if unc is not None else "± n/a") if c in self.fitted else self.kept.get(c, ""),
                 )
             )
@@ -455,14 +455,33 @@ def _predict(m: Measurement, gpu: Any) -> dict[str, float]:
 
 
 class _Problem:
-    def __init__(self, ms: list[Measurement], gpu: Any) -> None:
+    def __init__(self, ms: list[Measurement], gpu: Any, tie: float | None = None) -> None:
         self.ms = ms
         self.base = gpu
         self.measured = np.array([v for m in ms for v in m.metrics.values()])
+        self.tie = tie  # layer overhead per second of all-reduce latency, when they move together (_tie)
+
+    def tied(self, values: Mapping[str, float]) -> dict[str, float]:
+        """``values`` with the layer overhead in proportion to the all-reduce latency, when they are tied."""
+        out = dict(values)
+        if self.tie is not None:
+            out["layer_overhead_s"] = self.tie * out["allreduce_latency_s"]
+        return out
 
     def predictions(self, values: Mapping[str, float]) -> np.ndarray:
-        g = self.base.model_copy(update={_GPU_FIELD[c]: float(v) for c, v in values.items()})
+        g = self.base.model_copy(update={_GPU_FIELD[c]: float(v) for c, v in self.tied(values).items()})
         return np.array([v for m in self.ms for v in _predict(m, g).values()])
+
+
+def _tie(ms: list[Measurement], start: Mapping[str, float]) -> float | None:
+    """With one model at one tp > 1, every pass pays L (2 λ + τL): the runs cannot tell the all-reduce latency
+    from the layer overhead, and fitting λ alone cannot take that cost below L τL. They are then fitted as one,
+    the layer overhead in proportion to the all-reduce latency as in the defaults; this returns τL / λ."""
+    one_model = len({catalog.get_model(m.model).num_hidden_layers for m in ms}) == 1
+    one_tp = len({m.tp for m in ms}) == 1 and ms[0].tp > 1
+    if one_model and one_tp and start["allreduce_latency_s"] > 0 and start["layer_overhead_s"] > 0:
+        return start["layer_overhead_s"] / start["allreduce_latency_s"]
+    return None
 
 
 def _shares(problem: _Problem, start: Mapping[str, float]) -> dict[str, np.ndarray]:
@@ -631,7 +650,7 @@ def calibrate(
     base = catalog.get_gpu(gpus[0])
     start = dict(catalog.serving_constants(base).model_dump())
     start = {c: float(start[c]) for c in CONSTANTS}
-    problem = _Problem(ms, base)
+    problem = _Problem(ms, base, _tie(ms, start))
     try:
         before = problem.predictions(start)
     except LlmxlError as exc:  # a run that cannot be estimated at all, e.g. it does not fit
@@ -644,6 +663,12 @@ def calibrate(
             "no constant can be fitted: " + "; ".join(f"{c}: {why}" for c, why in kept.items()), field="constants"
         )
     values, converged, J = _lm(problem, names, start)
+    values = problem.tied(values)
+    if problem.tie is not None and "allreduce_latency_s" in names:
+        kept["layer_overhead_s"] = (
+            f"moved with allreduce_latency_s ({problem.tie:.3g} × it, as in the defaults): with one model at one "
+            "tp > 1 the runs cannot tell them apart"
+        )
     after = problem.predictions(values)
     problems = []
     if not converged:
@@ -720,7 +745,7 @@ def _cross_validate(
         names, _ = _informed(rest, wanted, {c: float(v[owner != i].max()) for c, v in shares.items()})
         values = dict(start)
         if names:
-            values, _, _ = _lm(_Problem(rest, problem.base), names, start, max_iter=20)
+            values, _, _ = _lm(_Problem(rest, problem.base, problem.tie), names, start, max_iter=20)
         one = _Problem([ms[i]], problem.base)
         errors.extend(np.abs(one.predictions(values) / one.measured - 1.0).tolist())
     return float(statistics.median(errors))

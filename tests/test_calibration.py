@@ -209,6 +209,21 @@ def test_a_constant_no_figure_depends_on_is_kept_and_says_why():
     assert "hbm_efficiency" in cal.fitted and all(u is not None for u in cal.uncertainty.values())
 
 
+def test_one_model_at_one_width_fits_the_per_layer_costs_together():
+    defaults = {c: float(v) for c, v in llmxl.catalog.serving_constants(llmxl.get_gpu(GPU)).model_dump().items() if c in CONSTANTS}  # fmt: skip
+    half = {**defaults, "allreduce_latency_s": defaults["allreduce_latency_s"] / 2,
+            "layer_overhead_s": defaults["layer_overhead_s"] / 2}  # fmt: skip
+    runs = synthetic(models=(("qwen2.5-32b", 2),), concurrencies=(1, 8), values=half)
+    cal = calibrate(runs, constants=["allreduce_latency_s"])
+    # λ alone could not take the per-layer cost L (2 λ + τL) below L τL; fitted together, both halve
+    assert cal.constants["allreduce_latency_s"] == pytest.approx(half["allreduce_latency_s"], rel=0.01)
+    assert cal.constants["layer_overhead_s"] == pytest.approx(half["layer_overhead_s"], rel=0.01)
+    assert cal.kept["layer_overhead_s"].startswith("moved with allreduce_latency_s") and not cal.problems
+    two_widths = [*runs[:2], *synthetic(models=(("qwen2.5-32b", 4),), concurrencies=(1,), values=half)]
+    other = calibrate(two_widths, constants=["allreduce_latency_s"], cross_validate=False)
+    assert other.constants["layer_overhead_s"] == defaults["layer_overhead_s"]  # λ is told apart by the widths
+
+
 def test_one_tensor_parallel_width_fits_the_all_reduce_latency_first():
     runs = synthetic(models=(("qwen2.5-32b", 2),), concurrencies=(1, 8))  # 4 runs, 12 figures: 4 constants
     two = runs[:2]  # 6 figures: 2 constants
