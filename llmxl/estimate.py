@@ -1170,9 +1170,14 @@ def _fit_message(
     kv_gib, left_gib = _gib_apart(kv, left)
     return (
         f"KV cache for batch_size {b:g} × {s + n:g} tokens needs {kv_gib} GiB per GPU "
-        f"(plus {act_dec / _GIB:.1f} GiB activations) but {left_gib} GiB is left after weights "
+        f"(plus {_gib_or_mib(act_dec)} activations) but {left_gib} GiB is left after weights "
         f"on {g.id}; {fix}"
     )
+
+
+def _gib_or_mib(n: float) -> str:
+    """A byte count in GiB, or in MiB below a tenth of a GiB, where "0.0 GiB" would hide it."""
+    return f"{n / _GIB:.1f} GiB" if n >= _GIB / 10 else f"{n / 2**20:.1f} MiB"
 
 
 def _gib_apart(a: float, b: float) -> tuple[str, str]:

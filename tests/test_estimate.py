@@ -344,6 +344,12 @@ BAD_INPUTS = [
 ]
 
 
+def test_small_activations_are_given_in_mib_not_as_zero_gib():
+    with pytest.raises(DoesNotFitError) as info:
+        estimate("llama-3.1-70b", "a100-sxm-80gb", tp=2, batch_size=49, prompt_tokens=1280, completion_tokens=640)
+    assert re.search(r"plus \d+\.\d MiB activations", str(info.value)) and "0.0 GiB" not in str(info.value)
+
+
 def test_a_batch_just_too_large_names_the_largest_that_fits_in_figures_that_differ():
     kw = dict(tp=2, prompt_tokens=16, completion_tokens=1)  # a few MiB per sequence: the edge is fine-grained
     with pytest.raises(DoesNotFitError) as info:
