@@ -17,6 +17,7 @@ import csv
 import statistics
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,6 +27,9 @@ import numpy as np  # noqa: E402
 
 import llmxl  # noqa: E402
 from llmxl import LlmxlError  # noqa: E402
+
+if TYPE_CHECKING:
+    import calibrate  # imports this module: imported where used
 
 DATA = ROOT / "benchmarks" / "data" / "measured.csv"
 DOC = ROOT / "docs" / "validation.md"
@@ -172,6 +176,8 @@ def cross_validated(res: list[dict[str, object]]) -> list[tuple[dict[str, object
 
 
 def markdown(res: list[dict[str, object]]) -> str:
+    import calibrate
+
     defaults = llmxl.catalog.method_defaults("serving")
     lines = [
         "# Validation: llmxl's estimates against public measurements",
@@ -247,7 +253,7 @@ def markdown(res: list[dict[str, object]]) -> str:
         "A method that cannot estimate a point (a model it does not model, a batch that does not fit) leaves it out;",
         "the count in brackets says how many points each figure covers.",
         "",
-        *calibration_section(stacks := calibration_stacks()),
+        *calibration_section(stacks := calibrate.stack_results()),
         "",
         *goals_section(cv, stacks),
         "",
@@ -295,15 +301,7 @@ def _stack_label(group: str) -> str:
     return group.rstrip(": ")
 
 
-def calibration_stacks() -> list[tuple[str, str, int, int, float, float, float]]:
-    import calibrate
-
-    return calibrate.stack_results()
-
-
-def goals_section(
-    cv: list[tuple[dict[str, object], float]], stacks: list[tuple[str, str, int, int, float, float, float]]
-) -> list[str]:
+def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibrate.Stack]) -> list[str]:
     """The accuracy goals, each with the figure above that measures it."""
     import calibrate
     import fit
@@ -318,8 +316,7 @@ def goals_section(
     kinds = {kind: median(regimes) for kind, regimes in KINDS.items()}
     finer = {label: median((regime,)) for regime, label in REGIMES.items()}
     over = {label: e for label, e in finer.items() if e > 0.25}
-    with calibrate.ONE_STACK.open(encoding="utf-8", newline="") as fh:
-        one = fit.source_group(next(csv.DictReader(fh)))
+    one = fit.source_group(_engine_points(calibrate.ONE_STACK)[0])
     saved = next(r[6] for r in stacks if r[0] == one)
     others = [r[6] for r in stacks if r[0] != one]
     return [
@@ -344,7 +341,7 @@ def goals_section(
     ]
 
 
-def calibration_section(rows: list[tuple[str, str, int, int, float, float, float]]) -> list[str]:
+def calibration_section(rows: list[calibrate.Stack]) -> list[str]:
     """What llmxl.calibrate does with 4 of a stack's points for the stack's other points (benchmarks/calibrate.py)."""
     import calibrate
 
