@@ -80,6 +80,35 @@ def header_row(ws: Worksheet, row: int, headers: Iterable[str], first_col: int =
         c.alignment = Alignment(wrap_text=True, vertical="top")
 
 
+def fit_header_rows(ws: Worksheet, rows: Iterable[int], default_width: float = 8.43) -> None:
+    """Widen each column to its headers' longest word and make each header row tall enough for its wrapped
+    headers: a reader neither grows rows by itself nor keeps a long word whole, and a cut header hides the unit."""
+    rows = list(rows)
+
+    def width(letter: str) -> float:  # a column nobody sized shows the readers' default (not openpyxl's 13)
+        return ws.column_dimensions[letter].width if letter in ws.column_dimensions else default_width
+
+    for row in rows:
+        for cell in ws[row]:
+            if isinstance(cell.value, str):
+                longest = max(len(w) for w in cell.value.split())
+                if longest + 2 > width(cell.column_letter):
+                    ws.column_dimensions[cell.column_letter].width = longest + 2
+    for row in rows:
+        lines = 1
+        for cell in ws[row]:
+            if isinstance(cell.value, str):
+                room = width(cell.column_letter) - 1
+                n, used = 1, 0
+                for word in cell.value.split():  # greedy wrap, as the readers do
+                    if used and used + 1 + len(word) > room:
+                        n, used = n + 1, len(word)
+                    else:
+                        used += len(word) + (1 if used else 0)
+                lines = max(lines, n)
+        ws.row_dimensions[row].height = max(45, 15 * lines)
+
+
 # --- Catalog sheet ------------------------------------------------------------------------------
 
 _MODEL_COLUMNS = [
@@ -177,6 +206,7 @@ def write_catalog_sheet(wb: Workbook, extra_models: Sequence[Any] = ()) -> Works
     kinds["method"] = {name: (name, d) for name, d in cat.methods.items()}
     put(ws, 1, 1, "llmxl catalog: the figures every formula in this workbook reads").font = TITLE_FONT
     row = 3
+    header_rows = []
     for kind, title, columns in (
         ("model", "Models (Hugging Face config.json fields)", _MODEL_COLUMNS),
         ("gpu", "GPUs (dense tensor throughput; interconnect per GPU, one direction)", _GPU_COLUMNS),
@@ -186,6 +216,7 @@ def write_catalog_sheet(wb: Workbook, extra_models: Sequence[Any] = ()) -> Works
         specs = list(kinds[kind].values())
         put(ws, row, 1, title).font = HEADER_FONT
         header_row(ws, row + 1, [h for _, h, _ in columns])
+        header_rows.append(row + 1)
         first = row + 2
         for i, spec in enumerate(specs):
             for j, (_, _, get) in enumerate(columns):
@@ -200,6 +231,7 @@ def write_catalog_sheet(wb: Workbook, extra_models: Sequence[Any] = ()) -> Works
     for kind in ("model", "gpu", "dtype"):
         pairs = [(alias, spec.id) for spec in kinds[kind].values() for alias in spec.aliases]
         header_row(ws, row + 1, [f"{kind.capitalize()} alias", f"{kind.capitalize()} id"])
+        header_rows.append(row + 1)
         first = row + 2
         for i, (alias, ident) in enumerate(pairs):
             put(ws, first + i, 1, alias)
@@ -209,6 +241,7 @@ def write_catalog_sheet(wb: Workbook, extra_models: Sequence[Any] = ()) -> Works
         define(wb, f"cat_{kind}_alias_id", f"Catalog!$B${first}:$B${last}")
         row = last + 2
     ws.column_dimensions["A"].width = 18
+    fit_header_rows(ws, header_rows)
     ws.freeze_panes = "B1"
     ws.protection.sheet = True  # generated figures: guard against a stray keystroke (Review › Unprotect, no password)
     return ws
