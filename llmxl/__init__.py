@@ -14,7 +14,7 @@ faces are used.
 from ._version import __version__
 from .catalog import add_catalog_file, dtypes, get_dtype, get_gpu, get_model, gpus, models
 from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError
-from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate
+from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate, scenario_defaults
 from .plan import Breakeven, OperatingPoint, Plan, PlanRow, breakeven, operating_point, plan
 from .prices import api_price, api_prices, owned_gpu_hour_usd
 
@@ -54,6 +54,7 @@ __all__ = [
     "owned_gpu_hour_usd",
     "plan",
     "read_measurements",
+    "scenario_defaults",
 ]
 
 

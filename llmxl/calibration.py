@@ -32,8 +32,9 @@ import numpy as np
 
 from . import catalog
 from .errors import InvalidInputError, LlmxlError
-from .estimate import _resolve_dtype, estimate
+from .estimate import estimate
 from .plan import operating_point
+from .resolve import resolve_dtype
 from .specs import SERVING_FIELDS
 
 __all__ = ["CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "read_measurements"]
@@ -293,7 +294,7 @@ def _measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any]
 
 def _dtype(value: Any, where: str) -> str:
     try:
-        _resolve_dtype(str(value).strip())
+        resolve_dtype(str(value).strip())
     except LlmxlError as exc:
         raise InvalidInputError(f"{where}: {exc.message}", field="dtype") from None
     return str(value).strip()

@@ -22,8 +22,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import catalog, prices
+from .checks import check_count
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
-from .estimate import NODE_GPUS, _divisors, _resolve_dtype, _resolve_gpu, _resolve_model, check_count, estimate
+from .estimate import estimate
+from .resolve import NODE_GPUS, configuration, divisors, resolve_dtype, resolve_gpu, resolve_model
 
 __all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
 
@@ -87,9 +89,8 @@ def _decode_step_s(one: Any, model: Any, gpu: Any, B: Any) -> Any:
     fit (B ≤ one.max_batch_size, checked by the caller), not B prompts in one pass as estimate() checks.
     """
     from . import serving
-    from .estimate import _configuration
 
-    T = _configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")[3]
+    T = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")[3]
     F = T.peak_flops * one.flops_efficiency
     M = T.bandwidth_bps * one.hbm_efficiency
     c = one.prompt_tokens + (one.completion_tokens - 1) * 0.5
@@ -415,7 +416,7 @@ def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float,
 
 def _tp_candidates(model_spec: Any, tp: Any) -> list[int]:
     if tp is None:
-        return [d for d in _divisors(model_spec.num_attention_heads) if d <= NODE_GPUS]
+        return [d for d in divisors(model_spec.num_attention_heads) if d <= NODE_GPUS]
     return [check_count(t, "tp") for t in _as_list(tp)]
 
 
@@ -479,7 +480,7 @@ def plan(
     >>> p.best.concurrency, p.best.num_gpus, round(p.best.monthly_usd, 1)
     (134, 4, 11650.8)
     """
-    spec = _resolve_model(model)
+    spec = resolve_model(model)
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
     avg, peak = traffic(s, n, requests_per_s, tokens_per_day, peak_requests_per_s, peak_factor)
@@ -488,10 +489,10 @@ def plan(
     cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
-    gpu_specs = [_resolve_gpu(g) for g in _as_list(gpus)]
+    gpu_specs = [resolve_gpu(g) for g in _as_list(gpus)]
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
-    dtypes = [_resolve_dtype(d) for d in _as_list(dtype) or ["w16a16e16"]]
+    dtypes = [resolve_dtype(d) for d in _as_list(dtype) or ["w16a16e16"]]
     target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency)
     rows: list[PlanRow] = []
     for g in gpu_specs:

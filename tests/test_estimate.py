@@ -10,7 +10,8 @@ import pytest
 
 import llmxl
 from llmxl import DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError, catalog, estimate
-from llmxl.estimate import _COMPONENTS, check_method
+from llmxl.checks import check_method
+from llmxl.result import COMPONENTS as _COMPONENTS
 
 from .conftest import PUBLISHED_COLUMNS, published_rows
 

@@ -284,7 +284,7 @@ class TestResourcesAndInjection:
     def test_divisor_search_is_fast_for_huge_head_counts(self):
         import time
 
-        from llmxl.estimate import _divisors
+        from llmxl.resolve import divisors as _divisors
 
         t0 = time.perf_counter()
         assert _divisors(2**33)[-1] == 2**33

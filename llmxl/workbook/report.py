@@ -16,8 +16,9 @@ from typing import Any
 from openpyxl import Workbook
 
 from .. import catalog
+from ..checks import check_count, check_efficiency, check_method, check_price
 from ..errors import InvalidInputError, LlmxlError
-from ..estimate import check_count, check_efficiency, check_method, check_price, estimate
+from ..estimate import estimate
 from .build import (
     MAX_SERIES,
     TITLE_FONT,
@@ -120,9 +121,9 @@ class Sweep:
     """The inputs of a report, resolved and checked."""
 
     def __init__(self, args: Any) -> None:
-        from ..estimate import _resolve_model
+        from ..resolve import resolve_model
 
-        specs = [_resolve_model(m) for m in _split(args.model, "models")]
+        specs = [resolve_model(m) for m in _split(args.model, "models")]
         self.specs = {spec.id: spec for spec in specs}  # config.json models too, by id
         self.models = list(self.specs)
         self.gpus = [catalog.get_gpu(g).id for g in _split(args.gpu, "gpus")]

@@ -12,7 +12,6 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
 from llmxl.estimate import DEFAULTS as _DEFAULTS
-from llmxl.estimate import check_method, default_efficiencies
 
 from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, xl_arg
 
@@ -89,14 +88,13 @@ def _run(args: dict, pick):
     try:
         model = _text(args["model"], "model")
         gpu = catalog.get_gpu(_text(args["gpu"], "gpu"))
+        defaults = llmxl.scenario_defaults(gpu, method=_text(args["method"], "method", _DEFAULTS["method"]))
         common = dict(
             tp=_scalar_arg(args["tp"], "tp"),
             pp=_scalar_arg(args["pp"], "pp"),
-            dtype=_text(args["dtype"], "dtype", _DEFAULTS["dtype"]),
-            method=_text(args["method"], "method", _DEFAULTS["method"]),
+            dtype=_text(args["dtype"], "dtype", defaults["dtype"]),
+            method=defaults["method"],
         )
-        fe, he = default_efficiencies(gpu, check_method(common["method"]))
-        defaults = {**_DEFAULTS, "gpu_hour_usd": gpu.usd_per_hour, "flops_efficiency": fe, "hbm_efficiency": he}
         workload, shape, cell_errors = _workload(args, defaults, _RANGE_ARGS, _REQUIRED)
         if shape is None:
             value = pick(llmxl.estimate(model, gpu, **common, **workload))

@@ -1,0 +1,353 @@
+"""From what a caller names to what the arithmetic needs: specs, terms, defaults and fit messages.
+
+A model, GPU and dtype given as catalog names, config.json paths, dicts or specs become specs; a
+configuration (model, GPU, dtype, tp, pp, method) becomes its precomputed terms, checked once and
+remembered; the defaults a method uses where the caller gives none; and the messages that say why a
+configuration does not fit and what would.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import catalog, serving
+from .checks import check_count
+from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
+from .formulas import Terms, activation_bytes, kv_cache_bytes, terms
+from .serving import ServingTerms
+
+if TYPE_CHECKING:  # the specs (and pydantic) load with the catalog, on first use
+    from .specs import DtypeSpec, GpuSpec, ModelSpec
+
+__all__ = [
+    "NODE_GPUS",
+    "configuration",
+    "default_efficiencies",
+    "divisors",
+    "resolve_dtype",
+    "resolve_gpu",
+    "resolve_model",
+]
+
+#: GPUs in one server node: beyond it, tensor- or pipeline-parallel traffic crosses the network.
+NODE_GPUS = 8
+_GIB = 1024**3
+
+
+def resolve_model(model: Any) -> ModelSpec:
+    from .specs import ModelSpec
+
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, str):
+        try:
+            return catalog.get_model(model)
+        except UnknownNameError:
+            text = model.strip()
+            if text.lower().endswith(".json") or os.path.isfile(text):
+                return ModelSpec.from_hf_config(text)
+            raise
+    if isinstance(model, os.PathLike):
+        return ModelSpec.from_hf_config(model)
+    if isinstance(model, Mapping):
+        return ModelSpec.from_hf_config(model)
+    raise InvalidInputError(
+        f"model must be a catalog name, a config.json path, a dict or a ModelSpec, got {type(model).__name__}",
+        field="model",
+    )
+
+
+def resolve_gpu(gpu: Any) -> GpuSpec:
+    from .specs import GpuSpec, format_validation_error
+
+    if isinstance(gpu, GpuSpec):
+        return gpu
+    if isinstance(gpu, str):
+        return catalog.get_gpu(gpu)
+    if isinstance(gpu, Mapping):
+        from pydantic import ValidationError
+
+        try:
+            return GpuSpec(**{str(k): v for k, v in gpu.items()})
+        except ValidationError as exc:
+            raise InvalidInputError(format_validation_error(exc, "gpu", gpu.get("id")), field="gpu") from None
+    raise InvalidInputError(
+        f"gpu must be a catalog name, a dict of GPU fields or a GpuSpec, got {type(gpu).__name__}",
+        field="gpu",
+    )
+
+
+def resolve_dtype(dtype: Any) -> DtypeSpec:
+    from .specs import DtypeSpec
+
+    if isinstance(dtype, DtypeSpec):
+        return dtype
+    if isinstance(dtype, str):
+        return catalog.get_dtype(dtype)
+    raise InvalidInputError(f"dtype must be a name such as 'w16a16e16', got {type(dtype).__name__}", field="dtype")
+
+
+def divisors(n: int) -> list[int]:
+    """The divisors of n in increasing order, in O(√n) steps."""
+    small, large = [], []
+    i = 1
+    while i * i <= n:
+        if n % i == 0:
+            small.append(i)
+            if i * i != n:
+                large.append(n // i)
+        i += 1
+    return small + large[::-1]
+
+
+_terms_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+AnyTerms = Terms | ServingTerms
+
+
+def terms_for(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str) -> AnyTerms:
+    key = (id(model), id(gpu), id(dtype), tp, pp, method)
+    hit = _terms_cache.get(key)
+    if hit is not None and hit[0] is model and hit[1] is gpu and hit[2] is dtype:
+        return hit[3]
+    a = model.num_attention_heads
+    if a % tp:
+        options = ", ".join(str(d) for d in divisors(a) if d <= 64)
+        raise InvalidInputError(
+            f"tp={tp} does not divide {model.id}'s {a} attention heads; use one of {options}", field="tp"
+        )
+    if pp > model.num_hidden_layers:
+        raise InvalidInputError(
+            f"pp={pp} exceeds {model.id}'s {model.num_hidden_layers} layers; use at most {model.num_hidden_layers}",
+            field="pp",
+        )
+    kind = dtype.compute_kind
+    peak = gpu.peak_tflops(kind)
+    if peak is None:
+        alt = {
+            "int4": "w4a16e16 (int4 weights, fp16 compute)",
+            "fp4": "mxfp4 (4-bit weights, bf16 compute) or fp8",
+            "int8": "fp8 or w8a16e16 (int8 weights, fp16 compute)",
+        }.get(kind, "w16a16e16 or w8a16e16")
+        raise InvalidInputError(
+            f"dtype {dtype.id!r} needs {kind} tensor cores, which {gpu.id} lacks; use {alt}", field="dtype"
+        )
+    if method == "serving":
+        T: AnyTerms = serving.serving_terms(model, gpu, dtype, tp, pp, catalog.serving_constants(gpu), peak)
+    else:
+        T = terms(model, gpu, dtype, tp, pp, method, peak)
+    if len(_terms_cache) > 512:
+        _terms_cache.clear()
+    _terms_cache[key] = (model, gpu, dtype, T)
+    return T
+
+
+def memory_needs(T: AnyTerms, b: Any, s: Any, n: Any, mx: Any = max) -> tuple[Any, Any, Any, Any]:
+    """Memory per GPU [bytes]: (prompt need, prefill activations, decode KV cache, decode activations).
+
+    The prompt fits when free memory exceeds the prompt need; decoding when it exceeds
+    KV cache + decode activations. `serving` counts the prompt's own KV cache in the prompt need.
+    """
+    if T.method == "serving":
+        return serving.memory_needs(T, b, s, n, mx, min if mx is max else np.minimum)  # type: ignore[arg-type]
+    act_pre = activation_bytes(T, b, s, mx)
+    return act_pre, act_pre, kv_cache_bytes(T, b, s, n), activation_bytes(T, b, 1, mx)
+
+
+def _fits(T: AnyTerms, b: Any, s: Any, n: Any) -> Any:
+    """Whether weights, prompt activations and decoding all fit (element-wise)."""
+    left = T.free_bytes
+    need_pre, _, kv, act_dec = memory_needs(T, b, s, n, np.maximum)
+    return (left > 0) & (left > need_pre) & (left > kv + act_dec)
+
+
+def smallest_tp(
+    model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str, b: Any, s: Any, n: Any
+) -> np.ndarray:
+    """Smallest tp > the given one that would fit each scenario (0 where none does)."""
+    b, s, n = np.broadcast_arrays(np.asarray(b, float), np.asarray(s, float), np.asarray(n, float))
+    best = np.zeros(b.shape, dtype=np.int64)
+    todo = np.ones(b.shape, dtype=bool)
+    for cand in divisors(model.num_attention_heads):
+        if cand <= tp:
+            continue
+        T = terms_for(model, gpu, dtype, cand, pp, method)
+        ok = todo & _fits(T, b, s, n)
+        best[ok] = cand
+        todo &= ~ok
+        if not todo.any():
+            break
+    return best
+
+
+def _tp_hint(tp_needed: int) -> str:
+    if tp_needed:
+        return f"try tp={tp_needed}"
+    return "no tp fits; use a GPU with more memory, a smaller dtype or more pipeline stages (pp)"
+
+
+_config_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def calibrated_gpu(gpu: Any, calibration: Any) -> GpuSpec:
+    spec = getattr(calibration, "spec", None)
+    if spec is None:
+        raise InvalidInputError(
+            f"calibration must be what llmxl.calibrate() returns, got {type(calibration).__name__}",
+            field="calibration",
+        )
+    given = resolve_gpu(gpu).id
+    if given not in (calibration.gpu, spec.id):
+        raise InvalidInputError(
+            f"the calibration is of {calibration.gpu}, not {given}; pass gpu={calibration.gpu!r}",
+            field="calibration",
+        )
+    return spec
+
+
+def configuration(
+    model: Any, gpu: Any, dtype: Any, tp: Any, pp: Any, method: str
+) -> tuple[ModelSpec, GpuSpec, DtypeSpec, AnyTerms, tuple[str, ...], float, float]:
+    """Resolve and check what the workload does not change; remembered for names given as text."""
+    cat = catalog.get_catalog()
+    key = None
+    if type(model) is str and type(gpu) is str and type(dtype) is str and type(tp) is int and type(pp) is int:
+        key = (model, gpu, dtype, tp, pp, method)
+        hit = _config_cache.get(key)
+        if hit is not None and hit[0] is cat:  # a reloaded catalog invalidates it
+            return hit[1]
+    m = resolve_model(model)
+    g = resolve_gpu(gpu)
+    d = resolve_dtype(dtype)
+    t = check_count(tp, "tp")
+    p = check_count(pp, "pp")
+    if method != "serving":
+        features = m.standard_only_features
+        if features:
+            raise InvalidInputError(
+                f"{m.id} has {' and '.join(features)}, which method '{method}' cannot model; use method='serving'",
+                field="method",
+            )
+    T = terms_for(m, g, d, t, p, method)
+    if T.free_bytes <= 0:
+        need = smallest_tp(m, g, d, t, p, method, 1, 1, 1)[()]
+        raise DoesNotFitError(
+            f"weights need {T.weights_per_gpu_bytes / _GIB:.1f} GiB per GPU but {g.id} has "
+            f"{g.memory_gib:g} GiB; {_tp_hint(int(need))}",
+            field="tp",
+        )
+    warnings: tuple[str, ...] = ()
+    if m.num_hidden_layers % p:
+        stage = T.stage_layers if method == "serving" else T.layers_per_gpu  # type: ignore[union-attr]
+        warnings = (
+            f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled with {stage} layers",
+        )
+    if t * p > NODE_GPUS:
+        warnings += (
+            f"tp × pp = {t * p} GPUs is more than one {NODE_GPUS}-GPU node: the link between nodes is the network, "
+            f"slower than the {g.interconnect_gbs:g} GB/s intra-node figure used here",
+        )
+    if method != "serving" and m.attention is not None:
+        warnings += (
+            f"{m.id}'s attention window ({m.attention.sliding_window} tokens) is not modelled by method "
+            f"'{method}'; method='serving' models it",
+        )
+    fe, he = default_efficiencies(g, method)
+    result = (m, g, d, T, warnings, fe, he)
+    if key is not None and cat.found.get(("models", model)) is m:  # not for config.json paths, which may change
+        if len(_config_cache) > 512:
+            _config_cache.clear()
+        _config_cache[key] = (cat, result)
+    return result
+
+
+def default_efficiencies(gpu: GpuSpec, method: str) -> tuple[float, float]:
+    """The (FLOPs, HBM) efficiencies a method uses when the caller gives none.
+
+    `serving`: the GPU's catalog values, else the method's fitted defaults; `standard` and
+    `reference`: the published table's 0.7 and 0.9 (llmxl/data/methods.toml).
+    """
+    if method == "serving":
+        c = catalog.serving_constants(gpu)
+        return c.flops_efficiency, c.hbm_efficiency
+    d = catalog.method_defaults(method)
+    return d.flops_efficiency, d.hbm_efficiency
+
+
+def raise_if_not_fit(
+    m: ModelSpec,
+    g: GpuSpec,
+    d: DtypeSpec,
+    T: Terms,
+    b: Any,
+    s: Any,
+    n: Any,
+    need_pre: Any,
+    act_dec: Any,
+    kv: Any,
+    left: float,
+) -> None:
+    prompt_bad = np.logical_not(left > need_pre)
+    decode_bad = np.logical_not(left > kv + act_dec)
+    if not (np.any(prompt_bad) or np.any(decode_bad)):
+        return
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (b, s, n, need_pre, act_dec, kv)))
+    bad = np.broadcast_to(prompt_bad | decode_bad, arrays[0].shape)
+    i = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.ndim else ()
+    vals = [float(a[i]) for a in arrays]
+    where = "" if not i else f"scenario {list(i) if len(i) > 1 else i[0]}: "
+    need = int(smallest_tp(m, g, d, T.t, T.p, T.method, *vals[:3])[()])
+    raise DoesNotFitError(where + fit_message(m, g, T, *vals, left, need), field="batch_size")
+
+
+def fit_message(
+    m: ModelSpec,
+    g: GpuSpec,
+    T: AnyTerms,
+    b: float,
+    s: float,
+    n: float,
+    need_pre: float,
+    act_dec: float,
+    kv: float,
+    left: float,
+    need: int,
+) -> str:
+    hint = _tp_hint(need)
+    # Both needs grow in proportion to the batch: the largest batch that fits is the same for
+    # either message. Strictly below left / per-sequence need, since fitting means left > need.
+    per_sequence = max(need_pre, kv + act_dec) / b
+    max_batch = math.ceil(left / per_sequence) - 1 if per_sequence > 0 else 0
+    fix = f"use batch_size ≤ {max_batch} or {hint}" if max_batch >= 1 else hint
+    if not left > need_pre:
+        what = "prompt activations and KV cache" if T.method == "serving" else "prompt activations"
+        need_gib, left_gib = _gib_apart(need_pre, left)
+        return (
+            f"{what} for batch_size {b:g} × {s:g} tokens need {need_gib} GiB per GPU "
+            f"but {left_gib} GiB is left after weights on {g.id}; {fix}"
+        )
+    kv_gib, left_gib = _gib_apart(kv, left)
+    return (
+        f"KV cache for batch_size {b:g} × {s + n:g} tokens needs {kv_gib} GiB per GPU "
+        f"(plus {_gib_or_mib(act_dec)} activations) but {left_gib} GiB is left after weights "
+        f"on {g.id}; {fix}"
+    )
+
+
+def _gib_or_mib(n: float) -> str:
+    """A byte count in GiB, or in MiB below a tenth of a GiB, where "0.0 GiB" would hide it."""
+    return f"{n / _GIB:.1f} GiB" if n >= _GIB / 10 else f"{n / 2**20:.1f} MiB"
+
+
+def _gib_apart(a: float, b: float) -> tuple[str, str]:
+    """Two byte counts in GiB with one decimal, or as many more (up to four) as it takes for them to read
+    differently: "need 177.4 GiB but 177.4 GiB is left" would read as a contradiction."""
+    for digits in range(1, 5):
+        x, y = f"{a / _GIB:.{digits}f}", f"{b / _GIB:.{digits}f}"
+        if x != y:
+            break
+    return x, y
