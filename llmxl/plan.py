@@ -127,7 +127,7 @@ def operating_point(
     >>> op = operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8",
     ...                      prompt_tokens=1000, completion_tokens=300)
     >>> round(op.requests_per_s, 3), round(op.ttft_s, 4), round(op.itl_s, 4)
-    (2.645, 0.0819, 0.0202)
+    (1.899, 0.1147, 0.0282)
     """
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
@@ -478,7 +478,7 @@ def plan(
     ...          completion_tokens=300, requests_per_s=5, peak_requests_per_s=15, ttft_s_max=0.5,
     ...          itl_s_max=0.05, gpu_hour_usd=3.99)
     >>> p.best.concurrency, p.best.num_gpus, round(p.best.monthly_usd, 1)
-    (134, 4, 11650.8)
+    (78, 6, 17476.2)
     """
     spec = resolve_model(model)
     s = check_count(prompt_tokens, "prompt_tokens")
@@ -603,10 +603,17 @@ def breakeven(
     Examples
     --------
     >>> b = breakeven("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
-    ...               completion_tokens=300, peak_factor=3, api=(0.88, 0.88), ttft_s_max=0.5,
+    ...               completion_tokens=300, peak_factor=2, api=(0.88, 0.88), ttft_s_max=0.5,
     ...               itl_s_max=0.05, gpu_hour_usd=3.99)
     >>> round(b.requests_per_s, 4), round(b.monthly_usd, 1), b.row.num_gpus
     (1.9376, 5825.4, 2)
+
+    At a peak three times the average, one replica is never busy enough to beat the API:
+
+    >>> breakeven("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
+    ...           completion_tokens=300, peak_factor=3, api=(0.88, 0.88), ttft_s_max=0.5,
+    ...           itl_s_max=0.05, gpu_hour_usd=3.99).requests_per_s is None
+    True
 
     Below that traffic the API is cheaper; above it, one replica is (to six digits, from 1.93766 requests/s on).
     """
