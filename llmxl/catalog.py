@@ -163,7 +163,7 @@ _extra_files: list[Path] = []
 def _read_toml(path: Path | Any, label: str) -> dict[str, Any]:
     import tomllib
 
-    from .specs import read_small_file
+    from .textfile import read_small_file
 
     if isinstance(path, Path):  # a user's file: a regular UTF-8 file of sensible size
         text = read_small_file(path, "catalog file", "give the path of a .toml catalog file")
@@ -191,6 +191,21 @@ def _entries_of(data: Mapping[str, Any], label: str) -> Iterable[tuple[str, dict
             yield kind, item
 
 
+def _check_inline_fields(item: Mapping[str, Any], where: str, entry_id: object) -> None:
+    """Refuse a key of an inline catalog model that llmxl does not read, with a did-you-mean."""
+    import difflib
+
+    from .hf_config import HF_FIELDS
+    from .specs import ModelSpec
+
+    known = set(ModelSpec.model_fields) | HF_FIELDS | {"config"}
+    for key in item:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it or check its spelling"
+            raise CatalogError(f"{where}: model {entry_id!r}: unknown field {key!r}; {hint}")
+
+
 def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | None) -> Any:
     from pydantic import ValidationError
 
@@ -201,10 +216,8 @@ def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | No
         raise CatalogError(f'{label}: a [[{kind}]] entry has no id; add id = "..."')
     if kind == "models" and base_dir is not None:
         # User model entries read like config.json, optionally pointing at one.
-        from .specs import check_inline_fields
-
         item = dict(item)
-        check_inline_fields(item, label, entry_id)
+        _check_inline_fields(item, label, entry_id)
         config_path = item.pop("config", None)
         if config_path is not None:
             beside = sorted(set(item) - {"id", "aliases", "checked", "source"})
