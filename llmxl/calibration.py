@@ -557,7 +557,7 @@ def _block(spec: Any) -> str:
 def _save_entry(spec: Any, path: Path, *, force: bool) -> None:
     import tomllib
 
-    from .workbook.files import atomic_write
+    from .outputs import atomic_write
 
     old = ""
     if path.exists():

@@ -15,9 +15,10 @@ from openpyxl import Workbook
 
 import llmxl
 from llmxl.cli import main
+from llmxl.outputs import written_by_llmxl_unchanged
 from llmxl.workbook.build import put, put_formula
 from llmxl.workbook.evaluate import number_text
-from llmxl.workbook.files import save_workbook, written_by_llmxl_unchanged
+from llmxl.workbook.files import save_workbook
 from llmxl.workbook.recalc import recalculate
 from llmxl.workbook.reference import TABLE_HEADER_ROW
 

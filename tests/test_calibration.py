@@ -365,7 +365,7 @@ def test_a_fit_at_a_bound_says_which_constant_and_is_not_saved(user_catalog, cap
 
 
 def test_the_cli_says_when_runs_predicted_from_the_others_do_worse_than_the_defaults():
-    from llmxl.calibrate_cli import format_calibration
+    from llmxl.cli.calibrate import format_calibration
 
     few = calibrate(synthetic(models=(("llama-3.1-8b", 1),), concurrencies=(1, 8)))  # 4 runs: 3 inform fewer constants
     assert few.error_cross_validated > few.error_before

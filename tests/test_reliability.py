@@ -533,7 +533,7 @@ def test_fuzz_udfs():
 
 
 def test_two_runs_never_write_the_same_output_at_once(capsys, tmp_path):
-    from llmxl.workbook.files import output_lock
+    from llmxl.outputs import output_lock
 
     out = tmp_path / "r.csv"
     with output_lock([str(out)]):  # another run holds it

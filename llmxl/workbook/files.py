@@ -1,58 +1,21 @@
-"""Writing files safely: atomically, and never over a file the user may have edited.
+"""Saving workbooks: every formula cell with its cached value, fingerprinted, written atomically.
 
-llmxl marks its workbooks with two custom document properties: ``llmxl`` (the
-version that wrote it) and ``llmxl_fingerprint``, a SHA-256 of every part of the
-.xlsx, the custom properties included (with the fingerprint's own value blanked).
-A workbook whose parts still match its fingerprint is one llmxl wrote and nobody
-has saved since; anything else, a file llmxl did not write, or one edited since,
-is refused unless ``force``.
-
-Outputs are regular files only: a device, a FIFO or a folder is never replaced,
-a symbolic link is written through to its target (a regular file), a missing
-folder is not created, and two outputs of one run may not be the same file.
+The fingerprint that lets a later run tell an untouched llmxl workbook from an edited one is
+computed here and checked by :mod:`llmxl.outputs`, which also owns the safe-writing rules.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
-import stat
-import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import LlmxlError
+from ..outputs import CUSTOM_PART, FINGERPRINT, MARK, PLACEHOLDER, atomic_write, fingerprint_digest, resolve_output
 
-MARK = "llmxl"
-FINGERPRINT = "llmxl_fingerprint"
-_CUSTOM = "docProps/custom.xml"
-_PLACEHOLDER = "0" * 64
 _LEVEL = 1  # deflate level: a large report compresses 3× faster than at the default 6, for a file ~25 % larger
-
-
-#: The most an overwrite check reads of an existing .xlsx (declared, uncompressed); beyond it, it is not ours.
-MAX_CHECKED_BYTES = 512 * 1024**2
-
-
-class OverwriteRefusedError(LlmxlError):
-    """The target exists and llmxl cannot tell that overwriting it loses nothing."""
-
-
-class OutputPathError(LlmxlError):
-    """An output path that is not a writable regular file in an existing folder."""
-
-
-def _digest(parts: dict[str, bytes]) -> str:
-    """SHA-256 of every part, by name (the custom properties part with the fingerprint blanked)."""
-    h = hashlib.sha256()
-    for name in sorted(parts):
-        h.update(name.encode())
-        h.update(b"\0")
-        h.update(parts[name])
-    return h.hexdigest()
 
 
 def stamp(xlsx: bytes, bodies: dict[str, bytes] | None = None) -> bytes:
@@ -67,173 +30,16 @@ def stamp(xlsx: bytes, bodies: dict[str, bytes] | None = None) -> bytes:
     parts = {info.filename: src.read(info.filename) for info in infos}
     for name in list(bodies or {}):
         parts[name] = splice(parts[name], bodies.pop(name))  # each sheet's text held once
-    digest = _digest(parts)  # the custom part still holds the placeholder
+    digest = fingerprint_digest(parts)  # the custom part still holds the placeholder
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL) as dst:
         for info in infos:
             data = parts[info.filename]
-            if info.filename == _CUSTOM:
-                data = data.replace(_PLACEHOLDER.encode(), digest.encode())
+            if info.filename == CUSTOM_PART:
+                data = data.replace(PLACEHOLDER.encode(), digest.encode())
             info.compress_type = zipfile.ZIP_DEFLATED
             dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=_LEVEL)
     return out.getvalue()
-
-
-def written_by_llmxl_unchanged(path: Path) -> tuple[bool, str]:
-    """(True, '') if llmxl wrote ``path`` and its parts are untouched, else (False, why)."""
-    import re
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            if _CUSTOM not in zf.namelist():
-                return False, "was not written by llmxl"
-            if sum(i.file_size for i in zf.infolist()) > MAX_CHECKED_BYTES:
-                return False, "is not a workbook written by llmxl (too large)"
-            raw = zf.read(_CUSTOM)
-            custom = raw.decode("utf-8", "replace")
-            if f'name="{FINGERPRINT}"' not in custom:
-                return False, "was not written by llmxl"
-            # openpyxl writes <vt:lpwstr>; with lxml installed it declares the namespace on the element
-            found = re.search(
-                rf'name="{FINGERPRINT}"[^>]*>\s*<vt:lpwstr(?:\s[^>]*)?>([0-9a-f]{{64}})</vt:lpwstr>', custom
-            )
-            if found is None:
-                return False, "was not written by llmxl"
-            stored = found.group(1)
-            parts = {name: zf.read(name) for name in zf.namelist()}
-            parts[_CUSTOM] = raw.replace(stored.encode(), _PLACEHOLDER.encode())
-            digest = _digest(parts)
-    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, NotImplementedError, EOFError):
-        return False, "is not a workbook written by llmxl"
-    if digest != stored:
-        return False, "was written by llmxl but has been changed since"
-    return True, ""
-
-
-def resolve_output(path: str | os.PathLike[str], *, force: bool) -> Path:
-    """The regular file to write for ``path``, or OutputPathError / OverwriteRefusedError saying why not.
-
-    A symbolic link resolves to its target, which must be a regular file (or not exist yet).
-    """
-    target = Path(path)
-    if target.is_symlink():
-        target = Path(os.path.realpath(target))
-    parent = target.parent
-    if not parent.exists():
-        raise OutputPathError(f"folder {str(parent)!r} does not exist; create it first or choose another path")
-    if not parent.is_dir():
-        raise OutputPathError(f"{str(parent)!r} is a file, not a folder; choose another path")
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        return target
-    except OSError as exc:
-        raise OutputPathError(f"cannot use {str(target)!r}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise OverwriteRefusedError(f"{target} is a folder; give a file name such as {target / 'report.xlsx'}")
-    if not stat.S_ISREG(st.st_mode):
-        raise OutputPathError(f"{target} is not a regular file (a device, pipe or socket); llmxl writes only files")
-    check_overwrite(target, force=force)
-    return target
-
-
-def distinct_outputs(paths: Sequence[tuple[str, str | os.PathLike[str] | None]]) -> None:
-    """Refuse, before anything is written, two outputs of one run that are the same file."""
-    seen: dict[str, str] = {}
-    for flag, p in paths:
-        if not p or p == "-":
-            continue
-        key = os.path.realpath(p)
-        if key in seen:
-            raise OutputPathError(f"{seen[key]} and {flag} name the same file {str(p)!r}; give each its own path")
-        seen[key] = flag
-
-
-def check_suffix(path: str | os.PathLike[str] | None, flag: str, suffixes: tuple[str, ...]) -> None:
-    """Refuse an output whose extension says another format (``-o out.csv`` writes a workbook)."""
-    if not path or path == "-":
-        return
-    if Path(path).suffix.lower() not in suffixes:
-        raise OutputPathError(
-            f"{flag} {str(path)!r} writes {suffixes[0].lstrip('.').upper()}; give a path ending in {suffixes[0]}"
-        )
-
-
-@contextlib.contextmanager
-def output_lock(paths: Sequence[str | os.PathLike[str] | None]) -> Iterator[None]:
-    """Hold a lock per output file for one run, so two runs never interleave their writes."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here; atomic renames still never leave half a file
-        yield
-        return
-    folder = Path(tempfile.gettempdir()) / f"llmxl-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    folder.mkdir(exist_ok=True)
-    keys = sorted({hashlib.sha256(os.path.realpath(p).encode()).hexdigest()[:32] for p in paths if p and p != "-"})
-    handles = []
-    try:
-        for key in keys:
-            fh = open(folder / f"{key}.lock", "w")  # noqa: SIM115 - held until the run ends
-            handles.append(fh)
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise OutputPathError(
-                    "another llmxl run is writing the same output; wait for it to finish or choose another path"
-                ) from None
-        yield
-    finally:
-        for fh in handles:
-            fh.close()
-
-
-def check_overwrite(path: Path, *, force: bool) -> None:
-    """Raise OverwriteRefusedError unless writing ``path`` cannot lose anything (or force)."""
-    path = Path(path)
-    if path.is_symlink() or (path.exists() and not path.is_file() and not path.is_dir()):
-        resolve_output(path, force=force)
-        return
-    if force or not path.exists():
-        return
-    if path.is_dir():
-        raise OverwriteRefusedError(f"{path} is a folder; give a file name such as {path / 'report.xlsx'}")
-    if path.suffix.lower() == ".xlsx":
-        ok, why = written_by_llmxl_unchanged(path)
-        if ok:
-            return
-    else:
-        why = "already exists"
-    raise OverwriteRefusedError(f"{path} {why}; refusing to overwrite it: choose another path or add --force")
-
-
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))  # write through the link; the link stays
-    if not path.parent.is_dir():
-        raise OutputPathError(f"folder {str(path.parent)!r} does not exist; create it first or choose another path")
-    if path.exists() and not path.is_file():
-        raise OutputPathError(f"{path} is not a regular file; llmxl writes only files")
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-    else:  # what open() would give a new file; mkstemp's own 0600 is for its secrecy, not ours
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 @contextlib.contextmanager
@@ -271,7 +77,7 @@ def _save(wb, path: str | os.PathLike[str], *, force: bool) -> Path:
         if name in props.names:
             del props[name]
     props.append(StringProperty(name=MARK, value=__version__))
-    props.append(StringProperty(name=FINGERPRINT, value=_PLACEHOLDER))
+    props.append(StringProperty(name=FINGERPRINT, value=PLACEHOLDER))
     wb.properties.creator = f"llmxl {__version__}"
     import warnings
 

@@ -1,23 +1,21 @@
-"""``llmxl report``: a workbook (and optional CSV/JSON) for a sweep of scenarios."""
+"""The report workbook of ``llmxl report``: a sweep of scenarios, every figure a live formula.
+
+:class:`Sweep` holds the sweep's inputs, resolved and checked, and computes its rows with the engine
+(the CSV and JSON outputs); :func:`build_report_workbook` lays out the Summary, Report, Calc and
+Catalog sheets.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import json
-import math
-import sys
-import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from openpyxl import Workbook
 
 from .. import catalog
 from ..checks import check_count, check_efficiency, check_method, check_price
-from ..errors import InvalidInputError, LlmxlError
+from ..errors import LlmxlError
 from ..estimate import estimate
 from .build import (
     MAX_SERIES,
@@ -32,16 +30,6 @@ from .build import (
     write_catalog_sheet,
 )
 from .calc import Formula
-from .files import (
-    atomic_write,
-    check_overwrite,
-    check_suffix,
-    distinct_outputs,
-    gc_paused,
-    output_lock,
-    resolve_output,
-    save_workbook,
-)
 from .reference import SHARED_NAMED_INPUTS
 
 COLUMNS = [
@@ -206,29 +194,7 @@ class Sweep:
         return rows
 
 
-class Progress:
-    """A one-line progress bar on stderr, for large sweeps."""
-
-    def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.label, self.enabled = total, label, enabled and total >= 2000
-        self.last = 0.0
-
-    def __call__(self, done: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if done != self.total and now - self.last < 0.1:
-            return
-        self.last = now
-        width = 30
-        filled = int(width * done / self.total)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}")
-        if done == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Workbook:
+def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None = None) -> Workbook:
     wb = Workbook()
     summary = wb.active
     summary.title = "Summary"
@@ -322,138 +288,3 @@ def build_report_workbook(sweep: Sweep, progress: Progress | None = None) -> Wor
         summary, report, series, batch_col=3, tps_col=status_col + 1, price_col=status_col + 2, anchor="D4"
     )
     return wb
-
-
-_TRIGGER = None
-
-
-def _safe_csv(value: Any) -> Any:
-    """Neutralise text that a spreadsheet would read as a formula (CSV injection).
-
-    A formula trigger (= + - @, or a tab or carriage return) at the start of the text, or after a
-    separator (, or ;), a quote or white space, gets a ' before it: opened with either separator, no
-    piece of the text starts a formula or a DDE call.
-    """
-    global _TRIGGER
-    if not isinstance(value, str):
-        return value
-    if _TRIGGER is None:
-        import re
-
-        _TRIGGER = re.compile(r"(^|[,;\s\"'])([=+\-@\t\r|])")
-    return _TRIGGER.sub(lambda m: m.group(1) + "'" + m.group(2), value)
-
-
-def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequence[str] | None = None) -> None:
-    """Rows as CSV (the report's row keys unless ``keys`` are given), text neutralised, written atomically."""
-    keys = list(ROW_KEYS) if keys is None else list(keys)
-    check_overwrite(path, force=force)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-    w.writerow(keys)
-    for row in rows:
-        w.writerow(["" if row[k] is None else _safe_csv(row[k]) for k in keys])
-    atomic_write(path, buf.getvalue().encode("utf-8"))
-
-
-def json_text(data: Any) -> str:
-    """Strict JSON (no NaN or Infinity: a non-finite number is null)."""
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-
-    return json.dumps(clean(data), indent=1, allow_nan=False) + "\n"
-
-
-def write_json(rows: Any, path: Path, force: bool) -> None:
-    check_overwrite(path, force=force)
-    atomic_write(path, json_text(rows).encode("utf-8"))
-
-
-#: Most scenarios a report builds unless told otherwise (--max-scenarios). Measured here: 50,000 took 37 s and
-#: 3.0 GB of memory, so 100,000 takes about 75 s and 6 GB.
-MAX_SCENARIOS = 100_000
-
-
-def check_outputs(flags: list[tuple[str, Any, tuple[str, ...]]], force: bool) -> None:
-    """Before any work: formats match extensions, no two outputs are one file, none may be lost."""
-    distinct_outputs([(flag, path) for flag, path, _ in flags])
-    for flag, path, suffixes in flags:
-        check_suffix(path, flag, suffixes)
-    for _, path, _ in flags:
-        if path and path != "-":
-            resolve_output(path, force=force)
-
-
-def run_report(args: Any) -> int:
-    if not (args.output or args.csv or args.json_path):
-        raise InvalidInputError("report needs somewhere to write: give -o report.xlsx, --csv or --json", field="output")
-    sweep = Sweep(args)
-    cap = check_count(getattr(args, "max_scenarios", None) or MAX_SCENARIOS, "max_scenarios")
-    if sweep.size > cap:
-        raise InvalidInputError(
-            f"the report would hold {sweep.size:,} scenarios, more than the limit of {cap:,}; "
-            "narrow the lists or raise the limit with --max-scenarios",
-            field="max_scenarios",
-        )
-    flags = [("-o", args.output, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
-    check_outputs(flags, args.force)
-    with output_lock([p for _, p, _ in flags]):
-        return _write_report(args, sweep)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
-def failure_summary(rows: list[dict[str, Any]]) -> list[str]:
-    """The scenarios that did not compute, grouped by reason (numbers aside), one example each."""
-    import re
-
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["status"] != "ok":
-            key = re.sub(r"\d[\d.,]*", "#", row["status"].split(";")[0])
-            groups.setdefault(key, []).append(row)
-    lines = []
-    for members in sorted(groups.values(), key=len, reverse=True):
-        r = members[0]
-        lines.append(
-            f"  {_plural(len(members), 'scenario')}, e.g. {r['model']} on {r['gpu']}, batch {r['batch_size']}, "
-            f"prompt {r['prompt_tokens']}, completion {r['completion_tokens']}: {r['status']}"
-        )
-    return lines
-
-
-def _write_report(args: Any, sweep: Sweep) -> int:
-    rows = sweep.engine_rows()
-    failed = sum(1 for r in rows if r["status"] != "ok")
-    if args.csv:
-        write_csv(rows, Path(args.csv), args.force)
-        print(f"wrote {args.csv} ({_plural(len(rows), 'row')})")
-    if args.json_path:
-        write_json(rows, Path(args.json_path), args.force)
-        print(f"wrote {args.json_path} ({_plural(len(rows), 'row')})")
-    if args.output:
-        progress = Progress(sweep.size, "building", not args.no_progress)
-        with gc_paused():
-            wb = build_report_workbook(sweep, progress)
-            save_workbook(wb, args.output, force=args.force)
-        print(f"wrote {args.output} ({_plural(sweep.size, 'scenario')})")
-    if failed:
-        print(
-            f"llmxl: {failed:,} of {_plural(len(rows), 'scenario')} did not compute; each row says why:",
-            file=sys.stderr,
-        )
-        for line in failure_summary(rows):
-            print(line, file=sys.stderr)
-    if failed == len(rows):
-        print("llmxl: error: no scenario computed; see the reasons above", file=sys.stderr)
-        return 2
-    return 0

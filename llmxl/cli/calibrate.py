@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .calibration import Calibration, calibrate
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
+from .output import columns, printable
 
-__all__ = ["format_calibration", "run_calibrate"]
+if TYPE_CHECKING:
+    from ..calibration import Calibration
+
+__all__ = ["format_calibration", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the serving constants of a GPU to your own measurements",
+        description="Fit the serving method's constants (efficiencies, overheads, all-reduce latency) of one GPU "
+        "to measurements: a plain CSV (columns model, gpu, tp, dtype, prompt_tokens, completion_tokens, "
+        "batch_size or concurrency, and any of ttft_s, tpot_s, e2e_s, output_tokens_per_s), result JSONs of "
+        "vllm bench serve --save-result, or genai-perf's profile_export_genai_perf.csv. With --save NAME, "
+        "the result becomes the GPU <gpu>@NAME in your user catalog, usable everywhere.",
+    )
+    p.add_argument("files", nargs="+", help="measurement files")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "vllm", "genai-perf"],
+                   help="file format (default: .json is vLLM, a first line 'Metric,' genai-perf)")  # fmt: skip
+    p.add_argument("--model", help="model, where the file does not name it")
+    p.add_argument("--gpu", help="GPU the measurements ran on, where the file does not name it (vLLM, genai-perf)")
+    p.add_argument("--tp", help="tensor-parallel size, where the file does not give it (default 1)")
+    p.add_argument("--dtype", help="dtype, where the file does not give it (default w16a16e16)")
+    p.add_argument("--concurrency", help="concurrency of a genai-perf run (its CSV does not record it)")
+    p.add_argument("--fit", help="comma-separated constants to fit (default: every one the measurements inform)")
+    p.add_argument("--save", metavar="NAME", help="save as the GPU <gpu>@NAME in the user catalog")
+    p.add_argument("--catalog", help="catalog file to save to (default: LLMXL_CATALOG's first file, or "
+                   "~/.config/llmxl/catalog.toml)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="replace a saved calibration of the same name")
+    p.add_argument("--json", action="store_true", help="print the calibration as JSON")
 
 
 def _pct(x: float | None) -> str:
@@ -25,8 +54,7 @@ def format_calibration(cal: Calibration) -> str:
         "",
     ]
     table = [("constant", "default", "fitted", "± 1 s.e. / why kept"), *cal.table()]
-    widths = [max(len(r[i]) for r in table) for i in range(4)]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    lines += columns(table, indent="  ")
     lines += [
         "",
         f"Median error on these figures: {_pct(cal.error_before)} with the defaults, "
@@ -51,8 +79,7 @@ def format_calibration(cal: Calibration) -> str:
                 f"{p['after']:.4g} ({100 * (p['after'] / p['measured'] - 1):+.0f} %)",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += columns(rows, indent="  ")
     for problem in cal.problems:
         lines.append(f"warning: {problem}")
     return "\n".join(lines)
@@ -64,8 +91,8 @@ def _short(where: str, width: int = 48) -> str:
     return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
-def run_calibrate(args: Any) -> int:
-    from .cli import printable
+def run(args: Any) -> int:
+    from ..calibration import calibrate, read_measurements
 
     fit = [c.strip() for c in args.fit.split(",") if c.strip()] if args.fit else None  # calibrate() checks them
     defaults: dict[str, Any] = {}
@@ -79,8 +106,6 @@ def run_calibrate(args: Any) -> int:
                 defaults[name] = int(value)
             except ValueError:
                 raise InvalidInputError(f"--{name} {value!r} must be a whole number", field=name) from None
-    from .calibration import read_measurements
-
     measurements = [m for path in args.files for m in read_measurements(path, format=args.format, **defaults)]
     cal = calibrate(measurements, constants=fit)
     if args.json:

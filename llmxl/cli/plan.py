@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError
-from .plan import ROW_FIELDS, Breakeven, Plan, api_monthly_usd, breakeven, plan
+from ..errors import InvalidInputError
+from .options import add_plan_options
+from .output import columns, money, number, rate
 
-__all__ = ["format_plan", "run_plan"]
+if TYPE_CHECKING:
+    from ..plan import Breakeven, Plan
+
+__all__ = ["format_plan", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="GPUs, monthly cost and $/1M tokens for a traffic and a latency target",
+        description="Plan capacity with the serving method: every candidate configuration (GPU, tp, dtype) "
+        "with the concurrency that meets the latency target, the replicas the peak needs, the monthly cost "
+        "and the cost per 1M tokens; the cheapest first. With --api, the traffic at which self-hosting "
+        "costs less than the API.",
+    )
+    add_plan_options(p, example=False)
+    p.add_argument("-o", "--output", help="also write the plan as a live-formula workbook (.xlsx)")
+    p.add_argument("--csv", help="also write every candidate as CSV")
+    p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
+    p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
 
 
 def _list(text: str | None) -> list[str]:
@@ -39,21 +59,6 @@ def _api(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
-def _money(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"${x:,.{digits}f}"
-
-
-def _rate(x: float) -> str:
-    """A price per 1M tokens as price lists show it: cents always, more digits when it has them ($1.10, $0.039)."""
-    text = f"{x:,.4f}".rstrip("0")
-    whole, _, cents = text.partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"
-
-
-def _num(x: float | None, fmt: str) -> str:
-    return "-" if x is None else format(x, fmt)
-
-
 def format_plan(p: Plan, b: Breakeven | None = None) -> str:
     """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work."""
     lines = [
@@ -81,9 +86,9 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
             f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
             f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}"
             f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
-            f"{_money(best.monthly_usd)} per month at {_money(best.gpu_hour_usd)} per GPU-hour; "
-            f"{_money(best.usd_per_1m_prompt_tokens, 3)} / {_money(best.usd_per_1m_completion_tokens, 3)} per 1M "
-            f"prompt / completion tokens ({_money(best.usd_per_1m_blended, 3)} blended 3:1)"
+            f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour; "
+            f"{money(best.usd_per_1m_prompt_tokens, 3)} / {money(best.usd_per_1m_completion_tokens, 3)} per 1M "
+            f"prompt / completion tokens ({money(best.usd_per_1m_blended, 3)} blended 3:1)"
         )
     ok = [r for r in p.rows if r.reason is None]
     if ok:
@@ -98,32 +103,30 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
                 str(r.replicas),
                 str(r.num_gpus),
                 f"{r.utilisation:.0%}",
-                _money(r.monthly_usd, 0),
-                _money(r.usd_per_1m_prompt_tokens, 3),
-                _money(r.usd_per_1m_completion_tokens, 3),
-                _money(r.usd_per_1m_blended, 3),
-                _num(r.ttft_s, ".3f"),
-                _num(r.itl_s, ".4f"),
+                money(r.monthly_usd, 0),
+                money(r.usd_per_1m_prompt_tokens, 3),
+                money(r.usd_per_1m_completion_tokens, 3),
+                money(r.usd_per_1m_blended, 3),
+                number(r.ttft_s, ".3f"),
+                number(r.itl_s, ".4f"),
             )
             for r in ok
         ]
-        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-        right = {1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
         lines.append("")
-        for row in table:
-            cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-            lines.append("  " + "  ".join(cells).rstrip())
+        lines += columns(table, right=frozenset({1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}), indent="  ")
     bad = [r for r in p.rows if r.reason is not None]
     if bad:
         lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
         lines += [f"  {r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in bad]
     if b is not None:
+        from ..plan import api_monthly_usd
+
         lines.append("")
         api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
                                     b.completion_usd_per_1m)  # fmt: skip
         lines.append(
-            f"API {b.api}: {_rate(b.prompt_usd_per_1m)} / {_rate(b.completion_usd_per_1m)} per 1M prompt / completion "
-            f"tokens, {_money(api_month)} per month at {p.requests_per_s:,.4g} requests/s"
+            f"API {b.api}: {rate(b.prompt_usd_per_1m)} / {rate(b.completion_usd_per_1m)} per 1M prompt / completion "
+            f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s"
         )
         if b.requests_per_s is None:
             lines.append(f"Break-even: none; {b.reason}")
@@ -131,15 +134,14 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
             r = b.row
             lines.append(
                 f"Break-even: self-hosting costs less above {b.requests_per_s:,.4g} requests/s on average "
-                f"({r.num_gpus} × {r.gpu}, tp={r.tp}, {r.dtype}: {_money(b.monthly_usd)} per month; "
+                f"({r.num_gpus} × {r.gpu}, tp={r.tp}, {r.dtype}: {money(b.monthly_usd)} per month; "
                 f"peak {b.peak_factor:g} × average)"
             )
     return "\n".join(lines)
 
 
-def run_plan(args: Any) -> int:
-    from .workbook.files import output_lock
-    from .workbook.report import check_outputs
+def run(args: Any) -> int:
+    from ..outputs import check_outputs, output_lock
 
     gpus = [g for text in args.gpu for g in _list(text)]
     tps = _list(args.tp) or None
@@ -163,8 +165,8 @@ def run_plan(args: Any) -> int:
 
 
 def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) -> int:
-    from .workbook.files import atomic_write, check_overwrite
-    from .workbook.report import json_text, write_csv
+    from ..outputs import atomic_write, check_overwrite, json_text, write_csv
+    from ..plan import ROW_FIELDS, breakeven, plan
 
     p = plan(
         args.model,
@@ -184,14 +186,14 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
     else:
         print(format_plan(p, b))
     if args.csv:
-        write_csv(p.to_rows(), Path(args.csv), args.force, keys=ROW_FIELDS)
+        write_csv(p.to_rows(), Path(args.csv), args.force, ROW_FIELDS)
         print(f"wrote {args.csv}", file=sys.stderr if args.json_path == "-" else sys.stdout)
     if args.json_path and args.json_path != "-":
         check_overwrite(Path(args.json_path), force=args.force)
         atomic_write(Path(args.json_path), json_text(_document(p, b)).encode("utf-8"))
         print(f"wrote {args.json_path}")
     if xlsx:
-        from .workbook.plan import write_plan_workbook
+        from ..workbook.plan import write_plan_workbook
 
         names = (b.api, b.prompt_usd_per_1m, b.completion_usd_per_1m) if b is not None else ("", None, None)
         owned = options["owned"]

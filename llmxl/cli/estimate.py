@@ -1,0 +1,78 @@
+"""``llmxl estimate``: one scenario as a table (or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .options import add_scenario_options
+from .output import jsonable, significant, size, usd
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("estimate", help="estimate one scenario", description="Estimate one scenario.")
+    p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
+    p.add_argument("--gpu", required=True, help="catalog GPU name")
+    add_scenario_options(p, lists=False)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..estimate import estimate
+
+    e = estimate(
+        args.model,
+        args.gpu,
+        batch_size=args.batch,
+        prompt_tokens=args.prompt,
+        completion_tokens=args.completion,
+        tp=args.tp,
+        pp=args.pp,
+        dtype=args.dtype,
+        flops_efficiency=args.flops_efficiency,
+        hbm_efficiency=args.hbm_efficiency,
+        gpu_hour_usd=args.gpu_hour_usd,
+        method=args.method,
+    )
+    if args.json:
+        print(json.dumps(jsonable(e.to_dict()), indent=2))
+    else:
+        print(estimate_table(e))
+    return 0
+
+
+def estimate_table(e: Any) -> str:
+    """What ``llmxl estimate`` prints: the configuration, then each figure with its unit."""
+    price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):,.2f} per GPU-hour"
+    lines = [
+        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {e.dtype}, method {e.method}",
+        f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens · completion {e.completion_tokens} tokens · "
+        f"efficiency {e.flops_efficiency:g} FLOPs / {e.hbm_efficiency:g} HBM · {price}",
+        "",
+    ]
+    rows = [
+        ("Time to first token", f"{significant(e.ttft_s)} s"),
+        ("Time per output token", f"{significant(e.tpot_s)} s"),
+        ("Time for completion", f"{significant(e.completion_time_s)} s"),
+        ("End-to-end latency", f"{significant(e.e2e_latency_s)} s"),
+        ("Tokens/second", significant(e.tokens_per_s, 5)),
+        ("Prefill tokens/second", significant(e.prefill_tokens_per_s, 5)),
+        ("Decode tokens/second", significant(e.decode_tokens_per_s, 5)),
+        ("Price / 1k prompt tokens", usd(e.usd_per_1k_prompt_tokens)),
+        ("Price / 1k completion tokens", usd(e.usd_per_1k_completion_tokens)),
+        ("Weights per GPU", size(e.weight_bytes_per_gpu)),
+        ("KV cache per GPU", size(e.kv_cache_bytes_per_gpu)),
+        ("Activations per GPU", size(e.activation_bytes_per_gpu)),
+        ("Largest batch that fits", str(e.max_batch_size)),
+        ("Parameters (total / active)", f"{e.total_parameters / 1e9:.2f}B / {e.active_parameters / 1e9:.2f}B"),
+        ("KV cache per token per GPU", size(e.kv_bytes_per_token)),
+    ]
+    if e.experts_per_decode_step is not None:
+        rows.append(
+            ("Experts read per decode step", f"{significant(float(e.experts_per_decode_step), 3)} per MoE layer")
+        )
+    width = max(len(k) for k, _ in rows)
+    lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines += [f"warning: {w}" for w in e.warnings]
+    return "\n".join(lines)

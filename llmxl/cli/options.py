@@ -1,0 +1,94 @@
+"""Options that several subcommands share: a scenario's workload and a capacity plan's inputs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..checks import METHODS
+
+
+def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
+    from ..estimate import DEFAULTS as D  # the CLI's defaults are estimate()'s
+
+    many = " (comma-separated list)" if lists else ""
+    p.add_argument(
+        "--tp", default=str(D["tp"]), help=f"tensor-parallel size; must divide the attention heads (default {D['tp']})"
+    )
+    p.add_argument("--pp", default=str(D["pp"]), help=f"pipeline-parallel size (default {D['pp']})")
+    p.add_argument("--batch", default=str(D["batch_size"]), help=f"batch size{many} (default {D['batch_size']})")
+    p.add_argument("--prompt", required=True, help=f"prompt tokens{many}")
+    p.add_argument("--completion", required=True, help=f"completion tokens{many}")
+    p.add_argument(
+        "--dtype",
+        default=D["dtype"],
+        help=f"wXaYeZ or alias such as bf16, fp8, fp8-kv16, int4-awq, mxfp4, nvfp4 (default {D['dtype']})",
+    )
+    p.add_argument(
+        "--flops-efficiency",
+        default=None,
+        help="fraction of peak compute, (0, 1] (default: the method's; 0.7 for standard and reference, "
+        "the GPU's catalog value for serving)",
+    )
+    p.add_argument(
+        "--hbm-efficiency",
+        default=None,
+        help="fraction of peak HBM bandwidth, (0, 1] (default: the method's; 0.9 for standard and reference, "
+        "the GPU's catalog value for serving)",
+    )
+    p.add_argument(
+        "--gpu-hour-usd",
+        default=D["gpu_hour_usd"],
+        help="price of one GPU for one hour in USD (default: the catalog price, if any)",
+    )
+    p.add_argument(
+        "--method",
+        default=D["method"],
+        choices=list(METHODS),
+        help=f"{D['method']} (default; what a serving engine measures, fitted to public measurements; any model), "
+        "standard (llm-analysis's roofline; dense models) or reference (reproduces the published table)",
+    )
+
+
+# The methodology's planning example: what `llmxl workbook plan` shows when given no options.
+_PLAN_EXAMPLE = {
+    "model": "llama-3.1-70b",
+    "gpu": ["h100-sxm-80gb,b200"],
+    "prompt": "1000",
+    "completion": "300",
+    "rps": "5",
+    "peak_rps": "15",
+    "ttft": "0.5",
+    "itl": "0.05",
+    "dtype": "fp8",
+    "api": "together",
+}
+
+
+def add_plan_options(p: argparse.ArgumentParser, *, example: bool) -> None:
+    """The options of a capacity plan; with ``example`` they default to the methodology's example."""
+    need = not example
+    p.add_argument("--model", required=need, help="catalog name or alias, or a config.json path")
+    p.add_argument("--gpu", action="append", required=need, help="GPU (repeat, or comma-separate, for several)")
+    p.add_argument("--prompt", required=need, help="prompt tokens per request")
+    p.add_argument("--completion", required=need, help="completion tokens per request")
+    traffic = p.add_mutually_exclusive_group(required=need)
+    traffic.add_argument("--rps", help="average requests per second")
+    traffic.add_argument("--tokens-per-day", help="average traffic as tokens (prompt + completion) per day")
+    peak = p.add_mutually_exclusive_group()
+    peak.add_argument("--peak-rps", help="peak requests per second (default: the average)")
+    peak.add_argument("--peak-factor", help="peak / average, e.g. 3")
+    p.add_argument("--ttft", help="target time to first token [s]")
+    p.add_argument("--itl", help="target inter-token latency [s]")
+    p.add_argument("--tp", help="tensor-parallel sizes to try, comma-separated (default: every divisor up to 8)")
+    p.add_argument("--dtype", default="bf16", help="dtype(s), comma-separated, e.g. bf16,fp8 (default bf16)")
+    p.add_argument("--max-concurrency", help="cap on sequences in flight per replica (e.g. vLLM's max_num_seqs)")
+    p.add_argument("--gpu-hour-usd", help="rented price per GPU-hour in USD (default: the catalog price)")
+    p.add_argument("--discount", default="0", help="reservation discount off the rented price, in [0, 1)")
+    p.add_argument(
+        "--owned",
+        help="owned cost instead of rent: PURCHASE_USD,YEARS,POWER_KW,PUE,USD_PER_KWH[,OTHER_USD_PER_YEAR] "
+        "per GPU, or USD per GPU-hour",
+    )
+    p.add_argument("--api", help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M")
+    if example:
+        p.set_defaults(**_PLAN_EXAMPLE)
