@@ -72,6 +72,19 @@ def _text(value, field: str, default=None):
     return str(value).strip()
 
 
+def _optional_text(value, field: str):
+    """An optional name argument: trimmed text, or None when blank (the library's default then applies)."""
+    _refuse_error(value, field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _text(value, field)
+
+
+def given(**kwargs) -> dict:
+    """The keyword arguments whose cells are not blank: a blank leaves the library's own default in force."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def _cell_number(value, field: str):
     """One cell -> float, or None for a blank; raises InvalidInputError for anything else."""
     _refuse_error(value, field)

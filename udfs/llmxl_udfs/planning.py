@@ -13,7 +13,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError
 
-from ._excel import _DOCS, CATEGORY, _cell_number, _grid, _text, xl_arg
+from ._excel import _DOCS, CATEGORY, _cell_number, _grid, _optional_text, _text, given, xl_arg
 
 _PLAN_DOCS = {
     "requests_per_s": "Average traffic [requests/s]; a cell or a range.",
@@ -73,23 +73,22 @@ def _kind(value) -> str:
 
 
 def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
-    tp = _optional(args["tp"], "tp")
-    cap = _optional(args["max_concurrency"], "max_concurrency")
-    discount = _optional(args["reservation_discount"], "reservation_discount")
     return llmxl.plan(
         _text(args["model"], "model"),
         [_text(g, "gpu") for row in _grid(args["gpu"]) for g in row if g not in (None, "")],
         prompt_tokens=cell["prompt_tokens"],
         completion_tokens=cell["completion_tokens"],
         requests_per_s=cell["requests_per_s"],
-        peak_requests_per_s=cell["peak_requests_per_s"],
-        gpu_hour_usd=cell["gpu_hour_usd"],
-        ttft_s_max=_optional(args["ttft_s_max"], "ttft_s_max"),
-        itl_s_max=_optional(args["itl_s_max"], "itl_s_max"),
-        tp=None if tp is None else tp,
-        dtype=_text(_single(args["dtype"], "dtype"), "dtype", "w16a16e16"),
-        max_concurrency=cap,
-        reservation_discount=0.0 if discount is None else discount,
+        **given(
+            peak_requests_per_s=cell["peak_requests_per_s"],
+            gpu_hour_usd=cell["gpu_hour_usd"],
+            ttft_s_max=_optional(args["ttft_s_max"], "ttft_s_max"),
+            itl_s_max=_optional(args["itl_s_max"], "itl_s_max"),
+            tp=_optional(args["tp"], "tp"),
+            dtype=_optional_text(_single(args["dtype"], "dtype"), "dtype"),
+            max_concurrency=_optional(args["max_concurrency"], "max_concurrency"),
+            reservation_discount=_optional(args["reservation_discount"], "reservation_discount"),
+        ),
     )
 
 
@@ -242,9 +241,7 @@ def LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_token
             _cell_number(concurrency, "concurrency"),
             prompt_tokens=_cell_number(prompt_tokens, "prompt_tokens"),
             completion_tokens=_cell_number(completion_tokens, "completion_tokens"),
-            tp=_cell_number(tp, "tp") or 1,
-            pp=_cell_number(pp, "pp") or 1,
-            dtype=_text(dtype, "dtype", "w16a16e16"),
+            **given(tp=_cell_number(tp, "tp"), pp=_cell_number(pp, "pp"), dtype=_optional_text(dtype, "dtype")),
         )
     except LlmxlError as exc:
         return exc.excel_text()
@@ -271,7 +268,7 @@ def LLM_OWNED_GPU_HOUR(purchase_usd, years, power_kw, pue, usd_per_kwh, other_us
             _cell_number(power_kw, "power_kw"),
             _cell_number(pue, "pue"),
             _cell_number(usd_per_kwh, "usd_per_kwh"),
-            _cell_number(other_usd_per_year, "other_usd_per_year") or 0.0,
+            **given(other_usd_per_year=_cell_number(other_usd_per_year, "other_usd_per_year")),
         )
     except LlmxlError as exc:
         return exc.excel_text()
@@ -341,13 +338,15 @@ def LLM_BREAKEVEN(
             _text(gpu, "gpu"),
             prompt_tokens=_cell_number(prompt_tokens, "prompt_tokens"),
             completion_tokens=_cell_number(completion_tokens, "completion_tokens"),
-            peak_factor=_cell_number(peak_factor, "peak_factor") or 1.0,
             api=which,
-            gpu_hour_usd=_cell_number(gpu_hour_usd, "gpu_hour_usd"),
-            ttft_s_max=_cell_number(ttft_s_max, "ttft_s_max"),
-            itl_s_max=_cell_number(itl_s_max, "itl_s_max"),
-            tp=_cell_number(tp, "tp"),
-            dtype=_text(dtype, "dtype", "w16a16e16"),
+            **given(
+                peak_factor=_cell_number(peak_factor, "peak_factor"),
+                gpu_hour_usd=_cell_number(gpu_hour_usd, "gpu_hour_usd"),
+                ttft_s_max=_cell_number(ttft_s_max, "ttft_s_max"),
+                itl_s_max=_cell_number(itl_s_max, "itl_s_max"),
+                tp=_cell_number(tp, "tp"),
+                dtype=_optional_text(dtype, "dtype"),
+            ),
         )
     except LlmxlError as exc:
         return exc.excel_text()
