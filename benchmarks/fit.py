@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import statistics
 import sys
 from collections import Counter
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
-import validate  # noqa: E402
+from measurements import REGIMES, load, predict, source_group  # noqa: E402
 
 import llmxl  # noqa: E402
 
@@ -55,7 +54,7 @@ def predictions(rows: list[dict[str, str]], theta: np.ndarray, per_gpu: tuple[st
     gpus = _gpus(theta, per_gpu)
     out = []
     for row in rows:
-        value, _ = validate.predict({**row, "gpu": gpus[row["gpu"]]}, "serving")  # type: ignore[dict-item]
+        value, _ = predict({**row, "gpu": gpus[row["gpu"]]}, "serving")  # type: ignore[dict-item]
         out.append(math.nan if value is None or value <= 0 else value)
     return np.array(out)
 
@@ -94,15 +93,6 @@ def fit(
     if not res.success:
         raise SystemExit(f"the fit did not converge: {res.message}")
     return res.x * scale
-
-
-def source_group(row: dict[str, str]) -> str:
-    """Points of one publication form a group: its site, or "github" and the repository (documents of one
-    repository measured the same way, such as gpt-fast's two READMEs, are one group), and the release it names."""
-    words = re.split(r"[ ,;(]+", row["source"].strip())
-    where = " ".join(words[:2]) if words[0] == "github" else words[0]
-    release = re.findall(r"v\d+\.\d+(?:\.\d+)?", row["source"])
-    return f"{where} {release[0]}" if release else where
 
 
 def fitted(row: dict[str, str]) -> bool:
@@ -164,7 +154,7 @@ def main() -> int:
     args = p.parse_args()
     if args.write and args.weighting != "regime":
         p.error("--write stores the default weighting's fit only (docs/validation.md cross-validates that one)")
-    rows = [r for r in validate.load() if validate.predict(r, "serving")[0] is not None]
+    rows = [r for r in load() if predict(r, "serving")[0] is not None]
     d = llmxl.catalog.method_defaults("serving")
     start = np.array([getattr(d, n) for n in NAMES])
     theta = fit([r for r in rows if fitted(r)], start, weighting=args.weighting)
@@ -179,7 +169,7 @@ def main() -> int:
     n_fit = sum(fitted(r) for r in rows)
     print(f"{len(rows)} points ({n_fit} fitted), {len(groups)} sources; median |error| in-sample "
           f"{100 * np.nanmedian(train):.0f} %, cross-validated by source {100 * np.nanmedian(cv):.0f} %")  # fmt: skip
-    for regime in validate.REGIMES:
+    for regime in REGIMES:
         idx = [i for i, r in enumerate(rows) if r["regime"] == regime]
         print(f"  {regime}: cross-validated median {100 * statistics.median(cv[idx]):.0f} % ({len(idx)} points)")
     if args.per_gpu:
