@@ -7,13 +7,12 @@ its source_group). For every stack with at least 6 points, llmxl.calibrate is fi
 (every choice of 4, up to 40 drawn at random) and judged on the others. Prints, per
 stack, the median absolute error on the held-out points with the catalog defaults and after
 calibrating; then, for the one stack of whole runs (NIM's table), each run predicted by a calibration
-on the others; and how long a calibration of 20 synthetic measurements takes.
+on the others; and how long a calibration of 20 synthetic measurements takes. The calibrations are
+benchmarks/fitting.py's, which benchmarks/validate.py shares.
 """
 
 from __future__ import annotations
 
-import itertools
-import random
 import statistics
 import sys
 import time
@@ -23,69 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from measurements import ONE_STACK, calibration_measurement, load, source_group  # noqa: E402
+from fitting import TRAIN, one_stack_results, stack_results  # noqa: E402
+from measurements import ONE_STACK  # noqa: E402
 
 import llmxl  # noqa: E402
-from llmxl.calibration import Measurement, _predict, calibrate, read_measurements  # noqa: E402
-
-MIN_POINTS = 6
-TRAIN = 4
-MAX_SUBSETS = 40
-
-
-def held_out_error(train: list[Measurement], test: list[Measurement]) -> tuple[float, float, float]:
-    """Median error on ``test`` with the defaults, calibrated on ``train``, and as saved: calibrated when llmxl
-    would save the fit, the defaults when it reports a problem and refuses (as a user following it ends up)."""
-    cal = calibrate(train, cross_validate=False)  # its problems (bounds, convergence) do not need the leave-one-out
-    base = llmxl.get_gpu(cal.gpu)
-    errs_before, errs_after = [], []
-    for m in test:
-        for metric, value in m.metrics.items():
-            errs_before.append(abs(_predict(m, base)[metric] / value - 1))
-            errs_after.append(abs(_predict(m, cal.spec)[metric] / value - 1))
-    before, after = statistics.median(errs_before), statistics.median(errs_after)
-    return before, after, before if cal.problems else after
-
-
-#: (stack, GPU, points, subsets tried, median held-out error with the defaults, calibrated, as saved)
-Stack = tuple[str, str, int, int, float, float, float]
-
-
-def stack_results() -> list[Stack]:
-    """(stack, GPU, points, subsets tried, median held-out error with the defaults, calibrated, and as saved)
-    per stack."""
-    stacks: dict[tuple[str, str], list[Measurement]] = {}
-    for r in load():
-        stacks.setdefault((source_group(r).strip(), r["gpu"]), []).append(calibration_measurement(r))
-    rng = random.Random(0)
-    out = []
-    for (group, gpu), ms in sorted(stacks.items()):
-        if len(ms) < MIN_POINTS:
-            continue
-        subsets = list(itertools.combinations(range(len(ms)), TRAIN))
-        if len(subsets) > MAX_SUBSETS:
-            subsets = rng.sample(subsets, MAX_SUBSETS)
-        errors = [
-            held_out_error([ms[i] for i in idx], [m for i, m in enumerate(ms) if i not in idx]) for idx in subsets
-        ]
-        out.append((group, gpu, len(ms), len(subsets), *(statistics.median(e[k] for e in errors) for k in range(3))))
-    return out
-
-
-def one_stack_results(path: Path = ONE_STACK) -> tuple[list[tuple[int, float, float]], float, float]:
-    """Each run of one stack predicted by a calibration on the stack's other runs: per run (concurrency, median
-    error of its figures with the defaults, calibrated), and the median over every held-out figure."""
-    ms = read_measurements(path)
-    rows, before_all, after_all = [], [], []
-    for i, m in enumerate(ms):
-        cal = calibrate(ms[:i] + ms[i + 1 :], cross_validate=False)
-        base = llmxl.get_gpu(cal.gpu)
-        before = [abs(_predict(m, base)[k] / v - 1) for k, v in m.metrics.items()]
-        after = [abs(_predict(m, cal.spec)[k] / v - 1) for k, v in m.metrics.items()]
-        before_all += before
-        after_all += after
-        rows.append((m.concurrency or m.batch_size or 0, statistics.median(before), statistics.median(after)))
-    return rows, statistics.median(before_all), statistics.median(after_all)
+from llmxl.calibration import Measurement, _predict, calibrate  # noqa: E402
 
 
 def main() -> int:

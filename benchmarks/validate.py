@@ -7,7 +7,7 @@
 The measurements are benchmarks/data/measured.csv (public TensorRT-LLM figures, each with its source; made by
 benchmarks/import_measurements.py). Each is estimated with the catalog's figures and each method's default
 constants, as a user who gives nothing else would get them, and `serving` is cross-validated by source
-(constants refitted without each publication's points; benchmarks/fit.py, which needs scipy).
+(constants refitted without each publication's points; benchmarks/fitting.py, which needs scipy).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import fitting  # noqa: E402
 import numpy as np  # noqa: E402
 from measurements import (  # noqa: E402
     KINDS,
@@ -37,9 +37,6 @@ from measurements import (  # noqa: E402
 )
 
 import llmxl  # noqa: E402
-
-if TYPE_CHECKING:
-    import calibrate  # imports this module: imported where used
 
 DOC = ROOT / "docs" / "validation.md"
 PLOT = ROOT / "docs" / "validation.png"
@@ -74,18 +71,14 @@ def results() -> list[dict[str, object]]:
 
 def cross_validated(res: list[dict[str, object]]) -> list[tuple[dict[str, object], float]]:
     """(entry, |error|) of each point `serving` can estimate, with constants refitted without its source."""
-    import fit  # scipy: the test extra installs it
-
     d = llmxl.catalog.method_defaults("serving")
     kept = [e for e in res if e["serving"] is not None]
-    start = np.array([getattr(d, n) for n in fit.NAMES])
-    errors = fit.cross_validated([e["row"] for e in kept], start)  # type: ignore[misc]
+    start = np.array([getattr(d, n) for n in fitting.NAMES])
+    errors = fitting.cross_validated([e["row"] for e in kept], start)  # type: ignore[misc]
     return [(e, float(x)) for e, x in zip(kept, errors, strict=True)]
 
 
 def markdown(res: list[dict[str, object]]) -> str:
-    import calibrate
-
     defaults = llmxl.catalog.method_defaults("serving")
     lines = [
         "# Validation: llmxl's estimates against public measurements",
@@ -161,7 +154,7 @@ def markdown(res: list[dict[str, object]]) -> str:
         "A method that cannot estimate a point (a model it does not model, a batch that does not fit) leaves it out;",
         "the count in brackets says how many points each figure covers.",
         "",
-        *calibration_section(stacks := calibrate.stack_results()),
+        *calibration_section(stacks := fitting.stack_results()),
         "",
         *goals_section(cv, stacks),
         "",
@@ -194,9 +187,8 @@ def markdown(res: list[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibrate.Stack]) -> list[str]:
+def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[fitting.Stack]) -> list[str]:
     """The accuracy goals, each with the figure above that measures it."""
-    import calibrate
 
     def median(regimes: tuple[str, ...] | None) -> float:
         return statistics.median(err for e, err in cv if regimes is None or e["row"]["regime"] in regimes)  # type: ignore[index]
@@ -223,7 +215,7 @@ def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibr
         "| ≤ 25 % for every finer regime (above) | "
         + ("; ".join(f"{label} {100 * e:.0f} %" for label, e in over.items()) if over else "all")
         + f" | {yes(not over)} |",
-        f"| calibrated on {calibrate.TRAIN} points of a stack of one model and configuration (NIM's), ≤ 12 % on its "
+        f"| calibrated on {fitting.TRAIN} points of a stack of one model and configuration (NIM's), ≤ 12 % on its "
         f"other points, as saved | {100 * saved:.1f} % | {yes(saved <= 0.12)} |",
         f"| the same on the stacks that mix models or regimes (no goal) | {100 * min(others):.1f}–"
         f"{100 * max(others):.1f} % | – |",
@@ -233,16 +225,14 @@ def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibr
     ]
 
 
-def calibration_section(rows: list[calibrate.Stack]) -> list[str]:
+def calibration_section(rows: list[fitting.Stack]) -> list[str]:
     """What llmxl.calibrate does with 4 of a stack's points for the stack's other points (benchmarks/calibrate.py)."""
-    import calibrate
-
     lines = [
-        f"## Calibrating on {calibrate.TRAIN} points of a stack",
+        f"## Calibrating on {fitting.TRAIN} points of a stack",
         "",
-        f"`llmxl.calibrate` fitted to {calibrate.TRAIN} points of one stack (one publication, one GPU; every choice of",
-        f"{calibrate.TRAIN}, at most {calibrate.MAX_SUBSETS} drawn with a fixed seed), judged on that stack's other "
-        f"points; stacks with at least {calibrate.MIN_POINTS} points. Median absolute error over the held-out points,",
+        f"`llmxl.calibrate` fitted to {fitting.TRAIN} points of one stack (one publication, one GPU; every choice of",
+        f"{fitting.TRAIN}, at most {fitting.MAX_SUBSETS} drawn with a fixed seed), judged on that stack's other "
+        f"points; stacks with at least {fitting.MIN_POINTS} points. Median absolute error over the held-out points,",
         "then the median over the choices (`python benchmarks/calibrate.py` prints the same). *As saved*: the",
         "calibrated constants where llmxl would save the fit, the defaults where it reports a problem (a constant",
         "at a bound of its physical range, no convergence) and refuses, which is what a user following it gets.",
@@ -267,7 +257,7 @@ def calibration_section(rows: list[calibrate.Stack]) -> list[str]:
         "from the layer overhead, so the two are fitted as one (docs/methodology.md, calibration).",
         "",
     ]
-    runs, before, after = calibrate.one_stack_results()
+    runs, before, after = fitting.one_stack_results()
     lines += [
         "### One stack: one model, engine and configuration at several concurrencies",
         "",

@@ -46,7 +46,8 @@ def test_every_measurement_names_its_source():
 
 
 def _fit_module():
-    return _benchmark("fit")
+    """The fit benchmarks/fit.py runs, in the module it shares with benchmarks/validate.py."""
+    return _shared("fitting")
 
 
 def test_each_regime_weighs_the_same_in_the_fit():
