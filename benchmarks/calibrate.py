@@ -2,18 +2,17 @@
 
     python benchmarks/calibrate.py
 
-A stack is one publication's points on one GPU (the points benchmarks/validate.py reads, grouped as
-benchmarks/fit.py groups sources). For every stack with at least 6 points, llmxl.calibrate is fitted
-to 4 of them (every choice of 4, up to 40 drawn at random) and judged on the others. Prints, per
+A stack is one publication's points on one GPU (the points benchmarks/measurements.py loads, grouped by
+its source_group). For every stack with at least 6 points, llmxl.calibrate is fitted to 4 of them
+(every choice of 4, up to 40 drawn at random) and judged on the others. Prints, per
 stack, the median absolute error on the held-out points with the catalog defaults and after
 calibrating; then, for the one stack of whole runs (NIM's table), each run predicted by a calibration
-on the others; and how long a calibration of 20 synthetic measurements takes.
+on the others; and how long a calibration of 20 synthetic measurements takes. The calibrations are
+benchmarks/fitting.py's, which benchmarks/validate.py shares.
 """
 
 from __future__ import annotations
 
-import itertools
-import random
 import statistics
 import sys
 import time
@@ -23,100 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import fit  # noqa: E402
-import validate  # noqa: E402
+from fitting import TRAIN, one_stack_results, stack_results  # noqa: E402
+from measurements import ONE_STACK  # noqa: E402
 
 import llmxl  # noqa: E402
-from llmxl.calibration import Measurement, _predict, calibrate, read_measurements  # noqa: E402
-
-MIN_POINTS = 6
-TRAIN = 4
-MAX_SUBSETS = 40
-
-
-def measurement(row: dict[str, str]) -> Measurement:
-    """A measured.csv row as a calibration measurement (the semantics of benchmarks/validate.py)."""
-    common = dict(
-        model=row["model"],
-        gpu=llmxl.get_gpu(row["gpu"]).id,
-        tp=int(row["tp"]),
-        dtype=row["dtype"],
-        prompt_tokens=int(row["prompt_tokens"]),
-        completion_tokens=int(row["completion_tokens"]),
-        where=f"{row['model']} {row['regime']} b{row['batch_size']} {row['prompt_tokens']}/{row['completion_tokens']}",
-    )
-    value = float(row["value"])
-    if row["regime"] == "ttft_s":
-        return Measurement(batch_size=1, metrics={"ttft_s": value}, **common)
-    if row["regime"] in validate.STATIC_FIGURES:
-        figure = validate.STATIC_FIGURES[row["regime"]]
-        return Measurement(batch_size=int(row["batch_size"]), metrics={figure: value}, **common)
-    if row["regime"] in validate.CONCURRENT_FIGURES:
-        figure = validate.CONCURRENT_FIGURES[row["regime"]]
-        return Measurement(concurrency=int(row["batch_size"]), metrics={figure: value}, **common)
-    shape = {k: int(row[k]) for k in ("tp", "prompt_tokens", "completion_tokens")}
-    one = llmxl.estimate(row["model"], row["gpu"], dtype=row["dtype"], batch_size=1, **shape)
-    top = min(int(one.max_batch_size), validate.MAX_LOAD_CONCURRENCY)
-    return Measurement(concurrency=top, metrics={"output_tokens_per_s": value * int(row["tp"])}, **common)
-
-
-def held_out_error(train: list[Measurement], test: list[Measurement]) -> tuple[float, float, float]:
-    """Median error on ``test`` with the defaults, calibrated on ``train``, and as saved: calibrated when llmxl
-    would save the fit, the defaults when it reports a problem and refuses (as a user following it ends up)."""
-    cal = calibrate(train, cross_validate=False)  # its problems (bounds, convergence) do not need the leave-one-out
-    base = llmxl.get_gpu(cal.gpu)
-    errs_before, errs_after = [], []
-    for m in test:
-        for metric, value in m.metrics.items():
-            errs_before.append(abs(_predict(m, base)[metric] / value - 1))
-            errs_after.append(abs(_predict(m, cal.spec)[metric] / value - 1))
-    before, after = statistics.median(errs_before), statistics.median(errs_after)
-    return before, after, before if cal.problems else after
-
-
-#: (stack, GPU, points, subsets tried, median held-out error with the defaults, calibrated, as saved)
-Stack = tuple[str, str, int, int, float, float, float]
-
-
-def stack_results() -> list[Stack]:
-    """(stack, GPU, points, subsets tried, median held-out error with the defaults, calibrated, and as saved)
-    per stack."""
-    stacks: dict[tuple[str, str], list[Measurement]] = {}
-    for r in validate.load():
-        stacks.setdefault((fit.source_group(r).strip(), r["gpu"]), []).append(measurement(r))
-    rng = random.Random(0)
-    out = []
-    for (group, gpu), ms in sorted(stacks.items()):
-        if len(ms) < MIN_POINTS:
-            continue
-        subsets = list(itertools.combinations(range(len(ms)), TRAIN))
-        if len(subsets) > MAX_SUBSETS:
-            subsets = rng.sample(subsets, MAX_SUBSETS)
-        errors = [
-            held_out_error([ms[i] for i in idx], [m for i, m in enumerate(ms) if i not in idx]) for idx in subsets
-        ]
-        out.append((group, gpu, len(ms), len(subsets), *(statistics.median(e[k] for e in errors) for k in range(3))))
-    return out
-
-
-#: A stack of one model, engine and GPU configuration at several concurrencies (NVIDIA NIM's published table).
-ONE_STACK = ROOT / "benchmarks" / "data" / "nim-llama-3.3-70b-2xh100-fp8.csv"
-
-
-def one_stack_results(path: Path = ONE_STACK) -> tuple[list[tuple[int, float, float]], float, float]:
-    """Each run of one stack predicted by a calibration on the stack's other runs: per run (concurrency, median
-    error of its figures with the defaults, calibrated), and the median over every held-out figure."""
-    ms = read_measurements(path)
-    rows, before_all, after_all = [], [], []
-    for i, m in enumerate(ms):
-        cal = calibrate(ms[:i] + ms[i + 1 :], cross_validate=False)
-        base = llmxl.get_gpu(cal.gpu)
-        before = [abs(_predict(m, base)[k] / v - 1) for k, v in m.metrics.items()]
-        after = [abs(_predict(m, cal.spec)[k] / v - 1) for k, v in m.metrics.items()]
-        before_all += before
-        after_all += after
-        rows.append((m.concurrency or m.batch_size or 0, statistics.median(before), statistics.median(after)))
-    return rows, statistics.median(before_all), statistics.median(after_all)
+from llmxl.calibration import Measurement, _predict, calibrate  # noqa: E402
 
 
 def main() -> int:

@@ -10,17 +10,15 @@ each regime (time to first token, static batch, full load, batch latency) weighi
 regimes of each regime's mean squared log error, so that the regime with the most points does not set the
 constants for the others (--weighting compares per point and per source). The error that counts is
 cross-validated by source: each source's points are estimated with constants fitted to the other sources only.
-Needs scipy (pip install scipy); llmxl itself does not.
+Needs scipy (pip install scipy); llmxl itself does not. The fit itself is benchmarks/fitting.py's, which
+benchmarks/validate.py shares.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import re
 import statistics
 import sys
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,112 +26,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
-import validate  # noqa: E402
+from fitting import LOWER, NAMES, UPPER, WEIGHTINGS, cross_validated, fit, fitted, predictions  # noqa: E402
+from measurements import REGIMES, load, predict, source_group  # noqa: E402
 
 import llmxl  # noqa: E402
-
-NAMES = ("allreduce_latency_s", "layer_overhead_s", "prefill_overhead_s", "decode_overhead_s",
-         "flops_efficiency", "hbm_efficiency")  # fmt: skip
-GPU_FIELDS = ("allreduce_latency_s", "layer_overhead_s", "prefill_overhead_s", "decode_overhead_s",
-              "serving_flops_efficiency", "serving_hbm_efficiency")  # fmt: skip
-LOWER = np.array([0.0, 0.0, 0.0, 0.0, 0.05, 0.05])
-UPPER = np.array([1e-3, 1e-3, 0.2, 0.02, 1.0, 1.0])
-SCALE = np.array([1e-5, 1e-5, 1e-3, 1e-4, 1.0, 1.0])  # the optimiser works in these units
-
-
-def _gpus(theta: np.ndarray, per_gpu: tuple[str, ...] = ()) -> dict[str, object]:
-    """Every catalog GPU with the shared constants theta[:6]; a GPU of ``per_gpu`` with its own fe, he after them."""
-    values = dict(zip(GPU_FIELDS, (float(x) for x in theta[:6]), strict=True))
-    out = {g: llmxl.get_gpu(g).model_copy(update=values) for g in llmxl.gpus()}
-    for i, g in enumerate(per_gpu):
-        own = {"serving_flops_efficiency": float(theta[6 + 2 * i]), "serving_hbm_efficiency": float(theta[7 + 2 * i])}
-        out[g] = out[g].model_copy(update=own)  # type: ignore[attr-defined]
-    return out
-
-
-def predictions(rows: list[dict[str, str]], theta: np.ndarray, per_gpu: tuple[str, ...] = ()) -> np.ndarray:
-    gpus = _gpus(theta, per_gpu)
-    out = []
-    for row in rows:
-        value, _ = validate.predict({**row, "gpu": gpus[row["gpu"]]}, "serving")  # type: ignore[dict-item]
-        out.append(math.nan if value is None or value <= 0 else value)
-    return np.array(out)
-
-
-#: how the points weigh in the fit: each regime the same (the default), each point, or each source the same
-WEIGHTINGS = ("regime", "point", "source")
-
-
-def weights(rows: list[dict[str, str]], weighting: str) -> np.ndarray:
-    """Residual weights: 1/sqrt(points of the row's group), so that every group's squared errors sum to its mean."""
-    if weighting == "point":
-        return np.ones(len(rows))
-    key = (lambda r: r["regime"]) if weighting == "regime" else source_group
-    counts = Counter(key(r) for r in rows)
-    return np.array([1 / math.sqrt(counts[key(r)]) for r in rows])
-
-
-def fit(
-    rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = (), weighting: str = "regime"
-) -> np.ndarray:
-    from scipy.optimize import least_squares
-
-    measured = np.array([float(r["value"]) for r in rows])
-    w = weights(rows, weighting)
-    extra = len(start) - len(SCALE)
-    lower, upper = np.concatenate([LOWER, [0.05] * extra]), np.concatenate([UPPER, [1.0] * extra])
-    scale = np.concatenate([SCALE, [1.0] * extra])
-
-    def residuals(z: np.ndarray) -> np.ndarray:
-        pred = predictions(rows, z * scale, per_gpu)
-        r = np.log(pred / measured)
-        return w * np.where(np.isfinite(r), r, 3.0)  # a point the constants make impossible counts as a big miss
-
-    z0 = np.clip(start, lower, upper) / scale
-    res = least_squares(residuals, z0, bounds=(lower / scale, upper / scale), diff_step=1e-3)
-    if not res.success:
-        raise SystemExit(f"the fit did not converge: {res.message}")
-    return res.x * scale
-
-
-def source_group(row: dict[str, str]) -> str:
-    """Points of one publication form a group: its site, or "github" and the repository (documents of one
-    repository measured the same way, such as gpt-fast's two READMEs, are one group), and the release it names."""
-    words = re.split(r"[ ,;(]+", row["source"].strip())
-    where = " ".join(words[:2]) if words[0] == "github" else words[0]
-    release = re.findall(r"v\d+\.\d+(?:\.\d+)?", row["source"])
-    return f"{where} {release[0]}" if release else where
-
-
-def fitted(row: dict[str, str]) -> bool:
-    """Whether a point takes part in fitting the defaults.
-
-    Runs at a fixed concurrency do not: their figures come from the closed-loop operating point of
-    docs/methodology.md ("Capacity planning"), which by definition keeps time to first token at T1 + DB and
-    charges every prefill to the decode steps; how far real engines depart from that is the operating point's
-    error, not the GPU's, and fitting it would bend the GPU constants for every other regime. They are
-    estimated with the constants fitted to the other points, like any held-out point.
-    """
-    return not row["regime"].startswith("concurrency_")
-
-
-def cross_validated(
-    rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = (), weighting: str = "regime"
-) -> np.ndarray:
-    """|error| of each point, estimated with constants fitted to the other sources only (a point that is
-    never fitted, with the constants fitted to every point that is)."""
-    measured = np.array([float(r["value"]) for r in rows])
-    cv = np.full(len(rows), math.nan)
-    used = [i for i, r in enumerate(rows) if fitted(r)]
-    for g in sorted({source_group(rows[i]) for i in used}):
-        held = [i for i in used if source_group(rows[i]) == g]
-        t = fit([rows[i] for i in used if i not in held], start, per_gpu, weighting)
-        cv[held] = np.abs(predictions([rows[i] for i in held], t, per_gpu) / measured[held] - 1)
-    never = [i for i, r in enumerate(rows) if not fitted(r)]
-    if never:
-        t = fit([rows[i] for i in used], start, per_gpu, weighting)
-        cv[never] = np.abs(predictions([rows[i] for i in never], t, per_gpu) / measured[never] - 1)
-    return cv
 
 
 def compare_per_gpu(
@@ -164,7 +60,7 @@ def main() -> int:
     args = p.parse_args()
     if args.write and args.weighting != "regime":
         p.error("--write stores the default weighting's fit only (docs/validation.md cross-validates that one)")
-    rows = [r for r in validate.load() if validate.predict(r, "serving")[0] is not None]
+    rows = [r for r in load() if predict(r, "serving")[0] is not None]
     d = llmxl.catalog.method_defaults("serving")
     start = np.array([getattr(d, n) for n in NAMES])
     theta = fit([r for r in rows if fitted(r)], start, weighting=args.weighting)
@@ -179,7 +75,7 @@ def main() -> int:
     n_fit = sum(fitted(r) for r in rows)
     print(f"{len(rows)} points ({n_fit} fitted), {len(groups)} sources; median |error| in-sample "
           f"{100 * np.nanmedian(train):.0f} %, cross-validated by source {100 * np.nanmedian(cv):.0f} %")  # fmt: skip
-    for regime in validate.REGIMES:
+    for regime in REGIMES:
         idx = [i for i, r in enumerate(rows) if r["regime"] == regime]
         print(f"  {regime}: cross-validated median {100 * statistics.median(cv[idx]):.0f} % ({len(idx)} points)")
     if args.per_gpu:

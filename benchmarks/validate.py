@@ -7,135 +7,40 @@
 The measurements are benchmarks/data/measured.csv (public TensorRT-LLM figures, each with its source; made by
 benchmarks/import_measurements.py). Each is estimated with the catalog's figures and each method's default
 constants, as a user who gives nothing else would get them, and `serving` is cross-validated by source
-(constants refitted without each publication's points; benchmarks/fit.py, which needs scipy).
+(constants refitted without each publication's points; benchmarks/fitting.py, which needs scipy).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import fitting  # noqa: E402
 import numpy as np  # noqa: E402
+from measurements import (  # noqa: E402
+    KINDS,
+    MAX_LOAD_CONCURRENCY,
+    ONE_STACK,
+    REGIMES,
+    RUN_FILES,
+    group_label,
+    load,
+    predict,
+    run_points,
+    source_group,
+)
 
 import llmxl  # noqa: E402
-from llmxl import LlmxlError  # noqa: E402
 
-if TYPE_CHECKING:
-    import calibrate  # imports this module: imported where used
-
-DATA = ROOT / "benchmarks" / "data" / "measured.csv"
 DOC = ROOT / "docs" / "validation.md"
 PLOT = ROOT / "docs" / "validation.png"
 METHODS = ("standard", "serving")
-REGIMES = {
-    "ttft_s": "time to first token, one request [s]",
-    "static_tokens_per_s": "tokens/s of a static batch, all GPUs",
-    "max_load_tokens_per_s_per_gpu": "tokens/s per GPU at full load (continuous batching)",
-    "e2e_s": "end-to-end latency of a static batch [s]",
-    "concurrency_ttft_s": "time to first token at a fixed concurrency [s]",
-    "concurrency_itl_s": "inter-token latency at a fixed concurrency [s]",
-    "concurrency_tokens_per_s": "output tokens/s at a fixed concurrency, all GPUs",
-}
-#: The three kinds of figure a user asks about, each made of the regimes above
-KINDS = {
-    "time to first token": ("ttft_s", "concurrency_ttft_s"),
-    "decode latency (batch end-to-end, inter-token)": ("e2e_s", "concurrency_itl_s"),
-    "throughput (tokens/s)": ("static_tokens_per_s", "max_load_tokens_per_s_per_gpu", "concurrency_tokens_per_s"),
-}
-#: The largest concurrency the offline runs allowed (their CUDA-graph batch sizes went up to 8192).
-MAX_LOAD_CONCURRENCY = 8192
-
-
-#: Public measurements of other engines, one run per row in the plain CSV `llmxl calibrate` reads (so each is
-#: also a stack to calibrate on); each figure of a run becomes a point of the regime below.
-#: run files of other engines (llmxl calibrate's plain CSV) -> what they hold
-ENGINES = {
-    ROOT / "benchmarks" / "data" / "vllm-nightly-latency.csv": "vLLM's nightly benchmark",
-    ROOT / "benchmarks" / "data" / "nim-llama-3.3-70b-2xh100-fp8.csv": "NVIDIA NIM",
-    ROOT / "benchmarks" / "data" / "gpt-fast-a100.csv": "gpt-fast, batch 1",
-}
-#: regime -> the figure (llmxl.calibration.METRICS) it measures, for a static batch and at a fixed concurrency
-STATIC_FIGURES = {"e2e_s": "e2e_s", "static_tokens_per_s": "output_tokens_per_s"}
-CONCURRENT_FIGURES = {"concurrency_ttft_s": "ttft_s", "concurrency_itl_s": "tpot_s",
-                      "concurrency_tokens_per_s": "output_tokens_per_s"}  # fmt: skip
-
-
-def _engine_points(path: Path) -> list[dict[str, str]]:
-    """A run file's figures as measured.csv rows (batch_size holds the concurrency of a concurrency run)."""
-    out = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        for run in csv.DictReader(fh):
-            concurrent = bool(run.get("concurrency"))
-            for regime, figure in (CONCURRENT_FIGURES if concurrent else STATIC_FIGURES).items():
-                value = run.get(figure) or (run.get("itl_s") if figure == "tpot_s" else None)  # the CSV's alias
-                if value:
-                    out.append({
-                        **{k: run[k] for k in ("model", "gpu", "tp", "dtype", "prompt_tokens", "completion_tokens")},
-                        "batch_size": run["concurrency"] if concurrent else run["batch_size"],
-                        "regime": regime, "value": value, "source": run["source"], "notes": run["notes"],
-                    })  # fmt: skip
-    return out
-
-
-def load() -> list[dict[str, str]]:
-    with DATA.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for path in ENGINES:
-        rows += _engine_points(path)
-    return rows
-
-
-def predict(row: dict[str, str], method: str) -> tuple[float | None, str]:
-    """(the method's estimate of the measured figure, "" or why there is none)."""
-    common = dict(
-        tp=int(row["tp"]),
-        dtype=row["dtype"],
-        prompt_tokens=int(row["prompt_tokens"]),
-        completion_tokens=int(row["completion_tokens"]),
-        method=method,
-    )
-    try:
-        if row["regime"] == "ttft_s":
-            return llmxl.estimate(row["model"], row["gpu"], batch_size=1, **common).ttft_s, ""
-        if row["regime"] == "static_tokens_per_s":
-            return llmxl.estimate(
-                row["model"], row["gpu"], batch_size=int(row["batch_size"]), **common
-            ).tokens_per_s, ""
-        if row["regime"] == "e2e_s":
-            return llmxl.estimate(
-                row["model"], row["gpu"], batch_size=int(row["batch_size"]), **common
-            ).e2e_latency_s, ""
-        if row["regime"] in CONCURRENT_FIGURES:
-            b = int(row["batch_size"])  # the concurrency
-            if method == "serving":  # continuous batching: the operating point of one replica at B in flight
-                op = llmxl.operating_point(
-                    row["model"], row["gpu"], b, **{k: v for k, v in common.items() if k != "method"}
-                )
-                figures = {"ttft_s": op.ttft_s, "tpot_s": op.itl_s, "output_tokens_per_s": op.output_tokens_per_s}
-            else:  # the roofline methods have no continuous batching: a static batch of B instead
-                e = llmxl.estimate(row["model"], row["gpu"], batch_size=b, **common)
-                figures = {"ttft_s": e.ttft_s, "tpot_s": e.tpot_s, "output_tokens_per_s": e.tokens_per_s}
-            return figures[CONCURRENT_FIGURES[row["regime"]]], ""
-        one = llmxl.estimate(row["model"], row["gpu"], batch_size=1, **common)
-        top = min(int(one.max_batch_size), MAX_LOAD_CONCURRENCY)
-        if method == "serving":  # continuous batching at the largest concurrency that fits
-            op = llmxl.operating_point(
-                row["model"], row["gpu"], top, **{k: v for k, v in common.items() if k != "method"}
-            )
-            return op.output_tokens_per_s / int(row["tp"]), ""
-        # the roofline methods have no continuous batching: their largest static batch instead
-        full = llmxl.estimate(row["model"], row["gpu"], batch_size=top, **common)
-        return full.tokens_per_s / int(row["tp"]), ""
-    except LlmxlError as exc:
-        return None, exc.message
 
 
 def _pct(x: float) -> str:
@@ -166,18 +71,14 @@ def results() -> list[dict[str, object]]:
 
 def cross_validated(res: list[dict[str, object]]) -> list[tuple[dict[str, object], float]]:
     """(entry, |error|) of each point `serving` can estimate, with constants refitted without its source."""
-    import fit  # scipy: the test extra installs it
-
     d = llmxl.catalog.method_defaults("serving")
     kept = [e for e in res if e["serving"] is not None]
-    start = np.array([getattr(d, n) for n in fit.NAMES])
-    errors = fit.cross_validated([e["row"] for e in kept], start)  # type: ignore[misc]
+    start = np.array([getattr(d, n) for n in fitting.NAMES])
+    errors = fitting.cross_validated([e["row"] for e in kept], start)  # type: ignore[misc]
     return [(e, float(x)) for e, x in zip(kept, errors, strict=True)]
 
 
 def markdown(res: list[dict[str, object]]) -> str:
-    import calibrate
-
     defaults = llmxl.catalog.method_defaults("serving")
     lines = [
         "# Validation: llmxl's estimates against public measurements",
@@ -185,7 +86,7 @@ def markdown(res: list[dict[str, object]]) -> str:
         "Generated by `python benchmarks/validate.py` from",
         "[`benchmarks/data/measured.csv`](../benchmarks/data/measured.csv) (public TensorRT-LLM figures) and the run",
         "files of other engines, "
-        + ", ".join(f"[`{p.name}`](../benchmarks/data/{p.name}) ({what})" for p, what in ENGINES.items())
+        + ", ".join(f"[`{p.name}`](../benchmarks/data/{p.name}) ({what})" for p, what in RUN_FILES.items())
         + ", each figure with its",
         "source; do not edit by hand. A test regenerates it and fails when the code, the catalog or the data give",
         "other numbers.",
@@ -253,7 +154,7 @@ def markdown(res: list[dict[str, object]]) -> str:
         "A method that cannot estimate a point (a model it does not model, a batch that does not fit) leaves it out;",
         "the count in brackets says how many points each figure covers.",
         "",
-        *calibration_section(stacks := calibrate.stack_results()),
+        *calibration_section(stacks := fitting.stack_results()),
         "",
         *goals_section(cv, stacks),
         "",
@@ -286,25 +187,8 @@ def markdown(res: list[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _stack_label(group: str) -> str:
-    """A source group as a reader recognises it: the document and its release or commit."""
-    import re
-
-    m = re.match(r"github:([^@]+)@([0-9a-f]{7})[0-9a-f]*:(\S+)", group)
-    if m:
-        return f"{m.group(1)} {m.group(3).rsplit('/', 1)[-1]} @{m.group(2)}"
-    m = re.match(r"github (\S+)(?: (v[\d.]+))?$", group)
-    if m:
-        return f"{m.group(1)}, {m.group(2)} tables" if m.group(2) else m.group(1)
-    if group.startswith("docs.nvidia.com/nim/"):
-        return "NVIDIA NIM LLM benchmarking, performance.md (one model and configuration)"
-    return group.rstrip(": ")
-
-
-def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibrate.Stack]) -> list[str]:
+def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[fitting.Stack]) -> list[str]:
     """The accuracy goals, each with the figure above that measures it."""
-    import calibrate
-    import fit
 
     def median(regimes: tuple[str, ...] | None) -> float:
         return statistics.median(err for e, err in cv if regimes is None or e["row"]["regime"] in regimes)  # type: ignore[index]
@@ -316,7 +200,7 @@ def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibr
     kinds = {kind: median(regimes) for kind, regimes in KINDS.items()}
     finer = {label: median((regime,)) for regime, label in REGIMES.items()}
     over = {label: e for label, e in finer.items() if e > 0.25}
-    one = fit.source_group(_engine_points(calibrate.ONE_STACK)[0])
+    one = source_group(run_points(ONE_STACK)[0])
     saved = next(r[6] for r in stacks if r[0] == one)
     others = [r[6] for r in stacks if r[0] != one]
     return [
@@ -331,7 +215,7 @@ def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibr
         "| ≤ 25 % for every finer regime (above) | "
         + ("; ".join(f"{label} {100 * e:.0f} %" for label, e in over.items()) if over else "all")
         + f" | {yes(not over)} |",
-        f"| calibrated on {calibrate.TRAIN} points of a stack of one model and configuration (NIM's), ≤ 12 % on its "
+        f"| calibrated on {fitting.TRAIN} points of a stack of one model and configuration (NIM's), ≤ 12 % on its "
         f"other points, as saved | {100 * saved:.1f} % | {yes(saved <= 0.12)} |",
         f"| the same on the stacks that mix models or regimes (no goal) | {100 * min(others):.1f}–"
         f"{100 * max(others):.1f} % | – |",
@@ -341,16 +225,14 @@ def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[calibr
     ]
 
 
-def calibration_section(rows: list[calibrate.Stack]) -> list[str]:
+def calibration_section(rows: list[fitting.Stack]) -> list[str]:
     """What llmxl.calibrate does with 4 of a stack's points for the stack's other points (benchmarks/calibrate.py)."""
-    import calibrate
-
     lines = [
-        f"## Calibrating on {calibrate.TRAIN} points of a stack",
+        f"## Calibrating on {fitting.TRAIN} points of a stack",
         "",
-        f"`llmxl.calibrate` fitted to {calibrate.TRAIN} points of one stack (one publication, one GPU; every choice of",
-        f"{calibrate.TRAIN}, at most {calibrate.MAX_SUBSETS} drawn with a fixed seed), judged on that stack's other "
-        f"points; stacks with at least {calibrate.MIN_POINTS} points. Median absolute error over the held-out points,",
+        f"`llmxl.calibrate` fitted to {fitting.TRAIN} points of one stack (one publication, one GPU; every choice of",
+        f"{fitting.TRAIN}, at most {fitting.MAX_SUBSETS} drawn with a fixed seed), judged on that stack's other "
+        f"points; stacks with at least {fitting.MIN_POINTS} points. Median absolute error over the held-out points,",
         "then the median over the choices (`python benchmarks/calibrate.py` prints the same). *As saved*: the",
         "calibrated constants where llmxl would save the fit, the defaults where it reports a problem (a constant",
         "at a bound of its physical range, no convergence) and refuses, which is what a user following it gets.",
@@ -360,9 +242,7 @@ def calibration_section(rows: list[calibrate.Stack]) -> list[str]:
     ]
     for group, gpu, n, tried, *errors in rows:
         lines.append(
-            f"| {_stack_label(group)} | {gpu} | {n} | {tried} | "
-            + " | ".join(f"{100 * e:.1f} %" for e in errors)
-            + " |"
+            f"| {group_label(group)} | {gpu} | {n} | {tried} | " + " | ".join(f"{100 * e:.1f} %" for e in errors) + " |"
         )
     medians = [statistics.median(r[k] for r in rows) for k in (4, 5, 6)]
     lines += [
@@ -377,11 +257,11 @@ def calibration_section(rows: list[calibrate.Stack]) -> list[str]:
         "from the layer overhead, so the two are fitted as one (docs/methodology.md, calibration).",
         "",
     ]
-    runs, before, after = calibrate.one_stack_results()
+    runs, before, after = fitting.one_stack_results()
     lines += [
         "### One stack: one model, engine and configuration at several concurrencies",
         "",
-        f"`{calibrate.ONE_STACK.relative_to(ROOT)}`: NVIDIA NIM 1.8.0 serving Llama-3.3-70B on 2 × H100 80GB, fp8,",
+        f"`{ONE_STACK.relative_to(ROOT)}`: NVIDIA NIM 1.8.0 serving Llama-3.3-70B on 2 × H100 80GB, fp8,",
         "tp 2, 5,000 prompt and 500 completion tokens, at concurrency 1, 5, 25 and 50 (time to first token,",
         "inter-token latency and output tokens/s each; the source's higher concurrencies queue for a slot and are",
         f"left out). Each run is predicted by a calibration on the {len(runs) - 1} others; median absolute error of",

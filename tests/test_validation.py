@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
 
 import pytest
 
@@ -15,6 +17,14 @@ def _benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _shared(name: str):
+    """One of the modules the scripts under benchmarks/ share, imported as they import it (benchmarks/ on
+    sys.path), so that the tests and the scripts see the same module."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module(name)
 
 
 def _validate_module():
@@ -36,7 +46,8 @@ def test_every_measurement_names_its_source():
 
 
 def _fit_module():
-    return _benchmark("fit")
+    """The fit benchmarks/fit.py runs, in the module it shares with benchmarks/validate.py."""
+    return _shared("fitting")
 
 
 def test_each_regime_weighs_the_same_in_the_fit():
@@ -56,7 +67,8 @@ def test_the_catalog_constants_are_the_fit_to_the_data_as_it_is():
     import llmxl
 
     fit = _fit_module()
-    rows = [r for r in fit.validate.load() if fit.fitted(r) and fit.validate.predict(r, "serving")[0] is not None]
+    points = _shared("measurements")
+    rows = [r for r in points.load() if fit.fitted(r) and points.predict(r, "serving")[0] is not None]
     d = llmxl.catalog.method_defaults("serving")
     stored = np.array([getattr(d, n) for n in fit.NAMES])
     again = fit.fit(rows, stored)
