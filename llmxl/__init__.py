@@ -17,6 +17,7 @@ from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate, scenario_defaults
 from .plan import Breakeven, OperatingPoint, Plan, PlanRow, breakeven, operating_point, plan
 from .prices import api_price, api_prices, owned_gpu_hour_usd
+from .resolve import engine
 
 __all__ = [
     "METHODS",
@@ -44,6 +45,7 @@ __all__ = [
     "breakeven",
     "calibrate",
     "dtypes",
+    "engine",
     "estimate",
     "get_dtype",
     "get_gpu",

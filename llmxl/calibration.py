@@ -51,7 +51,7 @@ CONSTANTS = (
 )
 # constant -> the GpuSpec field that carries it (the inverse of specs.SERVING_FIELDS)
 _GPU_FIELD = {constant: gpu_field for gpu_field, constant in SERVING_FIELDS.items()}
-# Physical bounds of the search (a modelling choice, the same as benchmarks/fit.py), and the units
+# Physical bounds of the search (a modelling choice, the same as benchmarks/fitting.py), and the units
 # the optimiser works in so that every step is of order one.
 _LOWER = {"hbm_efficiency": 0.05, "flops_efficiency": 0.05}
 _UPPER = {

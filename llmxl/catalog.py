@@ -30,15 +30,17 @@ from typing import TYPE_CHECKING, Any
 from .errors import CatalogError, UnknownNameError
 
 if TYPE_CHECKING:  # pydantic and the specs load with the catalog, not with `import llmxl`
-    from .specs import DtypeSpec, GpuSpec, ModelSpec
+    from .specs import DtypeSpec, EngineSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "Catalog",
     "add_catalog_file",
     "default_user_catalog_path",
     "dtypes",
+    "engines",
     "get_catalog",
     "get_dtype",
+    "get_engine",
     "get_gpu",
     "get_model",
     "gpus",
@@ -51,8 +53,8 @@ __all__ = [
 ]
 
 ENV_VAR = "LLMXL_CATALOG"
-_KINDS = ("models", "gpus", "dtypes")
-_SINGULAR = {"models": "model", "gpus": "gpu", "dtypes": "dtype"}
+_KINDS = ("models", "gpus", "dtypes", "engines")
+_SINGULAR = {"models": "model", "gpus": "gpu", "dtypes": "dtype", "engines": "engine"}
 _SEP = re.compile(r"[\s_]+")
 
 
@@ -93,6 +95,8 @@ class Catalog:
     """Hosted API prices by (provider, model id), built-in then user entries."""
     finance: Any = None
     """Conventions of cost of service (llmxl/data/finance.toml)."""
+    default_engine: str = ""
+    """The engine a result assumes when the caller names none (llmxl/data/engines.toml)."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -179,9 +183,9 @@ def _read_toml(path: Path | Any, label: str) -> dict[str, Any]:
 
 def _entries_of(data: Mapping[str, Any], label: str) -> Iterable[tuple[str, dict[str, Any]]]:
     for key in data:
-        if key not in _KINDS and key != "api_prices":
+        if key not in _KINDS and key not in ("api_prices", "default_engine"):
             raise CatalogError(
-                f"{label}: unknown table {key!r}; use [[models]], [[gpus]], [[dtypes]] or [[api_prices]]"
+                f"{label}: unknown table {key!r}; use [[models]], [[gpus]], [[dtypes]], [[engines]] or [[api_prices]]"
             )
     for kind in (*_KINDS, "api_prices"):
         items = data.get(kind, [])
@@ -209,7 +213,7 @@ def _check_inline_fields(item: Mapping[str, Any], where: str, entry_id: object) 
 def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | None) -> Any:
     from pydantic import ValidationError
 
-    from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
+    from .specs import DtypeSpec, EngineSpec, GpuSpec, ModelSpec, format_validation_error
 
     entry_id = item.get("id")
     if not entry_id:
@@ -244,7 +248,7 @@ def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | No
     if base_dir is not None:
         item = {"source": label, **item}
     try:
-        return {"models": ModelSpec, "gpus": GpuSpec, "dtypes": DtypeSpec}[kind](**item)
+        return {"models": ModelSpec, "gpus": GpuSpec, "dtypes": DtypeSpec, "engines": EngineSpec}[kind](**item)
     except ValidationError as exc:
         raise CatalogError(f"{label}: {format_validation_error(exc, _SINGULAR[kind], entry_id)}") from None
     except TypeError as exc:
@@ -277,6 +281,10 @@ def _add_api_price(cat: Catalog, item: dict[str, Any], label: str) -> None:
 
 def _load_file(cat: Catalog, path: Any, label: str, *, user: bool) -> None:
     data = _read_toml(path, label)
+    if "default_engine" in data:
+        if user or not isinstance(data["default_engine"], str):
+            raise CatalogError(f"{label}: default_engine is set by llmxl/data/engines.toml only; remove it")
+        cat.default_engine = data["default_engine"]
     base_dir = Path(label).parent if user else None
     for kind, item in _entries_of(data, label):
         if not isinstance(item, dict):
@@ -290,7 +298,7 @@ def _load_file(cat: Catalog, path: Any, label: str, *, user: bool) -> None:
 def builtin_files() -> list[tuple[Any, str]]:
     """The built-in catalog files as (resource, label) pairs, in load order."""
     root = resources.files("llmxl") / "data"
-    files = [(root / "dtypes.toml", "llmxl/data/dtypes.toml")]
+    files = [(root / "dtypes.toml", "llmxl/data/dtypes.toml"), (root / "engines.toml", "llmxl/data/engines.toml")]
     for sub in ("models", "gpus"):
         folder = root / sub
         for res in sorted(folder.iterdir(), key=lambda r: r.name):
@@ -411,6 +419,17 @@ def get_dtype(name: str) -> DtypeSpec:
         if parsed is None:
             raise
         return parsed
+
+
+def get_engine(name: str | None = None) -> EngineSpec:
+    """The catalog engine called ``name`` (id or alias, any case); None gives the default engine."""
+    cat = get_catalog()
+    return cat.lookup("engines", cat.default_engine if name is None else name)
+
+
+def engines() -> list[str]:
+    """Ids of all catalog engines."""
+    return list(get_catalog().entries["engines"])
 
 
 def method_defaults(method: str) -> Any:

@@ -22,14 +22,16 @@ from .formulas import Terms, activation_bytes, kv_cache_bytes, terms
 from .serving import ServingTerms
 
 if TYPE_CHECKING:  # the specs (and pydantic) load with the catalog, on first use
-    from .specs import DtypeSpec, GpuSpec, ModelSpec
+    from .specs import DtypeSpec, EngineSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "NODE_GPUS",
     "configuration",
     "default_efficiencies",
     "divisors",
+    "engine",
     "resolve_dtype",
+    "resolve_engine",
     "resolve_gpu",
     "resolve_model",
 ]
@@ -351,3 +353,78 @@ def _gib_apart(a: float, b: float) -> tuple[str, str]:
         if x != y:
             break
     return x, y
+
+
+def engine(name: str | None = None, **settings: Any) -> EngineSpec:
+    """A serving engine's profile, with settings changed by the engine's own flag names.
+
+    Parameters
+    ----------
+    name : "vllm", "sglang", "tensorrt-llm" (or an alias); None the default engine (vllm).
+    settings : The engine's flags, e.g. ``gpu_memory_utilization=0.95, max_num_seqs=512,
+        max_num_batched_tokens=8192`` (vLLM), ``mem_fraction_static=0.85, chunked_prefill_size=4096``
+        (SGLang), ``free_gpu_memory_fraction=0.9, max_batch_size=512`` (TensorRT-LLM); also
+        ``block_size`` and ``front_end_s``.
+
+    Examples
+    --------
+    >>> e = engine("vllm", max_num_seqs=512)
+    >>> e.id, e.max_num_seqs, e.memory_fraction
+    ('vllm', 512, 0.9)
+    """
+    if name is not None and not isinstance(name, str):
+        raise InvalidInputError(f"engine must be a name such as 'vllm', got {type(name).__name__}", field="engine")
+    spec = catalog.get_engine(name)
+    return _with_settings(spec, settings) if settings else spec
+
+
+def _with_settings(spec: EngineSpec, settings: Mapping[str, Any]) -> EngineSpec:
+    from .checks import as_number
+
+    known = spec.settings
+    update: dict[str, Any] = {}
+    for flag, value in settings.items():
+        field = known.get(str(flag))
+        if field is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(flag), list(known), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(known)}"
+            raise InvalidInputError(f"{spec.id} has no setting {flag!r}; {hint}", field="engine")
+        if field in ("max_num_seqs", "max_num_batched_tokens", "block_size"):
+            update[field] = check_count(value, flag)
+            continue
+        v = as_number(value, flag)
+        if isinstance(v, np.ndarray) or not math.isfinite(v):
+            raise InvalidInputError(f"{flag} must be a single finite number, got {value!r}", field=flag)
+        low, high, example = (1e-4, 1.0, "0.9") if field == "memory_fraction" else (0.0, 10.0, "0.02")
+        if not low <= v <= high:
+            raise InvalidInputError(
+                f"{flag} must be in [{low:g}, {high:g}], got {v:g}; give e.g. {example}", field=flag
+            )
+        update[field] = float(v)
+    return spec.model_copy(update=update)
+
+
+def resolve_engine(value: Any = None) -> EngineSpec:
+    """An engine from what a caller gives: None (the default), a name, an :class:`EngineSpec`, or text
+    naming settings after a colon, ``"vllm:max_num_seqs=512,gpu_memory_utilization=0.95"`` (the CLI's
+    and a spreadsheet cell's way)."""
+    from .specs import EngineSpec
+
+    if value is None or isinstance(value, EngineSpec):
+        return engine() if value is None else value
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"engine must be a name such as 'vllm' or an EngineSpec, got {type(value).__name__}", field="engine"
+        )
+    name, _, rest = value.partition(":")
+    settings: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        flag, eq, setting = part.partition("=")
+        if not eq or not flag.strip() or not setting.strip():
+            raise InvalidInputError(
+                f"engine setting {part!r} must read flag=value, e.g. 'vllm:max_num_seqs=512'", field="engine"
+            )
+        settings[flag.strip()] = setting.strip()
+    return engine(name.strip() or None, **settings)

@@ -1,0 +1,115 @@
+"""The time of one engine step over a mixed batch: decodes beside prefill chunks (docs/methodology.md).
+
+A serving engine's step runs every decoding sequence one token further and, beside them, chunks of
+prompts being prefilled. Its time is the `serving` method's forward pass with the batch described by
+its totals instead of b equal sequences:
+
+- D decoding sequences, their contexts summing to ``dec_ctx`` (tokens cached before the step; the
+  window layers' sum ``dec_ctx_w`` counts each at most W);
+- prefill chunks of ``pre_tokens`` new tokens in all, which attend on average to ``pre_attend`` tokens
+  each (Σ s_j (c_j + (s_j + 1) / 2) over chunks of s_j tokens on c_j cached ones), read ``pre_cached``
+  cached tokens, and ``pre_done`` of which finish their prompt and sample a first token.
+
+With one chunk type alone, :func:`step_time` equals :func:`llmxl.serving.forward` exactly (a test
+shows it). Every argument may be a float or a numpy array (a run of steps at once); pure arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from ..serving import ServingTerms
+
+__all__ = ["Rates", "step_time"]
+
+
+class Rates(NamedTuple):
+    """What the step time needs besides the batch: the configuration's terms and its achieved rates."""
+
+    T: ServingTerms
+    F: float
+    """Achieved FLOP/s (peak × FLOPs efficiency)."""
+    M: float
+    """Achieved bytes/s (bandwidth × HBM efficiency)."""
+    decode_overhead_s: float
+    """Fixed cost of a step [s]: L τL + τDec (or the engine's own)."""
+    prefill_overhead_s: float
+    """Fixed cost of a step that prefills [s]: L τL + τPre (or the engine's own)."""
+
+
+def step_time(
+    r: Rates,
+    D: Any,
+    dec_ctx: Any,
+    pre_tokens: Any = 0.0,
+    pre_attend: Any = 0.0,
+    pre_cached: Any = 0.0,
+    pre_done: Any = 0.0,
+    dec_ctx_w: Any = None,
+    pre_attend_w: Any = None,
+    pre_cached_w: Any = None,
+    mx: Any = max,
+) -> Any:
+    """Seconds of one step of D decodes (contexts summing to dec_ctx) and prefill chunks.
+
+    Notes
+    -----
+    N = D + P tokens. Full-attention layers: FLOPs 2 N PA + score (D + Σc) + score_pre (Σ s x);
+    bytes PA Bw + κ (Σc + D + Σc_pre + P). Window layers the same with contexts capped at W. MLP as
+    in forward() over N tokens; output head over the D + pre_done sequences that sample; the step's
+    fixed cost τPre when it prefills, else τDec.
+    """
+    (
+        n_full,
+        n_window,
+        _W,
+        PA2,
+        PA_bytes,
+        kappa,
+        mla,
+        c_score,
+        c_score_latent,
+        n_dense,
+        PD2,
+        PD_bytes,
+        n_moe,
+        E,
+        q,
+        PE_bytes,
+        moe_flops2,
+        moe_fixed_bytes,
+        comm_fixed,
+        c_comm,
+        c_head,
+        head_bytes,
+        _overhead_pre,
+        _overhead_dec,
+    ) = r.T.coefficients
+    F, M = r.F, r.M
+    N = D + pre_tokens
+    lin_flops = PA2 * N
+    dec_score = c_score_latent if mla else c_score
+    attention = 0.0
+    if n_full:
+        flops = lin_flops + dec_score * (dec_ctx + D) + c_score * pre_attend
+        attention = n_full * mx(flops / F, (PA_bytes + kappa * (dec_ctx + D + pre_cached + pre_tokens)) / M)
+    if n_window:
+        dw = dec_ctx if dec_ctx_w is None else dec_ctx_w
+        aw = pre_attend if pre_attend_w is None else pre_attend_w
+        cw = pre_cached if pre_cached_w is None else pre_cached_w
+        flops = lin_flops + dec_score * (dw + D) + c_score * aw
+        attention = attention + n_window * mx(flops / F, (PA_bytes + kappa * (dw + D + cw + pre_tokens)) / M)
+    mlp = 0.0
+    if n_dense:
+        mlp = n_dense * mx(PD2 * N / F, PD_bytes / M)
+    if n_moe:
+        mlp = mlp + n_moe * mx(moe_flops2 * N / F, (E * (1 - q**N) * PE_bytes + moe_fixed_bytes) / M)
+    head = mx(c_head * (D + pre_done) / F, head_bytes / M)
+    if isinstance(pre_tokens, (int, float)):
+        overhead = r.prefill_overhead_s if pre_tokens > 0 else r.decode_overhead_s
+    else:
+        import numpy as np
+
+        overhead = np.where(pre_tokens > 0, r.prefill_overhead_s, r.decode_overhead_s)
+    return attention + mlp + comm_fixed + c_comm * N + head + overhead
