@@ -103,7 +103,8 @@ def released_from_config(data: Mapping[str, Any]) -> dict[str, Any]:
     """The released precision of a ``config.json``: ``{"dtype": id or None, "read": what it says}``.
 
     ``dtype`` is None when the config names a quantisation llmxl cannot map onto one of its dtypes;
-    the caller must then give a dtype. A config without any precision field reads as 16-bit.
+    the caller must then give a dtype. A config without any precision field reads as 16-bit, and the
+    result then also holds ``"assumed": True``.
 
     Examples
     --------
@@ -130,4 +131,8 @@ def released_from_config(data: Mapping[str, Any]) -> dict[str, Any]:
         }
     if name:
         return {"dtype": None, "read": f"torch_dtype {name}, which llmxl does not map onto a dtype"}
-    return {"dtype": FALLBACK_DTYPE, "read": "the config names no torch_dtype or quantization_config: bf16 assumed"}
+    return {
+        "dtype": FALLBACK_DTYPE,
+        "read": "the config names no torch_dtype or quantization_config: bf16 assumed",
+        "assumed": True,
+    }

@@ -101,7 +101,7 @@ def released_dtype(model: Any) -> tuple[DtypeSpec, str]:
 
     Returns
     -------
-    (DtypeSpec, str) : the dtype, and "as released" or "bf16: <why>" for the output to name.
+    (DtypeSpec, str) : the dtype, and "as released" or "bf16 assumed: <why>" for the output to name.
 
     Examples
     --------
@@ -112,7 +112,9 @@ def released_dtype(model: Any) -> tuple[DtypeSpec, str]:
     m = resolve_model(model)
     r = m.released
     if r is None:
-        return catalog.get_dtype("w16a16e16"), "bf16: no released precision is recorded for this model"
+        return catalog.get_dtype("w16a16e16"), "bf16 assumed: no released precision is recorded for this model"
+    if r.assumed:
+        return catalog.get_dtype("w16a16e16"), "bf16 assumed: the config.json names no torch_dtype or quantization"
     if r.dtype is None:
         raise InvalidInputError(
             f"{m.id}: the precision its weights are published in is not known to llmxl ({r.read}); give a dtype "

@@ -158,6 +158,8 @@ class ReleasedPrecision(_Part):
     """What the config.json says (torch_dtype, quantization_config), or why the precision is assumed."""
     source: str = ""
     """Where it was read (a copy of the config.json); empty for a config.json given by the user."""
+    assumed: Annotated[bool, Field(strict=True)] = False
+    """True when the config names no precision at all and 16 bits are assumed."""
 
     @field_validator("read")
     @classmethod
@@ -346,10 +348,12 @@ class ModelSpec(_Spec):
         (4, True)
         """
         fields, where = model_fields(config, id=id, source=source)
-        if "released" not in fields:
-            raw = config if isinstance(config, Mapping) else _read_json(config)
-            given = raw.get("released")
-            fields["released"] = given if given is not None else released_from_config(raw)
+        raw = config if isinstance(config, Mapping) else _read_json(config)
+        for key in ("license", "released_variants"):  # llmxl's own fields, beside the config's
+            if raw.get(key) is not None:
+                fields[key] = raw[key]
+        given = raw.get("released")
+        fields["released"] = given if given is not None else released_from_config(raw)
         try:
             return cls(**fields)
         except ValidationError as exc:
