@@ -30,27 +30,30 @@ PLAN = dict(prompt_tokens=1000, completion_tokens=300, requests_per_s=5, peak_re
             itl_s_max=0.05)  # fmt: skip
 
 
+# fmt: off
+KNOWN = [
+
+    ({"torch_dtype": "bfloat16"}, "w16a16e16"),
+    ({"dtype": "float16"}, "w16a16e16"),  # recent transformers write "dtype"
+    ({"torch_dtype": "float32"}, "w16a16e16"),
+    # DeepSeek-V3, Qwen3-FP8: block-scaled fp8 weights; the KV cache stays 16-bit (kv_cache_dtype auto)
+    ({"torch_dtype": "bfloat16", "quantization_config": {"quant_method": "fp8", "fmt": "e4m3",
+      "weight_block_size": [128, 128]}}, "w8a8e16-fp8-kv16"),
+    ({"quantization_config": {"quant_method": "mxfp4"}}, "mxfp4"),  # gpt-oss
+    # NVIDIA ModelOpt: fp8 with an fp8 KV cache; NVFP4
+    ({"quantization_config": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}}, "w8a8e16-fp8"),
+    ({"quantization_config": {"quant_method": "modelopt", "quant_algo": "NVFP4"}}, "nvfp4"),
+    # Kimi K2.5: compressed-tensors int4 weights, nested in text_config
+    ({"text_config": {"quantization_config": {"quant_method": "compressed-tensors", "config_groups": {
+      "g": {"weights": {"num_bits": 4, "type": "int"}, "input_activations": None}}}}}, "w4a16e16"),
+    ({"quantization_config": {"quant_method": "awq", "bits": 4}}, "w4a16e16"),
+    ({"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}}, "w8a16e16"),
+]
+# fmt: on
+
+
 class TestReleasedFromConfig:
-    @pytest.mark.parametrize(
-        ("config", "dtype"),
-        [
-            ({"torch_dtype": "bfloat16"}, "w16a16e16"),
-            ({"dtype": "float16"}, "w16a16e16"),  # recent transformers write "dtype"
-            ({"torch_dtype": "float32"}, "w16a16e16"),
-            # DeepSeek-V3, Qwen3-FP8: block-scaled fp8 weights; the KV cache stays 16-bit (kv_cache_dtype auto)
-            ({"torch_dtype": "bfloat16", "quantization_config": {"quant_method": "fp8", "fmt": "e4m3",
-              "weight_block_size": [128, 128]}}, "w8a8e16-fp8-kv16"),  # fmt: skip
-            ({"quantization_config": {"quant_method": "mxfp4"}}, "mxfp4"),  # gpt-oss
-            # NVIDIA ModelOpt: fp8 with an fp8 KV cache; NVFP4
-            ({"quantization_config": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}}, "w8a8e16-fp8"),
-            ({"quantization_config": {"quant_method": "modelopt", "quant_algo": "NVFP4"}}, "nvfp4"),
-            # Kimi K2.5: compressed-tensors int4 weights, nested in text_config
-            ({"text_config": {"quantization_config": {"quant_method": "compressed-tensors", "config_groups": {
-              "g": {"weights": {"num_bits": 4, "type": "int"}, "input_activations": None}}}}}, "w4a16e16"),  # fmt: skip
-            ({"quantization_config": {"quant_method": "awq", "bits": 4}}, "w4a16e16"),
-            ({"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}}, "w8a16e16"),
-        ],
-    )
+    @pytest.mark.parametrize(("config", "dtype"), KNOWN)
     def test_known_precisions(self, config, dtype):
         got = released_from_config(config)
         assert got["dtype"] == dtype
@@ -158,7 +161,7 @@ class TestCatalogRecords:
         path = tmp_path / "bad.toml"
         body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY.items())
         path.write_text(f'[[models]]\nid = "bad"\n{body}\n\n[models.released]\ndtype = "fp7"\nread = "x"\n')
-        with pytest.raises(CatalogError, match="released.dtype 'fp7' is not a catalog dtype"):
+        with pytest.raises(CatalogError, match=r"released\.dtype 'fp7' is not a catalog dtype"):
             llmxl.add_catalog_file(path)
 
     def test_a_variant_must_name_an_alias(self, tmp_path):
