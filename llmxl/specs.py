@@ -427,10 +427,14 @@ class ApiPrice(_Part):
     """Price of 1M prompt (input) tokens [USD]."""
     completion_usd_per_1m: NonNegativeFloat
     """Price of 1M completion (output) tokens [USD]."""
+    cached_input_usd_per_1m: NonNegativeFloat | None = None
+    """Price of 1M prompt tokens read from the provider's prompt cache [USD]; None when not published."""
     source: str
     """Where the price was read."""
     checked: _dt.date
-    """When the price was read."""
+    """The date the price is known to hold: when it was read (or, where the source says, when it started)."""
+    since: _dt.date | None = None
+    """When the price took effect, where the source says so."""
 
     @field_validator("provider", "model")
     @classmethod

@@ -128,9 +128,15 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         lines.append("")
         api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
                                     b.completion_usd_per_1m)  # fmt: skip
+        dated = ""
+        if b.api != "at the given prices":
+            from ..prices import age_text, api_price
+
+            price = api_price(p.model, b.api)
+            dated = f" (price of {age_text(price)}; {price.source})"
         lines.append(
             f"API {b.api}: {rate(b.prompt_usd_per_1m)} / {rate(b.completion_usd_per_1m)} per 1M prompt / completion "
-            f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s"
+            f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s{dated}"
         )
         if b.requests_per_s is None:
             lines.append(f"Break-even: none; {b.reason}")
