@@ -141,9 +141,9 @@ class Calibration:
         ``path`` defaults to the first ``LLMXL_CATALOG`` file, else the default user catalog
         (``~/.config/llmxl/catalog.toml``). An entry of that name is replaced only with ``force``.
         """
+        name = _check_name(name)
         if self.problems:
             raise InvalidInputError(f"not saved: {self.problems[0]}", field="calibration")
-        name = _check_name(name)
         named = replace(self, name=name)
         target = Path(path).expanduser() if path is not None else _default_save_path()
         _save_entry(named.spec, target, force=force)
