@@ -17,7 +17,7 @@ from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate, scenario_defaults
 from .plan import Breakeven, OperatingPoint, Plan, PlanRow, breakeven, operating_point, plan
 from .prices import api_price, api_prices, owned_gpu_hour_usd
-from .resolve import engine
+from .resolve import engine, released_dtype
 
 __all__ = [
     "METHODS",
@@ -56,6 +56,7 @@ __all__ = [
     "owned_gpu_hour_usd",
     "plan",
     "read_measurements",
+    "released_dtype",
     "scenario_defaults",
 ]
 

@@ -98,8 +98,11 @@ class Calibration:
     error_cross_validated : The same, each point estimated by a fit to the other points only (None
         below 3 points).
     points : Measured figures, one dict per (run, metric), with before and after estimates.
-    problems : Why the fit may not be trusted (no convergence, a constant at a bound); a
-        calibration with problems is not saved.
+    problems : Why the fit is not offered (no convergence, a constant pushed out of its physical range, runs
+        held out predicted worse than by the defaults); a calibration with problems is not saved.
+    notes : What the caller should know about a fit that is offered (e.g. an overhead fitted to 0).
+    suggested_constants : The constants to fit instead when a problem names one to leave out (pass them as
+        ``constants=``, or ``--fit`` at the command line); empty otherwise.
     """
 
     gpu: str
@@ -116,6 +119,8 @@ class Calibration:
     source: str
     seconds: float = 0.0
     name: str | None = None
+    notes: tuple[str, ...] = ()
+    suggested_constants: tuple[str, ...] = ()
 
     @property
     def spec(self) -> Any:
@@ -136,9 +141,9 @@ class Calibration:
         ``path`` defaults to the first ``LLMXL_CATALOG`` file, else the default user catalog
         (``~/.config/llmxl/catalog.toml``). An entry of that name is replaced only with ``force``.
         """
+        name = _check_name(name)
         if self.problems:
             raise InvalidInputError(f"not saved: {self.problems[0]}", field="calibration")
-        name = _check_name(name)
         named = replace(self, name=name)
         target = Path(path).expanduser() if path is not None else _default_save_path()
         _save_entry(named.spec, target, force=force)
@@ -172,6 +177,8 @@ class Calibration:
             "error_after": self.error_after,
             "error_cross_validated": self.error_cross_validated,
             "problems": list(self.problems),
+            "notes": list(self.notes),
+            "suggested_constants": list(self.suggested_constants),
             "points": self.points,
             "seconds": self.seconds,
         }
@@ -292,8 +299,12 @@ def _informed(
     return fit, kept
 
 
+#: Most Levenberg–Marquardt steps a fit takes before it is reported as not converged.
+MAX_STEPS = 100
+
+
 def _lm(
-    problem: _Problem, names: list[str], start: Mapping[str, float], max_iter: int = 60
+    problem: _Problem, names: list[str], start: Mapping[str, float], max_iter: int = MAX_STEPS
 ) -> tuple[dict[str, float], bool, np.ndarray]:
     """Projected Levenberg–Marquardt on log residuals; (values, converged, Jacobian in scaled units)."""
     scale = np.array([_SCALE[c] for c in names])
@@ -327,12 +338,19 @@ def _lm(
     for _ in range(max_iter):
         A = J.T @ J
         g = J.T @ r
-        if np.max(np.abs(g)) < 1e-12:
+        # A constant at a bound that the gradient pushes further out stays there (the active set); the step
+        # moves the others. Without this the clipped step crawls along the bound and never converges.
+        span = hi - lo
+        pinned = ((z <= lo + 1e-12 * span) & (g > 0)) | ((z >= hi - 1e-12 * span) & (g < 0))
+        free = ~pinned
+        if not free.any() or np.max(np.abs(g[free])) < 1e-12:
             converged = True
             break
+        Af, gf = A[np.ix_(free, free)], g[free]
         improved = False
         for _ in range(12):
-            step = np.linalg.solve(A + mu * (np.diag(np.diag(A)) + 1e-12 * np.eye(z.size)), -g)
+            step = np.zeros(z.size)
+            step[free] = np.linalg.solve(Af + mu * (np.diag(np.diag(Af)) + 1e-12 * np.eye(int(free.sum()))), -gf)
             z_new = np.clip(z + step, lo, hi)
             r_new = residuals(z_new)
             cost_new = float(r_new @ r_new)
@@ -416,17 +434,24 @@ def calibrate(
         )
     after = problem.predictions(values)
     problems = []
+    notes = []
+    suggested: list[str] = []
     if not converged:
-        problems.append(f"the fit did not converge in 60 steps (constants {', '.join(names)})")
+        problems.append(f"the fit did not converge in {MAX_STEPS} steps (constants {', '.join(names)})")
     for c in names:
         lo, hi = _LOWER.get(c, 0.0), _UPPER[c]
-        if abs(values[c] - lo) <= 1e-6 * max(_SCALE[c], abs(lo)) or abs(values[c] - hi) <= 1e-6 * max(_SCALE[c], hi):
-            side = "lower" if abs(values[c] - lo) < abs(values[c] - hi) else "upper"
-            bound = lo if side == "lower" else hi
+        at_lo = abs(values[c] - lo) <= 1e-6 * max(_SCALE[c], abs(lo))
+        at_hi = abs(values[c] - hi) <= 1e-6 * max(_SCALE[c], hi)
+        if at_lo and lo == 0.0:
+            # An overhead of 0 is physical: the runs show no such fixed cost beyond what the others explain.
+            notes.append(f"{c} fitted to 0 s: the runs show no such fixed cost beyond what the other constants explain")
+        elif at_lo or at_hi:
+            side, bound = ("lower", lo) if at_lo else ("upper", hi)
             problems.append(
                 f"{c} ended at its {side} bound {bound:g}: the measurements push it out of physical range; "
-                f"check them or fit without it (constants=)"
+                "check them or fit without it"
             )
+            suggested = [n for n in (suggested or names) if n != c]
     figures = problem.measured.size
     unc: dict[str, float | None] = {c: None for c in names}
     if figures > len(names):
@@ -440,6 +465,12 @@ def calibrate(
             pass
     cv = _cross_validate(problem, ms, wanted, start, shares) if cross_validate and len(ms) >= 3 else None
     error_before = _median_abs(before, problem.measured)
+    if cv is not None and cv > error_before:
+        problems.append(
+            f"each run predicted by a fit to the other runs is off by {100 * cv:.1f} % (median), more than the "
+            f"{100 * error_before:.1f} % of the defaults: the fit does not carry over to runs it has not seen, so it "
+            "is not offered; add runs (other models, widths, concurrencies) or fit fewer constants"
+        )
     rows = [
         {
             "where": ms[i].where,
@@ -471,6 +502,8 @@ def calibrate(
         problems=tuple(problems),
         source=source,
         seconds=time.perf_counter() - started,
+        notes=tuple(notes),
+        suggested_constants=tuple(suggested) if problems and suggested else (),
     )
 
 

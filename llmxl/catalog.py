@@ -97,6 +97,9 @@ class Catalog:
     """Conventions of cost of service (llmxl/data/finance.toml)."""
     default_engine: str = ""
     """The engine a result assumes when the caller names none (llmxl/data/engines.toml)."""
+    variants: dict[str, Any] = field(default_factory=dict)
+    """Models by the normalised alias of a repository published in another precision: the model with that
+    precision as its ``released`` one (``ModelSpec.released_variants``)."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -109,20 +112,45 @@ class Catalog:
                     f"{where}: {singular} {spec.id!r}: name {name!r} is already used by "
                     f"{singular} {taken!r} ({self.origin[(kind, taken)]}); rename it"
                 )
+        if kind == "models":
+            self._check_released(spec, where)
         for name in names:
-            self.index[kind][normalise_name(name)] = spec.id
+            key = normalise_name(name)
+            self.index[kind][key] = spec.id
+            self.variants.pop(key, None)  # a user entry replacing a built-in one drops its variants
         self.entries[kind][spec.id] = spec
         self.origin[(kind, spec.id)] = where
+        if kind == "models" and spec.released_variants:
+            from .specs import ReleasedPrecision
+
+            for variant in spec.released_variants:
+                released = ReleasedPrecision(**variant.model_dump(exclude={"aliases"}))
+                copy = spec.model_copy(update={"released": released})
+                for alias in variant.aliases:
+                    self.variants[normalise_name(alias)] = copy
+
+    def _check_released(self, spec: Any, where: str) -> None:
+        """A released precision names a catalog dtype (dtypes load before models)."""
+        for part, label in ((spec.released, "released"), *((v, "released_variants") for v in spec.released_variants)):
+            if part is None or part.dtype is None:
+                continue
+            if normalise_name(part.dtype) not in self.index["dtypes"]:
+                raise CatalogError(
+                    f"{where}: model {spec.id!r}: {label}.dtype {part.dtype!r} is not a catalog dtype; "
+                    "use an id or alias of llmxl/data/dtypes.toml"
+                )
 
     def lookup(self, kind: str, name: str) -> Any:
         hit = self.found.get((kind, name))
         if hit is not None:
             return hit
-        ident = self.index[kind].get(normalise_name(name))
+        key = normalise_name(name)
+        ident = self.index[kind].get(key)
         if ident is not None:
+            spec = self.variants.get(key, self.entries[kind][ident]) if kind == "models" else self.entries[kind][ident]
             if len(self.found) < 4096:
-                self.found[(kind, name)] = self.entries[kind][ident]
-            return self.entries[kind][ident]
+                self.found[(kind, name)] = spec
+            return spec
         raise UnknownNameError(self.unknown_message(kind, name), field=_SINGULAR[kind])
 
     def unknown_message(self, kind: str, name: str) -> str:
@@ -202,7 +230,7 @@ def _check_inline_fields(item: Mapping[str, Any], where: str, entry_id: object) 
     from .hf_config import HF_FIELDS
     from .specs import ModelSpec
 
-    known = set(ModelSpec.model_fields) | HF_FIELDS | {"config"}
+    known = set(ModelSpec.model_fields) | HF_FIELDS | {"config", "torch_dtype", "dtype", "quantization_config"}
     for key in item:
         if key not in known:
             close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)

@@ -41,6 +41,7 @@ from .resolve import (
     default_efficiencies,
     fit_message,
     raise_if_not_fit,
+    released_dtype,
     resolve_gpu,
     smallest_tp,
 )
@@ -61,7 +62,7 @@ def estimate(
     completion_tokens: Any,
     tp: int = 1,
     pp: int = 1,
-    dtype: str | DtypeSpec = "w16a16e16",
+    dtype: str | DtypeSpec | None = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
     gpu_hour_usd: Any = None,
@@ -81,7 +82,9 @@ def estimate(
     completion_tokens : Tokens generated for each sequence [tokens]; number or array.
     tp, pp : Tensor- and pipeline-parallel sizes; tp must divide the attention heads.
     dtype : ``wXaYeZ`` recipe or alias ("bf16", "fp8", "fp8-kv16", "int8-weight-only", "int4-awq",
-        "mxfp4", "nvfp4" ...).
+        "mxfp4", "nvfp4" ...); None (default) takes the precision the model's weights are published in
+        (:func:`llmxl.released_dtype`: mxfp4 for gpt-oss, fp8 for DeepSeek-V3, bf16 for most), and
+        ``Estimate.dtype`` names the one used.
     flops_efficiency, hbm_efficiency : Fractions of peak compute and bandwidth, in (0, 1]; None
         takes the method's default (0.7 and 0.9 for `standard` and `reference`; the GPU's
         catalog values for `serving`).
@@ -163,8 +166,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def scenario_defaults(gpu: str | Mapping[str, Any] | GpuSpec, *, method: str = "serving") -> dict[str, Any]:
-    """What :func:`estimate` takes for every keyword left out, for this GPU and method.
+def scenario_defaults(
+    gpu: str | Mapping[str, Any] | GpuSpec, *, method: str = "serving", model: Any = None
+) -> dict[str, Any]:
+    """What :func:`estimate` takes for every keyword left out, for this GPU, method and model.
 
     A face that fills blanks itself (an Excel range with empty cells, a CLI option not given) asks
     here, so that a blank means exactly what leaving the argument out of ``estimate()`` means.
@@ -172,18 +177,30 @@ def scenario_defaults(gpu: str | Mapping[str, Any] | GpuSpec, *, method: str = "
     Returns
     -------
     dict : :data:`DEFAULTS`, with ``method`` checked, ``gpu_hour_usd`` the GPU's catalog price (None
-        when it has none) and ``flops_efficiency``/``hbm_efficiency`` the method's defaults for the GPU.
+        when it has none), ``flops_efficiency``/``hbm_efficiency`` the method's defaults for the GPU and,
+        given a model, ``dtype`` the precision its weights are published in (None without a model: each
+        model's own then).
 
     Examples
     --------
-    >>> d = scenario_defaults("a100-sxm-80gb", method="reference")
+    >>> d = scenario_defaults("a100-sxm-80gb", method="reference", model="llama-2-70b")
     >>> d["flops_efficiency"], d["hbm_efficiency"], d["dtype"]
     (0.7, 0.9, 'w16a16e16')
+    >>> scenario_defaults("h200-sxm-141gb", model="gpt-oss-120b")["dtype"]
+    'mxfp4'
     """
     g = resolve_gpu(gpu)
     method_ = check_method(method)
     fe, he = default_efficiencies(g, method_)
-    return {**DEFAULTS, "method": method_, "gpu_hour_usd": g.usd_per_hour, "flops_efficiency": fe, "hbm_efficiency": he}
+    dtype = None if model is None else released_dtype(model)[0].id
+    return {
+        **DEFAULTS,
+        "method": method_,
+        "gpu_hour_usd": g.usd_per_hour,
+        "flops_efficiency": fe,
+        "hbm_efficiency": he,
+        "dtype": dtype,
+    }
 
 
 def _scalar(

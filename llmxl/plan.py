@@ -25,7 +25,7 @@ from . import catalog, prices
 from .checks import check_count
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import estimate
-from .resolve import NODE_GPUS, configuration, divisors, resolve_dtype, resolve_gpu, resolve_model
+from .resolve import NODE_GPUS, configuration, divisors, released_dtype, resolve_dtype, resolve_gpu, resolve_model
 
 __all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
 
@@ -116,7 +116,7 @@ def operating_point(
     completion_tokens: Any,
     tp: int = 1,
     pp: int = 1,
-    dtype: Any = "w16a16e16",
+    dtype: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
 ) -> OperatingPoint:
@@ -454,7 +454,8 @@ def plan(
     ttft_s_max, itl_s_max : Latency targets [s]; None for no target.
     tp : Tensor-parallel size or a list of them; None tries every divisor of the heads up to 8.
     pp : Pipeline stages.
-    dtype : A dtype or a list of them; None means bf16.
+    dtype : A dtype or a list of them; None takes the precision the model is published in
+        (:func:`llmxl.released_dtype`).
     max_concurrency : Cap on sequences in flight per replica (a serving engine's max_num_seqs).
     gpu_hour_usd : Rented price [USD per GPU-hour], one for all GPUs or a dict by GPU; None: catalog prices.
     reservation_discount : Fraction off the rented price, in [0, 1).
@@ -492,7 +493,7 @@ def plan(
     gpu_specs = [resolve_gpu(g) for g in _as_list(gpus)]
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
-    dtypes = [resolve_dtype(d) for d in _as_list(dtype) or ["w16a16e16"]]
+    dtypes = [resolve_dtype(d) for d in _as_list(dtype)] or [released_dtype(spec)[0]]
     target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency)
     rows: list[PlanRow] = []
     for g in gpu_specs:

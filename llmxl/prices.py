@@ -8,6 +8,7 @@ the month of 730 hours and the 3 : 1 blend are in ``llmxl/data/finance.toml``.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from .specs import ApiPrice, GpuSpec
 
 __all__ = [
+    "STALE_AFTER_DAYS",
     "api_price",
     "api_prices",
     "blended_usd_per_1m",
@@ -25,8 +27,13 @@ __all__ = [
     "check_positive",
     "hours_per_month",
     "owned_gpu_hour_usd",
+    "price_age_days",
+    "price_is_stale",
     "rented_gpu_hour_usd",
 ]
+
+#: A price older than this at run time is flagged (llmxl's policy, issue 18): API prices move every few months.
+STALE_AFTER_DAYS = 180
 
 
 def _number(value: Any, field: str) -> float:
@@ -138,6 +145,37 @@ def blended_usd_per_1m(prompt_usd_per_1m: Any, completion_usd_per_1m: Any) -> An
     f = catalog.get_catalog().finance
     wp, wc = f.blend_prompt_weight, f.blend_completion_weight
     return (wp * prompt_usd_per_1m + wc * completion_usd_per_1m) / (wp + wc)
+
+
+def price_age_days(price: ApiPrice, today: _dt.date | None = None) -> int:
+    """Days from the date a price is known to hold (``price.checked``) to ``today`` (default: the system date).
+
+    Examples
+    --------
+    >>> p = api_price("llama-3.3-70b", "together")
+    >>> price_age_days(p, today=_dt.date(2026, 1, 1))
+    182
+    """
+    return ((today or _dt.date.today()) - price.checked).days
+
+
+def price_is_stale(price: ApiPrice, today: _dt.date | None = None) -> bool:
+    """Whether a price is older than :data:`STALE_AFTER_DAYS` (180) at ``today``: check it before relying on it.
+
+    Examples
+    --------
+    >>> p = api_price("llama-3.3-70b", "together")
+    >>> price_is_stale(p, today=_dt.date(2025, 8, 1)), price_is_stale(p, today=_dt.date(2026, 8, 1))
+    (False, True)
+    """
+    return price_age_days(price, today) > STALE_AFTER_DAYS
+
+
+def age_text(price: ApiPrice, today: _dt.date | None = None) -> str:
+    """ "2025-07-03, 519 days old: check it" or "2026-11-05": a price's date as an output names it."""
+    days = price_age_days(price, today)
+    date = price.checked.isoformat()
+    return f"{date}, {days} days old: check it" if days > STALE_AFTER_DAYS else date
 
 
 def api_prices(model: str | None = None) -> list[ApiPrice]:

@@ -30,6 +30,7 @@ __all__ = [
     "default_efficiencies",
     "divisors",
     "engine",
+    "released_dtype",
     "resolve_dtype",
     "resolve_engine",
     "resolve_gpu",
@@ -92,6 +93,37 @@ def resolve_dtype(dtype: Any) -> DtypeSpec:
     if isinstance(dtype, str):
         return catalog.get_dtype(dtype)
     raise InvalidInputError(f"dtype must be a name such as 'w16a16e16', got {type(dtype).__name__}", field="dtype")
+
+
+def released_dtype(model: Any) -> tuple[DtypeSpec, str]:
+    """The dtype a model is estimated in when the caller names none, and why, in words for an output.
+
+    The precision its weights are published in (``ModelSpec.released``: a catalog entry's record, or what
+    a config.json's torch_dtype and quantization_config say); bf16 for a model that records none.
+
+    Returns
+    -------
+    (DtypeSpec, str) : the dtype, and "as released" or "bf16 assumed: <why>" for the output to name.
+
+    Examples
+    --------
+    >>> d, why = released_dtype("gpt-oss-120b")
+    >>> d.id, why
+    ('mxfp4', 'as released')
+    """
+    m = resolve_model(model)
+    r = m.released
+    if r is None:
+        return catalog.get_dtype("w16a16e16"), "bf16 assumed: no released precision is recorded for this model"
+    if r.assumed:
+        return catalog.get_dtype("w16a16e16"), "bf16 assumed: the config.json names no torch_dtype or quantization"
+    if r.dtype is None:
+        raise InvalidInputError(
+            f"{m.id}: the precision its weights are published in is not known to llmxl ({r.read}); give a dtype "
+            "such as bf16, fp8, int4-awq or nvfp4",
+            field="dtype",
+        )
+    return catalog.get_dtype(r.dtype), "as released"
 
 
 def divisors(n: int) -> list[int]:
@@ -217,14 +249,20 @@ def configuration(
     """Resolve and check what the workload does not change; remembered for names given as text."""
     cat = catalog.get_catalog()
     key = None
-    if type(model) is str and type(gpu) is str and type(dtype) is str and type(tp) is int and type(pp) is int:
+    if (
+        type(model) is str
+        and type(gpu) is str
+        and (dtype is None or type(dtype) is str)
+        and type(tp) is int
+        and type(pp) is int
+    ):
         key = (model, gpu, dtype, tp, pp, method)
         hit = _config_cache.get(key)
         if hit is not None and hit[0] is cat:  # a reloaded catalog invalidates it
             return hit[1]
     m = resolve_model(model)
     g = resolve_gpu(gpu)
-    d = resolve_dtype(dtype)
+    d = released_dtype(m)[0] if dtype is None else resolve_dtype(dtype)
     t = check_count(tp, "tp")
     p = check_count(pp, "pp")
     if method != "serving":

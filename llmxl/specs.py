@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import CatalogError, InvalidInputError
 from .hf_config import model_fields
+from .precision import released_from_config
 
 __all__ = [
     "ApiPrice",
@@ -30,6 +31,8 @@ __all__ = [
     "MethodDefaults",
     "MoESpec",
     "ModelSpec",
+    "ReleasedPrecision",
+    "ReleasedVariant",
     "ServingConstants",
     "WindowSpec",
     "format_validation_error",
@@ -148,6 +151,33 @@ class WindowSpec(_Part):
     """Which layers use the window, in words."""
 
 
+class ReleasedPrecision(_Part):
+    """The precision a model's weights are published in, as the llmxl dtype that serves them as shipped."""
+
+    dtype: str | None = None
+    """Catalog dtype id (llmxl/data/dtypes.toml) of the weights as published; None when llmxl cannot name one."""
+    read: str
+    """What the config.json says (torch_dtype, quantization_config), or why the precision is assumed."""
+    source: str = ""
+    """Where it was read (a copy of the config.json); empty for a config.json given by the user."""
+    assumed: Annotated[bool, Field(strict=True)] = False
+    """True when the config names no precision at all and 16 bits are assumed."""
+
+    @field_validator("read")
+    @classmethod
+    def _read_is_said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say what the config names (torch_dtype, quantization_config)")
+        return value
+
+
+class ReleasedVariant(ReleasedPrecision):
+    """A repository of the same model published in another precision (e.g. an official ``-FP8`` copy)."""
+
+    aliases: tuple[str, ...]
+    """The names (aliases of the model) under which this precision is published."""
+
+
 class ModelSpec(_Spec):
     """A decoder-only transformer, in Hugging Face ``config.json`` terms.
 
@@ -185,8 +215,23 @@ class ModelSpec(_Spec):
     """Sliding-window or chunked attention layers; None when every layer sees the whole context."""
     source: str
     """Where the figures were read."""
+    license: str | None = None
+    """License of the source the figures were read from (SPDX id, e.g. "Apache-2.0"), when it states one."""
     checked: _dt.date | None = None
     """Date the figures were checked against the source."""
+    released: ReleasedPrecision | None = None
+    """The precision the weights are published in: the default dtype; None when not recorded (then bf16)."""
+    released_variants: tuple[ReleasedVariant, ...] = ()
+    """Aliases of the model published in another precision (looked up by those names, they default to it)."""
+
+    @model_validator(mode="after")
+    def _variants_are_aliases(self) -> ModelSpec:
+        names = {a.lower() for a in self.aliases}
+        for variant in self.released_variants:
+            for alias in variant.aliases:
+                if alias.lower() not in names:
+                    raise ValueError(f"released_variants names {alias!r}, which is not an alias of {self.id!r}; add it")
+        return self
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> ModelSpec:
@@ -305,10 +350,26 @@ class ModelSpec(_Spec):
         (4, True)
         """
         fields, where = model_fields(config, id=id, source=source)
+        raw = config if isinstance(config, Mapping) else _read_json(config)
+        for key in ("license", "released_variants"):  # llmxl's own fields, beside the config's
+            if raw.get(key) is not None:
+                fields[key] = raw[key]
+        given = raw.get("released")
+        fields["released"] = given if given is not None else released_from_config(raw)
         try:
             return cls(**fields)
         except ValidationError as exc:
             raise CatalogError(f"{where}: {format_validation_error(exc, 'model', fields.get('id'))}") from None
+
+
+def _read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A config.json that model_fields has already read and checked, as a dict."""
+    import json
+
+    from .textfile import read_small_file
+
+    data = json.loads(read_small_file(os.fspath(path), "model config", "give the path of a Hugging Face config.json"))
+    return data if isinstance(data, dict) else {}
 
 
 ComputeKind = Literal["fp16", "fp8", "int8", "int4", "fp4"]
@@ -368,10 +429,14 @@ class ApiPrice(_Part):
     """Price of 1M prompt (input) tokens [USD]."""
     completion_usd_per_1m: NonNegativeFloat
     """Price of 1M completion (output) tokens [USD]."""
+    cached_input_usd_per_1m: NonNegativeFloat | None = None
+    """Price of 1M prompt tokens read from the provider's prompt cache [USD]; None when not published."""
     source: str
     """Where the price was read."""
     checked: _dt.date
-    """When the price was read."""
+    """The date the price is known to hold: when it was read (or, where the source says, when it started)."""
+    since: _dt.date | None = None
+    """When the price took effect, where the source says so."""
 
     @field_validator("provider", "model")
     @classmethod

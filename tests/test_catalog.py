@@ -349,3 +349,73 @@ def test_missing_env_file_is_an_error(tmp_path, monkeypatch):
     catalog.reset()
     with pytest.raises(CatalogError, match="LLMXL_CATALOG"):
         llmxl.gpus()
+
+
+# Published parameter counts (total, active or None) [count] with where each was published. keras-hub's preset
+# metadata give the weight count of the converted checkpoint (keras-team/keras-hub@71453d08
+# keras_hub/src/models/*/*_presets.py, "params"); the others are the model cards.
+KERAS = "keras-team/keras-hub@71453d08 preset metadata params"
+CARD_PARAMETERS = {
+    "deepseek-r1-distill-llama-8b": (8_030_261_248, None, f"{KERAS}: llama3.1_8b (the distill keeps Llama-3.1-8B)"),
+    "deepseek-r1-distill-qwen-32b": (32_763_876_352, None, f"{KERAS}: qwen2.5_instruct_32b_en (its base)"),
+    "gemma-2b": (2_506_172_416, None, f"{KERAS}: gemma_2b_en"),
+    "gemma-2-2b": (2_614_341_888, None, f"{KERAS}: gemma2_2b_en"),
+    "gemma-2-9b": (9_241_705_984, None, f"{KERAS}: gemma2_9b_en"),
+    "gemma-3-1b": (999_885_952, None, f"{KERAS}: gemma3_1b"),
+    "gemma-3-4b": (3_880_099_328, None, f"{KERAS}: gemma3_4b_text"),
+    "gemma-3-12b": (11_765_788_416, None, f"{KERAS}: gemma3_12b_text"),
+    "magistral-small-2509": (23_572_403_200, None, f"{KERAS}: magistral_small_2506_en (same architecture)"),
+    "mistral-7b-v0.3": (7_248_023_552, None, f"{KERAS}: mistral_0.3_7b_en"),
+    "qwen1.5-moe-a2.7b": (14_315_784_192, None, f"{KERAS}: qwen1.5_moe_2.7b_en"),
+    "qwen2.5-0.5b": (494_032_768, None, f"{KERAS}: qwen2.5_0.5b_en"),
+    "qwen2.5-3b": (3_085_938_688, None, f"{KERAS}: qwen2.5_3b_en"),
+    "qwen3-0.6b": (596_049_920, None, f"{KERAS}: qwen3_0.6b_en"),
+    "qwen3-1.7b": (1_720_574_976, None, f"{KERAS}: qwen3_1.7b_en"),
+    "qwen3-4b": (4_022_468_096, None, f"{KERAS}: qwen3_4b_en"),
+    "qwen3-14b": (14_768_307_200, None, f"{KERAS}: qwen3_14b_en"),
+    "qwen3-30b-a3b-thinking-2507": (30_532_122_624, None, f"{KERAS}: qwen3_moe_30b_a3b_en"),
+    "qwen3-235b-a22b-thinking-2507": (235_093_634_560, None, f"{KERAS}: qwen3_moe_235b_a22b_en"),
+    "deepseek-v3": (671e9, 37e9, "deepseek-ai/DeepSeek-V3 README @e975062: 671B total, 37B activated"),
+    "gpt-oss-20b": (21e9, None, "openai/gpt-oss README @d21f34e: 21B (active differs by the embedding, methodology)"),
+    "gpt-oss-120b": (117e9, None, "openai/gpt-oss README @d21f34e: 117B"),
+    "llama-4-maverick": (400e9, 17e9, "meta-llama/llama-models models/llama4/MODEL_CARD.md @038acb9"),
+    "llama-4-scout": (109e9, 17e9, "meta-llama/llama-models models/llama4/MODEL_CARD.md @038acb9"),
+    "mixtral-8x7b": (46.7e9, 12.9e9, "mistral.ai/news/mixtral-of-experts"),
+    "qwen3-30b-a3b": (30.5e9, 3.3e9, "Qwen3-30B-A3B model card"),
+    "qwen3-235b-a22b": (235e9, 22e9, "Qwen3-235B-A22B model card"),
+    "qwen3-32b": (32.8e9, None, "Qwen3-32B model card"),
+    "qwen3-8b": (8.2e9, None, "Qwen3-8B model card"),
+}
+
+
+def test_at_least_the_families_of_the_brief_resolve_offline():
+    ids = set(llmxl.models())
+    for family in ("qwen3-", "qwen2.5-", "llama-3", "gemma-2-", "gemma-3-", "mistral-", "mixtral-", "ministral-",
+                   "deepseek-v3", "deepseek-r1-distill-", "gpt-oss-", "kimi-k2", "glm-4.5", "minimax-m2", "phi-3",
+                   "phi-4", "tinyllama"):  # fmt: skip
+        assert any(i.startswith(family) for i in ids), family
+    assert len(ids) >= 99
+
+
+@pytest.mark.parametrize("model_id", llmxl.models())
+def test_every_model_resolves_by_id_and_by_each_alias(model_id):
+    m = llmxl.get_model(model_id)
+    assert m.id == model_id
+    for alias in m.aliases:
+        assert llmxl.get_model(alias).id == model_id, alias
+        assert llmxl.get_model(alias.upper()).id == model_id  # any case
+    assert m.source and m.checked is not None
+
+
+@pytest.mark.parametrize("model_id", sorted(CARD_PARAMETERS))
+def test_parameter_count_within_3_percent_of_the_card(model_id):
+    total, active, _source = CARD_PARAMETERS[model_id]
+    m = llmxl.get_model(model_id)
+    assert m.total_parameters == pytest.approx(total, rel=0.03)
+    if active is not None:
+        assert m.active_parameters == pytest.approx(active, rel=0.03)
+
+
+def test_new_entries_keep_the_license_of_their_source():
+    for ident in ("kimi-k2", "minimax-m2.5", "glm-4.5", "qwen3-14b", "tinyllama-1.1b", "olmoe-1b-7b"):
+        assert llmxl.get_model(ident).license in ("Apache-2.0", "MIT", "none stated"), ident

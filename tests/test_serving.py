@@ -753,8 +753,11 @@ MISTRAL = {
 
 
 def _arithmetic(spec: ModelSpec) -> dict:
-    """What the arithmetic reads: everything but names, sources and layout words."""
-    d = spec.model_dump(exclude={"id", "aliases", "source", "checked", "model_type"})
+    """What the arithmetic reads: everything but names, sources, layout words and the released precision
+    (the trimmed test configs name no torch_dtype; the catalog records what the full copy says)."""
+    d = spec.model_dump(
+        exclude={"id", "aliases", "source", "checked", "model_type", "license", "released", "released_variants"}
+    )
     for part in ("moe", "attention"):
         if d.get(part):
             d[part].pop("layout", None)

@@ -62,12 +62,6 @@ def format_calibration(cal: Calibration) -> str:
         f"cross-validated (each run predicted by a fit to the others): {_pct(cal.error_cross_validated)}",
         "",
     ]
-    if cal.error_cross_validated is not None and cal.error_cross_validated > cal.error_before:
-        lines[-1:-1] = [
-            "note: each run predicted by a fit to the others is further off than with the defaults: the runs",
-            "disagree in ways these constants cannot absorb, or one run fewer informs fewer constants. The fit may",
-            "not carry over to other configurations; more runs, or fewer constants (--fit), make one that does.",
-        ]
     rows = [("run", "figure", "measured", "defaults", "calibrated")]
     for p in cal.points:
         rows.append(
@@ -80,8 +74,14 @@ def format_calibration(cal: Calibration) -> str:
             )
         )
     lines += columns(rows, indent="  ")
-    for problem in cal.problems:
-        lines.append(f"warning: {problem}")
+    lines += [f"note: {note}" for note in cal.notes]
+    if cal.problems:
+        lines += ["", "Not offered: this fit is not saved, and the defaults stay in use, because"]
+        lines += [f"  - {problem}" for problem in cal.problems]
+        if cal.suggested_constants:
+            lines.append(f"Try: llmxl calibrate ... --fit {','.join(cal.suggested_constants)}")
+        elif any("fewer constants" in p for p in cal.problems) and len(cal.fitted) > 1:
+            lines.append(f"Try fewer constants, e.g. --fit {','.join(cal.fitted[:2])}")
     return "\n".join(lines)
 
 
@@ -114,7 +114,8 @@ def run(args: Any) -> int:
         print(printable(format_calibration(cal)))
     if args.save:
         if cal.problems:
-            print(f"llmxl: error: not saved: {printable(cal.problems[0])}", file=sys.stderr)
+            hint = f" (try --fit {','.join(cal.suggested_constants)})" if cal.suggested_constants else ""
+            print(f"llmxl: error: not saved: {printable(cal.problems[0])}{hint}", file=sys.stderr)
             return 2
         name = cal.save(args.save, args.catalog, force=args.force)
         print(

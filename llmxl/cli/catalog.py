@@ -10,8 +10,14 @@ from .output import columns, plain, printable, short_text
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("catalog", help="list models, GPUs or dtypes", description="List catalog entries.")
-    p.add_argument("kind", choices=["models", "gpus", "dtypes"])
+    p = sub.add_parser(
+        "catalog",
+        help="list models, GPUs, dtypes or API prices",
+        description="List catalog entries. apis: every hosted API price (USD per 1M tokens) with its date and "
+        "source; a price older than 180 days is flagged.",
+    )
+    p.add_argument("kind", choices=["models", "gpus", "dtypes", "apis"])
+    p.add_argument("--model", help="apis only: the prices of one model (id or alias)")
     p.add_argument("--json", action="store_true", help="print every field as JSON")
 
 
@@ -19,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import catalog
 
     cat = catalog.get_catalog()
+    if args.kind == "apis":
+        return _apis(args)
     specs = list(cat.entries[args.kind].values())
     if args.json:
         print(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
@@ -37,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             "params",
             "active",
             "serving only",
+            "released",
             "checked",
             "source",
         )
@@ -54,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{s.total_parameters / 1e9:.2f}B",
                 f"{s.active_parameters / 1e9:.2f}B",
                 "; ".join(s.standard_only_features) or "-",
+                "-" if s.released is None else (s.released.dtype or "not known"),
                 s.checked.isoformat() if s.checked else "-",
                 short_text(s.source),
             )
@@ -112,4 +122,51 @@ def run(args: argparse.Namespace) -> int:
     table = [tuple(str(c) for c in header)] + [tuple(printable(str(c)) for c in r) for r in rows]
     for line in columns(table):
         print(line)
+    return 0
+
+
+def _apis(args: argparse.Namespace) -> int:
+    """``llmxl catalog apis``: provider, model, prices, date (flagged when older than 180 days) and source."""
+    import datetime as _dt
+
+    from ..prices import STALE_AFTER_DAYS, api_prices, price_age_days
+
+    today = _dt.date.today()
+    prices = sorted(api_prices(args.model), key=lambda p: (p.provider, p.model))
+    if args.json:
+        out = [
+            {**p.model_dump(mode="json"), "age_days": price_age_days(p, today),
+             "stale": price_age_days(p, today) > STALE_AFTER_DAYS}
+            for p in prices
+        ]  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return 0
+    header = ("provider", "model", "provider's name", "$/1M in", "$/1M out", "$/1M cached in", "dated", "age",
+              "source")  # fmt: skip
+    rows = []
+    stale = 0
+    for p in prices:
+        days = price_age_days(p, today)
+        old = days > STALE_AFTER_DAYS
+        stale += old
+        rows.append(
+            (
+                p.provider,
+                p.model,
+                short_text(p.provider_model or "-", 40),
+                f"{p.prompt_usd_per_1m:g}",
+                f"{p.completion_usd_per_1m:g}",
+                "-" if p.cached_input_usd_per_1m is None else f"{p.cached_input_usd_per_1m:g}",
+                p.checked.isoformat(),
+                f"{days} d" + (" STALE" if old else ""),
+                short_text(p.source),
+            )
+        )
+    table = [header] + [tuple(printable(str(c)) for c in r) for r in rows]
+    for line in columns(table, right=frozenset({3, 4, 5, 7})):
+        print(line)
+    print(
+        f"{len(prices)} prices; {stale} older than {STALE_AFTER_DAYS} days at {today.isoformat()} (STALE): "
+        "check them with the provider before relying on them"
+    )
     return 0

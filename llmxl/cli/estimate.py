@@ -35,18 +35,31 @@ def run(args: argparse.Namespace) -> int:
         gpu_hour_usd=args.gpu_hour_usd,
         method=args.method,
     )
+    basis = "given" if args.dtype is not None else dtype_basis(args.model)
     if args.json:
-        print(json.dumps(jsonable(e.to_dict()), indent=2))
+        print(json.dumps(jsonable({**e.to_dict(), "dtype_basis": basis}), indent=2))
     else:
-        print(estimate_table(e))
+        print(estimate_table(e, basis))
     return 0
 
 
-def estimate_table(e: Any) -> str:
+def dtype_basis(model: Any) -> str:
+    """Why a model's default dtype is what it is ("as released", or bf16 and why), for an output to name."""
+    from ..resolve import released_dtype
+
+    return released_dtype(model)[1]
+
+
+def dtype_label(dtype: str, basis: str | None) -> str:
+    """ "dtype mxfp4 (as released)": the dtype, and why when the user did not give it."""
+    return f"dtype {dtype}" if basis in (None, "given") else f"dtype {dtype} ({basis})"
+
+
+def estimate_table(e: Any, basis: str | None = None) -> str:
     """What ``llmxl estimate`` prints: the configuration, then each figure with its unit."""
     price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):,.2f} per GPU-hour"
     lines = [
-        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {e.dtype}, method {e.method}",
+        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {dtype_label(e.dtype, basis)}, method {e.method}",
         f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens · completion {e.completion_tokens} tokens · "
         f"efficiency {e.flops_efficiency:g} FLOPs / {e.hbm_efficiency:g} HBM · {price}",
         "",

@@ -20,8 +20,9 @@ def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
     p.add_argument("--completion", required=True, help=f"completion tokens{many}")
     p.add_argument(
         "--dtype",
-        default=D["dtype"],
-        help=f"wXaYeZ or alias such as bf16, fp8, fp8-kv16, int4-awq, mxfp4, nvfp4 (default {D['dtype']})",
+        default=None,
+        help="wXaYeZ or alias such as bf16, fp8, fp8-kv16, int4-awq, mxfp4, nvfp4 (default: the precision the "
+        "model's weights are published in, e.g. mxfp4 for gpt-oss, fp8 for DeepSeek-V3, bf16 for most)",
     )
     p.add_argument(
         "--flops-efficiency",
@@ -80,7 +81,11 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool) -> None:
     p.add_argument("--ttft", help="target time to first token [s]")
     p.add_argument("--itl", help="target inter-token latency [s]")
     p.add_argument("--tp", help="tensor-parallel sizes to try, comma-separated (default: every divisor up to 8)")
-    p.add_argument("--dtype", default="bf16", help="dtype(s), comma-separated, e.g. bf16,fp8 (default bf16)")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        help="dtype(s), comma-separated, e.g. bf16,fp8 (default: the precision the model's weights are published in)",
+    )
     p.add_argument("--max-concurrency", help="cap on sequences in flight per replica (e.g. vLLM's max_num_seqs)")
     p.add_argument("--gpu-hour-usd", help="rented price per GPU-hour in USD (default: the catalog price)")
     p.add_argument("--discount", default="0", help="reservation discount off the rented price, in [0, 1)")

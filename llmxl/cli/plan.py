@@ -59,8 +59,11 @@ def _api(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
-def format_plan(p: Plan, b: Breakeven | None = None) -> str:
-    """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work."""
+def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = None) -> str:
+    """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work.
+
+    ``dtype_note`` names the dtype when the user gave none (e.g. "dtype mxfp4 (as released)").
+    """
     lines = [
         f"{p.model}: {p.prompt_tokens:,} prompt + {p.completion_tokens:,} completion tokens per request, "
         f"{p.requests_per_s:,.4g} requests/s on average, {p.peak_requests_per_s:,.4g} at peak",
@@ -76,6 +79,7 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
             )
             or "none (throughput only)"
         ),
+        *([dtype_note] if dtype_note else []),
         "",
     ]
     best = p.best
@@ -124,9 +128,15 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
         lines.append("")
         api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
                                     b.completion_usd_per_1m)  # fmt: skip
+        dated = ""
+        if b.api != "at the given prices":
+            from ..prices import age_text, api_price
+
+            price = api_price(p.model, b.api)
+            dated = f" (price of {age_text(price)}; {price.source})"
         lines.append(
             f"API {b.api}: {rate(b.prompt_usd_per_1m)} / {rate(b.completion_usd_per_1m)} per 1M prompt / completion "
-            f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s"
+            f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s{dated}"
         )
         if b.requests_per_s is None:
             lines.append(f"Break-even: none; {b.reason}")
@@ -181,10 +191,16 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
     api = _api(args.api)
     if api is not None:
         b = breakeven(args.model, gpus, api=api, peak_factor=p.peak_requests_per_s / p.requests_per_s, **options)
+    note = None
+    if options["dtype"] is None:
+        from ..resolve import released_dtype
+
+        d, basis = released_dtype(args.model)
+        note = f"dtype {d.id} ({basis})"
     if args.json_path == "-":
         print(json_text(_document(p, b)), end="")
     else:
-        print(format_plan(p, b))
+        print(format_plan(p, b, note))
     if args.csv:
         write_csv(p.to_rows(), Path(args.csv), args.force, ROW_FIELDS)
         print(f"wrote {args.csv}", file=sys.stderr if args.json_path == "-" else sys.stdout)

@@ -512,7 +512,7 @@ def simulate(
     engine: Any = None,
     tp: int = 1,
     pp: int = 1,
-    dtype: Any = "w16a16e16",
+    dtype: Any = None,
     seed: Any = 0,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
@@ -521,7 +521,8 @@ def simulate(
 
     Parameters
     ----------
-    model, gpu, tp, pp, dtype, flops_efficiency, hbm_efficiency : The configuration, as for estimate().
+    model, gpu, tp, pp, dtype, flops_efficiency, hbm_efficiency : The configuration, as for estimate()
+        (dtype None: the precision the model is published in).
     prompt_tokens, completion_tokens : Mean lengths of the requests [tokens].
     max_concurrency : Requests in flight at most (a closed loop when request_rate is infinite); None
         for no limit (``--max-concurrency``).

@@ -109,7 +109,7 @@ class Sweep:
     """The inputs of a report, resolved and checked."""
 
     def __init__(self, args: Any) -> None:
-        from ..resolve import resolve_model
+        from ..resolve import released_dtype, resolve_model
 
         specs = [resolve_model(m) for m in _split(args.model, "models")]
         self.specs = {spec.id: spec for spec in specs}  # config.json models too, by id
@@ -120,7 +120,9 @@ class Sweep:
         self.completions = parse_list(args.completion, "completion_tokens")
         self.tp = check_count(args.tp, "tp")
         self.pp = check_count(args.pp, "pp")
-        self.dtype = catalog.get_dtype(args.dtype).id
+        # One dtype for every model when given; else each model's released precision (``dtypes``).
+        self.dtype = None if args.dtype is None else catalog.get_dtype(args.dtype).id
+        self.dtypes = {ident: self.dtype or released_dtype(spec)[0].id for ident, spec in self.specs.items()}
         self.method = check_method(args.method)
         self.fe = None if args.flops_efficiency is None else check_efficiency(args.flops_efficiency, "flops_efficiency")
         self.he = None if args.hbm_efficiency is None else check_efficiency(args.hbm_efficiency, "hbm_efficiency")
@@ -152,7 +154,7 @@ class Sweep:
                     completion_tokens=n,
                     tp=self.tp,
                     pp=self.pp,
-                    dtype=self.dtype,
+                    dtype=self.dtypes[model],
                     flops_efficiency=self.fe,
                     hbm_efficiency=self.he,
                     gpu_hour_usd=self.price,
@@ -173,7 +175,7 @@ class Sweep:
                     "gpu": gpu,
                     "tp": self.tp,
                     "pp": self.pp,
-                    "dtype": self.dtype,
+                    "dtype": self.dtypes[model],
                     "method": self.method,
                     "batch_size": bi,
                     "prompt_tokens": si,
@@ -202,6 +204,9 @@ def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None =
     known = catalog.get_catalog().entries["models"]
     write_catalog_sheet(wb, extra_models=[spec for ident, spec in sweep.specs.items() if ident not in known])
     configs = [{"model": m, "gpu": g, **SHARED_NAMED_INPUTS} for m, g in sweep.configs]
+    if sweep.dtype is None:  # a blank dtype cell means each model's released precision
+        for cfg in configs:
+            cfg["dtype"] = Formula(f'=IF(llm_dtype="","{sweep.dtypes[cfg["model"]]}",llm_dtype)')
     first = 4
     scenarios = []
     rows = []
@@ -218,7 +223,14 @@ def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None =
     inputs = {
         "llm_tp": ("Tensor parallel GPUs (tp)", sweep.tp),
         "llm_pp": ("Pipeline parallel stages (pp)", sweep.pp),
-        "llm_dtype": ("Dtype", sweep.dtype),
+        "llm_dtype": (
+            "Dtype"
+            if sweep.dtype is not None
+            else "Dtype (blank: each model's released precision, "
+            + ", ".join(f"{m} {d}" for m, d in sweep.dtypes.items())
+            + ")",
+            sweep.dtype,
+        ),
         "llm_flops_efficiency": ("FLOPs efficiency (fraction of peak; blank: the method's)", sweep.fe),
         "llm_hbm_efficiency": ("HBM efficiency (fraction of peak; blank: the method's)", sweep.he),
         "llm_gpu_hour_usd": ("Price per GPU-hour [USD] (blank: each GPU's catalog price)", sweep.price),

@@ -53,7 +53,9 @@ _DOCS = {
     "Default: the method's (serving: the fitted value; standard and reference: 0.7).",
     "hbm_efficiency": "Optional. Fraction of peak memory bandwidth achieved, in (0, 1]. "
     "Default: the method's (serving: the fitted value; standard and reference: 0.9).",
-    "dtype": 'Optional. Precision such as "bf16", "fp8", "fp8-kv16", "int4-awq", "mxfp4", "nvfp4". Default w16a16e16.',
+    "dtype": 'Optional. Precision such as "bf16", "fp8", "fp8-kv16", "int4-awq", "mxfp4", "nvfp4". '
+    "Default: the precision the model's weights are published in (mxfp4 for gpt-oss, fp8 for DeepSeek-V3, bf16 "
+    "for most).",
     "method": 'Optional. "serving" (default; what a serving engine measures; any model), "standard" '
     '(llm-analysis; dense models) or "reference" (reproduces the published Llama-2-70B table).',
     "pp": "Optional. Pipeline-parallel stages. Default 1.",

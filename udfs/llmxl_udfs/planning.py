@@ -22,7 +22,8 @@ _PLAN_DOCS = {
     "ttft_s_max": "Optional. Target time to first token [s]. Default: none.",
     "itl_s_max": "Optional. Target inter-token latency [s]. Default: none.",
     "tp": "Optional. Tensor-parallel GPUs per replica. Default: the cheapest of 1, 2, 4, 8.",
-    "dtype": 'Optional. Precision such as "bf16", "fp8", "mxfp4", "nvfp4". Default bf16.',
+    "dtype": 'Optional. Precision such as "bf16", "fp8", "mxfp4", "nvfp4". Default: the precision the model\'s '
+    "weights are published in (mxfp4 for gpt-oss, fp8 for DeepSeek-V3, bf16 for most).",
     "reservation_discount": "Optional. Fraction off the rented price, in [0, 1). Default 0.",
     "max_concurrency": "Optional. Cap on sequences in flight per replica (vLLM's max_num_seqs). Default: none.",
     "kind": 'Optional. "prompt", "completion" or "blended" (3 prompt : 1 completion). Default blended.',

@@ -88,7 +88,9 @@ def _run(args: dict, pick):
     try:
         model = _text(args["model"], "model")
         gpu = catalog.get_gpu(_text(args["gpu"], "gpu"))
-        defaults = llmxl.scenario_defaults(gpu, method=_text(args["method"], "method", _DEFAULTS["method"]))
+        defaults = llmxl.scenario_defaults(
+            gpu, method=_text(args["method"], "method", _DEFAULTS["method"]), model=model
+        )
         common = dict(
             tp=_scalar_arg(args["tp"], "tp"),
             pp=_scalar_arg(args["pp"], "pp"),
