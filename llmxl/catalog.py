@@ -93,6 +93,8 @@ class Catalog:
     """Hosted API prices by (provider, model id), built-in then user entries."""
     finance: Any = None
     """Conventions of cost of service (llmxl/data/finance.toml)."""
+    energy: Any = None
+    """Defaults of the energy of serving: power fraction, server share, PUE, grid intensity (llmxl/data/energy.toml)."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -316,7 +318,7 @@ def user_catalog_paths() -> list[Path]:
 def _load_methods(cat: Catalog) -> None:
     from pydantic import ValidationError
 
-    from .specs import FinanceConventions, MethodDefaults, format_validation_error
+    from .specs import EnergyConventions, FinanceConventions, MethodDefaults, format_validation_error
 
     label = "llmxl/data/methods.toml"
     data = _read_toml(resources.files("llmxl") / "data" / "methods.toml", label)
@@ -331,6 +333,12 @@ def _load_methods(cat: Catalog) -> None:
         cat.finance = FinanceConventions(**data)
     except ValidationError as exc:
         raise CatalogError(f"{label}: {format_validation_error(exc, 'finance conventions')}") from None
+    label = "llmxl/data/energy.toml"
+    data = _read_toml(resources.files("llmxl") / "data" / "energy.toml", label)
+    try:
+        cat.energy = EnergyConventions(**data)
+    except ValidationError as exc:
+        raise CatalogError(f"{label}: {format_validation_error(exc, 'energy conventions')}") from None
 
 
 def _load() -> Catalog:
