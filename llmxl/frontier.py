@@ -252,7 +252,14 @@ def frontier(
     ...              completion_tokens=300, gpu_hour_usd=3.99)
     >>> [(p.concurrency, round(p.output_tokens_per_s_per_user, 1), round(p.usd_per_1m_blended, 3))
     ...  for p in f.points[:3]]
-    [(1, 63.4, 8.924), (2, 61.9, 4.571), (3, 60.5, 3.122)]
+    [(1, 43.6, 12.643), (2, 43.0, 6.41), (3, 42.3, 4.332)]
+
+    Each user reads 43.6 tokens/s alone on the replica, at $12.64 per 1M tokens; at 465 sequences in flight
+    (all that fit) tokens cost $0.224 per 1M and each user reads 4.9 tokens/s:
+
+    >>> p = f.points[-1]
+    >>> p.concurrency, round(p.output_tokens_per_s_per_user, 1), round(p.usd_per_1m_blended, 3), p.pareto
+    (465, 4.9, 0.224, True)
     """
     spec = resolve_model(model)
     s = check_count(prompt_tokens, "prompt_tokens")
