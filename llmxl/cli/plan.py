@@ -159,7 +159,8 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
             f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
             f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}"
             f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
-            f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour; "
+            f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour"
+            f"{_BASIS.get(best.price_basis or '', '')}; "
             f"{money(best.usd_per_1m_prompt_tokens, 3)} / {money(best.usd_per_1m_completion_tokens, 3)} per 1M "
             f"prompt / completion tokens ({money(best.usd_per_1m_blended, 3)} blended 3:1)"
         )
@@ -215,6 +216,9 @@ def format_plan(p: Plan, b: Breakeven | None = None) -> str:
                 f"peak {b.peak_factor:g} × average)"
             )
     return "\n".join(lines)
+
+
+_BASIS = {"catalog": " (catalog on-demand)", "owned": " (owned)"}
 
 
 def _energy_line(r: Any, grid: float | None) -> str:
