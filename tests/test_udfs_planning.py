@@ -47,6 +47,16 @@ class TestGpuRange:
                             gpu_hour_usd={"h100-sxm-80gb": 2.0, "b200": 7.0}).best  # fmt: skip
         assert got == best.num_gpus and cost == priced.monthly_usd
 
+    def test_breakeven_takes_the_gpus_of_a_plan_too(self, xl):
+        kw = dict(prompt_tokens=1000, completion_tokens=300, dtype="fp8", peak_factor=2, api=(0.88, 0.88))
+        lib = llmxl.breakeven("llama-3.1-70b", ["h100-sxm-80gb", "b200"], **kw,
+                              gpu_hour_usd={"h100-sxm-80gb": 1.0, "b200": 9.0})  # fmt: skip
+        args = (1000.0, 300.0, 2.0, 0.88, 0.88, MISSING, MISSING, MISSING, MISSING, "fp8")
+        got = call_as_excel(xl.LLM_BREAKEVEN, *HEAD, (("h100-sxm-80gb", 1.0), ("b200", 9.0)), *args)
+        listed = call_as_excel(xl.LLM_BREAKEVEN, *HEAD, "h100-sxm-80gb, b200", *args)
+        assert got == lib.requests_per_s and lib.row.gpu == "h100-sxm-80gb"
+        assert listed == llmxl.breakeven("llama-3.1-70b", ["h100-sxm-80gb", "b200"], **kw).requests_per_s
+
     def test_a_price_column_beside_the_names(self, xl):
         out = spill(xl, (("h100-sxm-80gb", 2.0), ("b200", 7.0)))
         p = llmxl.plan("llama-3.1-70b", ["h100-sxm-80gb", "b200"], **LIB,

@@ -432,7 +432,7 @@ def LLM_API_PRICE(model, provider, kind=None):
 
 @xw.func(category=CATEGORY)
 @xl_arg("model", doc=_DOCS["model"])
-@xl_arg("gpu", doc=_DOCS["gpu"])
+@xl_arg("gpu", ndim=2, doc=_PLAN_DOCS["gpu"])
 @xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
 @xl_arg("completion_tokens", doc=_DOCS["completion_tokens"])
 @xl_arg("peak_factor", doc="Peak / average traffic, e.g. 3.")
@@ -469,15 +469,18 @@ def LLM_BREAKEVEN(
                     "api needs a provider name, or prompt and completion USD per 1M tokens", field="api"
                 )
             which = (pin, pout)
+        names, priced = _prices_and_energy(
+            {"gpu": gpu}, _cell_number(_single(gpu_hour_usd, "gpu_hour_usd"), "gpu_hour_usd")
+        )
         b = llmxl.breakeven(
             _text(model, "model"),
-            _text(gpu, "gpu"),
+            names,
             prompt_tokens=_cell_number(prompt_tokens, "prompt_tokens"),
             completion_tokens=_cell_number(completion_tokens, "completion_tokens"),
             api=which,
+            **priced,
             **given(
                 peak_factor=_cell_number(peak_factor, "peak_factor"),
-                gpu_hour_usd=_cell_number(gpu_hour_usd, "gpu_hour_usd"),
                 ttft_s_max=_cell_number(ttft_s_max, "ttft_s_max"),
                 itl_s_max=_cell_number(itl_s_max, "itl_s_max"),
                 tp=_cell_number(tp, "tp"),
