@@ -27,15 +27,7 @@ from .errors import DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import estimate
 from .resolve import NODE_GPUS, configuration, divisors, resolve_dtype, resolve_gpu, resolve_model
 
-__all__ = [
-    "Breakeven",
-    "OperatingPoint",
-    "Plan",
-    "PlanRow",
-    "breakeven",
-    "operating_point",
-    "plan",
-]
+__all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
 
 
 @dataclass(frozen=True)
