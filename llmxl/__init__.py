@@ -15,6 +15,7 @@ from ._version import __version__
 from .catalog import add_catalog_file, dtypes, get_dtype, get_gpu, get_model, gpus, models
 from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError
 from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate, scenario_defaults
+from .frontier import Frontier, FrontierPoint, frontier
 from .plan import Breakeven, OperatingPoint, Plan, PlanRow, breakeven, operating_point, plan
 from .prices import api_price, api_prices, owned_gpu_hour_usd
 from .resolve import engine, released_dtype
@@ -28,6 +29,8 @@ __all__ = [
     "DoesNotFitError",
     "DtypeSpec",
     "Estimate",
+    "Frontier",
+    "FrontierPoint",
     "GpuSpec",
     "InvalidInputError",
     "LatencyBreakdown",
@@ -47,6 +50,7 @@ __all__ = [
     "dtypes",
     "engine",
     "estimate",
+    "frontier",
     "get_dtype",
     "get_gpu",
     "get_model",

@@ -100,6 +100,8 @@ class Catalog:
     variants: dict[str, Any] = field(default_factory=dict)
     """Models by the normalised alias of a repository published in another precision: the model with that
     precision as its ``released`` one (``ModelSpec.released_variants``)."""
+    energy: Any = None
+    """Defaults of the energy of serving: power fraction, server share, PUE, grid intensity (llmxl/data/energy.toml)."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -352,7 +354,7 @@ def user_catalog_paths() -> list[Path]:
 def _load_methods(cat: Catalog) -> None:
     from pydantic import ValidationError
 
-    from .specs import FinanceConventions, MethodDefaults, format_validation_error
+    from .specs import EnergyConventions, FinanceConventions, MethodDefaults, format_validation_error
 
     label = "llmxl/data/methods.toml"
     data = _read_toml(resources.files("llmxl") / "data" / "methods.toml", label)
@@ -367,6 +369,12 @@ def _load_methods(cat: Catalog) -> None:
         cat.finance = FinanceConventions(**data)
     except ValidationError as exc:
         raise CatalogError(f"{label}: {format_validation_error(exc, 'finance conventions')}") from None
+    label = "llmxl/data/energy.toml"
+    data = _read_toml(resources.files("llmxl") / "data" / "energy.toml", label)
+    try:
+        cat.energy = EnergyConventions(**data)
+    except ValidationError as exc:
+        raise CatalogError(f"{label}: {format_validation_error(exc, 'energy conventions')}") from None
 
 
 def _load() -> Catalog:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import catalog, prices
+from . import energy, prices
 from .checks import check_count
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import estimate
@@ -178,9 +178,18 @@ class PlanRow:
     ttft_s, itl_s : Latency under that load [s] (at concurrency 1 when the target is missed).
     replicas : ceil(peak / μB*); num_gpus : replicas · tp · pp.
     utilisation : average / (replicas · μB*).
-    gpu_hour_usd : Price basis used [USD per GPU-hour].
+    gpu_hour_usd : The price of this row's GPU [USD per GPU-hour]; also as ``usd_per_gpu_hour`` (the same value,
+        the name its JSON and CSV rows carry beside this one).
+    price_basis : Where the price comes from: "catalog" (the GPU's dated on-demand price), "rented" (a given
+        rented price) or "owned"; a reservation discount applies to the first two.
     monthly_usd : num_gpus · gpu_hour_usd · 730 [USD].
     usd_per_1m_prompt_tokens, usd_per_1m_completion_tokens, usd_per_1m_blended : Cost of service [USD per 1M].
+    power_kw_per_gpu : Power one GPU draws while serving, with its share of the server [kW]; None when the
+        GPU has no catalog board power and none was given.
+    pue : Power usage effectiveness the energy (and an owned price) counts.
+    kwh_per_month : num_gpus · power_kw_per_gpu · pue · 730 [kWh].
+    kwh_per_1m_tokens : kwh_per_month over the month's tokens (prompt and completion alike) · 1e6 [kWh].
+    kg_co2e_per_1m_tokens : kwh_per_1m_tokens · grid intensity / 1000 [kg CO2e].
     reason : Why it cannot meet the target (which target, by how much); None when it can.
     """
 
@@ -203,13 +212,30 @@ class PlanRow:
     usd_per_1m_completion_tokens: float | None = None
     usd_per_1m_blended: float | None = None
     prompt_share: float | None = None
+    price_basis: str | None = None
+    power_kw_per_gpu: float | None = None
+    pue: float | None = None
+    kwh_per_month: float | None = None
+    kwh_per_1m_tokens: float | None = None
+    kg_co2e_per_1m_tokens: float | None = None
     reason: str | None = None
 
+    @property
+    def usd_per_gpu_hour(self) -> float | None:
+        """The price of this row's GPU [USD per GPU-hour] (the same as gpu_hour_usd)."""
+        return self.gpu_hour_usd
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, with usd_per_gpu_hour beside gpu_hour_usd."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            out[name] = value
+            if name == "gpu_hour_usd":
+                out["usd_per_gpu_hour"] = value
+        return out
 
 
-ROW_FIELDS = tuple(f.name for f in fields(PlanRow))
+ROW_FIELDS = tuple(PlanRow(model="", gpu="", tp=1, pp=1, dtype="").to_dict())
 
 
 @dataclass(frozen=True)
@@ -221,6 +247,7 @@ class Plan:
     requests_per_s, peak_requests_per_s : The traffic planned for [1/s].
     rows : Every candidate configuration (:class:`PlanRow`).
     best : The cheapest row that meets the target; None when none does (each row says why).
+    grid_g_co2e_per_kwh : Grid carbon intensity the rows' emissions use [g CO2e/kWh].
     """
 
     model: str
@@ -231,6 +258,7 @@ class Plan:
     ttft_s_max: float | None
     itl_s_max: float | None
     rows: tuple[PlanRow, ...]
+    grid_g_co2e_per_kwh: float | None = None
 
     @property
     def best(self) -> PlanRow | None:
@@ -307,34 +335,18 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-_OWNED_ARGS = ("purchase_usd", "years", "power_kw", "pue", "usd_per_kwh", "other_usd_per_year")
-
-
-def _for_gpu(value: Any, gpu_id: str) -> Any:
-    """A per-GPU value: ``value`` itself, or its entry for this GPU when it maps GPU names to values."""
-    if isinstance(value, Mapping) and not set(value) <= set(_OWNED_ARGS):
-        for name, v in value.items():
-            if catalog.get_gpu(str(name)).id == gpu_id:
-                return v
-        return None
-    return value
-
-
-def gpu_hour_price(gpu: Any, gpu_hour_usd: Any = None, reservation_discount: Any = 0.0, owned: Any = None) -> float:
-    """USD per GPU-hour for a plan: owned (a price or owned_gpu_hour_usd's arguments) or rented."""
-    own = _for_gpu(owned, gpu.id)
-    if own is not None:
-        if gpu_hour_usd is not None:
-            raise InvalidInputError("give gpu_hour_usd (rented) or owned, not both", field="owned")
-        if isinstance(own, Mapping):
-            unknown = set(own) - set(_OWNED_ARGS)
-            if unknown:
-                raise InvalidInputError(
-                    f"owned has unknown field {sorted(unknown)[0]!r}; use {', '.join(_OWNED_ARGS)}", field="owned"
-                )
-            return prices.owned_gpu_hour_usd(**own)
-        return prices.check_positive(own, "owned", "USD per GPU-hour", "1.85")
-    return prices.rented_gpu_hour_usd(gpu, _for_gpu(gpu_hour_usd, gpu.id), reservation_discount)
+def _with_energy(row: PlanRow, basis: prices.PriceBasis, grid: float, target: _Target) -> PlanRow:
+    """The row with its price basis, its power and, when it serves, its energy and emissions."""
+    kw, u = basis.power_kw, basis.pue
+    extra: dict[str, Any] = dict(price_basis=basis.basis, power_kw_per_gpu=kw, pue=u)
+    if kw is not None and row.num_gpus is not None:
+        kwh = energy.kwh_per_1m_tokens(row.num_gpus, kw, u, target.avg, target.s, target.n)
+        extra.update(
+            kwh_per_month=energy.kwh_per_month(row.num_gpus, kw, u),
+            kwh_per_1m_tokens=kwh,
+            kg_co2e_per_1m_tokens=energy.kg_co2e_per_1m_tokens(kwh, grid),
+        )
+    return replace(row, **extra)
 
 
 # ---------------------------------------------------------------------------
@@ -362,6 +374,20 @@ class _Target(NamedTuple):
     cap: int | None
     fe: Any
     he: Any
+
+
+def cost_per_1m(
+    prompt_share: Any, monthly_usd: Any, requests_per_s: Any, prompt_tokens: int, completion_tokens: int
+) -> Any:
+    """(prompt, completion, blended) USD per 1M tokens of a fleet costing ``monthly_usd`` at an average traffic.
+
+    φ · monthly / (λ · 730 · 3600 · s) · 1e6 and (1 - φ) · monthly / (λ · 730 · 3600 · n) · 1e6; blended 3 : 1.
+    Numbers or arrays; the plan and the frontier (a replica fully used: λ = μB) price tokens with it.
+    """
+    seconds = prices.hours_per_month() * 3600
+    usd_prompt = prompt_share * monthly_usd / (requests_per_s * seconds * prompt_tokens) * 1e6
+    usd_completion = (1 - prompt_share) * monthly_usd / (requests_per_s * seconds * completion_tokens) * 1e6
+    return usd_prompt, usd_completion, prices.blended_usd_per_1m(usd_prompt, usd_completion)
 
 
 def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
@@ -392,10 +418,8 @@ def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float,
     replicas = math.ceil(peak / rate)
     gpus = replicas * one.tp * one.pp
     monthly = gpus * price * prices.hours_per_month()
-    seconds = prices.hours_per_month() * 3600
     share = float(phi[i])
-    usd_prompt = share * monthly / (avg * seconds * s) * 1e6
-    usd_completion = (1 - share) * monthly / (avg * seconds * n) * 1e6
+    usd_prompt, usd_completion, usd_blended = cost_per_1m(share, monthly, avg, s, n)
     return PlanRow(
         **head,
         concurrency=i + 1,
@@ -409,7 +433,7 @@ def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float,
         monthly_usd=monthly,
         usd_per_1m_prompt_tokens=usd_prompt,
         usd_per_1m_completion_tokens=usd_completion,
-        usd_per_1m_blended=float(prices.blended_usd_per_1m(usd_prompt, usd_completion)),
+        usd_per_1m_blended=float(usd_blended),
         prompt_share=share,
     )
 
@@ -418,6 +442,11 @@ def _tp_candidates(model_spec: Any, tp: Any) -> list[int]:
     if tp is None:
         return [d for d in divisors(model_spec.num_attention_heads) if d <= NODE_GPUS]
     return [check_count(t, "tp") for t in _as_list(tp)]
+
+
+def _dtype_candidates(model_spec: Any, dtype: Any) -> list[Any]:
+    """The dtypes a plan tries: those given, else the precision the model is published in."""
+    return [resolve_dtype(d) for d in _as_list(dtype)] or [released_dtype(model_spec)[0]]
 
 
 def plan(
@@ -441,6 +470,9 @@ def plan(
     owned: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    power_kw: Any = None,
+    pue: Any = None,
+    grid_g_co2e_per_kwh: Any = None,
 ) -> Plan:
     """Every candidate configuration for a traffic and a latency target, and the cheapest that meets it.
 
@@ -457,10 +489,18 @@ def plan(
     dtype : A dtype or a list of them; None takes the precision the model is published in
         (:func:`llmxl.released_dtype`).
     max_concurrency : Cap on sequences in flight per replica (a serving engine's max_num_seqs).
-    gpu_hour_usd : Rented price [USD per GPU-hour], one for all GPUs or a dict by GPU; None: catalog prices.
+    gpu_hour_usd : Rented price [USD per GPU-hour]: one number for every GPU, or a dict by GPU name
+        (``{"h100-sxm-80gb": 2.0, "b200": 7.0}``; a GPU it leaves out keeps its catalog price, a name that is not
+        among ``gpus`` is refused). None: each GPU's catalog price.
     reservation_discount : Fraction off the rented price, in [0, 1).
-    owned : Owned cost instead of rent: USD per GPU-hour, or the arguments of
-        :func:`llmxl.owned_gpu_hour_usd` as a dict (either one for all GPUs, or a dict by GPU).
+    owned : Owned cost instead of rent: USD per GPU-hour, or the arguments of :func:`llmxl.owned_gpu_hour_usd`
+        as a dict (power_kw and pue may be left out: the GPU's serving power and ``pue`` then apply); one for
+        every GPU, or a dict by GPU name (a GPU it leaves out is rented).
+    power_kw : Power per GPU with its share of the server [kW], one number or a dict by GPU name; None: each
+        GPU's catalog serving power (:func:`llmxl.energy.serving_power_kw`). Owned prices use the same figure.
+    pue : Power usage effectiveness of the data centre; None: 1.58, the industry average (Uptime 2023).
+    grid_g_co2e_per_kwh : Grid carbon intensity [g CO2e/kWh], or a region ("world", "us", "eu27"); None: world,
+        445 (IEA 2024).
 
     Returns
     -------
@@ -471,7 +511,8 @@ def plan(
     B* = the largest B ≤ the largest batch that fits (and ≤ max_concurrency) with TTFT_B ≤ ttft_s_max and
     ITL_B ≤ itl_s_max; replicas = ceil(peak / μB*); monthly cost = GPUs · USD per GPU-hour · 730;
     USD per 1M prompt tokens = φ · monthly / prompt tokens per month · 1e6, completion likewise with 1 - φ;
-    blended = (3 prompt + completion) / 4.
+    blended = (3 prompt + completion) / 4. Energy: kWh per month = GPUs · power_kw · PUE · 730; kWh per 1M
+    tokens = that / (prompt + completion tokens per month) · 1e6; kg CO2e = kWh · grid intensity / 1000.
 
     Examples
     --------
@@ -493,21 +534,24 @@ def plan(
     gpu_specs = [resolve_gpu(g) for g in _as_list(gpus)]
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
-    dtypes = [resolve_dtype(d) for d in _as_list(dtype)] or [released_dtype(spec)[0]]
+    dtypes = _dtype_candidates(spec, dtype)
     target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency)
+    grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
+    bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
     rows: list[PlanRow] = []
-    for g in gpu_specs:
-        price = gpu_hour_price(g, gpu_hour_usd, reservation_discount, owned)
+    for g, basis in zip(gpu_specs, bases, strict=True):
+        price = basis.usd_per_gpu_hour
         for d in dtypes:
             for t in _tp_candidates(spec, tp):
                 try:
-                    rows.append(_candidate(spec, g, t, p, d, price, target))
+                    row = _candidate(spec, g, t, p, d, price, target)
                 except LlmxlError as exc:
                     if exc.field not in ("tp", "batch_size", "dtype", "pp", "method"):
                         raise
-                    rows.append(
-                        PlanRow(model=spec.id, gpu=g.id, tp=t, pp=p, dtype=d.id, gpu_hour_usd=price, reason=exc.message)
+                    row = PlanRow(
+                        model=spec.id, gpu=g.id, tp=t, pp=p, dtype=d.id, gpu_hour_usd=price, reason=exc.message
                     )
+                rows.append(_with_energy(row, basis, grid, target))
     # Feasible rows cheapest first; then those that fit but miss the target, nearest first; then those that do not fit.
     rows.sort(
         key=lambda r: (r.reason is not None, r.ttft_s is None, r.monthly_usd or 0.0, r.num_gpus or 0, r.ttft_s or 0.0)
@@ -521,6 +565,7 @@ def plan(
         ttft_s_max=ttft_max,
         itl_s_max=itl_max,
         rows=tuple(rows),
+        grid_g_co2e_per_kwh=grid,
     )
 
 

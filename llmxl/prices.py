@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import catalog
+from . import catalog, energy
 from .errors import InvalidInputError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STALE_AFTER_DAYS",
+    "PriceBasis",
     "api_price",
     "api_prices",
     "blended_usd_per_1m",
@@ -27,7 +29,11 @@ __all__ = [
     "check_positive",
     "hours_per_month",
     "owned_gpu_hour_usd",
+    "owned_power_kw",
+    "per_gpu",
     "price_age_days",
+    "price_bases",
+    "price_basis",
     "price_is_stale",
     "rented_gpu_hour_usd",
 ]
@@ -39,11 +45,12 @@ STALE_AFTER_DAYS = 180
 def _number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
-            value = float(str(value).strip()) if isinstance(value, str) and value.strip() else None
+            number = float(value.strip()) if isinstance(value, str) and value.strip() else None
         except ValueError:
-            value = None
-        if value is None:
+            number = None
+        if number is None:
             raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
+        value = number
     v = float(value)
     if not math.isfinite(v):
         raise InvalidInputError(f"{field} must be a finite number, got {v}", field=field)
@@ -81,10 +88,12 @@ def hours_per_month() -> float:
 def owned_gpu_hour_usd(
     purchase_usd: Any,
     years: Any,
-    power_kw: Any,
-    pue: Any,
-    usd_per_kwh: Any,
+    power_kw: Any = None,
+    pue: Any = None,
+    usd_per_kwh: Any = None,
     other_usd_per_year: Any = 0.0,
+    *,
+    gpu: Any = None,
 ) -> float:
     """Cost of one owned GPU for one hour [USD]: depreciation, power and other yearly costs.
 
@@ -92,10 +101,13 @@ def owned_gpu_hour_usd(
     ----------
     purchase_usd : Purchase price of one GPU (its share of the server) [USD].
     years : Depreciation period [years].
-    power_kw : Power drawn per GPU (its share of the server) [kW].
-    pue : Power usage effectiveness of the data centre (≥ 1; 1.3 for new sites, 1.58 on average).
+    power_kw : Power drawn per GPU (its share of the server) [kW]; None: the serving power of ``gpu`` in the
+        catalog (:func:`llmxl.energy.serving_power_kw`), the figure its energy per token uses.
+    pue : Power usage effectiveness of the data centre (≥ 1; 1.3 for new sites); None: 1.58, the average
+        (llmxl/data/energy.toml).
     usd_per_kwh : Electricity price [USD/kWh].
     other_usd_per_year : Other yearly cost per GPU: hosting, software licences, support [USD].
+    gpu : The GPU (a name or a GpuSpec), needed only when power_kw is None.
 
     Returns
     -------
@@ -112,17 +124,43 @@ def owned_gpu_hour_usd(
 
     >>> round(owned_gpu_hour_usd(40_000, 4, 10.2 / 8, 1.58, 0.08, 4_875), 2)
     1.86
+
+    An H100 at its catalog serving power (1.02 kW with its share of the server) and the average PUE:
+
+    >>> round(owned_gpu_hour_usd(30_000, 5, usd_per_kwh=0.08, other_usd_per_year=4_500, gpu="h100-sxm-80gb"), 4)
+    1.3276
     """
     purchase = _non_negative(purchase_usd, "purchase_usd", "USD", "30000")
     y = check_positive(years, "years", "years", "5")
-    kw = _non_negative(power_kw, "power_kw", "kW", "1.0")
-    p = _number(pue, "pue")
-    if p < 1:
-        raise InvalidInputError(f"pue must be ≥ 1, got {p:g}; give e.g. 1.3 (new sites) or 1.58 (average)", field="pue")
+    kw = owned_power_kw(power_kw, gpu)
+    p = energy.check_pue(energy.conventions().pue if pue is None else pue)
+    if usd_per_kwh is None:
+        raise InvalidInputError("usd_per_kwh is missing; give the electricity price such as 0.08", field="usd_per_kwh")
     kwh = _non_negative(usd_per_kwh, "usd_per_kwh", "USD/kWh", "0.08")
     other = _non_negative(other_usd_per_year, "other_usd_per_year", "USD", "4500")
     hours_per_year = 12 * hours_per_month()
     return purchase / (y * hours_per_year) + kw * p * kwh + other / hours_per_year
+
+
+def owned_power_kw(power_kw: Any, gpu: Any) -> float:
+    """The power an owned GPU is charged for [kW]: the given one, else the GPU's catalog serving power."""
+    if power_kw is not None:
+        return energy.check_power_kw(power_kw)
+    if gpu is None:
+        raise InvalidInputError(
+            "power_kw is missing; give the power per GPU with its share of the server such as 1.0, or the gpu "
+            "to take its catalog serving power",
+            field="power_kw",
+        )
+    spec = catalog.get_gpu(gpu) if isinstance(gpu, str) else gpu
+    kw = energy.serving_power_kw(spec)
+    if kw is None:
+        raise InvalidInputError(
+            f"gpu {spec.id!r} has no board power in the catalog; give power_kw (kW per GPU with its share of the "
+            "server) such as 1.0",
+            field="power_kw",
+        )
+    return kw
 
 
 def rented_gpu_hour_usd(gpu: GpuSpec, gpu_hour_usd: Any = None, reservation_discount: Any = 0.0) -> float:
@@ -221,3 +259,114 @@ def api_price(model: str, provider: str) -> ApiPrice:
     else:
         hint = "no provider in the catalog prices it; give the prices as (prompt, completion) USD per 1M"
     raise UnknownNameError(f"api provider {key[0]!r} has no price for {ident}; {hint}", field="api")
+
+
+# ---------------------------------------------------------------------------
+# The price of each GPU of a plan
+
+_OWNED_ARGS = ("purchase_usd", "years", "power_kw", "pue", "usd_per_kwh", "other_usd_per_year")
+
+
+def _by_gpu(value: Any, field: str) -> bool:
+    """Whether ``value`` maps GPU names to values, rather than being one value (or owned's arguments) for all."""
+    return isinstance(value, Mapping) and not (field == "owned" and set(value) & set(_OWNED_ARGS))
+
+
+def per_gpu(value: Any, gpus: Sequence[Any], field: str) -> list[Any]:
+    """``value`` for each of ``gpus``: itself when it is one for all, else its entry by GPU name (None if absent).
+
+    A mapping names GPUs by id or alias (``{"h100-sxm-80gb": 2.0, "b200": 7.0}``); a name that is not among
+    ``gpus`` is refused, naming it, so a typo never leaves a GPU at its catalog price unnoticed.
+    """
+    if not _by_gpu(value, field):
+        return [value] * len(gpus)
+    index = {catalog.normalise_name(n): g.id for g in gpus for n in (g.id, *g.aliases)}
+    found: dict[str, Any] = {}
+    for name, v in value.items():
+        key = getattr(name, "id", name)
+        if not isinstance(key, str):
+            raise InvalidInputError(f"{field} maps GPU names to values; got the key {name!r}", field=field)
+        ident = index.get(catalog.normalise_name(key))
+        if ident is None:
+            try:
+                ident = index.get(catalog.normalise_name(catalog.get_gpu(key).id))
+            except UnknownNameError as exc:
+                raise UnknownNameError(f"{field}: {exc.message}", field=field) from None
+        if ident is None:
+            raise InvalidInputError(
+                f"{field} names {key!r}, which is not among the plan's GPUs ({', '.join(g.id for g in gpus)}); "
+                "add it to the GPUs or remove it",
+                field=field,
+            )
+        if ident in found:
+            raise InvalidInputError(f"{field} names {ident!r} twice; keep one", field=field)
+        found[ident] = v
+    return [found.get(g.id) for g in gpus]
+
+
+class PriceBasis(NamedTuple):
+    """What one GPU of a plan costs and draws."""
+
+    usd_per_gpu_hour: float
+    basis: str
+    """Where the price comes from: catalog (the GPU's on-demand price), rented (a given price) or owned."""
+    power_kw: float | None
+    """Power per GPU with its share of the server [kW]; None when unknown."""
+    pue: float
+
+
+def _given_once(in_owned: Any, in_plan: Any, field: str, gpu_id: str, check: Any) -> float | None:
+    a = None if in_owned is None else check(in_owned)
+    b = None if in_plan is None else check(in_plan)
+    if a is not None and b is not None and a != b:
+        raise InvalidInputError(
+            f"{field} for {gpu_id} is given twice, {a:g} in owned and {b:g} beside it; give it once", field=field
+        )
+    return a if a is not None else b
+
+
+def price_basis(
+    gpu: Any,
+    gpu_hour_usd: Any = None,
+    reservation_discount: Any = 0.0,
+    owned: Any = None,
+    power_kw: Any = None,
+    pue: Any = None,
+) -> PriceBasis:
+    """The price of one GPU [USD per GPU-hour], its basis, its power and the PUE (each argument for this GPU).
+
+    ``owned`` is a price or the arguments of :func:`llmxl.owned_gpu_hour_usd` (power_kw and pue may be left out:
+    then ``power_kw`` here, or the GPU's catalog serving power, and ``pue`` here, or 1.58). The power and PUE
+    are those the energy of the plan uses, so an owned price and the energy count the same kilowatts.
+    """
+    own = dict(owned) if isinstance(owned, Mapping) else {}
+    unknown = set(own) - set(_OWNED_ARGS)
+    if unknown:
+        raise InvalidInputError(
+            f"owned has unknown field {sorted(unknown)[0]!r}; use {', '.join(_OWNED_ARGS)}", field="owned"
+        )
+    kw = _given_once(own.get("power_kw"), power_kw, "power_kw", gpu.id, energy.check_power_kw)
+    if kw is None:
+        kw = energy.serving_power_kw(gpu)
+    u = _given_once(own.get("pue"), pue, "pue", gpu.id, energy.check_pue)
+    u = energy.check_pue(energy.conventions().pue) if u is None else u
+    if owned is not None:
+        if gpu_hour_usd is not None:
+            raise InvalidInputError(f"give gpu_hour_usd (rented) or owned for {gpu.id}, not both", field="owned")
+        if own:
+            price = owned_gpu_hour_usd(**{**own, "power_kw": kw, "pue": u}, gpu=gpu)
+        else:
+            price = check_positive(owned, "owned", "USD per GPU-hour", "1.85")
+        return PriceBasis(price, "owned", kw, u)
+    price = rented_gpu_hour_usd(gpu, gpu_hour_usd, reservation_discount)
+    return PriceBasis(price, "catalog" if gpu_hour_usd is None else "rented", kw, u)
+
+
+def price_bases(
+    gpus: Sequence[Any], gpu_hour_usd: Any, discount: Any, owned: Any, power_kw: Any, pue: Any
+) -> list[PriceBasis]:
+    """The price basis of each of ``gpus``, from values given for all of them or by GPU name (see :func:`per_gpu`)."""
+    rents = per_gpu(gpu_hour_usd, gpus, "gpu_hour_usd")
+    owns = per_gpu(owned, gpus, "owned")
+    powers = per_gpu(power_kw, gpus, "power_kw")
+    return [price_basis(g, rents[i], discount, owns[i], powers[i], pue) for i, g in enumerate(gpus)]

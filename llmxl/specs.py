@@ -23,10 +23,12 @@ from .precision import released_from_config
 __all__ = [
     "ApiPrice",
     "DtypeSpec",
+    "EnergyConventions",
     "EngineLimits",
     "EngineSpec",
     "FinanceConventions",
     "GpuSpec",
+    "GridIntensity",
     "MLASpec",
     "MethodDefaults",
     "MoESpec",
@@ -460,6 +462,64 @@ class FinanceConventions(_Part):
     """Example figures for owned hardware (owned_gpu_hour_usd's arguments), with their source."""
 
 
+class GridIntensity(_Part):
+    """Carbon intensity of a region's electricity, with its year and source (llmxl/data/energy.toml)."""
+
+    region: str
+    """Region key, lower case (world, us, eu27)."""
+    g_co2e_per_kwh: PositiveFloat
+    """Emissions per kWh of electricity [g CO2e/kWh]."""
+    year: Annotated[int, Field(ge=1990, le=2100, strict=True)]
+    """Year the figure describes."""
+    basis: str
+    """What is counted (CO2 from generation, or life-cycle CO2e)."""
+    source: str
+    """Where the figure was read (or how it was derived)."""
+
+    @field_validator("region")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return _check_text_id(value).lower()
+
+
+class EnergyConventions(_Part):
+    """What the energy of serving defaults to (llmxl/data/energy.toml; docs/methodology.md)."""
+
+    serving_power_fraction: Fraction
+    """Typical draw of a GPU board under serving load, as a fraction of its board power (TDP/TGP/TBP)."""
+    serving_power_source: str
+    server_system: str
+    """The server whose maximum power sets the share of the rest of the server (CPUs, memory, fans, NICs)."""
+    server_power_w: PositiveFloat
+    """That server's maximum power [W]."""
+    server_gpus: PositiveInt
+    """GPUs in that server."""
+    server_gpu_board_power_w: PositiveFloat
+    """Board power of each of its GPUs [W]."""
+    server_source: str
+    pue: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False, strict=True)]
+    """Default power usage effectiveness of the data centre."""
+    pue_source: str
+    grid_default: str
+    """The region whose intensity applies when none is given."""
+    grid: tuple[GridIntensity, ...]
+    checked: _dt.date
+
+    @model_validator(mode="after")
+    def _regions(self) -> EnergyConventions:
+        regions = [g.region for g in self.grid]
+        if len(set(regions)) != len(regions):
+            raise ValueError("a grid region is listed twice; keep one")
+        if self.grid_default not in regions:
+            raise ValueError(f"grid_default {self.grid_default!r} is not among the regions {regions}")
+        return self
+
+    @property
+    def server_factor(self) -> float:
+        """Server power per GPU over the GPU's board power: server_power_w / (server_gpus · board power)."""
+        return self.server_power_w / (self.server_gpus * self.server_gpu_board_power_w)
+
+
 #: GpuSpec fields that override one serving constant each.
 SERVING_FIELDS = {
     "allreduce_latency_s": "allreduce_latency_s",
@@ -520,6 +580,16 @@ class GpuSpec(_Spec):
     """Who quoted usd_per_hour."""
     usd_per_hour_checked: _dt.date | None = None
     """When usd_per_hour was read."""
+    board_power_w: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False, strict=True)] | None = None
+    """Vendor's maximum board power [W] (TDP, TGP or TBP, as board_power_term says); None when not read."""
+    board_power_term: str | None = None
+    """What the vendor calls board_power_w (maximum TDP, TGP, peak TBP ...)."""
+    board_power_source: str | None = None
+    """Where board_power_w was read."""
+    board_power_checked: _dt.date | None = None
+    """When board_power_w was read."""
+    serving_power_fraction: Fraction | None = None
+    """Typical board draw under serving load / board_power_w; None takes llmxl/data/energy.toml's default."""
     source: str = "user-supplied"
     """Where the figures were read."""
     checked: _dt.date | None = None

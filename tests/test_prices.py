@@ -1,77 +1,96 @@
-"""API prices: their dates, the 180-day staleness flag, and `llmxl catalog apis`."""
+"""Prices of the GPUs of a plan (llmxl/prices.py): one for all, or by GPU name, on every price basis."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import re
 
 import pytest
 
 import llmxl
-from llmxl import prices
-from llmxl.cli import main
+from llmxl import InvalidInputError, UnknownNameError, owned_gpu_hour_usd, plan
+
+SHAPE = dict(prompt_tokens=1000, completion_tokens=300, requests_per_s=5, dtype="fp8")
+GPUS = ["h100-sxm-80gb", "b200"]
+OWNED = {"purchase_usd": 30000, "years": 5, "power_kw": 1.0, "pue": 1.3, "usd_per_kwh": 0.08}
 
 
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return out
+def prices_of(p):
+    return {(r.gpu, r.price_basis, r.usd_per_gpu_hour) for r in p.rows}
 
 
-class TestAge:
-    def test_age_in_days_from_the_date_the_price_is_known_to_hold(self):
-        p = llmxl.api_price("llama-3.3-70b", "together")  # checked 2025-07-03
-        assert prices.price_age_days(p, today=dt.date(2025, 7, 3)) == 0
-        assert prices.price_age_days(p, today=dt.date(2025, 12, 30)) == 180
-        assert not prices.price_is_stale(p, today=dt.date(2025, 12, 30))
-        assert prices.price_is_stale(p, today=dt.date(2025, 12, 31))  # 181 days
-        assert "181 days old: check it" in prices.age_text(p, today=dt.date(2025, 12, 31))
-        assert prices.age_text(p, today=dt.date(2025, 8, 1)) == "2025-07-03"
+class TestByGpu:
+    def test_one_price_still_prices_every_gpu(self):
+        p = plan("llama-3.1-70b", GPUS, **SHAPE, gpu_hour_usd=3.0)
+        assert prices_of(p) == {("h100-sxm-80gb", "rented", 3.0), ("b200", "rented", 3.0)}
 
-    def test_no_price_is_dated_before_the_source_it_was_read_from(self):
-        # Issue 18: seven entries were dated 2025-08-21 while their source, read "with the file's commit date
-        # used", is the commit of 2026-08-21.
-        for p in llmxl.api_prices():
-            m = re.search(r"@\w+ \((\d{4}-\d{2}-\d{2})\); no check date in the source, the file's commit date used",
-                          p.source)  # fmt: skip
-            if m:
-                assert p.checked.isoformat() == m.group(1), (p.provider, p.model)
+    def test_a_price_per_gpu_by_id_or_alias(self):
+        p = plan("llama-3.1-70b", GPUS, **SHAPE, gpu_hour_usd={"H100 SXM": 2.0, "nvidia-b200": 7.0})
+        assert prices_of(p) == {("h100-sxm-80gb", "rented", 2.0), ("b200", "rented", 7.0)}
+        # the cost follows each row's own price
+        for r in p.rows:
+            if r.reason is None:
+                assert r.monthly_usd == pytest.approx(r.num_gpus * r.usd_per_gpu_hour * 730, rel=1e-12)
 
-    def test_cached_input_price_and_start_date_are_optional_fields(self):
-        p = llmxl.api_price("llama-3.3-70b", "together")
-        assert p.cached_input_usd_per_1m is None or p.cached_input_usd_per_1m >= 0
-        assert p.since is None or p.since <= p.checked
+    def test_a_gpu_left_out_keeps_its_catalog_price(self):
+        p = plan("llama-3.1-70b", GPUS, **SHAPE, gpu_hour_usd={"b200": 7.0}, reservation_discount=0.5)
+        catalog = llmxl.get_gpu("h100-sxm-80gb").usd_per_hour
+        assert prices_of(p) == {("h100-sxm-80gb", "catalog", catalog * 0.5), ("b200", "rented", 3.5)}
+
+    def test_owned_for_one_gpu_rented_for_the_other(self):
+        p = plan("llama-3.1-70b", GPUS, **SHAPE, owned={"h100-sxm-80gb": OWNED}, gpu_hour_usd={"b200": 6.0})
+        assert prices_of(p) == {("h100-sxm-80gb", "owned", owned_gpu_hour_usd(**OWNED)), ("b200", "rented", 6.0)}
+        p = plan("llama-3.1-70b", GPUS, **SHAPE, owned={"h100-sxm-80gb": 1.5, "b200": OWNED})
+        assert prices_of(p) == {("h100-sxm-80gb", "owned", 1.5), ("b200", "owned", owned_gpu_hour_usd(**OWNED))}
+
+    def test_the_break_even_uses_each_gpus_price(self):
+        one = llmxl.breakeven("llama-3.1-70b", GPUS, prompt_tokens=1000, completion_tokens=300, dtype="fp8",
+                              peak_factor=2, api=(0.88, 0.88), gpu_hour_usd={"h100-sxm-80gb": 1.0, "b200": 99.0})  # fmt: skip
+        assert one.row.gpu == "h100-sxm-80gb" and one.row.usd_per_gpu_hour == 1.0
+
+    def test_rows_carry_both_names_of_the_price(self):
+        row = plan("llama-3.1-70b", GPUS, **SHAPE, gpu_hour_usd={"b200": 7.0}).rows[0].to_dict()
+        assert row["usd_per_gpu_hour"] == row["gpu_hour_usd"]
+        assert list(row).index("usd_per_gpu_hour") == list(row).index("gpu_hour_usd") + 1
+        assert list(row) == list(llmxl.plan.__globals__["ROW_FIELDS"])
 
 
-class TestCli:
-    def test_catalog_apis_lists_every_price_with_its_date_and_flag(self, capsys):
-        out = run(capsys, "catalog", "apis")
-        lines = out.splitlines()
-        assert lines[0].split()[:2] == ["provider", "model"]
-        today = dt.date.today()
-        every = llmxl.api_prices()
-        assert len(lines) == len(every) + 2  # header, one line per price, the summary
-        for p in every:
-            line = next(x for x in lines if x.startswith(p.provider + " ") and f" {p.model} " in x)
-            assert p.checked.isoformat() in line
-            assert ("STALE" in line) == prices.price_is_stale(p, today)
-        stale = sum(prices.price_is_stale(p, today) for p in every)
-        assert lines[-1].startswith(f"{len(every)} prices; {stale} older than 180 days")
+class TestRefusals:
+    @pytest.mark.parametrize(
+        ("kw", "text"),
+        [
+            ({"gpu_hour_usd": {"b200": 7.0, "h200": 5.0}},
+             "gpu_hour_usd names 'h200', which is not among the plan's GPUs (h100-sxm-80gb, b200)"),
+            ({"owned": {"mi300x": 2.0}}, "owned names 'mi300x', which is not among the plan's GPUs"),
+            ({"power_kw": {"l4": 0.1}}, "power_kw names 'l4', which is not among the plan's GPUs"),
+            ({"gpu_hour_usd": {"b200": 7.0, "nvidia-b200": 6.0}}, "gpu_hour_usd names 'b200' twice"),
+            ({"gpu_hour_usd": {"h100-sxm-80gb": 2.0}, "owned": {"h100-sxm-80gb": 1.5}},
+             "give gpu_hour_usd (rented) or owned for h100-sxm-80gb, not both"),
+            ({"gpu_hour_usd": "5,3"}, "gpu_hour_usd must be a number, got '5,3'"),
+            ({"owned": {"purchase_usd": 1, "yeers": 5}}, "owned has unknown field 'yeers'"),
+        ],
+    )  # fmt: skip
+    def test_one_line_naming_the_field(self, kw, text):
+        with pytest.raises(InvalidInputError, match=re.escape(text)) as info:
+            plan("llama-3.1-70b", GPUS, **SHAPE, **kw)
+        assert "\n" not in str(info.value)
 
-    def test_catalog_apis_json_and_one_model(self, capsys):
-        doc = json.loads(run(capsys, "catalog", "apis", "--model", "meta-llama/Llama-3.3-70B-Instruct", "--json"))
-        assert doc and {d["model"] for d in doc} == {"llama-3.3-70b"}
-        for d in doc:
-            assert {"prompt_usd_per_1m", "completion_usd_per_1m", "cached_input_usd_per_1m", "checked", "source",
-                    "age_days", "stale"} <= set(d)  # fmt: skip
+    def test_an_unknown_name_suggests(self):
+        with pytest.raises(UnknownNameError, match="gpu_hour_usd: unknown gpu 'b2000'; did you mean 'b200'"):
+            plan("llama-3.1-70b", GPUS, **SHAPE, gpu_hour_usd={"b2000": 7.0})
 
-    @pytest.mark.parametrize("provider", ["together", "deepinfra"])
-    def test_plan_api_names_the_price_date_and_flags_it(self, capsys, provider):
-        out = run(capsys, "plan", "--model", "llama-3.3-70b", "--gpu", "h100-sxm-80gb", "--prompt", "1000",
-                  "--completion", "300", "--rps", "5", "--tp", "2", "--api", provider)  # fmt: skip
-        p = llmxl.api_price("llama-3.3-70b", provider)
-        api = next(x for x in out.splitlines() if x.startswith(f"API {provider}:"))
-        assert f"price of {p.checked.isoformat()}" in api
-        assert ("days old: check it" in api) == prices.price_is_stale(p)
+
+class TestOwnedGpuHour:
+    def test_power_from_the_gpu_and_the_average_pue(self):
+        # 30,000 / (5 · 8,760) + 1.02 kW · 1.58 · 0.08 (docs/methodology.md, "Worked check (energy)")
+        assert owned_gpu_hour_usd(30000, 5, usd_per_kwh=0.08, gpu="h100-sxm-80gb") == pytest.approx(
+            30000 / 43800 + 1.02 * 1.58 * 0.08, rel=1e-12
+        )
+
+    @pytest.mark.parametrize(
+        ("kw", "text"),
+        [({"usd_per_kwh": 0.08}, "power_kw is missing"), ({"power_kw": 1.0}, "usd_per_kwh is missing"),
+         ({"usd_per_kwh": 0.08, "gpu": "a10"}, "gpu 'a10' has no board power")],
+    )  # fmt: skip
+    def test_what_is_missing_is_named(self, kw, text):
+        with pytest.raises(InvalidInputError, match=text):
+            owned_gpu_hour_usd(30000, 5, **kw)

@@ -79,6 +79,19 @@ failed:
     LLM_DTYPES = Err.Description
 End Function
 
+Function LLM_ENERGY_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh))
+        Exit Function
+    #End If
+failed:
+    LLM_ENERGY_PER_1M = Err.Description
+End Function
+
 Function LLM_ESTIMATE(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
@@ -90,6 +103,19 @@ Function LLM_ESTIMATE(model, gpu, batch_size, prompt_tokens, completion_tokens, 
     #End If
 failed:
     LLM_ESTIMATE = Err.Description
+End Function
+
+Function LLM_FRONTIER(model, gpus, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional gpu_hour_usd, Optional reservation_discount, Optional max_concurrency, Optional frontier_only, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh))
+        Exit Function
+    #End If
+failed:
+    LLM_FRONTIER = Err.Description
 End Function
 
 Function LLM_GPUS()
@@ -222,26 +248,26 @@ failed:
     LLM_OPERATING_POINT = Err.Description
 End Function
 
-Function LLM_OWNED_GPU_HOUR(purchase_usd, years, power_kw, pue, usd_per_kwh, Optional other_usd_per_year)
+Function LLM_OWNED_GPU_HOUR(purchase_usd, years, Optional power_kw, Optional pue, Optional usd_per_kwh, Optional other_usd_per_year, Optional gpu)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_OWNED_GPU_HOUR = XLPy.CallUDF("llmxl_udfs", "LLM_OWNED_GPU_HOUR", Array(purchase_usd, years, power_kw, pue, usd_per_kwh, other_usd_per_year), ThisWorkbook, Application.Caller)
+        LLM_OWNED_GPU_HOUR = XLPy.CallUDF("llmxl_udfs", "LLM_OWNED_GPU_HOUR", Array(purchase_usd, years, power_kw, pue, usd_per_kwh, other_usd_per_year, gpu), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_OWNED_GPU_HOUR = XLPy.CallUDF("llmxl_udfs", "LLM_OWNED_GPU_HOUR", Array(purchase_usd, years, power_kw, pue, usd_per_kwh, other_usd_per_year))
+        LLM_OWNED_GPU_HOUR = XLPy.CallUDF("llmxl_udfs", "LLM_OWNED_GPU_HOUR", Array(purchase_usd, years, power_kw, pue, usd_per_kwh, other_usd_per_year, gpu))
         Exit Function
     #End If
 failed:
     LLM_OWNED_GPU_HOUR = Err.Description
 End Function
 
-Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency)
+Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency), ThisWorkbook, Application.Caller)
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency))
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh))
         Exit Function
     #End If
 failed:

@@ -65,14 +65,18 @@ _PLAN_EXAMPLE = {
 }
 
 
-def add_plan_options(p: argparse.ArgumentParser, *, example: bool) -> None:
-    """The options of a capacity plan; with ``example`` they default to the methodology's example."""
+def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: bool = False) -> None:
+    """The options of a capacity plan; with ``example`` they default to the methodology's example.
+
+    With ``frontier``, ``--frontier`` is offered and the traffic is no longer required by the parser (a plan
+    without it is refused when run, a frontier takes none).
+    """
     need = not example
     p.add_argument("--model", required=need, help="catalog name or alias, or a config.json path")
     p.add_argument("--gpu", action="append", required=need, help="GPU (repeat, or comma-separate, for several)")
     p.add_argument("--prompt", required=need, help="prompt tokens per request")
     p.add_argument("--completion", required=need, help="completion tokens per request")
-    traffic = p.add_mutually_exclusive_group(required=need)
+    traffic = p.add_mutually_exclusive_group(required=need and not frontier)
     traffic.add_argument("--rps", help="average requests per second")
     traffic.add_argument("--tokens-per-day", help="average traffic as tokens (prompt + completion) per day")
     peak = p.add_mutually_exclusive_group()
@@ -87,13 +91,46 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool) -> None:
         help="dtype(s), comma-separated, e.g. bf16,fp8 (default: the precision the model's weights are published in)",
     )
     p.add_argument("--max-concurrency", help="cap on sequences in flight per replica (e.g. vLLM's max_num_seqs)")
-    p.add_argument("--gpu-hour-usd", help="rented price per GPU-hour in USD (default: the catalog price)")
+    p.add_argument(
+        "--gpu-hour-usd",
+        action="append",
+        metavar="USD | GPU=USD,...",
+        help="rented price per GPU-hour in USD: one for every GPU (3.99), or by GPU "
+        "(h100-sxm-80gb=2.0,b200=7.0; a GPU left out keeps its catalog price). Default: each GPU's catalog price",
+    )
     p.add_argument("--discount", default="0", help="reservation discount off the rented price, in [0, 1)")
     p.add_argument(
         "--owned",
-        help="owned cost instead of rent: PURCHASE_USD,YEARS,POWER_KW,PUE,USD_PER_KWH[,OTHER_USD_PER_YEAR] "
-        "per GPU, or USD per GPU-hour",
+        action="append",
+        metavar="[GPU=]COSTS",
+        help="owned cost instead of rent, per GPU: USD per GPU-hour (1.85), or "
+        "PURCHASE_USD,YEARS,POWER_KW,PUE,USD_PER_KWH[,OTHER_USD_PER_YEAR] (30000,5,1.0,1.3,0.08,4500); leave "
+        "POWER_KW or PUE empty (30000,5,,,0.08) for the GPU's catalog serving power and --pue. One for every "
+        "GPU, or GPU=COSTS once per GPU (--owned h100-sxm-80gb=30000,5,,1.3,0.08 --owned b200=2.5); "
+        "a GPU given none is rented",
+    )
+    p.add_argument(
+        "--power-kw",
+        action="append",
+        metavar="KW | GPU=KW,...",
+        help="power per GPU with its share of the server, in kW, for the energy (and an owned price): one for "
+        "every GPU or by GPU (h100-sxm-80gb=1.1,b200=1.6). Default: each GPU's catalog serving power "
+        "(0.8 of its board power, with the server's share)",
+    )
+    p.add_argument("--pue", help="power usage effectiveness of the data centre (default 1.58, the 2023 average)")
+    p.add_argument(
+        "--grid-co2",
+        metavar="G_PER_KWH | REGION",
+        help="grid carbon intensity in g CO2e per kWh, or a region: world (445, IEA 2024; the default), "
+        "us (367, EIA 2023), eu27 (214, EEA 2023)",
     )
     p.add_argument("--api", help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M")
+    if frontier:
+        p.add_argument(
+            "--frontier",
+            action="store_true",
+            help="instead of a plan, the cost-interactivity frontier: USD per 1M tokens against output tokens/s "
+            "per user over concurrency, for every GPU, tp and dtype (no traffic, targets or --api)",
+        )
     if example:
         p.set_defaults(**_PLAN_EXAMPLE)

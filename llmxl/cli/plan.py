@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from .options import add_plan_options
-from .output import columns, money, number, rate
+from .output import columns, money, number, rate, significant
 
 if TYPE_CHECKING:
+    from ..frontier import Frontier
     from ..plan import Breakeven, Plan
 
-__all__ = ["format_plan", "run"]
+__all__ = ["format_frontier", "format_plan", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -21,35 +22,107 @@ def add_parser(sub: Any) -> None:
         "plan",
         help="GPUs, monthly cost and $/1M tokens for a traffic and a latency target",
         description="Plan capacity with the serving method: every candidate configuration (GPU, tp, dtype) "
-        "with the concurrency that meets the latency target, the replicas the peak needs, the monthly cost "
-        "and the cost per 1M tokens; the cheapest first. With --api, the traffic at which self-hosting "
-        "costs less than the API.",
+        "with the concurrency that meets the latency target, the replicas the peak needs, the monthly cost, "
+        "the cost per 1M tokens and the energy and emissions per 1M tokens; the cheapest first. With --api, "
+        "the traffic at which self-hosting costs less than the API. With --frontier, the cost against output "
+        "tokens/s per user over concurrency instead.",
+        epilog="Exit status: 0 when a configuration meets the target (with --frontier: when one can serve), "
+        "1 when none does (the output says why for each candidate; files asked for are still written), "
+        "2 on bad input.",
     )
-    add_plan_options(p, example=False)
+    add_plan_options(p, example=False, frontier=True)
     p.add_argument("-o", "--output", help="also write the plan as a live-formula workbook (.xlsx)")
-    p.add_argument("--csv", help="also write every candidate as CSV")
+    p.add_argument("--csv", help="also write every candidate (with --frontier: every point) as CSV")
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
+
+
+#: Exit status when no configuration meets the target (bad input exits 2, as every llmxl error).
+EXIT_NONE_MEETS = 1
+
+_OWNED_NAMES = ("purchase_usd", "years", "power_kw", "pue", "usd_per_kwh", "other_usd_per_year")
+_MAY_BE_EMPTY = frozenset({"power_kw", "pue"})
 
 
 def _list(text: str | None) -> list[str]:
     return [] if text is None else [p.strip() for p in str(text).split(",") if p.strip()]
 
 
-def _owned(text: str | None) -> Any:
-    if text is None:
+def _by_gpu(texts: list[str] | None, option: str, one: str, pairs: str, gpus: list[str]) -> Any:
+    """One value for every GPU ("3.99"), or GPU=VALUE pairs ("h100-sxm-80gb=2.0,b200=7.0") as a dict."""
+    parts = [p.strip() for text in texts or [] for p in str(text).split(",") if p.strip()]
+    if not parts:
         return None
-    parts = _list(text)
-    if len(parts) == 1:
+    named = [p for p in parts if "=" in p]
+    if not named and len(parts) == 1:
         return parts[0]
-    names = ("purchase_usd", "years", "power_kw", "pue", "usd_per_kwh", "other_usd_per_year")
+    if len(named) != len(parts):
+        hint = ""
+        if not named and len(parts) == len(gpus):
+            hint = f"; for these GPUs: {','.join(f'{g}={v}' for g, v in zip(gpus, parts, strict=True))}"
+        raise InvalidInputError(
+            f"{option} takes one value for every GPU ({one}) or GPU=VALUE pairs ({pairs}), "
+            f"got {','.join(parts)!r}{hint}",
+            field=option.lstrip("-").replace("-", "_"),
+        )
+    out: dict[str, str] = {}
+    for part in named:
+        name, _, value = (x.strip() for x in part.partition("="))
+        if not name or not value:
+            raise InvalidInputError(f"{option}: {part!r} needs a GPU and a value, as in {pairs}", field=option)
+        if name in out:
+            raise InvalidInputError(f"{option} names {name!r} twice; keep one", field=option)
+        out[name] = value
+    return out
+
+
+def _owned_costs(text: str) -> Any:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1 and parts[0]:
+        return parts[0]
     if not 5 <= len(parts) <= 6:
         raise InvalidInputError(
-            f"--owned takes USD per GPU-hour or {','.join(n.upper() for n in names)} (5 or 6 numbers), "
-            f"got {len(parts)}",
+            f"--owned takes USD per GPU-hour or {','.join(n.upper() for n in _OWNED_NAMES)} (5 or 6 numbers, "
+            f"POWER_KW and PUE may be empty), got {len([p for p in parts if p])}",
             field="owned",
         )
-    return dict(zip(names, parts, strict=False))
+    out = {}
+    for name, value in zip(_OWNED_NAMES, parts, strict=False):
+        if value:
+            out[name] = value
+        elif name not in _MAY_BE_EMPTY:
+            raise InvalidInputError(
+                f"--owned: {name.upper()} is empty; only POWER_KW and PUE may be left empty", field="owned"
+            )
+    return out
+
+
+def _owned(texts: list[str] | None) -> Any:
+    """--owned, given once for every GPU or once per GPU as GPU=COSTS."""
+    if not texts:
+        return None
+    named = [t for t in texts if "=" in t]
+    if not named:
+        if len(texts) > 1:
+            raise InvalidInputError(
+                "--owned is given more than once for every GPU; give it once, or once per GPU as GPU=COSTS",
+                field="owned",
+            )
+        return _owned_costs(texts[0])
+    if len(named) != len(texts):
+        raise InvalidInputError(
+            "--owned mixes costs for every GPU with costs by GPU; give GPU=COSTS for each GPU instead",
+            field="owned",
+        )
+    out: dict[str, Any] = {}
+    for text in named:
+        name, _, costs = (x.strip() for x in text.partition("="))
+        if not name:
+            raise InvalidInputError(f"--owned {text!r} needs a GPU before '='", field="owned")
+        if name in out:
+            raise InvalidInputError(f"--owned names {name!r} twice; keep one", field="owned")
+        out[name] = _owned_costs(costs)
+    return out
 
 
 def _api(text: str | None) -> Any:
@@ -90,14 +163,16 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
             f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
             f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}"
             f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
-            f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour; "
+            f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour"
+            f"{_BASIS.get(best.price_basis or '', '')}; "
             f"{money(best.usd_per_1m_prompt_tokens, 3)} / {money(best.usd_per_1m_completion_tokens, 3)} per 1M "
             f"prompt / completion tokens ({money(best.usd_per_1m_blended, 3)} blended 3:1)"
         )
+        lines.append(_energy_line(best, p.grid_g_co2e_per_kwh))
     ok = [r for r in p.rows if r.reason is None]
     if ok:
-        header = ("GPU", "tp", "dtype", "concurrency", "replicas", "GPUs", "use", "$/month", "$/1M in",
-                  "$/1M out", "$/1M blend", "TTFT s", "ITL s")  # fmt: skip
+        header = ("GPU", "tp", "dtype", "concurrency", "replicas", "GPUs", "use", "$/GPU-h", "$/month", "$/1M in",
+                  "$/1M out", "$/1M blend", "kWh/1M", "kgCO2e/1M", "TTFT s", "ITL s")  # fmt: skip
         table = [header] + [
             (
                 r.gpu,
@@ -107,17 +182,20 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
                 str(r.replicas),
                 str(r.num_gpus),
                 f"{r.utilisation:.0%}",
+                money(r.gpu_hour_usd),
                 money(r.monthly_usd, 0),
                 money(r.usd_per_1m_prompt_tokens, 3),
                 money(r.usd_per_1m_completion_tokens, 3),
                 money(r.usd_per_1m_blended, 3),
+                "n/a" if r.kwh_per_1m_tokens is None else significant(r.kwh_per_1m_tokens, 3),
+                "n/a" if r.kg_co2e_per_1m_tokens is None else significant(r.kg_co2e_per_1m_tokens, 3),
                 number(r.ttft_s, ".3f"),
                 number(r.itl_s, ".4f"),
             )
             for r in ok
         ]
         lines.append("")
-        lines += columns(table, right=frozenset({1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}), indent="  ")
+        lines += columns(table, right=frozenset(range(1, len(header))) - {2}, indent="  ")
     bad = [r for r in p.rows if r.reason is not None]
     if bad:
         lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
@@ -150,32 +228,72 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
     return "\n".join(lines)
 
 
+_BASIS = {"catalog": " (catalog on-demand)", "owned": " (owned)"}
+
+
+def _energy_line(r: Any, grid: float | None) -> str:
+    """The energy of a row in words: kWh and kg CO2e per 1M tokens and the figures behind them."""
+    if r.kwh_per_1m_tokens is None:
+        return (
+            f"Energy: n/a ({r.gpu} has no board power in the catalog; give --power-kw, kW per GPU with its share "
+            "of the server)"
+        )
+    return (
+        f"Energy: {significant(r.kwh_per_1m_tokens, 4)} kWh and {significant(r.kg_co2e_per_1m_tokens, 4)} kg CO2e "
+        f"per 1M tokens, {r.kwh_per_month:,.0f} kWh per month ({r.num_gpus} × {r.power_kw_per_gpu:.3g} kW per GPU "
+        f"with its share of the server, PUE {r.pue:g}, every hour of the month; grid {grid:g} g CO2e/kWh)"
+    )
+
+
 def run(args: Any) -> int:
     from ..outputs import check_outputs, output_lock
 
     gpus = [g for text in args.gpu for g in _list(text)]
-    tps = _list(args.tp) or None
     options = dict(
         prompt_tokens=args.prompt,
         completion_tokens=args.completion,
-        ttft_s_max=args.ttft,
-        itl_s_max=args.itl,
-        tp=tps,
+        tp=_list(args.tp) or None,
         dtype=_list(args.dtype) or None,
         max_concurrency=args.max_concurrency,
-        gpu_hour_usd=args.gpu_hour_usd,
+        gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
         reservation_discount=args.discount,
         owned=_owned(args.owned),
+        power_kw=_by_gpu(args.power_kw, "--power-kw", "1.0", "h100-sxm-80gb=1.1,b200=1.6", gpus),
+        pue=args.pue,
+        grid_g_co2e_per_kwh=args.grid_co2,
     )
     xlsx = getattr(args, "output", None)
     flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
+    if getattr(args, "frontier", False):
+        _refuse_plan_options(args, xlsx)
+        check_outputs(flags, args.force)
+        with output_lock([path for _, path, _ in flags]):
+            return _run_frontier(args, gpus, options)
+    if args.rps is None and args.tokens_per_day is None:
+        raise InvalidInputError(
+            "give the average traffic with --rps or --tokens-per-day (or --frontier for the cost against output "
+            "tokens/s per user, which takes no traffic)",
+            field="requests_per_s",
+        )
     check_outputs(flags, args.force)
     with output_lock([path for _, path, _ in flags]):
-        return _run(args, gpus, options, xlsx)
+        return _run(args, gpus, {**options, "ttft_s_max": args.ttft, "itl_s_max": args.itl}, xlsx)
+
+
+def _written(path: Any, args: Any) -> None:
+    print(f"wrote {path}", file=sys.stderr if args.json_path == "-" else sys.stdout)
+
+
+def _write_json(args: Any, document: dict[str, Any]) -> None:
+    from ..outputs import atomic_write, check_overwrite, json_text
+
+    check_overwrite(Path(args.json_path), force=args.force)
+    atomic_write(Path(args.json_path), json_text(document).encode("utf-8"))
+    _written(args.json_path, args)
 
 
 def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) -> int:
-    from ..outputs import atomic_write, check_overwrite, json_text, write_csv
+    from ..outputs import json_text, write_csv
     from ..plan import ROW_FIELDS, breakeven, plan
 
     p = plan(
@@ -197,37 +315,150 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
 
         d, basis = released_dtype(args.model)
         note = f"dtype {d.id} ({basis})"
+    workbook_prices = _workbook_prices(options, p) if xlsx else None
     if args.json_path == "-":
         print(json_text(_document(p, b)), end="")
     else:
         print(format_plan(p, b, note))
     if args.csv:
         write_csv(p.to_rows(), Path(args.csv), args.force, ROW_FIELDS)
-        print(f"wrote {args.csv}", file=sys.stderr if args.json_path == "-" else sys.stdout)
+        _written(args.csv, args)
     if args.json_path and args.json_path != "-":
-        check_overwrite(Path(args.json_path), force=args.force)
-        atomic_write(Path(args.json_path), json_text(_document(p, b)).encode("utf-8"))
-        print(f"wrote {args.json_path}")
+        _write_json(args, _document(p, b))
     if xlsx:
         from ..workbook.plan import write_plan_workbook
 
         names = (b.api, b.prompt_usd_per_1m, b.completion_usd_per_1m) if b is not None else ("", None, None)
-        owned = options["owned"]
         path = write_plan_workbook(
             xlsx,
             p,
             force=args.force,
             api=names,
-            gpu_hour_usd=None if args.gpu_hour_usd is None else float(args.gpu_hour_usd),
+            **workbook_prices,  # type: ignore[arg-type]
             reservation_discount=float(args.discount),
-            owned=owned if isinstance(owned, dict) else None,
             max_concurrency=None if args.max_concurrency is None else int(args.max_concurrency),
         )
         print(
             f"wrote {path} ({len(p.rows)} candidate configurations)",
             file=sys.stderr if args.json_path == "-" else sys.stdout,
         )
-    return 0
+    return 0 if p.best is not None else EXIT_NONE_MEETS
+
+
+def _workbook_prices(options: dict[str, Any], p: Plan) -> dict[str, Any]:
+    """The plan workbook's one price basis for every GPU, or a refusal where the plan's prices differ by GPU."""
+    rented, owned = options["gpu_hour_usd"], options["owned"]
+    if isinstance(rented, dict) or (isinstance(owned, dict) and not set(owned) <= set(_OWNED_NAMES)):
+        raise InvalidInputError(
+            "the plan workbook takes one price basis for every GPU; give one --gpu-hour-usd or --owned, or leave "
+            "out -o (the CSV and JSON carry each GPU's price)",
+            field="gpu_hour_usd",
+        )
+    if owned is not None and not isinstance(owned, dict):
+        raise InvalidInputError(
+            "the plan workbook takes owned costs as PURCHASE_USD,YEARS,POWER_KW,PUE,USD_PER_KWH[,OTHER_USD_PER_YEAR], "
+            "not as one price per GPU-hour; give those, or the price as --gpu-hour-usd",
+            field="owned",
+        )
+    if owned is None:
+        return {"gpu_hour_usd": None if rented is None else float(rented), "owned": None}
+    owned = dict(owned)
+    for name, attr in (("power_kw", "power_kw_per_gpu"), ("pue", "pue")):
+        if name not in owned:  # the figure the plan used: the workbook has one for every GPU
+            used = {getattr(r, attr) for r in p.rows}
+            if len(used) != 1 or None in used:
+                raise InvalidInputError(
+                    f"the plan workbook takes one {name.upper()} for every GPU, and these GPUs differ; give "
+                    f"{name.upper()} in --owned",
+                    field=name,
+                )
+            owned[name] = used.pop()
+    return {"gpu_hour_usd": None, "owned": owned}
+
+
+def _refuse_plan_options(args: Any, xlsx: str | None) -> None:
+    given = [
+        flag
+        for flag, value in (
+            ("--rps", args.rps),
+            ("--tokens-per-day", args.tokens_per_day),
+            ("--peak-rps", args.peak_rps),
+            ("--peak-factor", args.peak_factor),
+            ("--ttft", args.ttft),
+            ("--itl", args.itl),
+            ("--api", args.api),
+            ("-o", xlsx),
+        )
+        if value is not None
+    ]
+    if given:
+        raise InvalidInputError(
+            f"--frontier takes the request shape, GPUs, tp, dtype, prices and energy inputs, not {given[0]}: every "
+            "concurrency is priced with the replica fully used; leave out --frontier for a plan at a traffic",
+            field="frontier",
+        )
+
+
+def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any]) -> int:
+    from ..frontier import POINT_FIELDS, frontier
+    from ..outputs import json_text, write_csv
+
+    f = frontier(args.model, gpus, **options)
+    if args.json_path == "-":
+        print(json_text(f.to_dict()), end="")
+    else:
+        print(format_frontier(f))
+    if args.csv:
+        write_csv(f.to_rows(), Path(args.csv), args.force, POINT_FIELDS)
+        _written(args.csv, args)
+    if args.json_path and args.json_path != "-":
+        _write_json(args, f.to_dict())
+    return 0 if f.points else EXIT_NONE_MEETS
+
+
+def format_frontier(f: Frontier) -> str:
+    """The Pareto-efficient points as a table, fastest per user first; then what cannot serve."""
+    configs = {(q.gpu, q.tp, q.pp, q.dtype) for q in f.points}
+    lines = [
+        f"{f.model}: {f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request; each "
+        "point one replica fully used at a concurrency",
+        "",
+    ]
+    if not f.points:
+        lines.append("No configuration can serve this request shape; each says why below.")
+    else:
+        front = f.pareto
+        lines.append(
+            f"Cost against interactivity: {len(front)} of {len(f.points)} points over {len(configs)} "
+            f"configuration{'s' if len(configs) != 1 else ''} are on the frontier (no other point is as fast per "
+            "user for less); --csv or --json hold every point"
+        )
+        header = ("GPU", "tp", "dtype", "concurrency", "tok/s/user", "tok/s/GPU", "$/GPU-h", "$/1M in", "$/1M out",
+                  "$/1M blend", "kWh/1M", "TTFT s", "ITL s")  # fmt: skip
+        table = [header] + [
+            (
+                q.gpu,
+                str(q.tp) if q.pp == 1 else f"{q.tp}×pp{q.pp}",
+                q.dtype,
+                str(q.concurrency),
+                f"{q.output_tokens_per_s_per_user:,.1f}",
+                f"{q.output_tokens_per_s_per_gpu:,.0f}",
+                money(q.gpu_hour_usd),
+                money(q.usd_per_1m_prompt_tokens, 3),
+                money(q.usd_per_1m_completion_tokens, 3),
+                money(q.usd_per_1m_blended, 3),
+                "n/a" if q.kwh_per_1m_tokens is None else significant(q.kwh_per_1m_tokens, 3),
+                f"{q.ttft_s:.3f}",
+                f"{q.itl_s:.4f}",
+            )
+            for q in front
+        ]
+        lines.append("")
+        lines += columns(table, right=frozenset(range(1, len(header))) - {2}, indent="  ")
+    if f.unserved:
+        lines += ["", f"Cannot serve this ({len(f.unserved)} configuration{'s' if len(f.unserved) != 1 else ''}):"]
+        lines += [f"  {u}" for u in f.unserved]
+    return "\n".join(lines)
 
 
 def _document(p: Plan, b: Breakeven | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError
 
-from ._excel import _DOCS, CATEGORY, _cell_number, _grid, _optional_text, _text, given, xl_arg
+from ._excel import _DOCS, CATEGORY, EXCEL_ERRORS, _cell_number, _grid, _optional_text, _text, given, xl_arg
 
 _PLAN_DOCS = {
     "requests_per_s": "Average traffic [requests/s]; a cell or a range.",
@@ -27,6 +27,11 @@ _PLAN_DOCS = {
     "reservation_discount": "Optional. Fraction off the rented price, in [0, 1). Default 0.",
     "max_concurrency": "Optional. Cap on sequences in flight per replica (vLLM's max_num_seqs). Default: none.",
     "kind": 'Optional. "prompt", "completion" or "blended" (3 prompt : 1 completion). Default blended.',
+    "energy_kind": 'Optional. "kwh" (kWh per 1M tokens, the default) or "co2e" (kg CO2e per 1M tokens).',
+    "gpu": 'GPU name (or "h100-sxm-80gb, b200"), or a range of names; a second column beside them: USD per GPU-hour.',
+    "power_kw": "Optional. Power per GPU with its share of the server [kW]. Default: the GPU's catalog serving power.",
+    "pue": "Optional. Power usage effectiveness of the data centre. Default 1.58 (2023 average).",
+    "grid_g_co2e_per_kwh": 'Optional. Grid intensity [g CO2e/kWh], or "world", "us", "eu27". Default world (445).',
 }
 _ORDER = (
     "model",
@@ -46,6 +51,8 @@ _ORDER = (
 _CELLWISE = ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd")
 _KINDS = {"prompt": "usd_per_1m_prompt_tokens", "completion": "usd_per_1m_completion_tokens",
           "blended": "usd_per_1m_blended"}  # fmt: skip
+_ENERGY_KINDS = {"kwh": "kwh_per_1m_tokens", "co2e": "kg_co2e_per_1m_tokens"}
+_ENERGY_ARGS = ("power_kw", "pue", "grid_g_co2e_per_kwh")
 
 
 def _doc(arg: str) -> str:
@@ -66,29 +73,111 @@ def _single(value, field: str):
     return value
 
 
-def _kind(value) -> str:
+def _kind(value, kinds=None) -> str:
+    if kinds is _ENERGY_KINDS:
+        kind = _text(value, "kind", "kwh").lower()
+        if kind not in _ENERGY_KINDS:
+            raise InvalidInputError(f'kind must be "kwh" or "co2e", got {kind!r}', field="kind")
+        return kind
     kind = _text(value, "kind", "blended").lower()
     if kind not in _KINDS:
         raise InvalidInputError(f'kind must be "prompt", "completion" or "blended", got {kind!r}', field="kind")
     return kind
 
 
+def _is_price(cell) -> bool:
+    """Whether a cell may stand in a price column: a number, numeric text, a blank or an error cell."""
+    if cell is None or (isinstance(cell, (int, float)) and not isinstance(cell, bool)):
+        return True
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text or text.upper() in EXCEL_ERRORS:
+            return True
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def gpu_range(value) -> tuple[list[str], dict | None]:
+    """The GPU names of a cell or range, and their prices when a second column holds them.
+
+    A cell holds one name or a comma list ("h100-sxm-80gb, b200"); a range holds names in every cell, or names
+    in its first column with USD per GPU-hour beside them (a blank price: the GPU's catalog price).
+    """
+    grid = _grid(value)
+    priced = (
+        all(len(r) == 2 for r in grid)
+        and all(_is_price(r[1]) for r in grid)
+        and any(_cell_number(r[1], "gpu price") is not None for r in grid if r[0] not in (None, ""))
+    )
+    if not priced:
+        names = [n.strip() for row in grid for g in row if g not in (None, "") for n in _text(g, "gpu").split(",")]
+        return [n for n in names if n], None
+    names, by_gpu = [], {}
+    for i, (cell, price) in enumerate(grid, start=1):
+        usd = _cell_number(price, "gpu price")
+        if cell in (None, "") or (isinstance(cell, str) and not cell.strip()):
+            if usd is not None:
+                raise InvalidInputError(f"row {i} of the GPU range has a price but no GPU; add the GPU", field="gpu")
+            continue
+        name = _text(cell, "gpu")
+        if "," in name:
+            raise InvalidInputError(
+                f"{name!r} has a price beside it, so it must be one GPU; put each GPU on a row of its own", field="gpu"
+            )
+        if name in by_gpu or name in names:
+            raise InvalidInputError(f"{name!r} is in the GPU range twice; keep one row", field="gpu")
+        names.append(name)
+        if usd is not None:
+            by_gpu[name] = usd
+    return names, by_gpu
+
+
+def _grid_intensity(value):
+    """A grid intensity cell: a number, or a region's name (the library checks both)."""
+    value = _single(value, "grid_g_co2e_per_kwh")
+    if isinstance(value, str) and value.strip() and _maybe_number(value.strip()) is None:
+        return _optional_text(value, "grid_g_co2e_per_kwh")
+    return _cell_number(value, "grid_g_co2e_per_kwh")
+
+
+def _prices_and_energy(args: dict, price) -> tuple[list[str], dict]:
+    """The GPUs, and the keyword arguments of their prices and energy, from the GPU range and the other cells."""
+    names, by_gpu = gpu_range(args["gpu"])
+    if by_gpu:
+        if price is not None:
+            raise InvalidInputError(
+                "give the prices in the GPU range's second column or in gpu_hour_usd, not both", field="gpu_hour_usd"
+            )
+        price = by_gpu
+    return names, given(
+        gpu_hour_usd=price,
+        power_kw=_optional(args.get("power_kw"), "power_kw"),
+        pue=_optional(args.get("pue"), "pue"),
+        grid_g_co2e_per_kwh=_grid_intensity(args.get("grid_g_co2e_per_kwh")),
+        reservation_discount=_optional(args.get("reservation_discount"), "reservation_discount"),
+    )
+
+
 def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
+    names, priced = _prices_and_energy(args, cell["gpu_hour_usd"])
     return llmxl.plan(
         _text(args["model"], "model"),
-        [_text(g, "gpu") for row in _grid(args["gpu"]) for g in row if g not in (None, "")],
+        names,
         prompt_tokens=cell["prompt_tokens"],
         completion_tokens=cell["completion_tokens"],
         requests_per_s=cell["requests_per_s"],
+        **priced,
         **given(
             peak_requests_per_s=cell["peak_requests_per_s"],
-            gpu_hour_usd=cell["gpu_hour_usd"],
             ttft_s_max=_optional(args["ttft_s_max"], "ttft_s_max"),
             itl_s_max=_optional(args["itl_s_max"], "itl_s_max"),
             tp=_optional(args["tp"], "tp"),
             dtype=_optional_text(_single(args["dtype"], "dtype"), "dtype"),
             max_concurrency=_optional(args["max_concurrency"], "max_concurrency"),
-            reservation_discount=_optional(args["reservation_discount"], "reservation_discount"),
         ),
     )
 
@@ -122,13 +211,17 @@ def _read_cell(cell: dict) -> dict:
     return values
 
 
-def _planning_function(name: str, doc: str, pick, *, kind: bool = False):
-    """One planning function of the shared signature; ``pick(best_row)`` gives the cell's value."""
+def _planning_function(name: str, doc: str, pick, *, kinds=None):
+    """One planning function of the shared signature; ``pick(best_row, kind)`` gives the cell's value.
+
+    With ``kinds`` a ``kind`` argument follows completion_tokens; the energy kinds add power_kw, pue and the
+    grid intensity at the end.
+    """
 
     def body(args):
         try:
             shape, cells = _cells(args)
-            which = _kind(args.get("kind")) if kind else None
+            which = _kind(args.get("kind"), kinds) if kinds is not None else None
         except LlmxlError as exc:
             return exc.excel_text()
         out = [[None] * shape[1] for _ in range(shape[0])]
@@ -140,12 +233,41 @@ def _planning_function(name: str, doc: str, pick, *, kind: bool = False):
                     reason = p.rows[0].reason if p.rows else "no candidate configuration"
                     out[i][j] = f"#N/A no configuration meets the target: {reason}"
                 else:
-                    out[i][j] = pick(best, which)
+                    value = pick(best, which)
+                    out[i][j] = (
+                        f"#N/A {best.gpu} has no board power in the catalog; give power_kw"
+                        if (value is None and kinds is _ENERGY_KINDS)
+                        else value
+                    )
             except LlmxlError as exc:
                 out[i][j] = exc.excel_text()
         return out[0][0] if shape == (1, 1) else out
 
-    if kind:
+    if kinds is _ENERGY_KINDS:
+
+        def udf(
+            model,
+            gpu,
+            requests_per_s,
+            peak_requests_per_s,
+            prompt_tokens,
+            completion_tokens,
+            kind=None,
+            gpu_hour_usd=None,
+            ttft_s_max=None,
+            itl_s_max=None,
+            tp=None,
+            dtype=None,
+            reservation_discount=None,
+            max_concurrency=None,
+            power_kw=None,
+            pue=None,
+            grid_g_co2e_per_kwh=None,
+        ):
+            return body(locals())
+
+        order = (*_ORDER[:6], "kind", *_ORDER[6:], *_ENERGY_ARGS)
+    elif kinds is not None:
 
         def udf(
             model,
@@ -190,7 +312,8 @@ def _planning_function(name: str, doc: str, pick, *, kind: bool = False):
     udf.__doc__ = doc
     for arg in reversed(order):
         options = {"ndim": 2} if arg in (*_CELLWISE, "gpu") else {}
-        udf = xl_arg(arg, doc=_doc(arg), **options)(udf)
+        key = "energy_kind" if arg == "kind" and kinds is _ENERGY_KINDS else arg
+        udf = xl_arg(arg, doc=_doc(key), **options)(udf)
     return xw.func(category=CATEGORY)(udf)
 
 
@@ -208,7 +331,14 @@ LLM_COST_PER_1M = _planning_function(
     "LLM_COST_PER_1M",
     "Cost of service in USD per 1M tokens (prompt, completion or blended 3:1) at that traffic.",
     lambda row, kind: getattr(row, _KINDS[kind]),
-    kind=True,
+    kinds=_KINDS,
+)
+LLM_ENERGY_PER_1M = _planning_function(
+    "LLM_ENERGY_PER_1M",
+    "Energy (kWh) or emissions (kg CO2e) per 1M tokens of the cheapest configuration at that traffic, its GPUs "
+    "drawing their serving power every hour.",
+    lambda row, kind: getattr(row, _ENERGY_KINDS[kind]),
+    kinds=_ENERGY_KINDS,
 )
 
 _POINT = (
@@ -256,11 +386,14 @@ def LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_token
 @xw.func(category=CATEGORY)
 @xl_arg("purchase_usd", doc="Purchase price of one GPU (its share of the server) [USD].")
 @xl_arg("years", doc="Depreciation period [years].")
-@xl_arg("power_kw", doc="Power per GPU (its share of the server) [kW].")
-@xl_arg("pue", doc="Power usage effectiveness (1.3 new sites, 1.58 average).")
+@xl_arg("power_kw", doc="Power per GPU (its share of the server) [kW]. Blank: the catalog serving power of gpu.")
+@xl_arg("pue", doc="Power usage effectiveness (1.3 new sites). Blank: 1.58, the 2023 average.")
 @xl_arg("usd_per_kwh", doc="Electricity price [USD/kWh].")
 @xl_arg("other_usd_per_year", doc="Optional. Hosting, licences, support per GPU per year [USD]. Default 0.")
-def LLM_OWNED_GPU_HOUR(purchase_usd, years, power_kw, pue, usd_per_kwh, other_usd_per_year=None):
+@xl_arg("gpu", doc="Optional. The GPU whose catalog serving power applies when power_kw is blank.")
+def LLM_OWNED_GPU_HOUR(
+    purchase_usd, years, power_kw=None, pue=None, usd_per_kwh=None, other_usd_per_year=None, gpu=None
+):
     """USD per GPU-hour of an owned GPU: depreciation + power × PUE × price + other yearly costs."""
     try:
         return llmxl.owned_gpu_hour_usd(
@@ -269,7 +402,10 @@ def LLM_OWNED_GPU_HOUR(purchase_usd, years, power_kw, pue, usd_per_kwh, other_us
             _cell_number(power_kw, "power_kw"),
             _cell_number(pue, "pue"),
             _cell_number(usd_per_kwh, "usd_per_kwh"),
-            **given(other_usd_per_year=_cell_number(other_usd_per_year, "other_usd_per_year")),
+            **given(
+                other_usd_per_year=_cell_number(other_usd_per_year, "other_usd_per_year"),
+                gpu=_optional_text(gpu, "gpu"),
+            ),
         )
     except LlmxlError as exc:
         return exc.excel_text()
@@ -297,7 +433,7 @@ def LLM_API_PRICE(model, provider, kind=None):
 
 @xw.func(category=CATEGORY)
 @xl_arg("model", doc=_DOCS["model"])
-@xl_arg("gpu", doc=_DOCS["gpu"])
+@xl_arg("gpu", ndim=2, doc=_PLAN_DOCS["gpu"])
 @xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
 @xl_arg("completion_tokens", doc=_DOCS["completion_tokens"])
 @xl_arg("peak_factor", doc="Peak / average traffic, e.g. 3.")
@@ -334,15 +470,18 @@ def LLM_BREAKEVEN(
                     "api needs a provider name, or prompt and completion USD per 1M tokens", field="api"
                 )
             which = (pin, pout)
+        names, priced = _prices_and_energy(
+            {"gpu": gpu}, _cell_number(_single(gpu_hour_usd, "gpu_hour_usd"), "gpu_hour_usd")
+        )
         b = llmxl.breakeven(
             _text(model, "model"),
-            _text(gpu, "gpu"),
+            names,
             prompt_tokens=_cell_number(prompt_tokens, "prompt_tokens"),
             completion_tokens=_cell_number(completion_tokens, "completion_tokens"),
             api=which,
+            **priced,
             **given(
                 peak_factor=_cell_number(peak_factor, "peak_factor"),
-                gpu_hour_usd=_cell_number(gpu_hour_usd, "gpu_hour_usd"),
                 ttft_s_max=_cell_number(ttft_s_max, "ttft_s_max"),
                 itl_s_max=_cell_number(itl_s_max, "itl_s_max"),
                 tp=_cell_number(tp, "tp"),
@@ -376,13 +515,19 @@ _TABLE = (
     ("USD per 1M blended", "usd_per_1m_blended"),
     ("TTFT [s]", "ttft_s"),
     ("ITL [s]", "itl_s"),
+    ("Price basis", "price_basis"),
+    ("Power per GPU [kW]", "power_kw_per_gpu"),
+    ("PUE", "pue"),
+    ("kWh per month", "kwh_per_month"),
+    ("kWh per 1M tokens", "kwh_per_1m_tokens"),
+    ("kg CO2e per 1M tokens", "kg_co2e_per_1m_tokens"),
     ("Why not", "reason"),
 )
 
 
 @xw.func(category=CATEGORY)
 @xl_arg("model", doc=_DOCS["model"])
-@xl_arg("gpus", ndim=2, doc="GPU name, or a range of GPU names to compare.")
+@xl_arg("gpus", ndim=2, doc=_PLAN_DOCS["gpu"])
 @xl_arg("requests_per_s", doc=_PLAN_DOCS["requests_per_s"])
 @xl_arg("peak_requests_per_s", doc=_PLAN_DOCS["peak_requests_per_s"])
 @xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
@@ -394,6 +539,9 @@ _TABLE = (
 @xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
 @xl_arg("reservation_discount", doc=_PLAN_DOCS["reservation_discount"])
 @xl_arg("max_concurrency", doc=_PLAN_DOCS["max_concurrency"])
+@xl_arg("power_kw", doc=_PLAN_DOCS["power_kw"])
+@xl_arg("pue", doc=_PLAN_DOCS["pue"])
+@xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
 def LLM_PLAN(
     model,
     gpus,
@@ -408,6 +556,9 @@ def LLM_PLAN(
     dtype=None,
     reservation_discount=None,
     max_concurrency=None,
+    power_kw=None,
+    pue=None,
+    grid_g_co2e_per_kwh=None,
 ):
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())
@@ -422,3 +573,94 @@ def LLM_PLAN(
     for row in p.rows:
         table.append(["" if getattr(row, attr) is None else getattr(row, attr) for _, attr in _TABLE])
     return table
+
+
+_FRONTIER = (
+    ("GPU", "gpu"),
+    ("tp", "tp"),
+    ("Dtype", "dtype"),
+    ("Concurrency", "concurrency"),
+    ("Output tokens/s per user", "output_tokens_per_s_per_user"),
+    ("Output tokens/s per GPU", "output_tokens_per_s_per_gpu"),
+    ("USD per GPU-hour", "gpu_hour_usd"),
+    ("USD per 1M prompt tokens", "usd_per_1m_prompt_tokens"),
+    ("USD per 1M completion tokens", "usd_per_1m_completion_tokens"),
+    ("USD per 1M blended", "usd_per_1m_blended"),
+    ("kWh per 1M tokens", "kwh_per_1m_tokens"),
+    ("kg CO2e per 1M tokens", "kg_co2e_per_1m_tokens"),
+    ("TTFT [s]", "ttft_s"),
+    ("ITL [s]", "itl_s"),
+    ("On the frontier", "pareto"),
+)
+
+
+@xw.func(category=CATEGORY)
+@xl_arg("model", doc=_DOCS["model"])
+@xl_arg("gpus", ndim=2, doc=_PLAN_DOCS["gpu"])
+@xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
+@xl_arg("completion_tokens", doc="Tokens generated for each request (whole number ≥ 2).")
+@xl_arg("tp", doc=_PLAN_DOCS["tp"])
+@xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
+@xl_arg("gpu_hour_usd", doc=_PLAN_DOCS["gpu_hour_usd"])
+@xl_arg("reservation_discount", doc=_PLAN_DOCS["reservation_discount"])
+@xl_arg("max_concurrency", doc=_PLAN_DOCS["max_concurrency"])
+@xl_arg("frontier_only", doc="Optional. TRUE: only the points on the frontier, fastest per user first. Default FALSE.")
+@xl_arg("power_kw", doc=_PLAN_DOCS["power_kw"])
+@xl_arg("pue", doc=_PLAN_DOCS["pue"])
+@xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
+def LLM_FRONTIER(
+    model,
+    gpus,
+    prompt_tokens,
+    completion_tokens,
+    tp=None,
+    dtype=None,
+    gpu_hour_usd=None,
+    reservation_discount=None,
+    max_concurrency=None,
+    frontier_only=None,
+    power_kw=None,
+    pue=None,
+    grid_g_co2e_per_kwh=None,
+):
+    """Cost per 1M tokens against output tokens/s per user over concurrency, per GPU, tp and dtype: a table."""
+    args = dict(locals())
+    args["gpu"] = args.pop("gpus")
+    try:
+        names, priced = _prices_and_energy(args, _optional(gpu_hour_usd, "gpu_hour_usd"))
+        f = llmxl.frontier(
+            _text(model, "model"),
+            names,
+            prompt_tokens=_optional(prompt_tokens, "prompt_tokens"),
+            completion_tokens=_optional(completion_tokens, "completion_tokens"),
+            **priced,
+            **given(
+                tp=_optional(tp, "tp"),
+                dtype=_optional_text(_single(dtype, "dtype"), "dtype"),
+                max_concurrency=_optional(max_concurrency, "max_concurrency"),
+            ),
+        )
+        only = _flag(frontier_only, "frontier_only")
+    except LlmxlError as exc:
+        return exc.excel_text()
+    if not f.points:
+        return "#N/A no configuration can serve this request shape: " + "; ".join(f.unserved[:3])
+    table = [[label for label, _ in _FRONTIER]]
+    for point in f.pareto if only else f.points:
+        table.append(["" if getattr(point, attr) is None else getattr(point, attr) for _, attr in _FRONTIER])
+    return table
+
+
+def _flag(value, field: str) -> bool:
+    """TRUE/FALSE (or 1/0, or blank for FALSE)."""
+    value = _single(value, field)
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().upper() in ("TRUE", "FALSE"):
+        return value.strip().upper() == "TRUE"
+    number = _cell_number(value, field)
+    if number in (0.0, 1.0):
+        return bool(number)
+    raise InvalidInputError(f"{field} must be TRUE or FALSE, got {value!r}", field=field)
