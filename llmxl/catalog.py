@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import CatalogError, UnknownNameError
 
 if TYPE_CHECKING:  # pydantic and the specs load with the catalog, not with `import llmxl`
-    from .specs import DtypeSpec, EngineSpec, GpuSpec, ModelSpec
+    from .engines import EngineSpec
+    from .specs import DtypeSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "Catalog",
@@ -243,7 +244,8 @@ def _check_inline_fields(item: Mapping[str, Any], where: str, entry_id: object) 
 def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | None) -> Any:
     from pydantic import ValidationError
 
-    from .specs import DtypeSpec, EngineSpec, GpuSpec, ModelSpec, format_validation_error
+    from .engines import EngineSpec
+    from .specs import DtypeSpec, GpuSpec, ModelSpec, format_validation_error
 
     entry_id = item.get("id")
     if not entry_id:

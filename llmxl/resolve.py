@@ -22,7 +22,8 @@ from .formulas import Terms, activation_bytes, kv_cache_bytes, terms
 from .serving import ServingTerms
 
 if TYPE_CHECKING:  # the specs (and pydantic) load with the catalog, on first use
-    from .specs import DtypeSpec, EngineSpec, GpuSpec, ModelSpec
+    from .engines import EngineSpec
+    from .specs import DtypeSpec, GpuSpec, ModelSpec
 
 __all__ = [
     "NODE_GPUS",
@@ -448,7 +449,7 @@ def resolve_engine(value: Any = None) -> EngineSpec:
     """An engine from what a caller gives: None (the default), a name, an :class:`EngineSpec`, or text
     naming settings after a colon, ``"vllm:max_num_seqs=512,gpu_memory_utilization=0.95"`` (the CLI's
     and a spreadsheet cell's way)."""
-    from .specs import EngineSpec
+    from .engines import EngineSpec
 
     if value is None or isinstance(value, EngineSpec):
         return engine() if value is None else value

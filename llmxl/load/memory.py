@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..engines import EngineSpec
     from ..serving import ServingTerms
-    from ..specs import EngineSpec, GpuSpec
+    from ..specs import GpuSpec
 
 __all__ = ["EngineMemory", "engine_memory", "sglang_memory_fraction"]
 
