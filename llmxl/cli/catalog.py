@@ -1,4 +1,4 @@
-"""``llmxl catalog``: the models, GPUs and dtypes llmxl knows, with their sources."""
+"""``llmxl catalog``: the models, GPUs, dtypes, serving engines and API prices llmxl knows, with their sources."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from .output import columns, plain, printable, short_text
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "catalog",
-        help="list models, GPUs, dtypes or API prices",
-        description="List catalog entries. apis: every hosted API price (USD per 1M tokens) with its date and "
-        "source; a price older than 180 days is flagged.",
+        help="list models, GPUs, dtypes, serving engines or API prices",
+        description="List catalog entries. engines: each serving engine's memory rule and scheduling defaults, "
+        "pinned to a release, with the flags that change them. apis: every hosted API price (USD per 1M tokens) "
+        "with its date and source; a price older than 180 days is flagged.",
     )
-    p.add_argument("kind", choices=["models", "gpus", "dtypes", "apis"])
+    p.add_argument("kind", choices=["models", "gpus", "dtypes", "engines", "apis"])
     p.add_argument("--model", help="apis only: the prices of one model (id or alias)")
     p.add_argument("--json", action="store_true", help="print every field as JSON")
 
@@ -105,6 +106,27 @@ def run(args: argparse.Namespace) -> int:
             )
             for s in specs
         ]
+    elif args.kind == "engines":
+        default = cat.default_engine
+        header = ("id", "version", "KV cache from", "memory fraction", "sequences", "step budget [tokens]", "block",
+                  "scheduling", "front-end s", "checked", "source")  # fmt: skip
+        basis = {"total": "device total", "free_at_start": "free at start", "free_after_load": "free after load"}
+        rows = [
+            (
+                s.id + (" (default)" if s.id == default else ""),
+                s.version,
+                basis[s.memory_basis],
+                f"{s.memory_fraction_flag}={'rule' if s.memory_fraction is None else f'{s.memory_fraction:g}'}",
+                f"{s.max_num_seqs_flag}={_tiers(s.limits, 'max_num_seqs')}",
+                f"{s.max_num_batched_tokens_flag}={_tiers(s.limits, 'max_num_batched_tokens')}",
+                str(s.block_size),
+                "decodes + prompt chunks" if s.scheduling == "mixed" else "prefill first",
+                f"{s.front_end_s:g}",
+                s.checked.isoformat(),
+                short_text(s.source),
+            )
+            for s in specs
+        ]
     else:
         header = ("id", "weight bits", "activation bits", "embedding bits", "KV bits", "compute", "aliases")
         rows = [
@@ -123,6 +145,22 @@ def run(args: argparse.Namespace) -> int:
     for line in columns(table):
         print(line)
     return 0
+
+
+def _tiers(limits: Any, attr: str) -> str:
+    """An engine default that depends on GPU memory, as '2048; 8192 from 70 GiB (not a100-*)'."""
+    parts: list[str] = []
+    last = None
+    for tier in limits:
+        value = getattr(tier, attr)
+        if value == last:
+            continue
+        where = f" from {tier.min_memory_gib:g} GiB" if tier.min_memory_gib else ""
+        if tier.exclude_gpus:
+            where += f" (not {', '.join(tier.exclude_gpus)})"
+        parts.append(f"{value}{where}")
+        last = value
+    return "; ".join(parts)
 
 
 def _apis(args: argparse.Namespace) -> int:

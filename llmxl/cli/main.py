@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import LlmxlError
-from . import calibrate, catalog, estimate, plan, report, workbook
+from . import calibrate, catalog, estimate, plan, report, simulate, workbook
 from .output import printable
 
 EXIT_ERROR = 2
@@ -24,6 +24,7 @@ COMMANDS = {
     "workbook": workbook,
     "report": report,
     "plan": plan,
+    "simulate": simulate,
     "calibrate": calibrate,
 }
 
