@@ -12,7 +12,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
-from .errors import InvalidInputError, UnknownNameError
+from .checks import MAX_PRICE_USD, check_range, format_value, number
+from .errors import CatalogError, InvalidInputError, UnknownNameError
 
 if TYPE_CHECKING:
     from .specs import ApiPrice, GpuSpec
@@ -30,17 +31,11 @@ __all__ = [
 
 
 def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(str(value).strip()) if isinstance(value, str) and value.strip() else None
-        except ValueError:
-            value = None
-        if value is None:
-            raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
-    v = float(value)
+    """A finite number (see :func:`llmxl.checks.number`, the one coercion every argument goes through)."""
+    v = number(value, field)
     if not math.isfinite(v):
-        raise InvalidInputError(f"{field} must be a finite number, got {v}", field=field)
-    return v
+        raise InvalidInputError(f"{field} must be a finite number, got {format_value(v)}", field=field)
+    return float(v)
 
 
 def check_positive(value: Any, field: str, unit: str, example: str) -> float:
@@ -96,7 +91,9 @@ def owned_gpu_hour_usd(
 
     Notes
     -----
-    purchase / (years · 8760) + power · PUE · USD per kWh + other / 8760.
+    purchase / (years · 8760) + power · PUE · USD per kWh + other / 8760. Each argument is refused outside
+    its physical range (:data:`llmxl.checks.RANGES`): purchase up to $1e9, years in (0, 100], power up to
+    1,000 kW, PUE from 1 to 10, electricity up to $1,000/kWh, so the cost is always a finite number.
 
     Examples
     --------
@@ -106,16 +103,21 @@ def owned_gpu_hour_usd(
     >>> round(owned_gpu_hour_usd(40_000, 4, 10.2 / 8, 1.58, 0.08, 4_875), 2)
     1.86
     """
-    purchase = _non_negative(purchase_usd, "purchase_usd", "USD", "30000")
-    y = check_positive(years, "years", "years", "5")
-    kw = _non_negative(power_kw, "power_kw", "kW", "1.0")
-    p = _number(pue, "pue")
-    if p < 1:
-        raise InvalidInputError(f"pue must be ≥ 1, got {p:g}; give e.g. 1.3 (new sites) or 1.58 (average)", field="pue")
-    kwh = _non_negative(usd_per_kwh, "usd_per_kwh", "USD/kWh", "0.08")
-    other = _non_negative(other_usd_per_year, "other_usd_per_year", "USD", "4500")
+    purchase = check_range(purchase_usd, "purchase_usd")
+    y = check_range(years, "years")
+    kw = check_range(power_kw, "power_kw")
+    p = check_range(pue, "pue")
+    kwh = check_range(usd_per_kwh, "usd_per_kwh")
+    other = check_range(other_usd_per_year, "other_usd_per_year")
     hours_per_year = 12 * hours_per_month()
-    return purchase / (y * hours_per_year) + kw * p * kwh + other / hours_per_year
+    cost = purchase / (y * hours_per_year) + kw * p * kwh + other / hours_per_year
+    if not cost <= MAX_PRICE_USD:  # within the ranges above it is finite; a price beyond any GPU's is refused
+        raise InvalidInputError(
+            f"the owned cost works out at ${cost:,.0f} per GPU-hour, more than the ${MAX_PRICE_USD:,.0f} llmxl "
+            "accepts; check purchase_usd and years",
+            field="years",
+        )
+    return cost
 
 
 def rented_gpu_hour_usd(gpu: GpuSpec, gpu_hour_usd: Any = None, reservation_discount: Any = 0.0) -> float:
@@ -129,7 +131,7 @@ def rented_gpu_hour_usd(gpu: GpuSpec, gpu_hour_usd: Any = None, reservation_disc
             )
         price = gpu.usd_per_hour
     else:
-        price = _non_negative(gpu_hour_usd, "gpu_hour_usd", "USD per GPU-hour", "2.21")
+        price = check_range(gpu_hour_usd, "gpu_hour_usd")
     return price * (1 - d)
 
 
@@ -165,13 +167,19 @@ def api_price(model: str, provider: str) -> ApiPrice:
     import difflib
 
     cat = catalog.get_catalog()
-    if not isinstance(provider, str) or not provider.strip():
+    if not isinstance(provider, str):
+        raise catalog.not_a_name("api provider", provider)
+    if not provider.strip():
         raise InvalidInputError("api provider is blank; give one such as 'together'", field="api")
     ident = catalog.get_model(model).id
     key = (provider.strip().lower(), ident)
     hit = cat.api_prices.get(key)
     if hit is not None:
         return hit
+    for name in (ident, model if isinstance(model, str) else ident):
+        why = cat.broken["api_prices"].get(f"{key[0]}/{catalog.normalise_name(name)}")
+        if why is not None:  # a user price that could not be read: said now, never replaced by another
+            raise CatalogError(why, field="api")
     providers = sorted({p for p, _ in cat.api_prices})
     if key[0] not in providers:
         close = difflib.get_close_matches(key[0], providers, n=3, cutoff=0.5)
