@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .options import add_scenario_options
-from .output import jsonable, significant, size, usd
+from .output import jsonable, printable, significant, size, usd
 
 
 def add_parser(sub: Any) -> None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(jsonable(e.to_dict()), indent=2))
     else:
-        print(estimate_table(e))
+        print(printable(estimate_table(e)))
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from .options import add_plan_options
-from .output import columns, money, number, rate
+from .output import columns, money, number, printable, rate
 
 if TYPE_CHECKING:
     from ..plan import Breakeven, Plan
@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
     )
     add_plan_options(p, example=False)
     p.add_argument("-o", "--output", help="also write the plan as a live-formula workbook (.xlsx)")
-    p.add_argument("--csv", help="also write every candidate as CSV")
+    p.add_argument("--csv", help="also write every candidate as CSV; - for stdout")
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
 
@@ -165,11 +165,15 @@ def run(args: Any) -> int:
 
 
 def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) -> int:
-    from ..outputs import atomic_write, check_overwrite, json_text, write_csv
+    from ..checks import check_count, check_range
+    from ..outputs import csv_text, json_text, write_csv, write_json
     from ..plan import ROW_FIELDS, breakeven, plan
+    from ..prices import check_fraction_below_one
+    from ..resolve import resolve_model
 
+    model = resolve_model(args.model)  # once: a config.json is read once, and the workbook gets its figures
     p = plan(
-        args.model,
+        model,
         gpus,
         requests_per_s=args.rps,
         tokens_per_day=args.tokens_per_day,
@@ -180,18 +184,21 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
     b = None
     api = _api(args.api)
     if api is not None:
-        b = breakeven(args.model, gpus, api=api, peak_factor=p.peak_requests_per_s / p.requests_per_s, **options)
+        b = breakeven(model, gpus, api=api, peak_factor=p.peak_requests_per_s / p.requests_per_s, **options)
+    to_stdout = "-" in (args.json_path, args.csv)
     if args.json_path == "-":
         print(json_text(_document(p, b)), end="")
-    else:
-        print(format_plan(p, b))
-    if args.csv:
+    elif args.csv != "-":
+        print(printable(format_plan(p, b)))
+    note = sys.stderr if to_stdout else sys.stdout
+    if args.csv == "-":
+        print(csv_text(p.to_rows(), ROW_FIELDS), end="")
+    elif args.csv:
         write_csv(p.to_rows(), Path(args.csv), args.force, ROW_FIELDS)
-        print(f"wrote {args.csv}", file=sys.stderr if args.json_path == "-" else sys.stdout)
+        print(f"wrote {printable(args.csv)}", file=note)
     if args.json_path and args.json_path != "-":
-        check_overwrite(Path(args.json_path), force=args.force)
-        atomic_write(Path(args.json_path), json_text(_document(p, b)).encode("utf-8"))
-        print(f"wrote {args.json_path}")
+        write_json(_document(p, b), Path(args.json_path), args.force)
+        print(f"wrote {printable(args.json_path)}", file=note)
     if xlsx:
         from ..workbook.plan import write_plan_workbook
 
@@ -202,15 +209,15 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
             p,
             force=args.force,
             api=names,
-            gpu_hour_usd=None if args.gpu_hour_usd is None else float(args.gpu_hour_usd),
-            reservation_discount=float(args.discount),
+            gpu_hour_usd=None if args.gpu_hour_usd is None else check_range(args.gpu_hour_usd, "gpu_hour_usd"),
+            reservation_discount=check_fraction_below_one(args.discount, "reservation_discount"),
             owned=owned if isinstance(owned, dict) else None,
-            max_concurrency=None if args.max_concurrency is None else int(args.max_concurrency),
+            max_concurrency=None
+            if args.max_concurrency is None
+            else check_count(args.max_concurrency, "max_concurrency"),
+            model=model,
         )
-        print(
-            f"wrote {path} ({len(p.rows)} candidate configurations)",
-            file=sys.stderr if args.json_path == "-" else sys.stdout,
-        )
+        print(f"wrote {printable(str(path))} ({len(p.rows)} candidate configurations)", file=note)
     return 0
 
 
