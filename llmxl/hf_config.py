@@ -46,7 +46,7 @@ def model_fields(
         if not isinstance(data, dict):
             raise CatalogError(f"model config {path!r} must hold a JSON object")
         where = path
-        source = source or path
+        source = source or UNSAFE.sub("\ufffd", path)  # a path from a non-UTF-8 file name is still writable
     elif isinstance(config, Mapping):
         data = dict(config)
         where = "model config"
@@ -147,6 +147,10 @@ def _refuse_unrepresentable(data: Mapping[str, Any], where: str) -> None:
         )
 
 
+def _every(step: int) -> str:
+    return "every layer" if step == 1 else f"every {step}-th layer"
+
+
 def _count_from(first: int, last: int, step: int) -> int:
     """How many i in [first, last] are multiples of step (0 when first > last)."""
     if first > last:
@@ -164,19 +168,19 @@ def _moe_layers(data: Mapping[str, Any], L: int, where: str, all_moe: bool, key:
     step = read(data, "interleave_moe_layer_step", where)
     if step is not None or model_type.startswith("llama4"):
         step = step or 1
-        return len(range(step - 1, L, step)), f"every {step}-th layer is MoE"
+        return len(range(step - 1, L, step)), f"{_every(step)} is MoE"
     if "first_k_dense_replace" in data or "moe_layer_freq" in data:
         first = read(data, "first_k_dense_replace", where, L) or 0
         freq = read(data, "moe_layer_freq", where, L)
         if isinstance(freq, list):  # one 0/1 per layer
             return sum(1 for flag in freq[first:] if flag), f"first {first} layers dense, then moe_layer_freq's"
         freq = freq or 1
-        return _count_from(first, L - 1, freq), f"first {first} layers dense, then every {freq}-th layer MoE"
+        return _count_from(first, L - 1, freq), f"first {first} layers dense, then {_every(freq)} MoE"
     if "decoder_sparse_step" in data or "mlp_only_layers" in data:
         step = read(data, "decoder_sparse_step", where) or 1
         dense = set(read(data, "mlp_only_layers", where, L) or ())
         lm = L // step - sum(1 for i in dense if (i + 1) % step == 0)
-        return lm, f"every {step}-th layer MoE" + (f", {len(dense)} dense-only" if dense else "")
+        return lm, f"{_every(step)} MoE" + (f", {len(dense)} dense-only" if dense else "")
     if "moe_layer_start_index" in data or "moe_layer_interval" in data:  # ERNIE 4.5
         start = read(data, "moe_layer_start_index", where, L) or 0
         end = read(data, "moe_layer_end_index", where, L)
@@ -184,7 +188,7 @@ def _moe_layers(data: Mapping[str, Any], L: int, where: str, all_moe: bool, key:
         interval = read(data, "moe_layer_interval", where) or 1
         # (i + 1) % interval == 0 for start <= i <= end: multiples of interval in [start + 1, end + 1]
         lm = _count_from(start + 1, end + 1, interval)
-        return lm, f"layers {start} to {end}, every {interval}-th, are MoE"
+        return lm, f"from layer {start} to {end}, {_every(interval)} MoE"
     if all_moe:
         return L, "every layer is MoE"
     raise CatalogError(

@@ -343,7 +343,7 @@ _OWNED_ARGS = ("purchase_usd", "years", "power_kw", "pue", "usd_per_kwh", "other
 
 def _for_gpu(value: Any, gpu_id: str) -> Any:
     """A per-GPU value: ``value`` itself, or its entry for this GPU when it maps GPU names to values."""
-    if isinstance(value, Mapping) and not set(value) <= set(_OWNED_ARGS):
+    if isinstance(value, Mapping) and not set(value) & set(_OWNED_ARGS):
         for name, v in value.items():
             if catalog.get_gpu(str(name)).id == gpu_id:
                 return v
