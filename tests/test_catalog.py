@@ -354,7 +354,5 @@ def test_missing_env_file_is_said_with_unknown_names(tmp_path, monkeypatch):
     monkeypatch.setenv(catalog.ENV_VAR, str(tmp_path / "missing.toml"))
     catalog.reset()
     assert "h100-sxm-80gb" in llmxl.gpus()
-    with pytest.raises(UnknownNameError, match="LLMXL_CATALOG names .*missing.toml"):
+    with pytest.raises(UnknownNameError, match=r"LLMXL_CATALOG names .*missing\.toml"):
         llmxl.get_gpu("my-own-gpu")
-
-
