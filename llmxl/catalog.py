@@ -298,7 +298,10 @@ def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | No
         try:
             return ModelSpec.from_hf_config(item, source=item.get("source") or label)
         except CatalogError as exc:
-            raise CatalogError(f"{label}: {exc.message}") from None
+            message = exc.message
+            if message.startswith("model config: "):  # name the entry, not "model config"
+                message = f"model {entry_id!r}: " + message[len("model config: ") :]
+            raise CatalogError(f"{label}: {message}") from None
     if base_dir is not None:
         item = {"source": label, **item}
     try:

@@ -24,6 +24,7 @@ __all__ = [
     "MIN_EFFICIENCY",
     "RANGES",
     "as_number",
+    "check_concurrencies",
     "check_count",
     "check_efficiency",
     "check_method",
@@ -247,6 +248,22 @@ def check_count(value: Any, field: str) -> int:
     elif 1 <= v <= top:
         return int(v)
     raise InvalidInputError(count_message(field, v), field=field)
+
+
+def check_concurrencies(value: Any) -> tuple[Any, float]:
+    """(B, its largest value) for a concurrency: one whole number, or a float array of whole numbers, each from
+    1 to MAX_COUNT['concurrency']. Lists and arrays go through :func:`number`: booleans, text, complex, ragged and
+    masked entries are refused, never read as 1."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        B = check_count(value, "concurrency")
+        return B, B
+    arr = as_number(value, "concurrency")
+    if not isinstance(arr, np.ndarray):
+        arr = np.array([arr], dtype=float)
+    good = (arr >= 1) & (arr <= MAX_COUNT["concurrency"]) & (np.floor(arr) == arr)
+    if not np.all(good):
+        raise InvalidInputError(count_message("concurrency", float(arr[~good].ravel()[0])), field="concurrency")
+    return arr, float(np.max(arr))
 
 
 def efficiency_message(field: str, value: Any) -> str:

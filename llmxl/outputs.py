@@ -268,6 +268,16 @@ def check_outputs(flags: list[tuple[str, Any, tuple[str, ...]]], force: bool) ->
 
     "-" is standard output, for one text output (CSV or JSON) at most; a workbook always goes to a file.
     """
+    for flag, path, _ in flags:
+        if path and path != "-":
+            try:
+                os.fsencode(path)
+                if "\0" in os.fspath(path):
+                    raise ValueError
+            except (UnicodeEncodeError, ValueError):
+                raise OutputPathError(
+                    f"{flag} {os.fspath(path)!r} has a character no file name can hold; choose another name"
+                ) from None
     dashes = [flag for flag, path, _ in flags if path == "-"]
     for flag, path, suffixes in flags:
         if path == "-" and suffixes == (".xlsx",):

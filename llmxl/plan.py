@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import catalog, prices
-from .checks import MAX_COUNT, RANGES, as_number, check_count, check_range, count_message, format_value, number
+from .checks import MAX_COUNT, RANGES, check_concurrencies, check_count, check_range
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import estimate
 from .resolve import NODE_GPUS, configuration, divisors, resolve_dtype, resolve_gpu, resolve_model
@@ -99,26 +99,6 @@ def _decode_step_s(one: Any, model: Any, gpu: Any, B: Any) -> Any:
     return sum(serving.forward(T, B, 1, c, F, M, False))  # type: ignore[arg-type]
 
 
-def _concurrencies(concurrency: Any) -> tuple[Any, float]:
-    """(B, its largest value): one whole number, or a float array of whole numbers, each from 1 to the cap.
-
-    Lists and arrays go through the one coercion (:func:`llmxl.checks.number`): booleans, text, complex,
-    ragged and masked entries are refused, never read as 1.
-    """
-    if not isinstance(concurrency, (list, tuple, np.ndarray)):
-        B = check_count(concurrency, "concurrency")
-        return B, B
-    arr = as_number(concurrency, "concurrency")
-    if not isinstance(arr, np.ndarray):
-        arr = np.array([arr], dtype=float)
-    top = MAX_COUNT["concurrency"]
-    good = (arr >= 1) & (arr <= top) & (np.floor(arr) == arr)
-    if not np.all(good):
-        bad = float(arr[~good].ravel()[0])
-        raise InvalidInputError(count_message("concurrency", bad), field="concurrency")
-    return arr, float(np.max(arr))
-
-
 def _point(T1: float, DB: Any, B: Any, n: int) -> tuple[Any, Any, Any, Any]:
     """(μB, TTFT_B, ITL_B or None, φ) from T1 and DB."""
     steps = n - 1
@@ -152,7 +132,7 @@ def operating_point(
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
     one = _alone(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency)
-    B, top = _concurrencies(concurrency)
+    B, top = check_concurrencies(concurrency)
     if top > one.max_batch_size:
         raise DoesNotFitError(
             f"concurrency {top:g} exceeds the {int(one.max_batch_size)} sequences whose KV cache fits on "
@@ -307,7 +287,7 @@ def traffic(
                 field="peak_requests_per_s",
             )
     elif peak_factor is not None:
-        factor = _peak_factor(peak_factor)
+        factor = check_range(peak_factor, "peak_factor")
         peak = avg * factor
         if peak > RANGES["peak_requests_per_s"][1]:
             raise InvalidInputError(
@@ -318,16 +298,6 @@ def traffic(
     else:
         peak = avg
     return avg, peak
-
-
-def _peak_factor(value: Any) -> float:
-    v = number(value, "peak_factor")
-    if not v >= 1:
-        shown = format_value(v)
-        raise InvalidInputError(
-            f"peak_factor must be ≥ 1 (peak ≥ average), got {shown}; give e.g. 3", field="peak_factor"
-        )
-    return check_range(v, "peak_factor")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -726,7 +696,7 @@ def breakeven(
 
     Below that traffic the API is cheaper; above it, one replica is (to six digits, from 1.93766 requests/s on).
     """
-    factor = _peak_factor(peak_factor)
+    factor = check_range(peak_factor, "peak_factor")
     _check_breakeven_options(plan_options)
     p = plan(
         model,
