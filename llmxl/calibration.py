@@ -144,6 +144,8 @@ class Calibration:
         name = _check_name(name)
         if self.problems:
             raise InvalidInputError(f"not saved: {self.problems[0]}", field="calibration")
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise InvalidInputError(f"path must be the path of a .toml file, got {type(path).__name__}", field="path")
         named = replace(self, name=name)
         target = Path(path).expanduser() if path is not None else _default_save_path()
         _save_entry(named.spec, target, force=force)
@@ -591,12 +593,16 @@ def _save_entry(spec: Any, path: Path, *, force: bool) -> None:
     import tomllib
 
     from .outputs import atomic_write
+    from .textfile import read_small_file
 
     old = ""
     if path.exists():
         if not path.is_file():
             raise InvalidInputError(f"{path} is not a regular file; give a .toml file to save to", field="path")
-        old = path.read_text(encoding="utf-8")
+        try:  # a catalog file llmxl can read back: UTF-8 text of sensible size
+            old = read_small_file(path, "catalog file", "choose another file with --catalog")
+        except LlmxlError as exc:
+            raise InvalidInputError(f"not saved: {exc.message}", field="path") from None
     begin = f"# llmxl calibrate: {spec.id} (begin"
     end = f"# llmxl calibrate: {spec.id} (end)\n"
     if begin in old:
@@ -618,9 +624,10 @@ def _save_entry(spec: Any, path: Path, *, force: bool) -> None:
         data = tomllib.loads(new)
         for item in data.get("gpus", []):
             catalog._build_spec("gpus", item, str(path), path.parent)
-    except (tomllib.TOMLDecodeError, LlmxlError) as exc:
+    except (tomllib.TOMLDecodeError, LlmxlError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
         raise InvalidInputError(
-            f"{path}: would not stay a valid catalog ({exc}); fix the file first", field="path"
+            f"{path}: would not stay a valid catalog ({why}); fix the file first", field="path"
         ) from None
     if not path.parent.exists():
         path.parent.mkdir(parents=True)

@@ -27,7 +27,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CatalogError, UnknownNameError
+from .checks import format_value
+from .errors import CatalogError, InvalidInputError, UnknownNameError
+from .text import skeleton, spelled_with
 
 if TYPE_CHECKING:  # pydantic and the specs load with the catalog, not with `import llmxl`
     from .engines import EngineSpec
@@ -49,6 +51,7 @@ __all__ = [
     "models",
     "natural_key",
     "normalise_name",
+    "problems",
     "reset",
     "serving_constants",
 ]
@@ -57,6 +60,22 @@ ENV_VAR = "LLMXL_CATALOG"
 _KINDS = ("models", "gpus", "dtypes", "engines")
 _SINGULAR = {"models": "model", "gpus": "gpu", "dtypes": "dtype", "engines": "engine"}
 _SEP = re.compile(r"[\s_]+")
+_LONGEST_NAME = 300  # beyond it no name is suggested (a did-you-mean over megabytes of text would hang)
+
+
+def not_a_name(singular: str, name: Any) -> InvalidInputError:
+    """The error for a name that is not text (a number, bytes, a path, None)."""
+    if name is None:
+        return InvalidInputError(
+            f"{singular} is missing; give a name such as those `llmxl catalog` lists", field=singular
+        )
+    if isinstance(name, bytes):
+        why = "bytes; decode them to text first"
+    elif isinstance(name, os.PathLike):
+        why = f"a path ({os.fspath(name)!r}); a config.json path goes to estimate() or ModelSpec.from_hf_config()"
+    else:
+        why = f"{type(name).__name__} {format_value(name)}"
+    return InvalidInputError(f"{singular} must be a name (text), got {why}", field=singular)
 
 
 def normalise_name(name: str) -> str:
@@ -103,6 +122,14 @@ class Catalog:
     precision as its ``released`` one (``ModelSpec.released_variants``)."""
     energy: Any = None
     """Defaults of the energy of serving: power fraction, server share, PUE, grid intensity (llmxl/data/energy.toml)."""
+    skeletons: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in _KINDS})
+    """Per kind, what each name looks like (:func:`llmxl.text.skeleton`) -> the id it names."""
+    broken: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in (*_KINDS, "api_prices")})
+    """Per kind, names of user entries that could not be read -> why: raised when the name is used."""
+    problems: list[str] = field(default_factory=list)
+    """Every user-catalog problem, in load order (entries skipped, files not read)."""
+    file_problems: list[str] = field(default_factory=list)
+    """Problems no name can carry (a file not read, an entry without an id): told with unknown names."""
 
     def add(self, kind: str, spec: Any, where: str) -> None:
         singular = _SINGULAR[kind]
@@ -115,12 +142,20 @@ class Catalog:
                     f"{where}: {singular} {spec.id!r}: name {name!r} is already used by "
                     f"{singular} {taken!r} ({self.origin[(kind, taken)]}); rename it"
                 )
+            like = self.skeletons[kind].get(skeleton(name))
+            if like is not None and like != spec.id:
+                raise CatalogError(
+                    f"{where}: {singular} {spec.id!r}: name {name!r} looks like {singular} {like!r} "
+                    f"({self.origin[(kind, like)]}) but is spelled with {spelled_with(name) or 'other characters'}; "
+                    f"did you mean {like!r}? rename it so that it reads differently"
+                )
         if kind == "models":
             self._check_released(spec, where)
         for name in names:
             key = normalise_name(name)
             self.index[kind][key] = spec.id
             self.variants.pop(key, None)  # a user entry replacing a built-in one drops its variants
+            self.skeletons[kind].setdefault(skeleton(name), spec.id)
         self.entries[kind][spec.id] = spec
         self.origin[(kind, spec.id)] = where
         if kind == "models" and spec.released_variants:
@@ -144,10 +179,15 @@ class Catalog:
                 )
 
     def lookup(self, kind: str, name: str) -> Any:
+        if type(name) is not str:
+            raise not_a_name(_SINGULAR[kind], name)
         hit = self.found.get((kind, name))
         if hit is not None:
             return hit
         key = normalise_name(name)
+        why = self.broken[kind].get(key)
+        if why is not None:  # a user entry that could not be read: said when its name is used, never guessed
+            raise CatalogError(why, field=_SINGULAR[kind])
         ident = self.index[kind].get(key)
         if ident is not None:
             spec = self.variants.get(key, self.entries[kind][ident]) if kind == "models" else self.entries[kind][ident]
@@ -157,10 +197,27 @@ class Catalog:
         raise UnknownNameError(self.unknown_message(kind, name), field=_SINGULAR[kind])
 
     def unknown_message(self, kind: str, name: str) -> str:
+        message = self._unknown_message(kind, name)
+        if self.file_problems:
+            more = f" (and {len(self.file_problems) - 1} more)" if len(self.file_problems) > 1 else ""
+            message += f"; note: {self.file_problems[0]}{more}"
+        return message
+
+    def _unknown_message(self, kind: str, name: str) -> str:
         key = normalise_name(name)
         singular = _SINGULAR[kind]
         if not key:
             return f"{singular} is blank; give a name such as {next(iter(self.entries[kind]))!r}"
+        if len(key) > _LONGEST_NAME:
+            return (
+                f"unknown {singular} {name[:40]!r}… ({len(name):,} characters); `llmxl catalog {kind}` lists the names"
+            )
+        like = self.skeletons[kind].get(skeleton(name))
+        if like is not None:
+            return (
+                f"unknown {singular} {name!r}: it looks like {like!r} but is spelled with "
+                f"{spelled_with(name) or 'other characters'}; did you mean {like!r}?"
+            )
         ids: list[str] = []
         for k, ident in self.index[kind].items():
             if (k.startswith(key) or key.startswith(k)) and ident not in ids:
@@ -276,7 +333,10 @@ def _build_spec(kind: str, item: dict[str, Any], label: str, base_dir: Path | No
         try:
             return ModelSpec.from_hf_config(item, source=item.get("source") or label)
         except CatalogError as exc:
-            raise CatalogError(f"{label}: {exc.message}") from None
+            message = exc.message
+            if message.startswith("model config: "):  # name the entry, not "model config"
+                message = f"model {entry_id!r}: " + message[len("model config: ") :]
+            raise CatalogError(f"{label}: {message}") from None
     if base_dir is not None:
         item = {"source": label, **item}
     try:
@@ -311,20 +371,53 @@ def _add_api_price(cat: Catalog, item: dict[str, Any], label: str) -> None:
     cat.origin[("api_prices", f"{key}")] = label
 
 
-def _load_file(cat: Catalog, path: Any, label: str, *, user: bool) -> None:
-    data = _read_toml(path, label)
-    if "default_engine" in data:
-        if user or not isinstance(data["default_engine"], str):
-            raise CatalogError(f"{label}: default_engine is set by llmxl/data/engines.toml only; remove it")
-        cat.default_engine = data["default_engine"]
+def _load_file(cat: Catalog, path: Any, label: str, *, user: bool, strict: bool = True) -> None:
+    """Read one catalog file into ``cat``. Not ``strict`` (a user file found at start-up), a bad entry is
+    set aside under its names and a file that cannot be read is noted: neither stops the others."""
+    try:
+        data = _read_toml(path, label)
+        items = list(_entries_of(data, label))
+        if "default_engine" in data:
+            if user or not isinstance(data["default_engine"], str):
+                raise CatalogError(f"{label}: default_engine is set by llmxl/data/engines.toml only; remove it")
+            cat.default_engine = data["default_engine"]
+    except CatalogError as exc:
+        if strict:
+            raise
+        cat.problems.append(exc.message)
+        cat.file_problems.append(exc.message)
+        return
     base_dir = Path(label).parent if user else None
-    for kind, item in _entries_of(data, label):
-        if not isinstance(item, dict):
-            raise CatalogError(f"{label}: each [[{kind}]] entry must be a table")
-        if kind == "api_prices":
-            _add_api_price(cat, item, label)
-            continue
-        cat.add(kind, _build_spec(kind, item, label, base_dir), label)
+    for kind, item in items:
+        try:
+            if not isinstance(item, dict):
+                raise CatalogError(f"{label}: each [[{kind}]] entry must be a table")
+            if kind == "api_prices":
+                _add_api_price(cat, item, label)
+                continue
+            cat.add(kind, _build_spec(kind, item, label, base_dir), label)
+        except CatalogError as exc:
+            if strict:
+                raise
+            _set_aside(cat, kind, item, exc.message)
+
+
+def _set_aside(cat: Catalog, kind: str, item: Any, why: str) -> None:
+    """Remember a user entry that could not be read, under every name it gives, to raise when one is used."""
+    cat.problems.append(why)
+    if kind == "api_prices":
+        if isinstance(item, dict) and isinstance(item.get("provider"), str) and isinstance(item.get("model"), str):
+            cat.broken["api_prices"][f"{item['provider'].strip().lower()}/{normalise_name(item['model'])}"] = why
+        return
+    names = []
+    if isinstance(item, dict):
+        aliases = item.get("aliases")
+        names = [item.get("id"), *(aliases if isinstance(aliases, (list, tuple)) else [])]
+    names = [n for n in names if isinstance(n, str) and n.strip()]
+    if not names:
+        cat.file_problems.append(why)
+    for name in names:
+        cat.broken[kind].setdefault(normalise_name(name), why)
 
 
 def builtin_files() -> list[tuple[Any, str]]:
@@ -344,9 +437,6 @@ def user_catalog_paths() -> list[Path]:
     env = os.environ.get(ENV_VAR)
     if env is not None:
         paths = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
-        missing = [str(p) for p in paths if not p.is_file()]
-        if missing:
-            raise CatalogError(f"{ENV_VAR} names {missing[0]!r}, which is not a file; fix or unset {ENV_VAR}")
     else:
         default = default_user_catalog_path()
         paths = [default] if default.is_file() else []
@@ -379,7 +469,8 @@ def _load_methods(cat: Catalog) -> None:
         raise CatalogError(f"{label}: {format_validation_error(exc, 'energy conventions')}") from None
 
 
-def _load() -> Catalog:
+def _load(strict: Path | None = None) -> Catalog:
+    """The built-in catalog and the user files; only ``strict`` (a file being added) fails on a bad entry."""
     cat = Catalog()
     _load_methods(cat)
     for res, label in builtin_files():
@@ -388,7 +479,16 @@ def _load() -> Catalog:
         cat.entries[kind] = dict(sorted(cat.entries[kind].items(), key=lambda kv: natural_key(kv[0])))
     _load_file(cat, resources.files("llmxl") / "data" / "api_prices.toml", "llmxl/data/api_prices.toml", user=False)
     for path in user_catalog_paths():
-        _load_file(cat, path, str(path), user=True)
+        if path != strict and not path.is_file():
+            why = (
+                f"{ENV_VAR} names {str(path)!r}, which is not a file; fix or unset {ENV_VAR}"
+                if path not in _extra_files
+                else f"catalog file {str(path)!r} is gone; add it again"
+            )
+            cat.problems.append(why)
+            cat.file_problems.append(why)
+            continue
+        _load_file(cat, path, str(path), user=True, strict=path == strict)
     return cat
 
 
@@ -420,18 +520,31 @@ def reload() -> None:
 
 
 def add_catalog_file(path: str | os.PathLike[str]) -> None:
-    """Add a user catalog file for the rest of this process, validating it now."""
+    """Add a user catalog file for the rest of this process, validating it now: any bad entry raises.
+
+    Files found at start-up (``LLMXL_CATALOG``, the default file) are read leniently instead: a bad entry
+    is set aside and raised when its name is used (:func:`problems` lists them).
+    """
     global _catalog
-    p = Path(path).expanduser()
-    if not p.is_file():
+    if not isinstance(path, (str, os.PathLike)):
+        got = "nothing (None)" if path is None else f"{type(path).__name__} {format_value(path)}"
+        raise InvalidInputError(f"catalog file must be the path of a .toml file, got {got}", field="path")
+    try:
+        p = Path(path).expanduser()
+        exists = p.is_file()
+    except (ValueError, OSError) as exc:  # a NUL byte, an unusable path
+        raise CatalogError(f"catalog file {os.fspath(path)!r} cannot be used: {exc}") from None
+    if not exists:
         raise CatalogError(f"catalog file {str(p)!r} does not exist; give the path of a .toml file")
     with _lock:
-        if p not in _extra_files:
+        added = p not in _extra_files
+        if added:
             _extra_files.append(p)
         try:
-            _catalog = _load()
+            _catalog = _load(strict=p)
         except CatalogError:
-            _extra_files.remove(p)
+            if added:
+                _extra_files.remove(p)
             raise
 
 
@@ -468,6 +581,11 @@ def get_engine(name: str | None = None) -> EngineSpec:
 def engines() -> list[str]:
     """Ids of all catalog engines."""
     return list(get_catalog().entries["engines"])
+
+
+def problems() -> list[str]:
+    """What could not be read from the user catalog files (entries set aside, files not read), in order."""
+    return list(get_catalog().problems)
 
 
 def method_defaults(method: str) -> Any:

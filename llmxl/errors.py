@@ -9,11 +9,13 @@ its messages without guessing.
 from __future__ import annotations
 
 __all__ = [
+    "EXCEL_CELL_CHARS",
     "CatalogError",
     "DoesNotFitError",
     "InvalidInputError",
     "LlmxlError",
     "UnknownNameError",
+    "cell_text",
 ]
 
 
@@ -32,8 +34,19 @@ class LlmxlError(Exception):
         return str(self.args[0]) if self.args else ""
 
     def excel_text(self) -> str:
-        """The text a spreadsheet cell shows: Excel error kind, then the message."""
-        return f"{self.excel_kind} {self.message}"
+        """The text a spreadsheet cell shows: Excel error kind, then the message, within Excel's cell limit."""
+        return cell_text(f"{self.excel_kind} {self.message}")
+
+
+#: The most characters an Excel cell holds.
+EXCEL_CELL_CHARS = 32_767
+
+
+def cell_text(text: str) -> str:
+    """``text`` cut to Excel's 32,767 characters (ending "…") when longer: a cell never errors on its length."""
+    if len(text) <= EXCEL_CELL_CHARS:
+        return text
+    return text[: EXCEL_CELL_CHARS - 1] + "…"
 
 
 class UnknownNameError(LlmxlError, LookupError):

@@ -5,7 +5,9 @@ It resolves the model, GPU and dtype (:mod:`llmxl.resolve`), checks every input
 :mod:`llmxl.serving` and returns a frozen :class:`~llmxl.result.Estimate`.
 Workload inputs (batch size, token counts, efficiencies, price) may be numpy
 arrays: results then have their broadcast shape and equal scalar calls element
-by element.
+by element. A broadcast shape of more than :data:`~llmxl.checks.MAX_ARRAY_ELEMENTS`
+(10 million) scenarios is refused, and so is a masked array with masked entries:
+llmxl never computes an entry the caller masked.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import numpy as np
 
 from . import serving
 from .checks import (
+    MAX_ARRAY_ELEMENTS,
     MAX_COUNT,
     MAX_PRICE_USD,
     METHODS,
     MIN_EFFICIENCY,
     as_number,
     check_count,
+    check_efficiency,
     check_method,
     count_message,
     efficiency_message,
@@ -229,6 +233,8 @@ def _scalar(
         raise InvalidInputError(efficiency_message("hbm_efficiency", he), field="hbm_efficiency")
     if price is not None and not 0 <= price <= MAX_PRICE_USD:
         raise InvalidInputError(price_message(price), field="gpu_hour_usd")
+    if type(price) is float:
+        price += 0.0  # -0.0 is 0: no price prints as "$-0.00"
     _check_context_scalar(m, T, s, n, warnings)
     return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None)
 
@@ -376,7 +382,8 @@ def _general(
     if not arrays:
         if on_error == "raise":
             b, s, n = (check_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
-            fe, he = float(raw["flops_efficiency"]), float(raw["hbm_efficiency"])
+            fe = check_efficiency(raw["flops_efficiency"], "flops_efficiency")
+            he = check_efficiency(raw["hbm_efficiency"], "hbm_efficiency")
             return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings)
         # nan mode with scalars: run the array path on one element, then unwrap.
         one = _general(
@@ -400,6 +407,14 @@ def _general(
         raise InvalidInputError(
             f"array inputs do not broadcast together: {shapes}; give equal shapes", field=next(iter(arrays))
         ) from None
+    size = math.prod(shape)
+    if size > MAX_ARRAY_ELEMENTS:  # checked on the shape, before any array of it is made
+        shapes = " × ".join(f"{k} {v.shape}" for k, v in arrays.items())
+        raise InvalidInputError(
+            f"the array inputs ({shapes}) make {size:,} scenarios, more than the {MAX_ARRAY_ELEMENTS:,} llmxl "
+            "computes in one call; split the workload",
+            field=next(iter(arrays)),
+        )
     with np.errstate(all="ignore"):
         bad, reasons = _check_arrays(m, T, raw, shape, on_error)
         b, s, n = raw["batch_size"], raw["prompt_tokens"], raw["completion_tokens"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
+from .checks import format_value, number
 from .errors import InvalidInputError, LlmxlError
 from .resolve import resolve_dtype
 
@@ -58,22 +59,36 @@ class Measurement:
         )
 
 
+_WHOLE = ("tp", "pp", "batch_size", "concurrency")  # counts that are never a mean: 0.5 is refused, not rounded
+
+
 def _positive(value: Any, where: str, name: str, *, whole: bool = False) -> Any:
+    """A finite number > 0 (through :func:`llmxl.checks.number`), else a message naming the run and field."""
     if isinstance(value, str):
-        text = value.strip().replace(",", "")
-        try:
-            value = float(text)
-        except ValueError:
-            raise InvalidInputError(
-                f"{where}: {name}={value!r} is not a number; give a positive number", field=name
-            ) from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise InvalidInputError(f"{where}: {name}={value!r} must be a positive number", field=name)
+        value = value.strip().replace(",", "")
+    try:
+        v = number(value, name)
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"{where}: {name}={format_value(value)} is not a number; give a positive number", field=name
+        ) from None
+    try:
+        v = float(v)
+    except OverflowError:  # an integer of hundreds of digits
+        v = math.inf
+    if not math.isfinite(v) and not math.isnan(v):
+        raise InvalidInputError(f"{where}: {name}={format_value(value)} is too large to be a measurement", field=name)
+    if not v > 0:
+        raise InvalidInputError(f"{where}: {name}={format_value(value)} must be a positive number", field=name)
     if whole:
-        if abs(value - round(value)) > 1e-9 and name in ("tp", "pp", "batch_size"):
-            raise InvalidInputError(f"{where}: {name}={value!r} must be a whole number", field=name)
-        return max(1, round(value))
-    return float(value)
+        if name in _WHOLE and not v.is_integer():
+            raise InvalidInputError(f"{where}: {name}={format_value(value)} must be a whole number", field=name)
+        if v > 1e9:
+            raise InvalidInputError(
+                f"{where}: {name}={format_value(value)} is more than 1e9; check the run", field=name
+            )
+        return max(1, round(v))
+    return v
 
 
 def measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any]) -> Measurement:
@@ -87,7 +102,9 @@ def measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any])
         if get(name) is None:
             how = f"pass {name}= (--{name} at the command line)" if name in ("model", "gpu") else "add it to the file"
             raise InvalidInputError(f"{where}: {name} is missing; {how}", field=name)
-    model, gpu = str(get("model")).strip(), str(get("gpu")).strip()
+    model, gpu = get("model"), get("gpu")
+    model = model.strip() if isinstance(model, str) else model
+    gpu = gpu.strip() if isinstance(gpu, str) else gpu
     try:  # unknown names fail here, naming the row
         catalog.get_model(model)
         gpu_id = catalog.get_gpu(gpu).id
@@ -137,13 +154,39 @@ def _dtype(value: Any, where: str) -> str:
     return str(value).strip()
 
 
+_MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
 def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file; give the path of a measurements file", field="file")
-    if path.stat().st_size > 16 * 1024 * 1024:
+    """The UTF-8 text of a measurements file; a folder, a pipe or a device is refused before it is opened."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: no such file; give the path of a measurements file", field="file") from None
+    except (OSError, ValueError) as exc:  # a NUL byte, no permission
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInputError(
+            f"{path}: cannot be read ({why}); give the path of a measurements file", field="file"
+        ) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInputError(
+            f"{path}: is a folder; give the measurement files in it (e.g. {path}/*.json)", field="file"
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInputError(
+            f"{path}: is not a regular file (a pipe or a device); save the measurements to a file", field="file"
+        )
+    if st.st_size > _MAX_FILE_BYTES:
         raise InvalidInputError(f"{path}: larger than 16 MiB; this is not a measurements file", field="file")
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror or exc})", field="file") from None
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path}: not UTF-8 text; save it as UTF-8 CSV or JSON", field="file") from None
 
@@ -165,6 +208,9 @@ def _from_vllm(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measu
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})", field="file") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, or nesting too deep
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to read"
+        raise InvalidInputError(f"{path}: not a result file of vllm bench serve ({why})", field="file") from None
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path}: expected the JSON object that vllm bench serve writes", field="file")
     missing = [k for k in _VLLM_NEEDED if k not in data]
@@ -213,7 +259,7 @@ _GENAI = {
 
 def _from_genai_perf(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measurement]:
     row: dict[str, Any] = {}
-    for i, rec in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for i, rec in _csv_rows(path, csv.reader(io.StringIO(text))):
         if len(rec) < 2 or rec[0] == "Metric":
             continue
         hit = _GENAI.get(rec[0].strip())
@@ -234,9 +280,37 @@ def _from_genai_perf(path: Path, text: str, defaults: Mapping[str, Any]) -> list
     return [measurement(row, str(path), defaults)]
 
 
+def _csv_rows(path: Path, reader: Any, start: int = 1) -> Any:
+    """(row number, record) of a CSV reader; a malformed CSV (a field over the csv module's limit, a stray
+    NUL) is refused naming the file and the row."""
+    i = start
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInputError(
+                f"{path} row {i}: not readable as CSV ({exc}); check the file",
+                field="file",
+            ) from None
+        yield i, rec
+        i += 1
+
+
 def _from_csv(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measurement]:
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as exc:
+        raise InvalidInputError(f"{path} row 1: not readable as CSV ({exc}); check the file", field="file") from None
+    header = [h.strip() for h in fieldnames]
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise InvalidInputError(
+            f"{path}: column {twice[0]!r} is given twice; keep one (llmxl never picks one of two values)",
+            field=twice[0],
+        )
     known = {"model", "gpu", "tp", "pp", "dtype", "prompt_tokens", "completion_tokens", "batch_size", "concurrency",
              "itl_s", "source", "notes", *METRICS}  # fmt: skip
     unknown = [h for h in header if h and h not in known]
@@ -245,7 +319,7 @@ def _from_csv(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measur
             f"{path}: unknown column {unknown[0]!r}; columns are {', '.join(sorted(known))}", field=unknown[0]
         )
     out = []
-    for i, rec in enumerate(reader, start=2):
+    for i, rec in _csv_rows(path, reader, start=2):
         rec = {(k or "").strip(): v for k, v in rec.items()}
         if not any((v or "").strip() for v in rec.values() if isinstance(v, str)):
             continue
@@ -273,6 +347,14 @@ def read_measurements(path: str | os.PathLike[str], *, format: str = "auto", **d
 def gather(measurements: Any, defaults: Mapping[str, Any]) -> list[Measurement]:
     if isinstance(measurements, (str, os.PathLike)):
         return read_measurements(measurements, **defaults)
+    if isinstance(measurements, (Mapping, Measurement)):  # one run, not a list of its keys
+        measurements = [measurements]
+    if measurements is None or isinstance(measurements, (bytes, int, float)) or not hasattr(measurements, "__iter__"):
+        raise InvalidInputError(
+            f"measurements must be a file path, or a list of runs (dicts, Measurement objects or paths), got "
+            f"{format_value(measurements)} ({type(measurements).__name__})",
+            field="measurements",
+        )
     out: list[Measurement] = []
     for i, item in enumerate(measurements, start=1):
         if isinstance(item, Measurement):

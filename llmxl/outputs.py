@@ -137,32 +137,81 @@ def check_suffix(path: str | os.PathLike[str] | None, flag: str, suffixes: tuple
         )
 
 
+def lock_folder() -> Path:
+    """The folder of llmxl's lock files: ``$TMPDIR/llmxl-locks-$UID``, private to this user (mode 0700).
+
+    Created when missing; refused (OutputPathError) when it is a link or not a folder, is owned by someone
+    else, or others may write in it: whoever can write there could plant a link that a lock would follow.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    folder = Path(tempfile.gettempdir()) / f"llmxl-locks-{uid}"
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise OutputPathError(f"cannot create the lock folder {str(folder)!r}: {exc.strerror or exc}") from None
+    st = os.lstat(folder)
+    fix = f"remove it (rm -r {folder}) so llmxl makes a private one, or set TMPDIR to a folder of your own"
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise OutputPathError(f"the lock folder {str(folder)!r} is not a folder (a link or a file); {fix}")
+    if st.st_uid != uid:
+        raise OutputPathError(f"the lock folder {str(folder)!r} belongs to another user (uid {st.st_uid}); {fix}")
+    if st.st_mode & 0o022:
+        raise OutputPathError(
+            f"the lock folder {str(folder)!r} may be written by others (mode {stat.S_IMODE(st.st_mode):o}); {fix}"
+        )
+    return folder
+
+
+def _open_lock(path: Path) -> int:
+    """A lock file's descriptor: created if missing, never truncated, never through a link."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o600)
+    except OSError as exc:
+        raise OutputPathError(
+            f"cannot use the lock file {str(path)!r} ({exc.strerror or exc}); remove it and run again"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputPathError(f"the lock file {str(path)!r} is not a regular file; remove it and run again")
+    return fd
+
+
 @contextlib.contextmanager
 def output_lock(paths: Sequence[str | os.PathLike[str] | None]) -> Iterator[None]:
-    """Hold a lock per output file for one run, so two runs never interleave their writes."""
+    """Hold a lock per output file for one run, so two runs never interleave their writes.
+
+    The locks live in :func:`lock_folder`; a lock file is opened with O_NOFOLLOW | O_CREAT and never
+    truncated, so nothing planted there is followed or emptied.
+    """
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks here; atomic renames still never leave half a file
         yield
         return
-    folder = Path(tempfile.gettempdir()) / f"llmxl-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    folder.mkdir(exist_ok=True)
-    keys = sorted({hashlib.sha256(os.path.realpath(p).encode()).hexdigest()[:32] for p in paths if p and p != "-"})
-    handles = []
+    wanted = [p for p in paths if p and p != "-"]
+    if not wanted:
+        yield
+        return
+    folder = lock_folder()
+    keys = sorted({hashlib.sha256(os.fsencode(os.path.realpath(p))).hexdigest()[:32] for p in wanted})
+    handles: list[int] = []
     try:
         for key in keys:
-            fh = open(folder / f"{key}.lock", "w")  # noqa: SIM115 - held until the run ends
-            handles.append(fh)
+            fd = _open_lock(folder / f"{key}.lock")
+            handles.append(fd)
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise OutputPathError(
                     "another llmxl run is writing the same output; wait for it to finish or choose another path"
                 ) from None
         yield
     finally:
-        for fh in handles:
-            fh.close()
+        for fd in handles:
+            os.close(fd)
 
 
 def check_overwrite(path: Path, *, force: bool) -> None:
@@ -215,7 +264,28 @@ def atomic_write(path: Path, data: bytes) -> Path:
 
 
 def check_outputs(flags: list[tuple[str, Any, tuple[str, ...]]], force: bool) -> None:
-    """Before any work: formats match extensions, no two outputs are one file, none may be lost."""
+    """Before any work: formats match extensions, no two outputs are one file, none may be lost.
+
+    "-" is standard output, for one text output (CSV or JSON) at most; a workbook always goes to a file.
+    """
+    for flag, path, _ in flags:
+        if path and path != "-":
+            try:
+                os.fsencode(path)
+                if "\0" in os.fspath(path):
+                    raise ValueError
+            except (UnicodeEncodeError, ValueError):
+                raise OutputPathError(
+                    f"{flag} {os.fspath(path)!r} has a character no file name can hold; choose another name"
+                ) from None
+    dashes = [flag for flag, path, _ in flags if path == "-"]
+    for flag, path, suffixes in flags:
+        if path == "-" and suffixes == (".xlsx",):
+            raise OutputPathError(
+                f"{flag} - would write a workbook to the terminal; give a file name such as report.xlsx"
+            )
+    if len(dashes) > 1:
+        raise OutputPathError(f"{' and '.join(dashes)} both name standard output (-); give one of them a file name")
     distinct_outputs([(flag, path) for flag, path, _ in flags])
     for flag, path, suffixes in flags:
         check_suffix(path, flag, suffixes)
@@ -244,15 +314,35 @@ def safe_csv(value: Any) -> Any:
     return _TRIGGER.sub(lambda m: m.group(1) + "'" + m.group(2), value)
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequence[str]) -> None:
-    """Rows as CSV, the columns ``keys``, text neutralised (:func:`safe_csv`), written atomically."""
-    check_overwrite(path, force=force)
+def csv_text(rows: list[dict[str, Any]], keys: Sequence[str]) -> str:
+    """Rows as CSV text, the columns ``keys``, text neutralised (:func:`safe_csv`) and made encodable."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     w.writerow(keys)
     for row in rows:
-        w.writerow(["" if row[k] is None else safe_csv(row[k]) for k in keys])
-    atomic_write(path, buf.getvalue().encode("utf-8"))
+        w.writerow(["" if row[k] is None else safe_csv(_encodable(row[k])) for k in keys])
+    return buf.getvalue()
+
+
+_SURROGATE = None
+
+
+def _encodable(value: Any) -> Any:
+    """Text that UTF-8 can write: a lone surrogate (a name from a non-UTF-8 file name) becomes U+FFFD."""
+    global _SURROGATE
+    if isinstance(value, str) and not value.isascii():
+        if _SURROGATE is None:
+            import re
+
+            _SURROGATE = re.compile("[\ud800-\udfff]")
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path, force: bool, keys: Sequence[str]) -> None:
+    """Rows as CSV (:func:`csv_text`), written atomically."""
+    check_overwrite(path, force=force)
+    atomic_write(path, csv_text(rows, keys).encode("utf-8"))
 
 
 def json_text(data: Any) -> str:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import energy, prices
-from .checks import check_count
+from .checks import MAX_COUNT, RANGES, check_concurrencies, check_count, check_range
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
 from .estimate import estimate
 from .resolve import NODE_GPUS, configuration, divisors, released_dtype, resolve_dtype, resolve_gpu, resolve_model
@@ -132,14 +132,7 @@ def operating_point(
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
     one = _alone(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency)
-    if isinstance(concurrency, (list, tuple, np.ndarray)):
-        B: Any = np.asarray(concurrency, dtype=float)
-        top = float(np.max(B)) if B.size else 0.0
-        if B.size == 0 or not np.all((B >= 1) & (np.floor(B) == B)):
-            raise InvalidInputError("concurrency must hold whole numbers ≥ 1", field="concurrency")
-    else:
-        B = check_count(concurrency, "concurrency")
-        top = B
+    B, top = check_concurrencies(concurrency)
     if top > one.max_batch_size:
         raise DoesNotFitError(
             f"concurrency {top:g} exceeds the {int(one.max_batch_size)} sequences whose KV cache fits on "
@@ -280,8 +273,8 @@ class Plan:
 # Inputs
 
 
-def _optional_positive(value: Any, field: str, unit: str, example: str) -> float | None:
-    return None if value is None else prices.check_positive(value, field, unit, example)
+def _optional_positive(value: Any, field: str, unit: str = "", example: str = "") -> float | None:
+    return None if value is None else check_range(value, field)
 
 
 def traffic(
@@ -292,38 +285,46 @@ def traffic(
     peak_requests_per_s: Any = None,
     peak_factor: Any = None,
 ) -> tuple[float, float]:
-    """(average, peak) requests per second from the ways people state traffic."""
+    """(average, peak) requests per second from the ways people state traffic.
+
+    Both within :data:`llmxl.checks.RANGES` (1e-9 to 1e9 requests/s), so every cost is finite.
+    """
     if (requests_per_s is None) == (tokens_per_day is None):
         raise InvalidInputError(
             "give the average traffic as requests_per_s or as tokens_per_day (one of them)", field="requests_per_s"
         )
     if requests_per_s is not None:
-        avg = prices.check_positive(requests_per_s, "requests_per_s", "requests/s", "5")
+        avg = check_range(requests_per_s, "requests_per_s")
     else:
-        per_day = prices.check_positive(tokens_per_day, "tokens_per_day", "tokens", "1e9")
+        per_day = check_range(tokens_per_day, "tokens_per_day")
         avg = per_day / 86400 / (prompt_tokens + completion_tokens)
+        lo, hi = RANGES["requests_per_s"][:2]
+        if not lo <= avg <= hi:
+            raise InvalidInputError(
+                f"tokens_per_day {per_day:g} is {avg:.3g} requests/s of {prompt_tokens + completion_tokens:,} tokens, "
+                f"outside the {lo:g} to {hi:g} requests/s llmxl plans for; give a traffic in that range",
+                field="tokens_per_day",
+            )
     if peak_requests_per_s is not None and peak_factor is not None:
         raise InvalidInputError("give peak_requests_per_s or peak_factor, not both", field="peak_requests_per_s")
     if peak_requests_per_s is not None:
-        peak = prices.check_positive(peak_requests_per_s, "peak_requests_per_s", "requests/s", "15")
+        peak = check_range(peak_requests_per_s, "peak_requests_per_s")
         if peak < avg:
             raise InvalidInputError(
                 f"peak_requests_per_s {peak:g} is below the average {avg:g}; give a peak ≥ the average",
                 field="peak_requests_per_s",
             )
     elif peak_factor is not None:
-        factor = prices.check_positive(peak_factor, "peak_factor", "", "3 (peak = 3 × average)")
-        if factor < 1:
-            raise InvalidInputError(
-                f"peak_factor must be ≥ 1 (peak ≥ average), got {factor:g}; give e.g. 3", field="peak_factor"
-            )
+        factor = check_range(peak_factor, "peak_factor")
         peak = avg * factor
+        if peak > RANGES["peak_requests_per_s"][1]:
+            raise InvalidInputError(
+                f"peak_factor {factor:g} makes a peak of {peak:.3g} requests/s, more than the "
+                f"{RANGES['peak_requests_per_s'][1]:g} llmxl plans for; give a smaller factor",
+                field="peak_factor",
+            )
     else:
         peak = avg
-    if not (math.isfinite(avg) and math.isfinite(peak)):
-        raise InvalidInputError(
-            "traffic is too large to plan for; give requests_per_s below 1e12", field="requests_per_s"
-        )
     return avg, peak
 
 
@@ -390,21 +391,47 @@ def cost_per_1m(
     return usd_prompt, usd_completion, prices.blended_usd_per_1m(usd_prompt, usd_completion)
 
 
+def _largest_meeting(ok_at: Any, cap: int) -> int:
+    """The largest B in [1, cap] with ``ok_at(B)``, 0 when even B = 1 misses, by bisection over the integers.
+
+    The latency checks are monotone in B (TTFT_B and ITL_B grow with B), so ok_at is true up to B* and false
+    beyond: this finds the B* a scan of every B would, in about log2(cap) evaluations.
+    """
+    if not ok_at(1):
+        return 0
+    if ok_at(cap):
+        return cap
+    lo, hi = 1, cap  # ok_at(lo), not ok_at(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok_at(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
     """The operating point, replicas and cost of one configuration."""
     s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he = target
     one = _alone(model, gpu, tp, pp, dtype, s, n, fe, he)
     head = dict(model=one.model, gpu=one.gpu, tp=one.tp, pp=one.pp, dtype=one.dtype, gpu_hour_usd=price)
     fit = int(one.max_batch_size)
-    cap = fit if max_concurrency is None else min(fit, max_concurrency)
-    B = np.arange(1, cap + 1, dtype=float)
-    mu, ttft, itl, phi = _point(one.ttft_s, _decode_step_s(one, model, gpu, B), B, n)
-    ok = np.ones(B.shape, dtype=bool)
-    if ttft_max is not None:
-        ok &= ttft <= ttft_max
-    if itl_max is not None and itl is not None:
-        ok &= itl <= itl_max
-    if not ok.any():
+    cap = min(fit, MAX_COUNT["concurrency"]) if max_concurrency is None else min(fit, max_concurrency)
+
+    def at(b: int) -> tuple[Any, Any, Any, Any]:  # one-element arrays: the arithmetic of a scan over every B
+        B = np.array([b], dtype=float)
+        return _point(one.ttft_s, _decode_step_s(one, model, gpu, B), B, n)
+
+    def ok_at(b: int) -> bool:
+        _, ttft, itl, _ = at(b)
+        return (ttft_max is None or bool(ttft[0] <= ttft_max)) and (
+            itl_max is None or itl is None or bool(itl[0] <= itl_max)
+        )
+
+    best = _largest_meeting(ok_at, cap) if cap >= 1 else 0
+    if best == 0:
+        _, ttft, itl, _ = at(1)
         return PlanRow(
             **head,
             concurrency=None,
@@ -413,35 +440,54 @@ def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float,
             itl_s=None if itl is None else float(itl[0]),
             reason=_miss_reason(float(ttft[0]), None if itl is None else float(itl[0]), ttft_max, itl_max),
         )
-    i = int(np.flatnonzero(ok)[-1])
-    rate = float(mu[i])
+    mu, ttft, itl, phi = at(best)
+    rate = float(mu[0])
     replicas = math.ceil(peak / rate)
     gpus = replicas * one.tp * one.pp
     monthly = gpus * price * prices.hours_per_month()
-    share = float(phi[i])
+    share = float(phi[0])
     usd_prompt, usd_completion, usd_blended = cost_per_1m(share, monthly, avg, s, n)
-    return PlanRow(
-        **head,
-        concurrency=i + 1,
-        max_concurrency=fit,
-        requests_per_s=rate,
-        ttft_s=float(ttft[i]),
-        itl_s=None if itl is None else float(itl[i]),
-        replicas=replicas,
-        num_gpus=gpus,
-        utilisation=avg / (replicas * rate),
-        monthly_usd=monthly,
-        usd_per_1m_prompt_tokens=usd_prompt,
-        usd_per_1m_completion_tokens=usd_completion,
-        usd_per_1m_blended=float(usd_blended),
-        prompt_share=share,
+    return _finite(
+        PlanRow(
+            **head,
+            concurrency=best,
+            max_concurrency=fit,
+            requests_per_s=rate,
+            ttft_s=float(ttft[0]),
+            itl_s=None if itl is None else float(itl[0]),
+            replicas=replicas,
+            num_gpus=gpus,
+            utilisation=avg / (replicas * rate),
+            monthly_usd=monthly,
+            usd_per_1m_prompt_tokens=usd_prompt,
+            usd_per_1m_completion_tokens=usd_completion,
+            usd_per_1m_blended=float(usd_blended),
+            prompt_share=share,
+        )
     )
+
+
+def _finite(row: PlanRow) -> PlanRow:
+    """``row``, whose every figure is a finite number; a guarantee the input ranges keep (else refused)."""
+    for name in ROW_FIELDS:
+        value = getattr(row, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(
+                f"{name} of {row.gpu} tp={row.tp} is not a finite number; check the model's and the GPU's figures",
+                field="gpu",
+            )
+    return row
 
 
 def _tp_candidates(model_spec: Any, tp: Any) -> list[int]:
     if tp is None:
         return [d for d in divisors(model_spec.num_attention_heads) if d <= NODE_GPUS]
-    return [check_count(t, "tp") for t in _as_list(tp)]
+    tps = [check_count(t, "tp") for t in _as_list(tp)]
+    if not tps:
+        raise InvalidInputError(
+            "tp is an empty list; give one or more sizes such as [1, 2, 4], or None for all", field="tp"
+        )
+    return tps
 
 
 def _dtype_candidates(model_spec: Any, dtype: Any) -> list[Any]:
@@ -538,11 +584,12 @@ def plan(
     target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency)
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
     bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
+    tps = _tp_candidates(spec, tp)
     rows: list[PlanRow] = []
     for g, basis in zip(gpu_specs, bases, strict=True):
         price = basis.usd_per_gpu_hour
         for d in dtypes:
-            for t in _tp_candidates(spec, tp):
+            for t in tps:
                 try:
                     row = _candidate(spec, g, t, p, d, price, target)
                 except LlmxlError as exc:
@@ -604,6 +651,31 @@ class Breakeven:
         return out
 
 
+#: What breakeven() finds or fixes itself: giving one of these is refused, never merged.
+_BREAKEVEN_OWN = {
+    "requests_per_s": "breakeven finds the average traffic itself; leave requests_per_s out",
+    "tokens_per_day": "breakeven finds the average traffic itself; leave tokens_per_day out",
+    "peak_requests_per_s": "breakeven fixes the peak as peak_factor × the average; give peak_factor instead",
+    "model": "give the model as the first argument",
+    "gpus": "give the GPU(s) as the second argument",
+}
+
+
+def _check_breakeven_options(options: Mapping[str, Any]) -> None:
+    """Refuse an option of breakeven() that plan() does not take, or one breakeven sets itself."""
+    import difflib
+    import inspect
+
+    known = set(inspect.signature(plan).parameters) - set(_BREAKEVEN_OWN)
+    for key in options:
+        if key in _BREAKEVEN_OWN:
+            raise InvalidInputError(f"{key} is not an option of breakeven: {_BREAKEVEN_OWN[key]}", field=key)
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(sorted(known))}"
+            raise InvalidInputError(f"breakeven has no option {key!r}; {hint}", field=key)
+
+
 def api_monthly_usd(requests_per_s: Any, prompt_tokens: int, completion_tokens: int, pin: float, pout: float) -> Any:
     """What an API charges for a month of traffic [USD]: λ · 730 · 3600 · (s Pin + n Pout) / 1e6."""
     return requests_per_s * prices.hours_per_month() * 3600 * (prompt_tokens * pin + completion_tokens * pout) / 1e6
@@ -618,8 +690,8 @@ def _api_prices(model_id: str, api: Any) -> tuple[str, float, float]:
         raise InvalidInputError(
             "api must be a provider name or (prompt, completion) USD per 1M tokens, e.g. (0.88, 0.88)", field="api"
         )
-    pin = prices._non_negative(items[0], "api prompt price", "USD per 1M tokens", "0.88")
-    pout = prices._non_negative(items[1], "api completion price", "USD per 1M tokens", "0.88")
+    pin = check_range(items[0], "api prompt price")
+    pout = check_range(items[1], "api completion price")
     return "at the given prices", pin, pout
 
 
@@ -663,9 +735,8 @@ def breakeven(
 
     Below that traffic the API is cheaper; above it, one replica is (to six digits, from 1.93766 requests/s on).
     """
-    factor = prices.check_positive(peak_factor, "peak_factor", "", "3")
-    if factor < 1:
-        raise InvalidInputError(f"peak_factor must be ≥ 1, got {factor:g}; give e.g. 3", field="peak_factor")
+    factor = check_range(peak_factor, "peak_factor")
+    _check_breakeven_options(plan_options)
     p = plan(
         model,
         gpu,
@@ -679,11 +750,20 @@ def breakeven(
     a = float(api_monthly_usd(1.0, p.prompt_tokens, p.completion_tokens, pin, pout))
     best: tuple[float, PlanRow] | None = None
     for row in p.rows:
-        if row.reason is not None:
+        if row.reason is not None or a == 0:  # an API that charges nothing is never beaten
             continue
         replica = row.tp * row.pp * row.gpu_hour_usd * prices.hours_per_month()  # type: ignore[operator]
+        if replica == 0:
+            raise InvalidInputError(
+                f"{row.gpu} costs $0 per GPU-hour: self-hosting is then free and costs less than the API at any "
+                "traffic; give the real price (gpu_hour_usd or owned) for a break-even",
+                field="gpu_hour_usd",
+            )
         if a * row.requests_per_s / factor >= replica and (best is None or replica / a < best[0]):  # type: ignore[operator]
             best = (replica / a, row)
+    if best is None and a == 0:
+        reason = "the API charges nothing at these prices; self-hosting never costs less"
+        return Breakeven(p.model, name, pin, pout, factor, None, None, a, None, reason)
     if best is None:
         feasible = [r for r in p.rows if r.reason is None]
         if not feasible:
@@ -705,7 +785,7 @@ def breakeven(
         gpu,
         prompt_tokens=p.prompt_tokens,
         completion_tokens=p.completion_tokens,
-        requests_per_s=lam,
+        requests_per_s=max(lam, RANGES["requests_per_s"][0]),  # a break-even below any traffic planned for
         peak_factor=factor,
         **{**plan_options, "tp": row.tp, "dtype": row.dtype},
     )

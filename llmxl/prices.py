@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import catalog, energy
-from .errors import InvalidInputError, UnknownNameError
+from .checks import MAX_PRICE_USD, check_range, format_value, number
+from .errors import CatalogError, InvalidInputError, UnknownNameError
 
 if TYPE_CHECKING:
     from .specs import ApiPrice, GpuSpec
@@ -43,18 +44,11 @@ STALE_AFTER_DAYS = 180
 
 
 def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            number = float(value.strip()) if isinstance(value, str) and value.strip() else None
-        except ValueError:
-            number = None
-        if number is None:
-            raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
-        value = number
-    v = float(value)
+    """A finite number (see :func:`llmxl.checks.number`, the one coercion every argument goes through)."""
+    v = number(value, field)
     if not math.isfinite(v):
-        raise InvalidInputError(f"{field} must be a finite number, got {v}", field=field)
-    return v
+        raise InvalidInputError(f"{field} must be a finite number, got {format_value(v)}", field=field)
+    return float(v)
 
 
 def check_positive(value: Any, field: str, unit: str, example: str) -> float:
@@ -115,7 +109,9 @@ def owned_gpu_hour_usd(
 
     Notes
     -----
-    purchase / (years · 8760) + power · PUE · USD per kWh + other / 8760.
+    purchase / (years · 8760) + power · PUE · USD per kWh + other / 8760. Each argument is refused outside
+    its physical range (:data:`llmxl.checks.RANGES`): purchase up to $1e9, years in (0, 100], power up to
+    1,000 kW, PUE from 1 to 10, electricity up to $1,000/kWh, so the cost is always a finite number.
 
     Examples
     --------
@@ -130,16 +126,23 @@ def owned_gpu_hour_usd(
     >>> round(owned_gpu_hour_usd(30_000, 5, usd_per_kwh=0.08, other_usd_per_year=4_500, gpu="h100-sxm-80gb"), 4)
     1.3276
     """
-    purchase = _non_negative(purchase_usd, "purchase_usd", "USD", "30000")
-    y = check_positive(years, "years", "years", "5")
+    purchase = check_range(purchase_usd, "purchase_usd")
+    y = check_range(years, "years")
     kw = owned_power_kw(power_kw, gpu)
-    p = energy.check_pue(energy.conventions().pue if pue is None else pue)
+    p = check_range(energy.conventions().pue if pue is None else pue, "pue")
     if usd_per_kwh is None:
         raise InvalidInputError("usd_per_kwh is missing; give the electricity price such as 0.08", field="usd_per_kwh")
-    kwh = _non_negative(usd_per_kwh, "usd_per_kwh", "USD/kWh", "0.08")
-    other = _non_negative(other_usd_per_year, "other_usd_per_year", "USD", "4500")
+    kwh = check_range(usd_per_kwh, "usd_per_kwh")
+    other = check_range(other_usd_per_year, "other_usd_per_year")
     hours_per_year = 12 * hours_per_month()
-    return purchase / (y * hours_per_year) + kw * p * kwh + other / hours_per_year
+    cost = purchase / (y * hours_per_year) + kw * p * kwh + other / hours_per_year
+    if not cost <= MAX_PRICE_USD:  # within the ranges above it is finite; a price beyond any GPU's is refused
+        raise InvalidInputError(
+            f"the owned cost works out at ${cost:,.0f} per GPU-hour, more than the ${MAX_PRICE_USD:,.0f} llmxl "
+            "accepts; check purchase_usd and years",
+            field="years",
+        )
+    return cost
 
 
 def owned_power_kw(power_kw: Any, gpu: Any) -> float:
@@ -174,7 +177,7 @@ def rented_gpu_hour_usd(gpu: GpuSpec, gpu_hour_usd: Any = None, reservation_disc
             )
         price = gpu.usd_per_hour
     else:
-        price = _non_negative(gpu_hour_usd, "gpu_hour_usd", "USD per GPU-hour", "2.21")
+        price = check_range(gpu_hour_usd, "gpu_hour_usd")
     return price * (1 - d)
 
 
@@ -241,13 +244,19 @@ def api_price(model: str, provider: str) -> ApiPrice:
     import difflib
 
     cat = catalog.get_catalog()
-    if not isinstance(provider, str) or not provider.strip():
+    if not isinstance(provider, str):
+        raise catalog.not_a_name("api provider", provider)
+    if not provider.strip():
         raise InvalidInputError("api provider is blank; give one such as 'together'", field="api")
     ident = catalog.get_model(model).id
     key = (provider.strip().lower(), ident)
     hit = cat.api_prices.get(key)
     if hit is not None:
         return hit
+    for name in (ident, model if isinstance(model, str) else ident):
+        why = cat.broken["api_prices"].get(f"{key[0]}/{catalog.normalise_name(name)}")
+        if why is not None:  # a user price that could not be read: said now, never replaced by another
+            raise CatalogError(why, field="api")
     providers = sorted({p for p, _ in cat.api_prices})
     if key[0] not in providers:
         close = difflib.get_close_matches(key[0], providers, n=3, cutoff=0.5)

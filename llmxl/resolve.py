@@ -20,6 +20,7 @@ from .checks import check_count
 from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
 from .formulas import Terms, activation_bytes, kv_cache_bytes, terms
 from .serving import ServingTerms
+from .text import skeleton
 
 if TYPE_CHECKING:  # the specs (and pydantic) load with the catalog, on first use
     from .engines import EngineSpec
@@ -31,6 +32,7 @@ __all__ = [
     "default_efficiencies",
     "divisors",
     "engine",
+    "own_id",
     "released_dtype",
     "resolve_dtype",
     "resolve_engine",
@@ -44,6 +46,11 @@ _GIB = 1024**3
 
 
 def resolve_model(model: Any) -> ModelSpec:
+    """A model spec from a catalog name, a config.json path, a dict of its fields or a ModelSpec.
+
+    A model read from a config gets an id of its own: its ``_name_or_path``, or its path when the name is
+    missing or names (or looks like) a catalog model, so that no row, cell or workbook mistakes it for one.
+    """
     from .specs import ModelSpec
 
     if isinstance(model, ModelSpec):
@@ -53,17 +60,49 @@ def resolve_model(model: Any) -> ModelSpec:
             return catalog.get_model(model)
         except UnknownNameError:
             text = model.strip()
-            if text.lower().endswith(".json") or os.path.isfile(text):
-                return ModelSpec.from_hf_config(text)
+            if text.lower().endswith(".json") or _is_file(text):
+                return own_id(ModelSpec.from_hf_config(text), text)
             raise
     if isinstance(model, os.PathLike):
-        return ModelSpec.from_hf_config(model)
+        return own_id(ModelSpec.from_hf_config(model), model)
     if isinstance(model, Mapping):
-        return ModelSpec.from_hf_config(model)
+        return own_id(ModelSpec.from_hf_config(model), None)
     raise InvalidInputError(
         f"model must be a catalog name, a config.json path, a dict or a ModelSpec, got {type(model).__name__}",
         field="model",
     )
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return os.path.isfile(text)
+    except (ValueError, OSError):  # a NUL byte: not a file
+        return False
+
+
+def own_id(spec: ModelSpec, path: Any, taken: Any = ()) -> ModelSpec:
+    """``spec`` (read from a config at ``path``, or a dict) with an id that names no catalog model nor any of
+    ``taken``: its own when it is free, else the path's, else its own marked "(config)"."""
+    from .hf_config import path_id
+
+    cat = catalog.get_catalog()
+
+    def free(ident: str) -> bool:
+        key = catalog.normalise_name(ident)
+        return (
+            key not in cat.index["models"]
+            and skeleton(ident) not in cat.skeletons["models"]
+            and key not in {catalog.normalise_name(t) for t in taken}
+        )
+
+    if free(spec.id):
+        return spec
+    candidates = [path_id(path)] if path is not None else []
+    candidates += [f"{spec.id[:110]} (config)"] + [f"{spec.id[:105]} (config {i})" for i in range(2, 100)]
+    for ident in candidates:
+        if free(ident):
+            return spec.model_copy(update={"id": ident, "aliases": ()})
+    raise InvalidInputError(f"model config {spec.id!r}: no free id for it; give it an id", field="model")
 
 
 def resolve_gpu(gpu: Any) -> GpuSpec:

@@ -16,9 +16,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .checks import format_value
 from .errors import CatalogError, InvalidInputError
 from .hf_config import model_fields
 from .precision import released_from_config
+from .text import first_unsafe
 
 __all__ = [
     "ApiPrice",
@@ -39,7 +41,6 @@ __all__ = [
 ]
 
 _ID_MAX = 120
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Physical ranges: wide enough for any real model or chip, narrow enough that no arithmetic overflows.
 # Strict types: a count given as text ("8") or a flag given for a number (true) is refused, not converted.
@@ -55,8 +56,9 @@ def _check_text_id(value: str) -> str:
         raise ValueError("must not be empty")
     if len(value) > _ID_MAX:
         raise ValueError(f"must be at most {_ID_MAX} characters")
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
+    bad = first_unsafe(value)
+    if bad is not None:
+        raise ValueError(f"must not contain control, format or unencodable characters (it has {bad})")
     return value
 
 
@@ -700,7 +702,7 @@ def format_validation_error(exc: ValidationError, kind: str, entry_id: object = 
     if err["type"] == "extra_forbidden":
         return f"{kind} {entry_id!r}: unknown field '{loc}'; remove it or check its spelling"
     value = err.get("input")
-    shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) or value is None else f" (got {format_value(value)})"
     name = f"{kind} {entry_id!r}" if entry_id is not None else kind
     if loc == "entry":
         return f"{name}: {msg}"

@@ -37,6 +37,8 @@ def read_small_file(path: str | os.PathLike[str], what: str, fix: str) -> str:
             data = fh.read(MAX_INPUT_FILE_BYTES + 1)
     except OSError as exc:
         raise CatalogError(f"cannot read {what} {shown!r}: {exc.strerror or exc}; {fix}") from None
+    except ValueError:  # a NUL, or a lone surrogate the file system cannot encode: no such path can exist
+        raise CatalogError(f"{what} {shown!r} has a character no file name can hold; {fix}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

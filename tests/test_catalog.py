@@ -304,34 +304,42 @@ def test_user_catalog_via_environment(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("body", "expected"),
+    ("body", "expected", "name"),
     [
         (
             '[[gpus]]\nid = "g1"\nmemory_gib = -1\nhbm_bandwidth_gbs = 1\nfp16_tflops = 1\nint8_tops = 1\n'
             "interconnect_gbs = 1\n",
             r"gpu 'g1': field 'memory_gib'",
+            ("gpu", "g1"),
         ),
         (
             '[[gpus]]\nid = "g2"\nmemory_gib = 1\nhbm_bandwidth_gbs = 1\nfp16_tflops = 1\nint8_tops = 1\n'
             "interconnect_gbs = 1\nspeed = 3\n",
             r"gpu 'g2': unknown field 'speed'",
+            ("gpu", "g2"),
         ),
-        ('[[gpus]]\nid = "g3"\nmemory_gib = 1\n', r"gpu 'g3': field 'hbm_bandwidth_gbs' is missing"),
+        ('[[gpus]]\nid = "g3"\nmemory_gib = 1\n', r"gpu 'g3': field 'hbm_bandwidth_gbs' is missing", ("gpu", "g3")),
         (
             '[[models]]\nid = "llama-2-70b"\nmodel_type = "llama"\nnum_hidden_layers = 1\nhidden_size = 8\n'
             "num_attention_heads = 2\nvocab_size = 2\nmax_position_embeddings = 8\n",
             r"already used by model 'llama-2-70b'",
+            ("model", "llama-2-70b"),
         ),
-        ('[[gizmos]]\nid = "x"\n', r"unknown table 'gizmos'"),
-        ("[[gpus]\n", "not valid TOML"),
+        ('[[gizmos]]\nid = "x"\n', r"unknown table 'gizmos'", ("gpu", "x")),
+        ("[[gpus]\n", "not valid TOML", ("gpu", "mine")),
     ],
 )
-def test_broken_user_catalog_names_file_entry_and_field(tmp_path, monkeypatch, body, expected):
+def test_broken_user_catalog_names_file_entry_and_field_when_used(tmp_path, monkeypatch, body, expected, name):
+    """A bad entry is said when its name is used; every other entry and command keeps working."""
     path = _write(tmp_path, body)
     monkeypatch.setenv(catalog.ENV_VAR, str(path))
     catalog.reset()
-    with pytest.raises(CatalogError, match=expected) as info:
-        llmxl.models()
+    assert "llama-2-7b" in llmxl.models() and llmxl.get_gpu("h100-sxm-80gb").id == "h100-sxm-80gb"
+    assert llmxl.estimate("llama-2-7b", "a100-sxm-80gb", prompt_tokens=8, completion_tokens=8).ttft_s > 0
+    assert any(str(path) in p for p in catalog.problems())
+    getter = {"gpu": llmxl.get_gpu, "model": llmxl.get_model}[name[0]]
+    with pytest.raises((CatalogError, UnknownNameError), match=expected) as info:
+        getter(name[1])
     assert str(path) in str(info.value)
 
 
@@ -344,11 +352,12 @@ def test_add_catalog_file_validates_and_rolls_back(tmp_path):
         catalog.add_catalog_file(tmp_path / "nope.toml")
 
 
-def test_missing_env_file_is_an_error(tmp_path, monkeypatch):
+def test_missing_env_file_is_said_with_unknown_names(tmp_path, monkeypatch):
     monkeypatch.setenv(catalog.ENV_VAR, str(tmp_path / "missing.toml"))
     catalog.reset()
-    with pytest.raises(CatalogError, match="LLMXL_CATALOG"):
-        llmxl.gpus()
+    assert "h100-sxm-80gb" in llmxl.gpus()
+    with pytest.raises(UnknownNameError, match=r"LLMXL_CATALOG names .*missing\.toml"):
+        llmxl.get_gpu("my-own-gpu")
 
 
 # Published parameter counts (total, active or None) [count] with where each was published. keras-hub's preset

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import math
 import os
+import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -371,17 +377,33 @@ class TestResourcesAndInjection:
 
 
 # --- the fuzz test ----------------------------------------------------------------------------
+# Strategies of every class the adversarial passes found: numpy, Decimal and Fraction scalars, denormal and
+# huge traffic, Unicode controls, bidi overrides and lone surrogates, config layout fields of every type,
+# lock-folder states. Only LlmxlError escapes; every number returned is finite; no file but the declared
+# outputs changes.
 
+_scalars = st.sampled_from([np.int64(8), np.float32(0.5), np.float64(2.0), np.uint8(3), np.bool_(True),
+                            Decimal("4"), Decimal("1e999"), Decimal("NaN"), Fraction(1, 3), -0.0, 1 + 2j, 10**400,
+                            np.float16(65504)])  # fmt: skip
+_traffic = st.sampled_from([5e-324, 1e-310, 1e-9, 1e9, 1e300, 1e307, 1e308, math.inf, -0.0])
+_unicode = st.one_of(
+    st.sampled_from(["a\ud800b", "x\uffff", "\u202eevil", "\u009b[2J", "\u2066x\u2069", "а100-sxm-80gb",
+                     "ａ100-sxm-80gb", "\x00", "\x1b[31m"]),
+    st.text(alphabet=st.characters(codec=None, categories=("Cc", "Cf", "Cs", "Co", "Lu", "Nd")), max_size=8),
+)  # fmt: skip
 _weird_numbers = st.one_of(
     st.integers(-(10**20), 10**20),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0, 1, 2, 1e-320, 5e-324, 1e302, 10**302, -1, 0.5, True, False]),
+    _scalars,
+    _traffic,
     st.text(max_size=6),
     st.none(),
 )
 _names = st.one_of(
     st.sampled_from(["llama-2-7b", "mixtral-8x7b", "deepseek-v3", "gpt-oss-20b", "a100*", "x;=1", "", " "]),
     st.text(max_size=12),
+    _unicode,
     st.integers(),
     st.none(),
 )
@@ -397,6 +419,30 @@ _gpus = st.one_of(
     ),
     _names,
 )
+_field_values = st.one_of(
+    _weird_numbers,
+    st.lists(st.one_of(st.integers(-2, 70), st.sampled_from(["full_attention", "sliding_attention", "x", {}])),
+             max_size=70),
+    st.lists(st.lists(st.integers(0, 3), max_size=2), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)  # fmt: skip
+_LAYOUT_FIELDS = ["interleave_moe_layer_step", "first_k_dense_replace", "moe_layer_freq", "decoder_sparse_step",
+                  "mlp_only_layers", "moe_layers", "layer_types", "no_rope_layers", "no_rope_layer_interval",
+                  "sliding_window", "sliding_window_pattern", "max_window_layers", "use_sliding_window",
+                  "attention_chunk_size", "num_local_experts", "num_experts_per_tok", "moe_intermediate_size",
+                  "n_shared_experts", "shared_expert_intermediate_size", "moe_layer_start_index", "moe_layer_interval",
+                  "kv_lora_rank", "qk_rope_head_dim", "head_dim", "num_hidden_layers", "attn_type_list", "index_topk",
+                  "_name_or_path", "model_type", "text_config"]  # fmt: skip
+_BASE = {"model_type": "deepseek_v3", "num_hidden_layers": 64, "hidden_size": 64, "num_attention_heads": 4,
+         "intermediate_size": 128, "vocab_size": 100, "max_position_embeddings": 4096, "n_routed_experts": 8,
+         "num_experts_per_tok": 2, "moe_intermediate_size": 32}  # fmt: skip
+_configs = st.builds(
+    lambda model_type, fields: {**_BASE, "model_type": model_type, **fields},
+    st.sampled_from(["deepseek_v3", "qwen2_moe", "llama4_text", "gemma3_text", "mixtral", "glm4_moe", "minimax_m2",
+                     "ernie4_5_moe", "qwen3_next", "newthing"]),
+    st.dictionaries(st.sampled_from(_LAYOUT_FIELDS), st.one_of(_field_values, st.sampled_from([10**9, 63, 64, 65])),
+                    max_size=5),
+)  # fmt: skip
 
 
 def _finite(value) -> bool:
@@ -413,8 +459,8 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 
 @FUZZ
-@given(model=_names, gpu=_gpus, b=_weird_numbers, s=_weird_numbers, n=_weird_numbers, tp=_weird_numbers,
-       fe=_weird_numbers, price=_weird_numbers, dtype=_names,
+@given(model=st.one_of(_names, _configs), gpu=_gpus, b=_weird_numbers, s=_weird_numbers, n=_weird_numbers,
+       tp=_weird_numbers, fe=_weird_numbers, price=_weird_numbers, dtype=_names,
        method=st.sampled_from(["standard", "serving", "reference", "x", None]))  # fmt: skip
 def test_fuzz_estimate(model, gpu, b, s, n, tp, fe, price, dtype, method):
     kw = dict(batch_size=b, prompt_tokens=s, completion_tokens=n, tp=tp, flops_efficiency=fe, gpu_hour_usd=price)
@@ -431,72 +477,136 @@ def test_fuzz_estimate(model, gpu, b, s, n, tp, fe, price, dtype, method):
 
 
 @FUZZ
-@given(model=_names, gpu=_gpus, rps=_weird_numbers, peak=_weird_numbers, s=_weird_numbers, n=_weird_numbers,
-       ttft=_weird_numbers, discount=_weird_numbers, price=_weird_numbers)  # fmt: skip
-def test_fuzz_planning(model, gpu, rps, peak, s, n, ttft, discount, price):
+@given(config=_configs)
+def test_fuzz_config_layouts(config):
+    """Any value in any layout field: a spec with finite counts, or one CatalogError line naming a field."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        spec = llmxl.ModelSpec.from_hf_config(config)
+    except CatalogError as exc:
+        assert "\n" not in exc.message
+        return
+    finally:
+        assert time.perf_counter() - start < 1  # closed-form layouts: no per-layer loop over 10**9 layers
+    assert 0 < spec.active_parameters <= spec.total_parameters
+    with contextlib.suppress(LlmxlError):
+        e = estimate(spec, "b200", prompt_tokens=64, completion_tokens=8)
+        assert _finite(e.ttft_s) and _finite(e.tpot_s)
+
+
+@FUZZ
+@given(model=st.one_of(_names, st.just(_BASE)), gpu=_gpus, rps=st.one_of(_weird_numbers, _traffic),
+       peak=st.one_of(_weird_numbers, _traffic), s=_weird_numbers, n=_weird_numbers, ttft=_weird_numbers,
+       discount=_weird_numbers, price=_weird_numbers, tp=st.sampled_from([[1, 2], [], None, [0], [np.int64(2)]]),
+       owned=st.one_of(st.none(), _weird_numbers, st.fixed_dictionaries({"purchase_usd": _weird_numbers})))  # fmt: skip
+def test_fuzz_planning(model, gpu, rps, peak, s, n, ttft, discount, price, tp, owned):
     try:
         p = llmxl.plan(model, gpu, prompt_tokens=s, completion_tokens=n, requests_per_s=rps, peak_requests_per_s=peak,
-                       ttft_s_max=ttft, reservation_discount=discount, gpu_hour_usd=price, tp=[1, 2])  # fmt: skip
+                       ttft_s_max=ttft, reservation_discount=discount,
+                       **({"owned": owned} if owned is not None else {"gpu_hour_usd": price}), tp=tp)  # fmt: skip
     except LlmxlError:
-        return
-    for row in p.rows:
+        p = None
+    for row in [] if p is None else p.rows:
         for value in row.to_dict().values():
             assert _finite(value)
     for f in (lambda: llmxl.owned_gpu_hour_usd(price, rps, peak, ttft, discount),
-              lambda: llmxl.api_price(model, gpu if isinstance(gpu, str) else "x")):  # fmt: skip
-        with contextlib.suppress(LlmxlError):
-            f()
+              lambda: llmxl.api_price(model, gpu if isinstance(gpu, str) else "x"),
+              lambda: llmxl.breakeven(model, gpu, prompt_tokens=s, completion_tokens=n, api=(price, rps),
+                                      peak_factor=peak, gpu_hour_usd=discount, tp=[1]),
+              lambda: llmxl.operating_point(model, gpu, [rps, peak], prompt_tokens=s, completion_tokens=n)):  # fmt: skip
+        try:
+            out = f()
+        except LlmxlError:
+            continue
+        values = [out] if isinstance(out, float) else list(getattr(out, "to_dict", dict)().values())
+        for value in values:
+            assert _finite(value) if not isinstance(value, dict) else all(_finite(v) for v in value.values())
+
+
+_LOCK_STATES = ("absent", "private", "world-writable", "group-writable", "a-link", "a-file", "planted-link")
+
+
+def _lock_state(base: Path, state: str) -> None:
+    folder = base / f"llmxl-locks-{os.getuid()}"
+    if state == "absent":
+        return
+    if state == "a-link":
+        (base / "elsewhere").mkdir(mode=0o700)
+        folder.symlink_to(base / "elsewhere")
+    elif state == "a-file":
+        folder.write_text("")
+    else:
+        folder.mkdir(mode=0o700)
+        os.chmod(folder, {"world-writable": 0o777, "group-writable": 0o770}.get(state, 0o700))
+        if state == "planted-link":
+            for name in ("r.csv", "r.json", "r.xlsx"):  # the lock files a run writing these would open
+                key = hashlib.sha256(os.fsencode(os.path.realpath(base.parent / name))).hexdigest()[:32]
+                (folder / f"{key}.lock").symlink_to(base.parent / "notes.txt")
+
+
+def _tree(root: Path) -> dict:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            out[path] = ("link", os.readlink(path))
+        elif path.is_file():
+            out[path] = ("file", path.read_bytes())
+        else:
+            out[path] = ("dir", stat.S_IMODE(path.stat().st_mode))
+    return out
+
+
+_OUT_FLAGS = ("-o", "--output", "--csv", "--json")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     argv=st.lists(
-        st.sampled_from(
-            [
-                "estimate",
-                "report",
-                "plan",
-                "catalog",
-                "workbook",
-                "--model",
-                "llama-2-7b",
-                "--gpu",
-                "a100-sxm-80gb",
-                "--prompt",
-                "--completion",
-                "--batch",
-                "--tp",
-                "0",
-                "1",
-                "1e309",
-                "-5",
-                "x,y",
-                "--json",
-                "--csv",
-                "--rps",
-                "--dtype",
-                "fp8",
-                "models",
-                "=1+1",
-                "--method",
-                "serving",
-                "\x1b[2J",
-                "nan",
-                "2.5",
-                "--gpu-hour-usd",
-            ]
+        st.one_of(
+            st.sampled_from(["estimate", "report", "plan", "catalog", "workbook", "--model", "llama-2-7b", "--gpu",
+                             "a100-sxm-80gb", "--prompt", "--completion", "--batch", "--tp", "0", "1", "1e309", "-5",
+                             "x,y", "--json", "--csv", "-o", "--rps", "--dtype", "fp8", "models", "=1+1", "--method",
+                             "serving", "\x1b[2J", "nan", "2.5", "--gpu-hour-usd", "5e-324", "1e300", "-", "r.csv",
+                             "r.json", "r.xlsx", "--max-concurrency", "8.0", "--force", "--peak-factor",
+                             "--no-progress", "notes.txt"]),
+            _unicode,
         ),
-        max_size=12,
-    )
-)
-def test_fuzz_cli(argv, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli")
-    argv = [str(out / a) if a in ("--csv",) else a for a in argv]
+        max_size=14,
+    ),
+    lock=st.sampled_from(_LOCK_STATES),
+)  # fmt: skip
+def test_fuzz_cli(argv, lock, tmp_path_factory):
+    """Exit 0 or 2 (one line on stderr), and nothing changes but the outputs the command line names."""
+    box = tmp_path_factory.mktemp("cli")
+    (box / "notes.txt").write_text("my notes\n")
+    (box / "tmp").mkdir()
+    _lock_state(box / "tmp", lock)
+    before = _tree(box)
+    declared = set()
+    for i, flag in enumerate(argv[:-1]):
+        if flag in _OUT_FLAGS:
+            with contextlib.suppress(ValueError):  # a name no file system can hold is no output
+                declared.add(os.path.realpath(box / argv[i + 1]))
+    cwd, tempdir = os.getcwd(), tempfile.tempdir
+    os.chdir(box)
+    tempfile.tempdir = str(box / "tmp")
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2 with one line
         code = exc.code
+    finally:
+        os.chdir(cwd)
+        tempfile.tempdir = tempdir
     assert code in (0, 2)
+    after = _tree(box)
+    lock_dir = box / "tmp" / f"llmxl-locks-{os.getuid()}"
+    for path in set(before) | set(after):
+        if os.path.realpath(path) in declared or path.parent == lock_dir:
+            continue  # a declared output, or a lock file of this run
+        assert before.get(path) == after.get(path), path
+    assert (box / "notes.txt").read_text() == "my notes\n"
 
 
 def test_fuzz_udfs():
@@ -506,12 +616,14 @@ def test_fuzz_udfs():
     from .xlwings_harness import call_as_excel, functions, windows_xlwings
 
     cell = st.one_of(st.sampled_from(["llama-2-7b", "a100-sxm-80gb", 1.0, 16.0, -2146826246, None, "", "#N/A",
-                                      "x;=1", 1e302, -1.0, "serving", "fp8"]),
-                     st.floats(allow_nan=False), st.text(max_size=5))  # fmt: skip
+                                      "x;=1", 1e302, -1.0, "serving", "fp8", 0.0, 5e-324, 1e308, -0.0]),
+                     st.floats(allow_nan=False), st.text(max_size=5), _unicode,
+                     st.lists(st.lists(st.sampled_from([1.0, 0.0, "x", None]), min_size=1, max_size=3),
+                              min_size=1, max_size=3))  # fmt: skip
     with windows_xlwings() as (module, _):
         funcs = functions(module)
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @_given(name=st.sampled_from(sorted(funcs)), args=st.lists(cell, max_size=14))
         def check(name, args):
             f = funcs[name]
@@ -521,7 +633,7 @@ def test_fuzz_udfs():
             for row in values:
                 for v in row if isinstance(row, list) else [row]:
                     if isinstance(v, str):
-                        assert "\n" not in v and "Traceback" not in v
+                        assert "\n" not in v and "Traceback" not in v and len(v) <= 32_767
                     elif isinstance(v, float):
                         assert math.isfinite(v)
 

@@ -6,7 +6,6 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
 from .output import columns, printable
 
 if TYPE_CHECKING:
@@ -93,6 +92,7 @@ def _short(where: str, width: int = 48) -> str:
 
 def run(args: Any) -> int:
     from ..calibration import calibrate, read_measurements
+    from ..checks import check_count
 
     fit = [c.strip() for c in args.fit.split(",") if c.strip()] if args.fit else None  # calibrate() checks them
     defaults: dict[str, Any] = {}
@@ -101,11 +101,8 @@ def run(args: Any) -> int:
             defaults[name] = getattr(args, name)
     for name in ("tp", "concurrency"):
         value = getattr(args, name)
-        if value is not None:
-            try:
-                defaults[name] = int(value)
-            except ValueError:
-                raise InvalidInputError(f"--{name} {value!r} must be a whole number", field=name) from None
+        if value is not None:  # as every other count: 8, 8.0 or 1e2, never 8.5
+            defaults[name] = check_count(value, name)
     measurements = [m for path in args.files for m in read_measurements(path, format=args.format, **defaults)]
     cal = calibrate(measurements, constants=fit)
     if args.json:

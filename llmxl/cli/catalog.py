@@ -23,12 +23,16 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from .. import catalog
 
     cat = catalog.get_catalog()
     if args.kind == "apis":
         return _apis(args)
     specs = list(cat.entries[args.kind].values())
+    for problem in cat.problems:  # entries set aside: said here, and again when their name is used
+        print(f"llmxl: warning: skipped: {printable(problem)}", file=sys.stderr)
     if args.json:
         print(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
         return 0

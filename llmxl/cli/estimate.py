@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .options import add_scenario_options
-from .output import jsonable, significant, size, usd
+from .output import jsonable, printable, significant, size, usd
 
 
 def add_parser(sub: Any) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(jsonable({**e.to_dict(), "dtype_basis": basis}), indent=2))
     else:
-        print(estimate_table(e, basis))
+        print(printable(estimate_table(e, basis)))
     return 0
 
 

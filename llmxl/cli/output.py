@@ -11,17 +11,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-_CONTROL = None
 
+def printable(text: Any) -> str:
+    """Text safe for a terminal, the one sanitiser every command prints through (:mod:`llmxl.text`).
 
-def printable(text: str) -> str:
-    """Text safe for a terminal: control and escape characters shown as \\xNN, never interpreted."""
-    global _CONTROL
-    if _CONTROL is None:
-        import re
+    C0 and C1 controls (escape sequences), bidi overrides and isolates (U+202A–U+202E, U+2066–U+2069) and
+    other format characters, lone surrogates and noncharacters (U+FFFF) are shown as \\xNN, \\uNNNN or
+    \\UNNNNNNNN, never interpreted; tab and newline are kept.
+    """
+    from ..text import escape_unsafe
 
-        _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return escape_unsafe(text if isinstance(text, str) else str(text))
 
 
 def short_text(text: str, width: int = 48) -> str:

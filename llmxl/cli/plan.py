@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from .options import add_plan_options
-from .output import columns, money, number, rate, significant
+from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
     from ..frontier import Frontier
@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
     )
     add_plan_options(p, example=False, frontier=True)
     p.add_argument("-o", "--output", help="also write the plan as a live-formula workbook (.xlsx)")
-    p.add_argument("--csv", help="also write every candidate (with --frontier: every point) as CSV")
+    p.add_argument("--csv", help="also write every candidate (with --frontier: every point) as CSV; - for stdout")
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
 
@@ -293,11 +293,15 @@ def _write_json(args: Any, document: dict[str, Any]) -> None:
 
 
 def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) -> int:
-    from ..outputs import json_text, write_csv
+    from ..checks import check_count
+    from ..outputs import csv_text, json_text, write_csv, write_json
     from ..plan import ROW_FIELDS, breakeven, plan
+    from ..prices import check_fraction_below_one
+    from ..resolve import resolve_model
 
+    model = resolve_model(args.model)  # once: a config.json is read once, and the workbook gets its figures
     p = plan(
-        args.model,
+        model,
         gpus,
         requests_per_s=args.rps,
         tokens_per_day=args.tokens_per_day,
@@ -308,23 +312,28 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
     b = None
     api = _api(args.api)
     if api is not None:
-        b = breakeven(args.model, gpus, api=api, peak_factor=p.peak_requests_per_s / p.requests_per_s, **options)
-    note = None
+        b = breakeven(model, gpus, api=api, peak_factor=p.peak_requests_per_s / p.requests_per_s, **options)
+    dtype_note = None
     if options["dtype"] is None:
         from ..resolve import released_dtype
 
-        d, basis = released_dtype(args.model)
-        note = f"dtype {d.id} ({basis})"
+        d, basis = released_dtype(model)
+        dtype_note = f"dtype {d.id} ({basis})"
     workbook_prices = _workbook_prices(options, p) if xlsx else None
+    to_stdout = "-" in (args.json_path, args.csv)
     if args.json_path == "-":
         print(json_text(_document(p, b)), end="")
-    else:
-        print(format_plan(p, b, note))
-    if args.csv:
+    elif args.csv != "-":
+        print(printable(format_plan(p, b, dtype_note)))
+    note = sys.stderr if to_stdout else sys.stdout
+    if args.csv == "-":
+        print(csv_text(p.to_rows(), ROW_FIELDS), end="")
+    elif args.csv:
         write_csv(p.to_rows(), Path(args.csv), args.force, ROW_FIELDS)
-        _written(args.csv, args)
+        print(f"wrote {printable(args.csv)}", file=note)
     if args.json_path and args.json_path != "-":
-        _write_json(args, _document(p, b))
+        write_json(_document(p, b), Path(args.json_path), args.force)
+        print(f"wrote {printable(args.json_path)}", file=note)
     if xlsx:
         from ..workbook.plan import write_plan_workbook
 
@@ -335,13 +344,13 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
             force=args.force,
             api=names,
             **workbook_prices,  # type: ignore[arg-type]
-            reservation_discount=float(args.discount),
-            max_concurrency=None if args.max_concurrency is None else int(args.max_concurrency),
+            reservation_discount=check_fraction_below_one(args.discount, "reservation_discount"),
+            max_concurrency=None
+            if args.max_concurrency is None
+            else check_count(args.max_concurrency, "max_concurrency"),
+            model=model,
         )
-        print(
-            f"wrote {path} ({len(p.rows)} candidate configurations)",
-            file=sys.stderr if args.json_path == "-" else sys.stdout,
-        )
+        print(f"wrote {printable(str(path))} ({len(p.rows)} candidate configurations)", file=note)
     return 0 if p.best is not None else EXIT_NONE_MEETS
 
 

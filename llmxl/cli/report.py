@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from .options import add_scenario_options
-from .output import Progress, plural
+from .output import Progress, plural, printable
 
 #: Most scenarios a report builds unless told otherwise (--max-scenarios). Measured here: 50,000 took 37 s and
 #: 3.0 GB of memory, so 100,000 takes about 75 s and 6 GB.
@@ -27,8 +27,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--gpu", action="append", required=True, help="GPU (repeat for several)")
     add_scenario_options(p, lists=True)
     p.add_argument("-o", "--output", help="path of the .xlsx to write")
-    p.add_argument("--csv", help="also write the rows, computed by the Python engine, as CSV")
-    p.add_argument("--json", dest="json_path", help="also write the rows, computed by the Python engine, as JSON")
+    p.add_argument("--csv", help="also write the rows, computed by the Python engine, as CSV; - for stdout")
+    p.add_argument(
+        "--json", dest="json_path", help="also write the rows, computed by the Python engine, as JSON; - for stdout"
+    )
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
     p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     p.add_argument(
@@ -78,31 +80,38 @@ def failure_summary(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _write_report(args: Any, sweep: Any) -> int:
-    from ..outputs import write_csv, write_json
+    from ..outputs import csv_text, json_text, write_csv, write_json
     from ..workbook.files import gc_paused, save_workbook
     from ..workbook.report import ROW_KEYS, build_report_workbook
 
     rows = sweep.engine_rows()
     failed = sum(1 for r in rows if r["status"] != "ok")
-    if args.csv:
-        write_csv(rows, Path(args.csv), args.force, ROW_KEYS)
-        print(f"wrote {args.csv} ({plural(len(rows), 'row')})")
-    if args.json_path:
-        write_json(rows, Path(args.json_path), args.force)
-        print(f"wrote {args.json_path} ({plural(len(rows), 'row')})")
+    # "-" sends the CSV or JSON to standard output; what llmxl says about it then goes to standard error
+    note = sys.stderr if "-" in (args.csv, args.json_path) else sys.stdout
+    for path, as_csv in ((args.csv, True), (args.json_path, False)):
+        if not path:
+            continue
+        if path == "-":
+            print(csv_text(rows, ROW_KEYS) if as_csv else json_text(rows), end="")
+            continue
+        if as_csv:
+            write_csv(rows, Path(path), args.force, ROW_KEYS)
+        else:
+            write_json(rows, Path(path), args.force)
+        print(f"wrote {printable(path)} ({plural(len(rows), 'row')})", file=note)
     if args.output:
         progress = Progress(sweep.size, "building", not args.no_progress)
         with gc_paused():
             wb = build_report_workbook(sweep, progress)
             save_workbook(wb, args.output, force=args.force)
-        print(f"wrote {args.output} ({plural(sweep.size, 'scenario')})")
+        print(f"wrote {printable(args.output)} ({plural(sweep.size, 'scenario')})", file=note)
     if failed:
         print(
             f"llmxl: {failed:,} of {plural(len(rows), 'scenario')} did not compute; each row says why:",
             file=sys.stderr,
         )
         for line in failure_summary(rows):
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)
     if failed == len(rows):
         print("llmxl: error: no scenario computed; see the reasons above", file=sys.stderr)
         return 2

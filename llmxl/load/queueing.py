@@ -32,7 +32,15 @@ from .steps import Rates, step_time
 #: Rounds that settle the rate and the blended cost of a prompt (a fixed count, so formulas can repeat them).
 _ROUNDS = 4
 
-__all__ = ["ReplicaLoad", "at_concurrency", "at_rate", "capacity", "gamma_quantile", "normal_quantile"]
+__all__ = [
+    "ReplicaLoad",
+    "at_concurrency",
+    "at_rate",
+    "capacity",
+    "gamma_quantile",
+    "normal_quantile",
+    "poisson_quantile",
+]
 
 
 class ReplicaLoad(NamedTuple):
@@ -46,6 +54,8 @@ class ReplicaLoad(NamedTuple):
     """λ, the arrival rate at which the replica decodes B on average [1/s]."""
     itl_s: Any
     """Mean inter-token latency [s]."""
+    itl_pct_s: Any
+    """Inter-token latency at the percentile asked for [s]."""
     ttft_s: Any
     """Mean time to first token [s]."""
     ttft_pct_s: Any
@@ -87,6 +97,24 @@ def normal_quantile(p: Any) -> Any:
     )
     z = np.where(tail_p < low, np.where(p < 0.5, tail, -tail), central)
     return float(z) if z.ndim == 0 else z
+
+
+#: Most prompts one step is counted to carry, in the quantile of the prompts per step.
+POISSON_TERMS = 24
+
+
+def poisson_quantile(mu: Any, p: float) -> Any:
+    """The smallest k with P(N ≤ k) ≥ p for N ~ Poisson(mu), counted up to POISSON_TERMS (a fixed number of
+    terms, each the one before × mu / k, so the plan workbook repeats it as formulas)."""
+    mu = np.asarray(mu, dtype=np.float64)
+    term = np.exp(-np.minimum(mu, 700.0))
+    cdf = term.copy()
+    k = np.zeros_like(mu)
+    for j in range(1, POISSON_TERMS + 1):
+        k = k + (cdf < p)
+        term = term * mu / j
+        cdf = cdf + term
+    return k
 
 
 def gamma_quantile(mean: Any, var: Any, p: float) -> Any:
@@ -175,8 +203,12 @@ def at_concurrency(
         x_p = gamma_quantile(mean_x, var_x, p)
     ttft_mean = np.where(ok, front_end_s + L1 + mean_x, np.inf)
     ttft_p = np.where(ok, front_end_s + L1 + x_p, np.inf)
+    # a gap between two tokens is one step: a, lengthened by the k prompts it computes (Δ1 the first, Δ each
+    # further one), k the prompts that arrived during a step, Poisson of mean λ t
+    k = poisson_quantile(lam * t, p)
+    itl_p = np.where(ok, a + np.where(k >= 1, delta1 + (k - 1) * delta, 0.0), np.inf)
     phi = np.clip(B * cost / (steps * t), 0.0, 1.0)
-    return ReplicaLoad(B, t, lam, t, _out(ttft_mean), _out(ttft_p), L1, rho, phi)
+    return ReplicaLoad(B, t, lam, t, _out(itl_p), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
 
 
 def _out(x: Any) -> Any:

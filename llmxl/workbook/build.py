@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,14 +26,18 @@ TITLE_FONT = Font(bold=True, size=14)
 CALC_WIDTH = 14  # Calc sheet columns, in characters
 
 
+_UNWRITABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
 def put(ws: Worksheet, row: int, col: int, value: Any, *, number_format: str | None = None) -> Any:
     """Write a value. Strings are always text, never formulas (use put_formula for formulas).
 
-    Characters a workbook cannot hold (control characters) are written as "?".
+    Characters a workbook cannot hold (control characters) are written as "?", and those no file can
+    hold (lone surrogates, U+FFFE, U+FFFF) as U+FFFD.
     """
     cell = ws.cell(row=row, column=col)
     if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("?", value)
+        value = _UNWRITABLE.sub("\ufffd", ILLEGAL_CHARACTERS_RE.sub("?", value))
     cell.value = value
     if isinstance(value, str):
         cell.data_type = "s"  # a catalog or user string starting with '=' stays literal text

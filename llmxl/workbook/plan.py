@@ -108,10 +108,12 @@ def build_plan_workbook(
     reservation_discount: float = 0.0,
     owned: dict[str, Any] | None = None,
     max_concurrency: int | None = None,
+    model: Any = None,
 ) -> Workbook:
     """The capacity plan ``p`` (from :func:`llmxl.plan`) as live formulas.
 
-    ``owned`` holds the arguments of :func:`llmxl.owned_gpu_hour_usd` when the price basis is owned.
+    ``owned`` holds the arguments of :func:`llmxl.owned_gpu_hour_usd` when the price basis is owned;
+    ``model`` the ModelSpec the plan used when it is not a catalog entry (a config.json).
     """
     owned = dict(owned or {})
     hours = prices.hours_per_month()
@@ -121,7 +123,8 @@ def build_plan_workbook(
     ws.title = "Plan"
     grid_ws = wb.create_sheet("Grid")
     chart_ws = wb.create_sheet("Chart data")
-    write_catalog_sheet(wb)
+    known = catalog.get_catalog().entries["models"].get(p.model)
+    write_catalog_sheet(wb, extra_models=[model] if model is not None and model is not known else [])
 
     configs = list(p.rows)
     # Calc: one configuration row per candidate; scenario rows: b = 1 (T1, what fits), then the grid.

@@ -109,10 +109,14 @@ class Sweep:
     """The inputs of a report, resolved and checked."""
 
     def __init__(self, args: Any) -> None:
-        from ..resolve import released_dtype, resolve_model
+        from ..resolve import own_id, released_dtype, resolve_model
 
-        specs = [resolve_model(m) for m in _split(args.model, "models")]
-        self.specs = {spec.id: spec for spec in specs}  # config.json models too, by id
+        self.specs: dict[str, Any] = {}  # config.json models too, by id: each its own row, never merged
+        for name in _split(args.model, "models"):
+            spec = resolve_model(name)
+            if spec.id in self.specs and self.specs[spec.id] is not spec:  # two configs of one name
+                spec = own_id(spec, name, taken=self.specs)
+            self.specs.setdefault(spec.id, spec)
         self.models = list(self.specs)
         self.gpus = [catalog.get_gpu(g).id for g in _split(args.gpu, "gpus")]
         self.batches = parse_list(args.batch, "batch_size")
@@ -202,7 +206,8 @@ def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None =
     summary.title = "Summary"
     report = wb.create_sheet("Report")
     known = catalog.get_catalog().entries["models"]
-    write_catalog_sheet(wb, extra_models=[spec for ident, spec in sweep.specs.items() if ident not in known])
+    # the figures of the model the engine used: a config's own, even one that shares a catalog id
+    write_catalog_sheet(wb, extra_models=[spec for ident, spec in sweep.specs.items() if known.get(ident) is not spec])
     configs = [{"model": m, "gpu": g, **SHARED_NAMED_INPUTS} for m, g in sweep.configs]
     if sweep.dtype is None:  # a blank dtype cell means each model's released precision
         for cfg in configs:

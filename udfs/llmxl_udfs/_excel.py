@@ -11,6 +11,8 @@ import datetime as _dt
 import math
 
 from llmxl import InvalidInputError
+from llmxl.checks import number
+from llmxl.errors import cell_text
 from llmxl.estimate import DEFAULTS as _DEFAULTS
 
 CATEGORY = "llmxl"
@@ -82,6 +84,15 @@ def _optional_text(value, field: str):
     return _text(value, field)
 
 
+def cap_text(value):
+    """A cell's value, or every cell of a spilled table, with text within Excel's 32,767 characters."""
+    if isinstance(value, str):
+        return cell_text(value)
+    if isinstance(value, list):
+        return [cap_text(v) for v in value]
+    return value
+
+
 def given(**kwargs) -> dict:
     """The keyword arguments whose cells are not blank: a blank leaves the library's own default in force."""
     return {k: v for k, v in kwargs.items() if v is not None}
@@ -105,11 +116,12 @@ def _cell_number(value, field: str):
             raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field) from None
     if t is bool:
         raise InvalidInputError(f"{field} must be a number, got {str(value).upper()}", field=field)
-    if isinstance(value, (int, float)):  # numpy numbers, from Python callers
-        return float(value)
     if isinstance(value, (_dt.date, _dt.datetime)):
         raise InvalidInputError(f"{field} must be a number, got a date", field=field)
-    raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
+    if isinstance(value, list):
+        cells = sum(len(r) if isinstance(r, list) else 1 for r in value)
+        raise InvalidInputError(f"{field} must be a single cell, got a range of {cells:,} cells", field=field)
+    return float(number(value, field))  # numpy numbers and Decimals from Python callers; the rest refused
 
 
 def _scalar_arg(value, field: str):

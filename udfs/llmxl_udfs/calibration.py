@@ -12,7 +12,7 @@ import xlwings as xw
 
 from llmxl import InvalidInputError, LlmxlError
 
-from ._excel import CATEGORY, _cell_number, _grid, _text, xl_arg
+from ._excel import CATEGORY, _cell_number, _grid, _text, cap_text, xl_arg
 
 # (Excel argument, measurement column, kind): one argument per column of the runs
 _COLUMNS = (
@@ -133,4 +133,4 @@ def LLM_CALIBRATE(
         ["Median error, cross-validated", "" if cv is None else cv, "", "" if cv is not None else "below 3 runs"]
     )
     table.append(["Saved as GPU", saved, "", "; ".join(cal.problems)])
-    return table
+    return cap_text(table)

@@ -9,7 +9,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
 
-from ._excel import _DOCS, CATEGORY, _text, xl_arg
+from ._excel import _DOCS, CATEGORY, _text, cap_text, xl_arg
 
 
 @xw.func(category=CATEGORY)
@@ -67,8 +67,8 @@ def _info(kind: str, getter, name, field):
     if value is None:
         return f"#N/A {spec.id} has no {key}"
     if isinstance(value, (_dt.date, tuple)):
-        return value.isoformat() if isinstance(value, _dt.date) else ", ".join(value)
-    return value
+        return cap_text(value.isoformat() if isinstance(value, _dt.date) else ", ".join(value))
+    return cap_text(value)
 
 
 @xw.func(category=CATEGORY)

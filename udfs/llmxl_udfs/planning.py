@@ -13,7 +13,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError
 
-from ._excel import _DOCS, CATEGORY, EXCEL_ERRORS, _cell_number, _grid, _optional_text, _text, given, xl_arg
+from ._excel import _DOCS, CATEGORY, EXCEL_ERRORS, _cell_number, _grid, _optional_text, _text, cap_text, given, xl_arg
 
 _PLAN_DOCS = {
     "requests_per_s": "Average traffic [requests/s]; a cell or a range.",
@@ -241,7 +241,7 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
                     )
             except LlmxlError as exc:
                 out[i][j] = exc.excel_text()
-        return out[0][0] if shape == (1, 1) else out
+        return cap_text(out[0][0] if shape == (1, 1) else out)
 
     if kinds is _ENERGY_KINDS:
 
@@ -380,7 +380,7 @@ def LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_token
     for label, attr in _POINT:
         value = getattr(op, attr)
         rows.append([label, "n/a: one completion token" if value is None else value])
-    return rows
+    return cap_text(rows)
 
 
 @xw.func(category=CATEGORY)
@@ -490,7 +490,7 @@ def LLM_BREAKEVEN(
         )
     except LlmxlError as exc:
         return exc.excel_text()
-    return f"#N/A {b.reason}" if b.requests_per_s is None else b.requests_per_s
+    return cap_text(f"#N/A {b.reason}") if b.requests_per_s is None else b.requests_per_s
 
 
 def _maybe_number(text: str):
@@ -572,7 +572,7 @@ def LLM_PLAN(
     table = [[label for label, _ in _TABLE]]
     for row in p.rows:
         table.append(["" if getattr(row, attr) is None else getattr(row, attr) for _, attr in _TABLE])
-    return table
+    return cap_text(table)
 
 
 _FRONTIER = (
@@ -648,7 +648,7 @@ def LLM_FRONTIER(
     table = [[label for label, _ in _FRONTIER]]
     for point in f.pareto if only else f.points:
         table.append(["" if getattr(point, attr) is None else getattr(point, attr) for _, attr in _FRONTIER])
-    return table
+    return cap_text(table)
 
 
 def _flag(value, field: str) -> bool:

@@ -13,7 +13,7 @@ import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
 from llmxl.estimate import DEFAULTS as _DEFAULTS
 
-from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, xl_arg
+from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, cap_text, xl_arg
 
 # Workload arguments that may be ranges, with the value a blank cell stands for.
 _RANGE_ARGS = ("batch_size", "prompt_tokens", "completion_tokens", "gpu_hour_usd", "flops_efficiency", "hbm_efficiency")
@@ -67,7 +67,7 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
                         "single-result functions for ranges",
                         field=arg,
                     ).excel_text()
-        return _run(args, pick)
+        return cap_text(_run(args, pick))
 
     udf.__name__ = udf.__qualname__ = name
     udf.__doc__ = doc  # before the first decorator: xlwings reads the description then

@@ -1,0 +1,159 @@
+"""Plans and break-evens from hostile callers (issue 19): breakeven's own arguments, incomplete owned costs,
+empty tp lists, a tiny model's concurrency search (bounded, and equal to the old scan over every B)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+import llmxl
+from llmxl import InvalidInputError
+from llmxl.plan import _decode_step_s, _point, breakeven, plan
+
+SHAPE = dict(prompt_tokens=1000, completion_tokens=300)
+TINY = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
+        "intermediate_size": 128, "vocab_size": 100, "max_position_embeddings": 4096, "_name_or_path": "tiny"}  # fmt: skip
+
+
+class TestBreakeven:
+    def test_a_free_gpu_and_a_free_api_give_a_reason_not_a_traceback(self):
+        with pytest.raises(InvalidInputError, match="costs \\$0 per GPU-hour") as info:
+            breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, gpu_hour_usd=0, api=(0.88, 0.88))
+        assert info.value.field == "gpu_hour_usd"
+        b = breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, gpu_hour_usd=0, api=(0, 0))  # was: ZeroDivisionError
+        assert b.requests_per_s is None and "charges nothing" in b.reason
+        b = breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, gpu_hour_usd=3.99, api=(0, 0))
+        assert b.requests_per_s is None and "charges nothing" in b.reason
+
+    @pytest.mark.parametrize(
+        ("option", "said"),
+        [({"requests_per_s": 5}, "breakeven finds the average traffic itself"),  # was: "got multiple values"
+         ({"tokens_per_day": 1e9}, "breakeven finds the average traffic itself"),
+         ({"peak_requests_per_s": 15}, "give peak_factor instead"),  # was: blamed "peak_factor, not both"
+         ({"ttft_max": 0.5}, "did you mean 'ttft_s_max'"),
+         ({"gpus": "b200"}, "second argument")],
+    )  # fmt: skip
+    def test_arguments_it_sets_itself_or_does_not_know_are_refused_by_name(self, option, said):
+        with pytest.raises(InvalidInputError, match=said) as info:
+            breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, api=(0.88, 0.88), gpu_hour_usd=3.99, **option)
+        assert info.value.field == next(iter(option))
+
+    def test_peak_factor_is_checked_before_anything_runs(self):
+        for factor, said in ((0, "must be ≥ 1"), (0.5, "must be ≥ 1"), (1e300, r"from 1 to 1e\+06"), ("x", "'x'")):
+            with pytest.raises(InvalidInputError, match=said):
+                breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, api=(1, 1), peak_factor=factor)
+
+    def test_api_prices_are_in_range(self):
+        for api in ((math.inf, 1), (-1, 1), (1, 1e300), ("a", 1), (1,), (1, 2, 3)):
+            with pytest.raises(InvalidInputError, match="api"):
+                breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, api=api, gpu_hour_usd=3.99)
+
+
+class TestPlanInputs:
+    @pytest.mark.parametrize(
+        ("owned", "said"),
+        [({"purchase_usd": 30000}, "owned is missing years, power_kw, pue, usd_per_kwh"),  # was: TypeError
+         ({"purchase_usd": 30000, "years": 5, "power_kw": 1, "pue": 1.3}, "owned is missing usd_per_kwh"),
+         ({"purchase_usd": 1, "year": 5}, "unknown field 'year'"),
+         ({"purchase_usd": 30000, "years": 5, "power_kw": 1, "pue": 1.3, "usd_per_kwh": None}, "usd_per_kwh is missing"),
+         (1e300, r"owned must be from 0 to 1e\+06"), (-1, "owned must be ≥ 0")],
+    )  # fmt: skip
+    def test_an_incomplete_or_wrong_owned_cost_is_named(self, owned, said):
+        with pytest.raises(InvalidInputError, match=said):
+            plan("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, requests_per_s=5, owned=owned)
+
+    def test_an_empty_tp_list_is_refused(self):
+        with pytest.raises(InvalidInputError, match="tp is an empty list") as info:  # was: an empty plan
+            plan("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, requests_per_s=5, tp=[])
+        assert info.value.field == "tp"
+        with pytest.raises(InvalidInputError, match="tp"):
+            plan("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, requests_per_s=5, tp=[1, "x"])
+
+    def test_max_concurrency_as_the_command_line_writes_it(self, capsys, tmp_path):
+        from llmxl.cli import main
+
+        for cap in ("8.0", "1e2"):  # was: ValueError writing the workbook
+            code = main(["plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm-80gb", "--prompt", "1000",
+                         "--completion", "300", "--rps", "5", "--max-concurrency", cap, "-o",
+                         str(tmp_path / f"p{cap}.xlsx")])  # fmt: skip
+            err = capsys.readouterr().err
+            assert code == 0, err
+        code = main(["plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm-80gb", "--prompt", "1000", "--completion",
+                     "300", "--rps", "5", "--max-concurrency", "8.5"])  # fmt: skip
+        assert code == 2 and "max_concurrency must be a whole number" in capsys.readouterr().err
+
+
+# --- the concurrency search: bounded, and the answer of the scan over every concurrency -------------------
+
+
+def _scan(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap):
+    """The old search: every B in 1..cap as one array (what plan() did before bisection)."""
+    one = llmxl.estimate(model, gpu, batch_size=1, prompt_tokens=s, completion_tokens=n, tp=tp, dtype=dtype,
+                         method="serving")  # fmt: skip
+    fit = int(one.max_batch_size)
+    top = fit if cap is None else min(fit, cap)
+    B = np.arange(1, top + 1, dtype=float)
+    mu, ttft, itl, phi = _point(one.ttft_s, _decode_step_s(one, model, gpu, B), B, n)
+    ok = np.ones(B.shape, dtype=bool)
+    if ttft_max is not None:
+        ok &= ttft <= ttft_max
+    if itl_max is not None and itl is not None:
+        ok &= itl <= itl_max
+    if not ok.any():
+        return None, float(ttft[0]), None if itl is None else float(itl[0])
+    i = int(np.flatnonzero(ok)[-1])
+    return i + 1, float(mu[i]), float(ttft[i]), None if itl is None else float(itl[i]), float(phi[i])
+
+
+GRID = [
+    (model, gpu, tp, dtype, s, n, ttft, itl, cap)
+    for model, gpu, tp, dtype in (("llama-3.1-8b", "h100-sxm-80gb", 1, "bf16"), ("llama-3.1-70b", "h100-sxm-80gb", 2,
+                                  "fp8"), ("mixtral-8x7b", "h200-sxm-141gb", 2, "bf16"), ("qwen3-30b-a3b", "l40s", 2,
+                                  "fp8"), ("gpt-oss-20b", "b200", 1, "mxfp4"), ("deepseek-v3", "h200", 8, "fp8"),
+                                  ("gemma-3-27b", "a100-sxm-80gb", 1, "bf16"))
+    for s, n in ((1000, 300), (8000, 1000), (128, 1), (32, 2000))
+    for ttft, itl in ((None, None), (0.5, 0.05), (2.0, None), (None, 0.02), (0.05, 0.005))
+    for cap in (None, 64)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", GRID, ids=lambda c: "-".join(map(str, c)))
+def test_the_bisection_finds_what_the_scan_over_every_concurrency_found(case):
+    model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap = case
+    try:
+        p = plan(model, gpu, tp=tp, dtype=dtype, prompt_tokens=s, completion_tokens=n, requests_per_s=3,
+                 ttft_s_max=ttft_max, itl_s_max=itl_max, max_concurrency=cap, gpu_hour_usd=2.5)  # fmt: skip
+    except llmxl.LlmxlError:
+        with pytest.raises(llmxl.LlmxlError):
+            _scan(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap)
+        return
+    row = p.rows[0]
+    if row.ttft_s is None:  # does not fit at all
+        return
+    want = _scan(llmxl.get_model(model), llmxl.get_gpu(gpu), tp, llmxl.get_dtype(dtype), s, n, ttft_max, itl_max, cap)
+    if want[0] is None:
+        assert row.concurrency is None and row.ttft_s == want[1] and row.itl_s == want[2]
+        return
+    assert (row.concurrency, row.requests_per_s, row.ttft_s, row.itl_s, row.prompt_share) == want  # exactly
+
+
+def test_a_tiny_model_plans_without_materialising_every_concurrency():
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    p = plan(TINY, "b200", prompt_tokens=1, completion_tokens=2, requests_per_s=5, gpu_hour_usd=2)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    best = p.best
+    assert best.max_concurrency > 10**8 and best.concurrency == min(best.max_concurrency, 10**9)
+    assert seconds < 5 and peak < 100 * 2**20  # was: np.arange over 596 million (MemoryError at 6 GiB)
+    capped = plan(TINY, "b200", prompt_tokens=1, completion_tokens=2, requests_per_s=5, gpu_hour_usd=2,
+                  ttft_s_max=0.5, itl_s_max=0.5)  # fmt: skip
+    assert capped.best.concurrency <= best.concurrency
+    op = llmxl.operating_point(TINY, "b200", best.concurrency, prompt_tokens=1, completion_tokens=2)
+    assert op.requests_per_s == pytest.approx(best.requests_per_s, rel=1e-12)
