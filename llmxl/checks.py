@@ -205,6 +205,7 @@ RANGES: dict[str, tuple[float, float, str, str]] = {
     "power_kw": (0.0, 1e3, "kW", "1.0"),
     "pue": (1.0, 10.0, "", "1.3 (new sites) or 1.58 (average)"),
     "usd_per_kwh": (0.0, 1e3, "USD/kWh", "0.08"),
+    "grid_g_co2e_per_kwh": (0.0, 1e4, "g CO2e/kWh", "445 (world, IEA 2024)"),
     "other_usd_per_year": (0.0, 1e9, "USD", "4500"),
     "api prompt price": (0.0, MAX_PRICE_USD, "USD per 1M tokens", "0.88"),
     "api completion price": (0.0, MAX_PRICE_USD, "USD per 1M tokens", "0.88"),

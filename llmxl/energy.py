@@ -12,10 +12,10 @@ serving load as a fraction of board power (0.8), k the server's power per GPU ov
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
+from .checks import check_range
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -38,39 +38,14 @@ def conventions() -> EnergyConventions:
     return catalog.get_catalog().energy
 
 
-def _number(value: Any, field: str, example: str) -> float:
-    if isinstance(value, bool):
-        raise InvalidInputError(f"{field} must be a number, got {value}; give e.g. {example}", field=field)
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise InvalidInputError(
-                f"{field} must be a number, got {value!r}; give e.g. {example}", field=field
-            ) from None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{field} must be a number, got {value!r}; give e.g. {example}", field=field) from None
-    if not math.isfinite(v):
-        raise InvalidInputError(f"{field} must be a finite number, got {v}; give e.g. {example}", field=field)
-    return v
-
-
 def check_pue(value: Any) -> float:
-    """A power usage effectiveness: a number ≥ 1 (1.0 counts the IT load alone)."""
-    p = _number(value, "pue", "1.58")
-    if p < 1:
-        raise InvalidInputError(f"pue must be ≥ 1, got {p:g}; give e.g. 1.3 (new sites) or 1.58 (average)", field="pue")
-    return p
+    """A power usage effectiveness: a number from 1 (the IT load alone) to 10."""
+    return check_range(value, "pue")
 
 
 def check_power_kw(value: Any, field: str = "power_kw") -> float:
-    """Power per GPU with its share of the server [kW]: a number ≥ 0."""
-    kw = _number(value, field, "1.0")
-    if kw < 0:
-        raise InvalidInputError(f"{field} must be ≥ 0 kW, got {kw:g}; give e.g. 1.0", field=field)
-    return kw
+    """Power per GPU with its share of the server [kW]: a number from 0 to 1,000."""
+    return check_range(value, "power_kw", name=field)
 
 
 def serving_power_kw(gpu: GpuSpec) -> float | None:
@@ -127,13 +102,7 @@ def grid_g_co2e_per_kwh(value: Any = None) -> float:
                 f"{', '.join(sorted(regions))}, or a number such as 445",
                 field="grid_g_co2e_per_kwh",
             ) from None
-    g = _number(value, "grid_g_co2e_per_kwh", "445 (world, IEA 2024)")
-    if g < 0:
-        raise InvalidInputError(
-            f"grid_g_co2e_per_kwh must be ≥ 0 g CO2e/kWh, got {g:g}; give e.g. 445 (world, IEA 2024)",
-            field="grid_g_co2e_per_kwh",
-        )
-    return g
+    return check_range(value, "grid_g_co2e_per_kwh")
 
 
 def kwh_per_month(num_gpus: Any, power_kw: Any, pue: Any) -> Any:

@@ -363,9 +363,16 @@ def price_basis(
         if gpu_hour_usd is not None:
             raise InvalidInputError(f"give gpu_hour_usd (rented) or owned for {gpu.id}, not both", field="owned")
         if own:
+            missing = [k for k in ("purchase_usd", "years", "usd_per_kwh") if k not in own]
+            if missing:
+                raise InvalidInputError(
+                    f"owned is missing {', '.join(missing)}; give purchase_usd, years and usd_per_kwh (power_kw and "
+                    "pue default to the GPU's serving power and the average PUE), or one USD per GPU-hour",
+                    field="owned",
+                )
             price = owned_gpu_hour_usd(**{**own, "power_kw": kw, "pue": u}, gpu=gpu)
         else:
-            price = check_positive(owned, "owned", "USD per GPU-hour", "1.85")
+            price = check_range(owned, "owned")
         return PriceBasis(price, "owned", kw, u)
     price = rented_gpu_hour_usd(gpu, gpu_hour_usd, reservation_discount)
     return PriceBasis(price, "catalog" if gpu_hour_usd is None else "rented", kw, u)
