@@ -246,6 +246,7 @@ class Plan:
 
 
 def _optional_positive(value: Any, field: str, unit: str = "", example: str = "") -> float | None:
+    """None, or ``value`` within RANGES[field] (``unit`` and ``example`` are in RANGES now)."""
     return None if value is None else check_range(value, field)
 
 
@@ -430,24 +431,23 @@ def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float,
     share = float(phi[0])
     usd_prompt = share * monthly / (avg * seconds * s) * 1e6
     usd_completion = (1 - share) * monthly / (avg * seconds * n) * 1e6
-    return _finite(
-        PlanRow(
-            **head,
-            concurrency=best,
-            max_concurrency=fit,
-            requests_per_s=rate,
-            ttft_s=float(ttft[0]),
-            itl_s=None if itl is None else float(itl[0]),
-            replicas=replicas,
-            num_gpus=gpus,
-            utilisation=avg / (replicas * rate),
-            monthly_usd=monthly,
-            usd_per_1m_prompt_tokens=usd_prompt,
-            usd_per_1m_completion_tokens=usd_completion,
-            usd_per_1m_blended=float(prices.blended_usd_per_1m(usd_prompt, usd_completion)),
-            prompt_share=share,
-        )
+    row = PlanRow(
+        **head,
+        concurrency=best,
+        max_concurrency=fit,
+        requests_per_s=rate,
+        ttft_s=float(ttft[0]),
+        itl_s=None if itl is None else float(itl[0]),
+        replicas=replicas,
+        num_gpus=gpus,
+        utilisation=avg / (replicas * rate),
+        monthly_usd=monthly,
+        usd_per_1m_prompt_tokens=usd_prompt,
+        usd_per_1m_completion_tokens=usd_completion,
+        usd_per_1m_blended=float(prices.blended_usd_per_1m(usd_prompt, usd_completion)),
+        prompt_share=share,
     )
+    return _finite(row)
 
 
 def _finite(row: PlanRow) -> PlanRow:
