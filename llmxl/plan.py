@@ -274,6 +274,7 @@ class Plan:
 
 
 def _optional_positive(value: Any, field: str, unit: str = "", example: str = "") -> float | None:
+    """None, or ``value`` within RANGES[field] (``unit`` and ``example`` are in RANGES now)."""
     return None if value is None else check_range(value, field)
 
 
