@@ -506,7 +506,8 @@ def test_parameter_counts_match_the_model_cards_within_2_percent(model):
 NEW_MODELS = {
     "mixtral-8x7b": "mistralai/Mixtral-8x7B-Instruct-v0.1",
     "mixtral-8x22b": "mistralai/Mixtral-8x22B-v0.1",
-    "deepseek-v3": "deepseek-ai/DeepSeek-R1",
+    "deepseek-v3": "deepseek-ai/DeepSeek-V3-0324",
+    "deepseek-r1": "deepseek-ai/DeepSeek-R1-0528",
     "qwen3-8b": "Qwen/Qwen3-8B",
     "qwen3-32b": "qwen/qwen3-32b",
     "qwen3-30b-a3b": "Qwen/Qwen3-30B-A3B",
