@@ -376,7 +376,7 @@ CARD_PARAMETERS = {
     "qwen3-30b-a3b-thinking-2507": (30_532_122_624, None, f"{KERAS}: qwen3_moe_30b_a3b_en"),
     "qwen3-235b-a22b-thinking-2507": (235_093_634_560, None, f"{KERAS}: qwen3_moe_235b_a22b_en"),
     "deepseek-v3": (671e9, 37e9, "deepseek-ai/DeepSeek-V3 README @e975062: 671B total, 37B activated"),
-    "deepseek-r1": (671e9, 37e9, "deepseek-ai/DeepSeek-R1 README.md @00f3296a Model Downloads: 671B total, 37B activated"),
+    "deepseek-r1": (671e9, 37e9, "deepseek-ai/DeepSeek-R1 README @00f3296a: 671B total, 37B activated"),
     "gpt-oss-20b": (21e9, None, "openai/gpt-oss README @d21f34e: 21B (active differs by the embedding, methodology)"),
     "gpt-oss-120b": (117e9, None, "openai/gpt-oss README @d21f34e: 117B"),
     "llama-4-maverick": (400e9, 17e9, "meta-llama/llama-models models/llama4/MODEL_CARD.md @038acb9"),

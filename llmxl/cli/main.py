@@ -36,12 +36,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """llmxl's own warnings as one line on stderr; any other as Python prints it."""
-    if issubclass(category, LlmxlWarning):
-        print(f"llmxl: warning: {printable(str(message))}", file=sys.stderr)
-    else:
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+def _one_line(show):
+    """A warnings.showwarning that prints llmxl's own warnings as one line and hands others to ``show``."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, LlmxlWarning):
+            print(f"llmxl: warning: {printable(str(message))}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _one_line(warnings.showwarning)
             return run(args)
     except LlmxlError as exc:
         print(f"llmxl: error: {printable(exc.message)}", file=sys.stderr)
