@@ -520,6 +520,12 @@ NEW_MODELS = {
     "phi-4": "microsoft/phi-4",
     "gemma-2-27b": "google/gemma-2-27b-it",
     "gemma-3-27b": "google/gemma-3-27b-it",
+    "phi-3-medium-4k": "microsoft/Phi-3-medium-4k-instruct",
+    "phi-3.5-moe": "microsoft/Phi-3.5-MoE-instruct",
+    "phi-4-mini": "microsoft/Phi-4-mini-instruct",
+    "ministral-8b": "mistralai/Ministral-8B-Instruct-2410",
+    "qwen3-4b-2507": "Qwen/Qwen3-4B-Instruct-2507",
+    "deepseek-r1-distill-llama-70b": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
 }
 
 
