@@ -112,7 +112,10 @@ class Catalog:
     methods: dict[str, Any] = field(default_factory=dict)
     """Per method, its defaults from llmxl/data/methods.toml (see :func:`method_defaults`)."""
     api_prices: dict[tuple[str, str], Any] = field(default_factory=dict)
-    """Hosted API prices by (provider, model id), built-in then user entries."""
+    """Hosted API prices by (provider, model id) of llmxl's own file, then user entries."""
+    api_tables: dict[Any, Any] = field(default_factory=dict)
+    """Every source's API prices by the date they are in force, and under "status" the genai-prices snapshot
+    they were read from (:func:`llmxl.api_catalog.price_table`)."""
     finance: Any = None
     """Conventions of cost of service (llmxl/data/finance.toml)."""
     default_engine: str = ""

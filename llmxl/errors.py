@@ -1,4 +1,4 @@
-"""The exceptions llmxl raises.
+"""The exceptions llmxl raises, and the one warning it gives.
 
 Every error is an :class:`LlmxlError` with a one-line message that names the
 field, the value and the fix. Each subclass carries the Excel error kind that a
@@ -14,6 +14,7 @@ __all__ = [
     "DoesNotFitError",
     "InvalidInputError",
     "LlmxlError",
+    "LlmxlWarning",
     "UnknownNameError",
     "cell_text",
 ]
@@ -71,3 +72,7 @@ class CatalogError(LlmxlError):
     """A catalog file or config entry that cannot be read or is invalid."""
 
     excel_kind = "#VALUE!"
+
+
+class LlmxlWarning(UserWarning):
+    """Something a result rests on that the user should know, in one line (the CLI prints it as a warning)."""

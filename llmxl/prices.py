@@ -1,9 +1,10 @@
 """What a GPU-hour and a million tokens cost: rented, owned, and hosted APIs.
 
 Pure arithmetic and catalog lookups; nothing prints or touches files. Prices of
-hosted APIs live in ``llmxl/data/api_prices.toml`` (and ``[[api_prices]]``
-tables of user catalog files), each with its source and the date it was read;
-the month of 730 hours and the 3 : 1 blend are in ``llmxl/data/finance.toml``.
+hosted APIs come from genai-prices' bundled snapshot, llmxl's own
+``llmxl/data/api_prices.toml`` and ``[[api_prices]]`` tables of user catalog files
+(:mod:`llmxl.api_catalog`), each with its source and date; the month of 730
+hours and the 3 : 1 blend are in ``llmxl/data/finance.toml``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "blended_usd_per_1m",
     "check_fraction_below_one",
     "check_positive",
+    "date_text",
     "hours_per_month",
     "owned_gpu_hour_usd",
     "owned_power_kw",
@@ -189,13 +191,16 @@ def blended_usd_per_1m(prompt_usd_per_1m: Any, completion_usd_per_1m: Any) -> An
 
 
 def price_age_days(price: ApiPrice, today: _dt.date | None = None) -> int:
-    """Days from the date a price is known to hold (``price.checked``) to ``today`` (default: the system date).
+    """Days from the latest date a price is known to hold (``price.checked``) to ``today`` (default: the system date).
+
+    For a genai-prices price that is the date of its snapshot, so every such price turns stale together,
+    180 days after the pinned release: the prompt to upgrade the pin (README, "API prices").
 
     Examples
     --------
-    >>> p = api_price("llama-3.3-70b", "together")
-    >>> price_age_days(p, today=_dt.date(2026, 1, 1))
-    182
+    >>> p = api_price("llama-3.3-70b", "together")  # from genai-prices 0.2.3, published 2026-11-10
+    >>> p.checked.isoformat(), p.date_basis, price_age_days(p, today=_dt.date(2027, 1, 1))
+    ('2026-11-10', 'snapshot', 52)
     """
     return ((today or _dt.date.today()) - price.checked).days
 
@@ -206,68 +211,88 @@ def price_is_stale(price: ApiPrice, today: _dt.date | None = None) -> bool:
     Examples
     --------
     >>> p = api_price("llama-3.3-70b", "together")
-    >>> price_is_stale(p, today=_dt.date(2025, 8, 1)), price_is_stale(p, today=_dt.date(2026, 8, 1))
+    >>> price_is_stale(p, today=_dt.date(2027, 5, 9)), price_is_stale(p, today=_dt.date(2027, 5, 10))
     (False, True)
     """
     return price_age_days(price, today) > STALE_AFTER_DAYS
 
 
+def date_text(price: ApiPrice) -> str:
+    """A price's date as outputs name it: "2026-11-10 (snapshot)", "... (snapshot; since 2026-10-19)" or
+    "2026-11-05 (checked)": the latest date it is known to hold, what that date is, and when it took effect."""
+    since = f"; since {price.since.isoformat()}" if price.since is not None and price.since != price.checked else ""
+    return f"{price.checked.isoformat()} ({price.date_basis}{since})"
+
+
 def age_text(price: ApiPrice, today: _dt.date | None = None) -> str:
-    """ "2025-07-03, 519 days old: check it" or "2026-11-05": a price's date as an output names it."""
+    """ "2026-11-10 (snapshot)" or "2026-02-02 (checked), 305 days old: check it": a price's date and its flag."""
     days = price_age_days(price, today)
-    date = price.checked.isoformat()
-    return f"{date}, {days} days old: check it" if days > STALE_AFTER_DAYS else date
+    return f"{date_text(price)}, {days} days old: check it" if days > STALE_AFTER_DAYS else date_text(price)
 
 
-def api_prices(model: str | None = None) -> list[ApiPrice]:
-    """Every API price in the catalog, or those of one model (id or alias)."""
-    cat = catalog.get_catalog()
-    prices = list(cat.api_prices.values())
+def api_prices(model: str | None = None, *, today: _dt.date | None = None) -> list[ApiPrice]:
+    """Every API price, or those of one model (id or alias), as in force on ``today`` (default: the system date).
+
+    From genai-prices' bundled snapshot where llmxl/data/api_models.toml maps it, llmxl's own
+    llmxl/data/api_prices.toml for what genai-prices lacks, and a user catalog's ``[[api_prices]]`` above
+    both (:mod:`llmxl.api_catalog`). Sorted by provider, then model.
+    """
+    from . import api_catalog
+
+    table = api_catalog.price_table(today)
+    prices = [table[k] for k in sorted(table)]
     if model is None:
         return prices
     ident = catalog.get_model(model).id
     return [p for p in prices if p.model == ident]
 
 
-def api_price(model: str, provider: str) -> ApiPrice:
-    """The price a hosted API charges for a model.
+def api_price(model: str, provider: str, *, today: _dt.date | None = None) -> ApiPrice:
+    """The price a hosted API charges for a model, as in force on ``today`` (default: the system date).
 
     Raises :class:`UnknownNameError` naming the providers that serve the model, or the
-    models a provider serves, with a did-you-mean.
+    models a provider serves, with a did-you-mean; without the pinned genai-prices it says how to get it.
 
     Examples
     --------
     >>> p = api_price("meta-llama/Llama-3.3-70B-Instruct", "together")
-    >>> p.prompt_usd_per_1m, p.completion_usd_per_1m, p.checked.isoformat()
-    (0.88, 0.88, '2025-07-03')
+    >>> p.prompt_usd_per_1m, p.completion_usd_per_1m, p.provider_model, p.served_dtype
+    (0.88, 0.88, 'meta-llama/Llama-3.3-70B-Instruct-Turbo', 'w8a8e16-fp8')
+    >>> date_text(p), p.source_url
+    ('2026-11-10 (snapshot)', 'https://www.together.ai/pricing')
     """
     import difflib
+
+    from . import api_catalog
 
     cat = catalog.get_catalog()
     if not isinstance(provider, str):
         raise catalog.not_a_name("api provider", provider)
     if not provider.strip():
         raise InvalidInputError("api provider is blank; give one such as 'together'", field="api")
+    table = api_catalog.price_table(today)
     ident = catalog.get_model(model).id
     key = (provider.strip().lower(), ident)
-    hit = cat.api_prices.get(key)
+    hit = table.get(key)
     if hit is not None:
         return hit
     for name in (ident, model if isinstance(model, str) else ident):
         why = cat.broken["api_prices"].get(f"{key[0]}/{catalog.normalise_name(name)}")
         if why is not None:  # a user price that could not be read: said now, never replaced by another
             raise CatalogError(why, field="api")
-    providers = sorted({p for p, _ in cat.api_prices})
+    status = api_catalog.snapshot_status()
+    missing = f" ({status.reason})" if not status.usable else ""
+    providers = sorted({p for p, _ in table})
     if key[0] not in providers:
         close = difflib.get_close_matches(key[0], providers, n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(providers)}"
-        raise UnknownNameError(f"unknown api provider {provider!r}; {hint}", field="api")
-    serving = sorted(p for p, m in cat.api_prices if m == ident)
+        raise UnknownNameError(f"unknown api provider {provider!r}; {hint}{missing}", field="api")
+    serving = sorted(p for p, m in table if m == ident)
     if serving:
         hint = f"providers with a price for it: {', '.join(serving)}"
     else:
         hint = "no provider in the catalog prices it; give the prices as (prompt, completion) USD per 1M"
-    raise UnknownNameError(f"api provider {key[0]!r} has no price for {ident}; {hint}", field="api")
+    raise UnknownNameError(f"api provider {key[0]!r} has no price for {ident}; {hint}{missing}", field="api")
 
 
 # ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .precision import released_from_config
 from .text import first_unsafe
 
 __all__ = [
+    "ApiModel",
     "ApiPrice",
     "DtypeSpec",
     "EnergyConventions",
@@ -435,15 +436,56 @@ class ApiPrice(_Part):
     """Price of 1M prompt tokens read from the provider's prompt cache [USD]; None when not published."""
     source: str
     """Where the price was read."""
+    source_url: str = ""
+    """The provider's pricing page, where the source names one."""
     checked: _dt.date
-    """The date the price is known to hold: when it was read (or, where the source says, when it started)."""
+    """The latest date the price is known to hold: when it was read, or the date of the catalog snapshot it
+    comes from (``date_basis`` says which); a price that starts later is known to hold from its start."""
+    date_basis: Literal["checked", "snapshot"] = "checked"
+    """What ``checked`` is: the date llmxl read the price (checked), or the date of the genai-prices snapshot
+    that lists it (snapshot: the price was in that catalog then, not necessarily re-read that day)."""
     since: _dt.date | None = None
     """When the price took effect, where the source says so."""
+    served_dtype: str | None = None
+    """The precision the provider says it serves the model in (a dtype id, e.g. Together's "Turbo" endpoints
+    in fp8); None when the provider does not say."""
+    note: str = ""
+    """What the priced endpoint is when it is not plainly the catalog model: a variant, a capped context, a
+    router's price, a tiered or time-of-day price."""
 
     @field_validator("provider", "model")
     @classmethod
     def _clean(cls, value: str) -> str:
         return _check_text_id(value).lower()
+
+
+class ApiModel(_Part):
+    """Which genai-prices entry prices a catalog model at a provider (llmxl/data/api_models.toml)."""
+
+    model: str
+    """The llmxl catalog id."""
+    provider: str
+    """llmxl's name for the provider (lower case, hyphens: aws-bedrock, huggingface-together ...)."""
+    genai_provider: str
+    """The genai-prices provider id (aws, huggingface_together ...)."""
+    genai_model: str
+    """The genai-prices model id at that provider, matched exactly."""
+    dtype: str | None = None
+    """The precision the provider says it serves, when it says (a dtype id or alias)."""
+    note: str = ""
+    """What the endpoint is when it is not plainly the catalog model."""
+
+    @field_validator("model", "provider", "genai_provider", "genai_model")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return _check_text_id(value)
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", value):
+            raise ValueError("must be lower case letters, digits and single hyphens, e.g. aws-bedrock")
+        return value
 
 
 class FinanceConventions(_Part):

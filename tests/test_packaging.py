@@ -103,7 +103,7 @@ def test_import_llmxl_stays_light():
     code = (
         "import sys, llmxl\n"
         "heavy = [m for m in ('openpyxl', 'xlwings', 'argparse', 'llmxl.cli', 'llmxl.workbook', 'tomllib',"
-        " 'llmxl.specs', 'pydantic.main')"
+        " 'llmxl.specs', 'pydantic.main', 'genai_prices', 'httpx2', 'llmxl.api_catalog')"
         " if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

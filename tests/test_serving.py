@@ -506,7 +506,8 @@ def test_parameter_counts_match_the_model_cards_within_2_percent(model):
 NEW_MODELS = {
     "mixtral-8x7b": "mistralai/Mixtral-8x7B-Instruct-v0.1",
     "mixtral-8x22b": "mistralai/Mixtral-8x22B-v0.1",
-    "deepseek-v3": "deepseek-ai/DeepSeek-R1",
+    "deepseek-v3": "deepseek-ai/DeepSeek-V3-0324",
+    "deepseek-r1": "deepseek-ai/DeepSeek-R1-0528",
     "qwen3-8b": "Qwen/Qwen3-8B",
     "qwen3-32b": "qwen/qwen3-32b",
     "qwen3-30b-a3b": "Qwen/Qwen3-30B-A3B",
@@ -519,6 +520,12 @@ NEW_MODELS = {
     "phi-4": "microsoft/phi-4",
     "gemma-2-27b": "google/gemma-2-27b-it",
     "gemma-3-27b": "google/gemma-3-27b-it",
+    "phi-3-medium-4k": "microsoft/Phi-3-medium-4k-instruct",
+    "phi-3.5-moe": "microsoft/Phi-3.5-MoE-instruct",
+    "phi-4-mini": "microsoft/Phi-4-mini-instruct",
+    "ministral-8b": "mistralai/Ministral-8B-Instruct-2410",
+    "qwen3-4b-2507": "Qwen/Qwen3-4B-Instruct-2507",
+    "deepseek-r1-distill-llama-70b": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
 }
 
 

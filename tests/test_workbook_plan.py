@@ -141,3 +141,22 @@ def test_concurrency_grid_holds_the_exact_answer_and_the_next_integer():
     g = concurrency_grid(500, 134)
     assert g[:8] == [1, 2, 3, 4, 6, 8, 12, 16] and 134 in g and 135 in g and g[-1] == 500
     assert concurrency_grid(1) == [1]
+
+
+def test_the_plan_sheet_names_the_api_price_source_and_date(tmp_path, capsys):
+    """Issue 18: the workbooks show each API price's source and date (as text, beside the price inputs)."""
+    args = ["plan", "--model", "llama-3.3-70b", "--gpu", "h100-sxm-80gb", "--tp", "2", "--prompt", "1000",
+            "--completion", "300", "--rps", "5"]  # fmt: skip
+    assert main([*args, "--api", "together", "-o", str(tmp_path / "p.xlsx")]) == 0
+    ws = openpyxl.load_workbook(tmp_path / "p.xlsx")["Plan"]
+    rows = {ws.cell(r, 1).value: ws.cell(r, 2) for r in range(1, 60) if ws.cell(r, 1).value}
+    price = llmxl.api_price("llama-3.3-70b", "together")
+    dated = rows["API price dated (as built, for the prices above)"]
+    source = rows["API price source (as built)"]
+    assert dated.data_type == "s" and dated.value.startswith(llmxl.prices.date_text(price) + ", ")
+    assert "genai-prices 0.2.3" in source.value and "https://www.together.ai/pricing" in source.value
+    assert "FP8" in source.value  # the note: Together's Turbo endpoint serves FP8
+    assert main([*args, "--api", "0.88,0.88", "-o", str(tmp_path / "q.xlsx")]) == 0  # given prices: no source
+    ws = openpyxl.load_workbook(tmp_path / "q.xlsx")["Plan"]
+    assert not any(str(ws.cell(r, 1).value).startswith("API price dated") for r in range(1, 60))
+    capsys.readouterr()

@@ -15,7 +15,8 @@ def add_parser(sub: Any) -> None:
         help="list models, GPUs, dtypes, serving engines or API prices",
         description="List catalog entries. engines: each serving engine's memory rule and scheduling defaults, "
         "pinned to a release, with the flags that change them. apis: every hosted API price (USD per 1M tokens) "
-        "with its date and source; a price older than 180 days is flagged.",
+        "with its date and source, from genai-prices' bundled snapshot (pip install 'llmxl[genai]'; read offline) "
+        "and llmxl's own file for what it lacks; a price older than 180 days is flagged.",
     )
     p.add_argument("kind", choices=["models", "gpus", "dtypes", "engines", "apis"])
     p.add_argument("--model", help="apis only: the prices of one model (id or alias)")
@@ -170,11 +171,14 @@ def _tiers(limits: Any, attr: str) -> str:
 def _apis(args: argparse.Namespace) -> int:
     """``llmxl catalog apis``: provider, model, prices, date (flagged when older than 180 days) and source."""
     import datetime as _dt
+    from collections import Counter
 
-    from ..prices import STALE_AFTER_DAYS, api_prices, price_age_days
+    from ..api_catalog import OWN_FILE, origin, snapshot_status
+    from ..prices import STALE_AFTER_DAYS, api_prices, date_text, price_age_days
 
     today = _dt.date.today()
-    prices = sorted(api_prices(args.model), key=lambda p: (p.provider, p.model))
+    prices = api_prices(args.model, today=today)
+    status = snapshot_status()
     if args.json:
         out = [
             {**p.model_dump(mode="json"), "age_days": price_age_days(p, today),
@@ -183,14 +187,18 @@ def _apis(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(json.dumps(out, indent=2))
         return 0
-    header = ("provider", "model", "provider's name", "$/1M in", "$/1M out", "$/1M cached in", "dated", "age",
-              "source")  # fmt: skip
+    header = ("provider", "model", "provider's name", "$/1M in", "$/1M out", "$/1M cached in", "serves", "dated",
+              "age", "source", "note")  # fmt: skip
     rows = []
     stale = 0
     for p in prices:
         days = price_age_days(p, today)
         old = days > STALE_AFTER_DAYS
         stale += old
+        if p.date_basis == "snapshot":
+            source = f"genai-prices {status.pinned}: {p.source_url or p.source}"
+        else:
+            source = short_text(p.source, 60)
         rows.append(
             (
                 p.provider,
@@ -199,16 +207,28 @@ def _apis(args: argparse.Namespace) -> int:
                 f"{p.prompt_usd_per_1m:g}",
                 f"{p.completion_usd_per_1m:g}",
                 "-" if p.cached_input_usd_per_1m is None else f"{p.cached_input_usd_per_1m:g}",
-                p.checked.isoformat(),
+                p.served_dtype or "-",
+                date_text(p),
                 f"{days} d" + (" STALE" if old else ""),
-                short_text(p.source),
+                source,
+                short_text(p.note or "-", 60),
             )
         )
     table = [header] + [tuple(printable(str(c)) for c in r) for r in rows]
-    for line in columns(table, right=frozenset({3, 4, 5, 7})):
+    for line in columns(table, right=frozenset({3, 4, 5, 8})):
         print(line)
+    kinds = Counter(origin(p) for p in prices)
+    named = {f"genai-prices {status.pinned}": f"genai-prices {status.pinned} (its snapshot of "
+             f"{status.published.isoformat()})", OWN_FILE: f"llmxl's own file ({OWN_FILE})"}  # fmt: skip
+    print(f"{len(prices)} prices: " + ", ".join(f"{n} from {named.get(k, k)}" for k, n in kinds.items()))
+    if not status.usable:
+        print(f"Only llmxl's own prices and your catalog's: {status.reason}")
     print(
-        f"{len(prices)} prices; {stale} older than {STALE_AFTER_DAYS} days at {today.isoformat()} (STALE): "
-        "check them with the provider before relying on them"
+        f"{stale} older than {STALE_AFTER_DAYS} days at {today.isoformat()} (STALE): check them with the provider "
+        "before relying on them"
+    )
+    print(
+        "dated: the latest date a price is known to hold, its genai-prices snapshot's or the day it was read "
+        "(checked); since: when the provider's price took effect; the full notes are in --json"
     )
     return 0

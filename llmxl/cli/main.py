@@ -1,18 +1,19 @@
 """The ``llmxl`` command: its parser (one subcommand per module of this package) and the error policy.
 
-Every error prints one line on stderr and exits with code 2. Heavy modules (openpyxl for
-workbooks) load only for the commands that need them.
+Every error prints one line on stderr and exits with code 2; llmxl's own warnings print one line
+each. Heavy modules (openpyxl for workbooks) load only for the commands that need them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
-from ..errors import LlmxlError
+from ..errors import LlmxlError, LlmxlWarning
 from . import calibrate, catalog, estimate, plan, report, simulate, workbook
 from .output import printable
 
@@ -34,6 +35,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _one_line(show):
+    """A warnings.showwarning that prints llmxl's own warnings as one line and hands others to ``show``."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, LlmxlWarning):
+            print(f"llmxl: warning: {printable(str(message))}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A terminated run unwinds like an interrupted one, so half-written temporary files are removed.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
-        return run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line(warnings.showwarning)
+            return run(args)
     except LlmxlError as exc:
         print(f"llmxl: error: {printable(exc.message)}", file=sys.stderr)
         return EXIT_ERROR

@@ -211,7 +211,8 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
             from ..prices import age_text, api_price
 
             price = api_price(p.model, b.api)
-            dated = f" (price of {age_text(price)}; {price.source})"
+            where = ", ".join(x for x in (price.source, price.source_url) if x)
+            dated = f" (price of {age_text(price)}; {where}{'; ' + price.note if price.note else ''})"
         lines.append(
             f"API {b.api}: {rate(b.prompt_usd_per_1m)} / {rate(b.completion_usd_per_1m)} per 1M prompt / completion "
             f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s{dated}"
@@ -338,11 +339,17 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
         from ..workbook.plan import write_plan_workbook
 
         names = (b.api, b.prompt_usd_per_1m, b.completion_usd_per_1m) if b is not None else ("", None, None)
+        catalog_price = None
+        if b is not None and b.api != "at the given prices":
+            from ..prices import api_price
+
+            catalog_price = api_price(p.model, b.api)
         path = write_plan_workbook(
             xlsx,
             p,
             force=args.force,
             api=names,
+            api_price=catalog_price,
             **workbook_prices,  # type: ignore[arg-type]
             reservation_discount=check_fraction_below_one(args.discount, "reservation_discount"),
             max_concurrency=None
@@ -473,4 +480,11 @@ def format_frontier(f: Frontier) -> str:
 def _document(p: Plan, b: Breakeven | None) -> dict[str, Any]:
     out = p.to_dict()
     out["breakeven"] = None if b is None else b.to_dict()
+    if b is not None and b.api != "at the given prices":  # the price compared with: its source and date
+        from ..prices import STALE_AFTER_DAYS, api_price, price_age_days
+
+        price = api_price(p.model, b.api)
+        days = price_age_days(price)
+        out["breakeven"]["api_price"] = {**price.model_dump(mode="json"), "age_days": days,
+                                         "stale": days > STALE_AFTER_DAYS}  # fmt: skip
     return out

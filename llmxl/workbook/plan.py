@@ -21,10 +21,11 @@ Excel and LibreOffice compute them alike with no add-in.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.chart import Reference, ScatterChart, Series
@@ -33,6 +34,9 @@ from openpyxl.utils import get_column_letter
 
 from .. import catalog, prices
 from ..plan import Plan
+
+if TYPE_CHECKING:
+    from ..specs import ApiPrice
 from .build import (
     HEADER_FONT,
     TITLE_FONT,
@@ -100,6 +104,21 @@ def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[st
     }
 
 
+def _api_price_rows(price: ApiPrice | None) -> list[tuple[str, str]]:
+    """The date and source of the catalog API price the plan compares with, as text rows (none without one)."""
+    if price is None:
+        return []
+    today = _dt.date.today()
+    days = prices.price_age_days(price, today)
+    flag = ": check it with the provider" if days > prices.STALE_AFTER_DAYS else ""
+    source = "; ".join(x for x in (", ".join(y for y in (price.source, price.source_url) if y), price.note) if x)
+    return [
+        ("API price dated (as built, for the prices above)",
+         f"{prices.date_text(price)}, {days} days old on {today.isoformat()}{flag}"),
+        ("API price source (as built)", f"{price.provider} {price.provider_model or price.model}: {source}"),
+    ]  # fmt: skip
+
+
 def build_plan_workbook(
     p: Plan,
     *,
@@ -109,11 +128,13 @@ def build_plan_workbook(
     owned: dict[str, Any] | None = None,
     max_concurrency: int | None = None,
     model: Any = None,
+    api_price: ApiPrice | None = None,
 ) -> Workbook:
     """The capacity plan ``p`` (from :func:`llmxl.plan`) as live formulas.
 
     ``owned`` holds the arguments of :func:`llmxl.owned_gpu_hour_usd` when the price basis is owned;
     ``model`` the ModelSpec the plan used when it is not a catalog entry (a config.json).
+    ``api_price`` is the catalog price ``api`` was read from: the Plan sheet shows its date and source.
     """
     owned = dict(owned or {})
     hours = prices.hours_per_month()
@@ -189,6 +210,10 @@ def build_plan_workbook(
         put(ws, row0 + i, 1, label)
         put_formula(ws, row0 + i, 2, formula, number_format=fmt)
         define(wb, name, f"'Plan'!$B${row0 + i}")
+    about = _api_price_rows(api_price)
+    for i, (label, text) in enumerate(about):
+        put(ws, row0 + len(derived) + i, 1, label)
+        put(ws, row0 + len(derived) + i, 2, text)
 
     # --- Grid sheet ----------------------------------------------------------------------------
     put(grid_ws, 1, 1, "Concurrency search: the operating point of one replica at each grid point").font = TITLE_FONT
@@ -203,7 +228,7 @@ def build_plan_workbook(
         "Meets the target and fits (1/0)",
     ]
     header_row(grid_ws, 3, grid_headers)
-    table_first = row0 + len(derived) + 2
+    table_first = row0 + len(derived) + len(about) + 2
     first = table_first + 1  # first candidate row on the Plan sheet
     for k, (s_index, g_first, points) in enumerate(blocks):
         r_plan = first + k
