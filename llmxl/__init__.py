@@ -12,11 +12,13 @@ faces are used.
 """
 
 from ._version import __version__
+from .breakeven import Breakeven, breakeven
 from .catalog import add_catalog_file, dtypes, get_dtype, get_gpu, get_model, gpus, models
 from .errors import CatalogError, DoesNotFitError, InvalidInputError, LlmxlError, UnknownNameError
 from .estimate import METHODS, Breakdown, Estimate, LatencyBreakdown, estimate, scenario_defaults
 from .frontier import Frontier, FrontierPoint, frontier
-from .plan import Breakeven, OperatingPoint, Plan, PlanRow, breakeven, operating_point, plan
+from .operating import OperatingPoint, operating_point
+from .plan import Plan, PlanRow, plan
 from .prices import api_price, api_prices, owned_gpu_hour_usd
 from .resolve import engine, released_dtype
 
@@ -40,6 +42,7 @@ __all__ = [
     "OperatingPoint",
     "Plan",
     "PlanRow",
+    "SimulationResult",
     "UnknownNameError",
     "__version__",
     "add_catalog_file",
@@ -62,6 +65,7 @@ __all__ = [
     "read_measurements",
     "released_dtype",
     "scenario_defaults",
+    "simulate",
 ]
 
 
@@ -76,4 +80,8 @@ def __getattr__(name: str) -> object:
         from . import calibration
 
         return getattr(calibration, name)
+    if name in ("SimulationResult", "simulate"):
+        from .load import simulate
+
+        return getattr(simulate, name)
     raise AttributeError(f"module 'llmxl' has no attribute {name!r}")

@@ -28,6 +28,7 @@ __all__ = [
     "check_count",
     "check_efficiency",
     "check_method",
+    "check_percentile",
     "check_price",
     "check_range",
     "number",
@@ -265,6 +266,18 @@ def check_concurrencies(value: Any) -> tuple[Any, float]:
     if not np.all(good):
         raise InvalidInputError(count_message("concurrency", float(arr[~good].ravel()[0])), field="concurrency")
     return arr, float(np.max(arr))
+
+
+def check_percentile(value: Any, field: str = "percentile") -> float:
+    """A percentile strictly between 0 and 100 (what a latency target is held at), else InvalidInputError."""
+    v = number(value, field)
+    if not 0 < v < 100:
+        raise InvalidInputError(
+            f"{field} must be between 0 and 100 (exclusive), got {format_value(v)}; give e.g. 90 for p90 or 50 "
+            "for the median",
+            field=field,
+        )
+    return float(v)
 
 
 def efficiency_message(field: str, value: Any) -> str:

@@ -17,6 +17,8 @@ __all__ = ["EngineLimits", "EngineSpec"]
 
 EngineMemoryBasis = Literal["total", "free_at_start", "free_after_load"]
 Count = Annotated[int, Field(ge=1, le=10**7, strict=True)]
+#: Sequences running at once: no engine runs more than 65,536 (vLLM's default cap is 256 to 1,024).
+Seqs = Annotated[int, Field(ge=1, le=65536, strict=True)]
 Gib = Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False, strict=True)]
 
 
@@ -27,7 +29,7 @@ class EngineLimits(_Part):
     """The tier applies to GPUs with at least this much device memory [GiB]."""
     exclude_gpus: tuple[str, ...] = ()
     """GPU id patterns (fnmatch, e.g. "a100-*") the tier skips though they have the memory."""
-    max_num_seqs: Count
+    max_num_seqs: Seqs
     """Default cap on sequences running at once (vLLM max_num_seqs, SGLang max_running_requests,
     TensorRT-LLM max_batch_size)."""
     max_num_batched_tokens: Count
@@ -63,7 +65,7 @@ class EngineSpec(_Spec):
     """The engine's name for the token budget of a step."""
     limits: tuple[EngineLimits, ...]
     """Scheduling defaults by GPU memory tier; the last tier a GPU qualifies for applies."""
-    max_num_seqs: Count | None = None
+    max_num_seqs: Seqs | None = None
     """A cap on running sequences set by the user; None takes the tier's default."""
     max_num_batched_tokens: Count | None = None
     """A step's token budget set by the user; None takes the tier's default."""

@@ -1,11 +1,12 @@
 """The cost–interactivity frontier: what a million tokens cost against how fast each user reads them.
 
 For a model, GPUs and a request shape, every configuration (GPU, tp, dtype) is swept over concurrency B;
-each point is one replica fully used at B, priced and timed with the same arithmetic as :func:`llmxl.plan`
-(its operating point μB, TTFT_B, ITL_B and φ; its cost per 1M tokens; its energy), so a plan's chosen row
-lies on its configuration's curve: the plan's cost per token is the curve's at B* divided by the fleet's
-utilisation. This is the view InferenceX and NVIDIA publish: cost (or throughput per GPU) against output
-tokens per second per user. Definitions: docs/methodology.md, "The cost–interactivity frontier".
+each point is one replica under the engine taking the traffic λ(B) at which it decodes B on average, priced
+and timed with the same arithmetic as :func:`llmxl.plan` (its load model λ(B), TTFT and ITL at the
+percentile and their means, φ; its cost per 1M tokens; its energy), so a plan's chosen row lies on its
+configuration's curve: the plan's cost per token is the curve's at B* times λ(B*) · replicas / average.
+This is the view InferenceX and NVIDIA publish: cost (or throughput per GPU) against output tokens per
+second per user. Definitions: docs/methodology.md, "The cost–interactivity frontier".
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from . import energy, prices
-from .checks import check_count
+from .checks import check_count, check_percentile
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
-from .plan import _alone, _as_list, _decode_step_s, _dtype_candidates, _point, _tp_candidates, cost_per_1m
-from .resolve import resolve_gpu, resolve_model
+from .operating import DEFAULT_PERCENTILE, configured, load_at
+from .plan import _as_list, _dtype_candidates, _tp_candidates, cost_per_1m
+from .resolve import resolve_engine, resolve_gpu, resolve_model
 
 __all__ = ["POINT_FIELDS", "Frontier", "FrontierPoint", "concurrency_grid", "frontier"]
 
@@ -30,15 +32,17 @@ class FrontierPoint:
 
     Attributes
     ----------
-    concurrency : B, sequences in flight on the replica.
-    ttft_s, itl_s : T1 + DB and DB + B T1 / (n - 1) [s].
-    output_tokens_per_s_per_user : 1 / itl_s, completion tokens per second each user reads [1/s].
-    output_tokens_per_s : μB n, completion tokens per second of the replica [1/s].
+    engine, percentile : The engine profile; the percentile ttft_s and itl_s are at.
+    concurrency : B, sequences decoding on the replica on average (up to its capacity B_max).
+    ttft_s, itl_s : Time to first token and inter-token latency at the percentile [s].
+    itl_mean_s : The mean inter-token latency [s].
+    output_tokens_per_s_per_user : 1 / itl_mean_s, completion tokens per second each user reads [1/s].
+    output_tokens_per_s : λ(B) n, completion tokens per second of the replica [1/s].
     output_tokens_per_s_per_gpu : output_tokens_per_s / (tp · pp) [1/s].
-    requests_per_s : μB, requests the replica completes per second [1/s].
+    requests_per_s : λ(B), requests the replica completes per second [1/s].
     gpu_hour_usd : The GPU's price [USD per GPU-hour] (also as usd_per_gpu_hour in to_dict()).
     usd_per_1m_prompt_tokens, usd_per_1m_completion_tokens, usd_per_1m_blended : Cost of service of the
-        replica fully used [USD per 1M]: as :func:`llmxl.plan`'s with monthly = tp · pp · price · 730 and λ = μB.
+        replica at that traffic [USD per 1M]: as :func:`llmxl.plan`'s with monthly = tp · pp · price · 730, λ(B).
     prompt_share : φ, the prefill's share of the replica's time.
     kwh_per_1m_tokens, kg_co2e_per_1m_tokens : Energy and emissions per 1M tokens (prompt and completion alike)
         of the replica fully used [kWh, kg CO2e]; None when the GPU's power is unknown.
@@ -50,9 +54,12 @@ class FrontierPoint:
     tp: int
     pp: int
     dtype: str
+    engine: str
+    percentile: float
     concurrency: int
     ttft_s: float
     itl_s: float
+    itl_mean_s: float
     output_tokens_per_s_per_user: float
     output_tokens_per_s: float
     output_tokens_per_s_per_gpu: float
@@ -160,17 +167,18 @@ def _pareto(points: list[FrontierPoint]) -> list[FrontierPoint]:
 def _curve(
     spec: Any, gpu: Any, tp: int, pp: int, dtype: Any, basis: Any, grid: float, shape: dict[str, Any]
 ) -> list[FrontierPoint]:
-    s, n, cap, wanted = shape["s"], shape["n"], shape["cap"], shape["concurrency"]
-    one = _alone(spec, gpu, tp, pp, dtype, s, n, shape["fe"], shape["he"])
-    fit = int(one.max_batch_size)
-    top = fit if cap is None else min(fit, cap)
+    s, n, cap, wanted, pct = shape["s"], shape["n"], shape["cap"], shape["concurrency"], shape["percentile"]
+    c = configured(spec, gpu, tp, pp, dtype, s, n, shape["fe"], shape["he"], shape["engine"], cap)
+    one, top = c.one, c.capacity_concurrency
     B = np.asarray(concurrency_grid(top) if wanted is None else [b for b in wanted if b <= top], dtype=float)
     if B.size == 0:
         raise DoesNotFitError(
-            f"every concurrency asked for exceeds the {top} sequences that fit (or the cap) at {s + n} tokens each",
+            f"every concurrency asked for exceeds the {top} sequences {c.replica.engine.id} sustains on average "
+            f"at {s + n} tokens each (its capacity, within the KV cache, its cap and max_concurrency)",
             field="batch_size",
         )
-    mu, ttft, itl, phi = _point(one.ttft_s, _decode_step_s(one, spec, gpu, B), B, n)
+    load = load_at(c, B, pct)
+    mu, phi = load.requests_per_s, load.prompt_share
     per_replica = one.tp * one.pp
     monthly = per_replica * basis.usd_per_gpu_hour * prices.hours_per_month()
     usd_in, usd_out, usd_blend = cost_per_1m(phi, monthly, mu, s, n)
@@ -185,10 +193,13 @@ def _curve(
                 tp=one.tp,
                 pp=one.pp,
                 dtype=one.dtype,
+                engine=c.replica.engine.id,
+                percentile=pct,
                 concurrency=int(b),
-                ttft_s=float(ttft[i]),
-                itl_s=float(itl[i]),
-                output_tokens_per_s_per_user=float(1 / itl[i]),
+                ttft_s=float(load.ttft_pct_s[i]),
+                itl_s=float(load.itl_pct_s[i]),
+                itl_mean_s=float(load.itl_s[i]),
+                output_tokens_per_s_per_user=float(1 / load.itl_s[i]),
                 output_tokens_per_s=float(mu[i] * n),
                 output_tokens_per_s_per_gpu=float(mu[i] * n / per_replica),
                 requests_per_s=float(mu[i]),
@@ -223,6 +234,8 @@ def frontier(
     grid_g_co2e_per_kwh: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    engine: Any = None,
+    percentile: Any = DEFAULT_PERCENTILE,
 ) -> Frontier:
     """Cost per 1M tokens against output tokens/s per user, over concurrency, for every configuration.
 
@@ -230,8 +243,9 @@ def frontier(
     ----------
     model, gpus, prompt_tokens, completion_tokens, tp, pp, dtype, max_concurrency : As for :func:`llmxl.plan`
         (completion_tokens ≥ 2: tokens/s per user is 1 / inter-token latency).
-    concurrency : The concurrencies to sweep (whole numbers); None: 1, 2, 3, 4, 6, 8 ... up to the largest
-        batch that fits (and max_concurrency). A concurrency above what fits is left out of that curve.
+    concurrency : The mean concurrencies to sweep (whole numbers); None: 1, 2, 3, 4, 6, 8 ... up to the
+        replica's capacity under the engine (within max_concurrency). One above it is left out of that curve.
+    engine, percentile : As for :func:`llmxl.plan`.
     gpu_hour_usd, reservation_discount, owned, power_kw, pue, grid_g_co2e_per_kwh : The price basis and the
         energy inputs, as for :func:`llmxl.plan` (one for all GPUs or a dict by GPU name).
 
@@ -241,9 +255,10 @@ def frontier(
 
     Notes
     -----
-    At concurrency B a replica of t · p GPUs completes μB requests/s; each user reads 1 / ITL_B tokens/s. Its
-    cost per 1M prompt tokens is φ · t · p · c · 730 / (μB · 730 · 3600 · s) · 1e6 (completion with 1 - φ and n;
-    blended 3 : 1): the plan's cost of service with the fleet one replica and the traffic what it completes.
+    At mean concurrency B a replica of t · p GPUs completes λ(B) requests/s; each user reads 1 / (mean ITL)
+    tokens/s. Its cost per 1M prompt tokens is φ · t · p · c · 730 / (λ(B) · 730 · 3600 · s) · 1e6 (completion
+    with 1 - φ and n; blended 3 : 1): the plan's cost of service with the fleet one replica and the traffic
+    what it completes.
     A point is Pareto-efficient when no other point reads at least as fast per user for a lower blended cost.
 
     Examples
@@ -252,14 +267,14 @@ def frontier(
     ...              completion_tokens=300, gpu_hour_usd=3.99)
     >>> [(p.concurrency, round(p.output_tokens_per_s_per_user, 1), round(p.usd_per_1m_blended, 3))
     ...  for p in f.points[:3]]
-    [(1, 43.6, 12.643), (2, 43.0, 6.41), (3, 42.3, 4.332)]
+    [(1, 43.8, 12.606), (2, 43.2, 6.373), (3, 42.7, 4.295)]
 
-    Each user reads 43.6 tokens/s alone on the replica, at $12.64 per 1M tokens; at 465 sequences in flight
-    (all that fit) tokens cost $0.224 per 1M and each user reads 4.9 tokens/s:
+    Each user reads 43.8 tokens/s alone on the replica, at $12.61 per 1M tokens; at 281 sequences decoding on
+    average (the replica's capacity under vLLM) tokens cost $0.206 per 1M and each user reads 8.9 tokens/s:
 
     >>> p = f.points[-1]
     >>> p.concurrency, round(p.output_tokens_per_s_per_user, 1), round(p.usd_per_1m_blended, 3), p.pareto
-    (465, 4.9, 0.224, True)
+    (281, 8.9, 0.206, True)
     """
     spec = resolve_model(model)
     s = check_count(prompt_tokens, "prompt_tokens")
@@ -281,7 +296,16 @@ def frontier(
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
     bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
-    shape = dict(s=s, n=n, cap=cap, concurrency=wanted, fe=flops_efficiency, he=hbm_efficiency)
+    shape = dict(
+        s=s,
+        n=n,
+        cap=cap,
+        concurrency=wanted,
+        fe=flops_efficiency,
+        he=hbm_efficiency,
+        engine=resolve_engine(engine),
+        percentile=check_percentile(percentile),
+    )
     points: list[FrontierPoint] = []
     unserved: list[str] = []
     for g, basis in zip(gpu_specs, bases, strict=True):

@@ -1,15 +1,15 @@
 """Capacity planning and cost of service, above :func:`llmxl.estimate`.
 
-From traffic (average and peak requests per second), a request shape (prompt and
-completion tokens) and a latency target (time to first token, inter-token
-latency) to GPUs, dollars per month, dollars per million tokens and the traffic
-at which self-hosting costs less than an API. Definitions: docs/methodology.md,
-"Capacity planning and cost of service". Everything uses the `serving` method.
+From traffic (average and peak requests per second), a request shape (prompt and completion tokens), a
+serving engine and latency targets held at a percentile (time to first token, inter-token latency) to
+GPUs, dollars per month, dollars per million tokens. Definitions: docs/methodology.md, "Engines and load"
+and "Capacity planning and cost of service". Everything uses the `serving` method.
 
-Continuous batching at concurrency B on one replica of t·p GPUs:
-T1 = TTFT(b = 1), DB = TPOT(b = B); μB = B / (B T1 + (n - 1) DB) requests/s;
-TTFT_B = T1 + DB; ITL_B = DB + B T1 / (n - 1); the prompt's share of GPU time
-φ = B T1 / (B T1 + (n - 1) DB).
+Each configuration is one replica of t·p GPUs under the engine (llmxl.operating.configured): its KV cache
+and cap give the sequences it runs at once; the closed-form load model (llmxl.load.queueing) gives, at a
+mean concurrency B, the arrival rate λ(B) it serves and the time to first token and inter-token latency at
+the percentile. B* is the largest B up to the replica's capacity at which both targets hold; each replica
+then takes at most λ(B*) of the peak.
 """
 
 from __future__ import annotations
@@ -22,141 +22,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import energy, prices
-from .checks import MAX_COUNT, RANGES, check_concurrencies, check_count, check_range
-from .errors import DoesNotFitError, InvalidInputError, LlmxlError
-from .estimate import estimate
-from .resolve import NODE_GPUS, configuration, divisors, released_dtype, resolve_dtype, resolve_gpu, resolve_model
+from .checks import RANGES, check_count, check_percentile, check_range
+from .errors import InvalidInputError, LlmxlError
+from .operating import DEFAULT_PERCENTILE, configured
+from .resolve import NODE_GPUS, divisors, released_dtype, resolve_dtype, resolve_engine, resolve_gpu, resolve_model
 
-__all__ = ["Breakeven", "OperatingPoint", "Plan", "PlanRow", "breakeven", "operating_point", "plan"]
-
-
-@dataclass(frozen=True)
-class OperatingPoint:
-    """One replica under continuous batching at a concurrency (arrays when concurrency is an array).
-
-    Attributes
-    ----------
-    prefill_s : T1, one prompt's prefill [s].
-    decode_step_s : DB, one decode step of B sequences [s].
-    requests_per_s : μB, requests one replica completes per second [1/s].
-    ttft_s : T1 + DB, time to first token under that load [s].
-    itl_s : DB + B T1 / (n - 1), inter-token latency under that load [s]; None when n = 1.
-    output_tokens_per_s : μB n, completion tokens per second [1/s].
-    prompt_share : φ, the prefill's share of the replica's time.
-    max_concurrency : Largest batch whose KV cache fits at prompt + completion tokens.
-    """
-
-    model: str
-    gpu: str
-    dtype: str
-    tp: int
-    pp: int
-    concurrency: Any
-    prefill_s: float
-    decode_step_s: Any
-    requests_per_s: Any
-    ttft_s: Any
-    itl_s: Any
-    output_tokens_per_s: Any
-    prompt_share: Any
-    max_concurrency: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _alone(model: Any, gpu: Any, tp: Any, pp: Any, dtype: Any, s: int, n: int, fe: Any, he: Any) -> Any:
-    """The configuration serving one request: T1 (its TTFT) and the largest batch that fits (checks every input)."""
-    return estimate(
-        model,
-        gpu,
-        batch_size=1,
-        prompt_tokens=s,
-        completion_tokens=n,
-        tp=tp,
-        pp=pp,
-        dtype=dtype,
-        flops_efficiency=fe,
-        hbm_efficiency=he,
-        method="serving",
-    )
-
-
-def _decode_step_s(one: Any, model: Any, gpu: Any, B: Any) -> Any:
-    """DB = TPOT(b = B) for the configuration of ``one`` (an estimate at b = 1), B a number or an array.
-
-    Under continuous batching prompts are prefilled one at a time, so only decoding B sequences has to
-    fit (B ≤ one.max_batch_size, checked by the caller), not B prompts in one pass as estimate() checks.
-    """
-    from . import serving
-
-    T = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")[3]
-    F = T.peak_flops * one.flops_efficiency
-    M = T.bandwidth_bps * one.hbm_efficiency
-    c = one.prompt_tokens + (one.completion_tokens - 1) * 0.5
-    if isinstance(B, np.ndarray):
-        return sum(serving.forward(T, B, 1, c, F, M, False, np.maximum, np.minimum))  # type: ignore[arg-type]
-    return sum(serving.forward(T, B, 1, c, F, M, False))  # type: ignore[arg-type]
-
-
-def _point(T1: float, DB: Any, B: Any, n: int) -> tuple[Any, Any, Any, Any]:
-    """(μB, TTFT_B, ITL_B or None, φ) from T1 and DB."""
-    steps = n - 1
-    busy = B * T1 + steps * DB
-    itl = DB + B * T1 / steps if steps > 0 else None
-    return B / busy, T1 + DB, itl, B * T1 / busy
-
-
-def operating_point(
-    model: Any,
-    gpu: Any,
-    concurrency: Any,
-    *,
-    prompt_tokens: Any,
-    completion_tokens: Any,
-    tp: int = 1,
-    pp: int = 1,
-    dtype: Any = None,
-    flops_efficiency: Any = None,
-    hbm_efficiency: Any = None,
-) -> OperatingPoint:
-    """The operating point of one replica at concurrency B (a number or an array of them).
-
-    Examples
-    --------
-    >>> op = operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8",
-    ...                      prompt_tokens=1000, completion_tokens=300)
-    >>> round(op.requests_per_s, 3), round(op.ttft_s, 4), round(op.itl_s, 4)
-    (1.899, 0.1147, 0.0282)
-    """
-    s = check_count(prompt_tokens, "prompt_tokens")
-    n = check_count(completion_tokens, "completion_tokens")
-    one = _alone(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency)
-    B, top = check_concurrencies(concurrency)
-    if top > one.max_batch_size:
-        raise DoesNotFitError(
-            f"concurrency {top:g} exceeds the {int(one.max_batch_size)} sequences whose KV cache fits on "
-            f"{one.gpu} at {s + n} tokens each; use at most {int(one.max_batch_size)} or a larger tp",
-            field="concurrency",
-        )
-    DB = _decode_step_s(one, model, gpu, B)
-    mu, ttft, itl, phi = _point(one.ttft_s, DB, B, n)
-    return OperatingPoint(
-        model=one.model,
-        gpu=one.gpu,
-        dtype=one.dtype,
-        tp=one.tp,
-        pp=one.pp,
-        concurrency=B,
-        prefill_s=one.ttft_s,
-        decode_step_s=DB,
-        requests_per_s=mu,
-        ttft_s=ttft,
-        itl_s=itl,
-        output_tokens_per_s=mu * n,
-        prompt_share=phi,
-        max_concurrency=int(one.max_batch_size),
-    )
+__all__ = ["Plan", "PlanRow", "plan", "traffic"]
 
 
 @dataclass(frozen=True)
@@ -165,12 +36,18 @@ class PlanRow:
 
     Attributes
     ----------
-    concurrency : B*, sequences in flight per replica at the operating point.
-    max_concurrency : Largest batch that fits at prompt + completion tokens (before any cap).
-    requests_per_s : μB*, what one replica sustains [1/s].
-    ttft_s, itl_s : Latency under that load [s] (at concurrency 1 when the target is missed).
-    replicas : ceil(peak / μB*); num_gpus : replicas · tp · pp.
-    utilisation : average / (replicas · μB*).
+    engine : The engine profile the row runs under; percentile : the percentile ttft_s and itl_s are at.
+    concurrency : B*, the mean concurrency each replica is sized for: the largest up to its capacity at which
+        both targets hold (its capacity when there are none).
+    max_concurrency : Sequences of prompt + completion tokens the engine runs at once (its KV cache and its cap
+        on sequences), before any max_concurrency given.
+    requests_per_s : λ(B*), the most one replica takes at the peak [1/s].
+    capacity_requests_per_s : λ_max, the most one replica sustains at all [1/s].
+    ttft_s, itl_s : Latency at the percentile at B* [s], what the targets are checked against; each replica
+        carries at most B* at the peak, so at most these (at concurrency 1 when the target is missed).
+    ttft_mean_s, itl_mean_s : Their means at B* [s].
+    replicas : ceil(peak / λ(B*)); num_gpus : replicas · tp · pp.
+    utilisation, peak_utilisation : average and peak traffic over what the fleet sustains, replicas · λ_max.
     gpu_hour_usd : The price of this row's GPU [USD per GPU-hour]; also as ``usd_per_gpu_hour`` (the same value,
         the name its JSON and CSV rows carry beside this one).
     price_basis : Where the price comes from: "catalog" (the GPU's dated on-demand price), "rented" (a given
@@ -191,14 +68,20 @@ class PlanRow:
     tp: int
     pp: int
     dtype: str
+    engine: str | None = None
+    percentile: float | None = None
     concurrency: int | None = None
     max_concurrency: int | None = None
     requests_per_s: float | None = None
+    capacity_requests_per_s: float | None = None
     ttft_s: float | None = None
     itl_s: float | None = None
+    ttft_mean_s: float | None = None
+    itl_mean_s: float | None = None
     replicas: int | None = None
     num_gpus: int | None = None
     utilisation: float | None = None
+    peak_utilisation: float | None = None
     gpu_hour_usd: float | None = None
     monthly_usd: float | None = None
     usd_per_1m_prompt_tokens: float | None = None
@@ -241,6 +124,7 @@ class Plan:
     rows : Every candidate configuration (:class:`PlanRow`).
     best : The cheapest row that meets the target; None when none does (each row says why).
     grid_g_co2e_per_kwh : Grid carbon intensity the rows' emissions use [g CO2e/kWh].
+    engine, percentile : The engine profile and the percentile the targets hold at.
     """
 
     model: str
@@ -252,6 +136,8 @@ class Plan:
     itl_s_max: float | None
     rows: tuple[PlanRow, ...]
     grid_g_co2e_per_kwh: float | None = None
+    engine: str | None = None
+    percentile: float | None = None
 
     @property
     def best(self) -> PlanRow | None:
@@ -355,17 +241,20 @@ def _with_energy(row: PlanRow, basis: prices.PriceBasis, grid: float, target: _T
 # The search
 
 
-def _miss_reason(ttft: float, itl: float | None, ttft_max: float | None, itl_max: float | None) -> str:
+def _miss_reason(ttft: float, itl: float | None, ttft_max: float | None, itl_max: float | None, pct: float) -> str:
+    at = f"p{pct:g}"
     misses = []
     if ttft_max is not None and ttft > ttft_max:
-        misses.append(f"time to first token {ttft:.3g} s exceeds the {ttft_max:g} s target by {ttft - ttft_max:.3g} s")
+        misses.append(
+            f"{at} time to first token {ttft:.3g} s exceeds the {ttft_max:g} s target by {ttft - ttft_max:.3g} s"
+        )
     if itl_max is not None and itl is not None and itl > itl_max:
-        misses.append(f"inter-token latency {itl:.3g} s exceeds the {itl_max:g} s target by {itl - itl_max:.3g} s")
+        misses.append(f"{at} inter-token latency {itl:.3g} s exceeds the {itl_max:g} s target by {itl - itl_max:.3g} s")
     return "even at concurrency 1, " + " and ".join(misses)
 
 
 class _Target(NamedTuple):
-    """What a plan fixes for every candidate: request shape, traffic, targets, cap and efficiencies."""
+    """What a plan fixes for every candidate: shape, traffic, targets, cap, efficiencies, engine, percentile."""
 
     s: int
     n: int
@@ -376,6 +265,8 @@ class _Target(NamedTuple):
     cap: int | None
     fe: Any
     he: Any
+    engine: Any = None
+    percentile: float = DEFAULT_PERCENTILE
 
 
 def cost_per_1m(
@@ -392,73 +283,69 @@ def cost_per_1m(
     return usd_prompt, usd_completion, prices.blended_usd_per_1m(usd_prompt, usd_completion)
 
 
-def _largest_meeting(ok_at: Any, cap: int) -> int:
-    """The largest B in [1, cap] with ``ok_at(B)``, 0 when even B = 1 misses, by bisection over the integers.
-
-    The latency checks are monotone in B (TTFT_B and ITL_B grow with B), so ok_at is true up to B* and false
-    beyond: this finds the B* a scan of every B would, in about log2(cap) evaluations.
-    """
-    if not ok_at(1):
-        return 0
-    if ok_at(cap):
-        return cap
-    lo, hi = 1, cap  # ok_at(lo), not ok_at(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok_at(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+def _pick(sweep: Any, i: int) -> Any:
+    """The load model at the i-th concurrency of a sweep, as floats."""
+    return type(sweep)(*(float(np.asarray(v)[i]) for v in sweep))
 
 
 def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
-    """The operating point, replicas and cost of one configuration."""
-    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he = target
-    one = _alone(model, gpu, tp, pp, dtype, s, n, fe, he)
-    head = dict(model=one.model, gpu=one.gpu, tp=one.tp, pp=one.pp, dtype=one.dtype, gpu_hour_usd=price)
-    fit = int(one.max_batch_size)
-    cap = min(fit, MAX_COUNT["concurrency"]) if max_concurrency is None else min(fit, max_concurrency)
+    """The design load, replicas and cost of one configuration under the plan's engine."""
+    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct = target
+    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct)
+    one = c.one
+    head = dict(
+        model=one.model,
+        gpu=one.gpu,
+        tp=one.tp,
+        pp=one.pp,
+        dtype=one.dtype,
+        engine=c.replica.engine.id,
+        percentile=pct,
+        gpu_hour_usd=price,
+        max_concurrency=c.fit,
+        capacity_requests_per_s=c.capacity_requests_per_s,
+    )
 
-    def at(b: int) -> tuple[Any, Any, Any, Any]:  # one-element arrays: the arithmetic of a scan over every B
-        B = np.array([b], dtype=float)
-        return _point(one.ttft_s, _decode_step_s(one, model, gpu, B), B, n)
-
-    def ok_at(b: int) -> bool:
-        _, ttft, itl, _ = at(b)
-        return (ttft_max is None or bool(ttft[0] <= ttft_max)) and (
-            itl_max is None or itl is None or bool(itl[0] <= itl_max)
-        )
-
-    best = _largest_meeting(ok_at, cap) if cap >= 1 else 0
+    # B* is the largest B up to the capacity with every B up to it within the targets (latency grows with B)
+    sweep = c.sweep
+    ok = np.ones(c.capacity_concurrency, dtype=bool)
+    if ttft_max is not None:
+        ok &= sweep.ttft_pct_s[: c.capacity_concurrency] <= ttft_max
+    if itl_max is not None:
+        ok &= sweep.itl_pct_s[: c.capacity_concurrency] <= itl_max
+    best = c.capacity_concurrency if ok.all() else int(np.argmin(ok))
     if best == 0:
-        _, ttft, itl, _ = at(1)
+        low = _pick(sweep, 0)
+        itl = low.itl_pct_s
         return PlanRow(
             **head,
-            concurrency=None,
-            max_concurrency=fit,
-            ttft_s=float(ttft[0]),
-            itl_s=None if itl is None else float(itl[0]),
-            reason=_miss_reason(float(ttft[0]), None if itl is None else float(itl[0]), ttft_max, itl_max),
+            ttft_s=low.ttft_pct_s,
+            itl_s=itl,
+            ttft_mean_s=low.ttft_s,
+            itl_mean_s=low.itl_s,
+            reason=_miss_reason(low.ttft_pct_s, itl, ttft_max, itl_max, pct),
         )
-    mu, ttft, itl, phi = at(best)
-    rate = float(mu[0])
+    load = _pick(sweep, best - 1)
+    rate = float(load.requests_per_s)
     replicas = math.ceil(peak / rate)
     gpus = replicas * one.tp * one.pp
     monthly = gpus * price * prices.hours_per_month()
-    share = float(phi[0])
+    share = float(load.prompt_share)
     usd_prompt, usd_completion, usd_blended = cost_per_1m(share, monthly, avg, s, n)
+    sustained = replicas * c.capacity_requests_per_s
     return _finite(
         PlanRow(
             **head,
             concurrency=best,
-            max_concurrency=fit,
             requests_per_s=rate,
-            ttft_s=float(ttft[0]),
-            itl_s=None if itl is None else float(itl[0]),
+            ttft_s=float(load.ttft_pct_s),
+            itl_s=float(load.itl_pct_s),
+            ttft_mean_s=float(load.ttft_s),
+            itl_mean_s=float(load.itl_s),
             replicas=replicas,
             num_gpus=gpus,
-            utilisation=avg / (replicas * rate),
+            utilisation=avg / sustained,
+            peak_utilisation=peak / sustained,
             monthly_usd=monthly,
             usd_per_1m_prompt_tokens=usd_prompt,
             usd_per_1m_completion_tokens=usd_completion,
@@ -512,6 +399,8 @@ def plan(
     pp: int = 1,
     dtype: Any = None,
     max_concurrency: Any = None,
+    engine: Any = None,
+    percentile: Any = DEFAULT_PERCENTILE,
     gpu_hour_usd: Any = None,
     reservation_discount: Any = 0.0,
     owned: Any = None,
@@ -530,12 +419,15 @@ def plan(
     prompt_tokens, completion_tokens : Request shape s and n [tokens].
     requests_per_s : Average traffic [requests/s]; or tokens_per_day [tokens/day], converted with s + n.
     peak_requests_per_s : Peak traffic [requests/s]; or peak_factor (peak / average); default the average.
-    ttft_s_max, itl_s_max : Latency targets [s]; None for no target.
+    ttft_s_max, itl_s_max : Latency targets [s], held at ``percentile`` at the peak; None for no target.
     tp : Tensor-parallel size or a list of them; None tries every divisor of the heads up to 8.
     pp : Pipeline stages.
     dtype : A dtype or a list of them; None takes the precision the model is published in
         (:func:`llmxl.released_dtype`).
-    max_concurrency : Cap on sequences in flight per replica (a serving engine's max_num_seqs).
+    max_concurrency : Cap on sequences in flight per replica, below the engine's own (its max_num_seqs).
+    engine : The serving engine: "vllm", "sglang", "tensorrt-llm", an EngineSpec (:func:`llmxl.engine`) or
+        "name:flag=value,..." (``"vllm:max_num_seqs=512"``); None the default engine (vLLM).
+    percentile : The percentile the latency targets hold at, in (0, 100); default 90.
     gpu_hour_usd : Rented price [USD per GPU-hour]: one number for every GPU, or a dict by GPU name
         (``{"h100-sxm-80gb": 2.0, "b200": 7.0}``; a GPU it leaves out keeps its catalog price, a name that is not
         among ``gpus`` is refused). None: each GPU's catalog price.
@@ -555,19 +447,25 @@ def plan(
 
     Notes
     -----
-    B* = the largest B ≤ the largest batch that fits (and ≤ max_concurrency) with TTFT_B ≤ ttft_s_max and
-    ITL_B ≤ itl_s_max; replicas = ceil(peak / μB*); monthly cost = GPUs · USD per GPU-hour · 730;
-    USD per 1M prompt tokens = φ · monthly / prompt tokens per month · 1e6, completion likewise with 1 - φ;
-    blended = (3 prompt + completion) / 4. Energy: kWh per month = GPUs · power_kw · PUE · 730; kWh per 1M
-    tokens = that / (prompt + completion tokens per month) · 1e6; kg CO2e = kWh · grid intensity / 1000.
+    Each replica runs under the engine: its KV cache and cap on sequences bound the mean concurrency B to
+    the replica's capacity B_max, at which it serves λ_max. B* = the largest B ≤ B_max with TTFT and ITL at
+    the percentile within the targets (B_max without targets); replicas = ceil(peak / λ(B*)); utilisation =
+    average / (replicas · λ_max), peak_utilisation likewise with the peak. Monthly cost = GPUs · USD per
+    GPU-hour · 730; USD per 1M prompt tokens = φ · monthly / prompt tokens per month · 1e6 (φ the prompts'
+    share of a replica's time at B*), completion likewise with 1 - φ; blended = (3 prompt + completion) / 4.
+    Energy: kWh per month = GPUs · power_kw · PUE · 730; kWh per 1M tokens = that / (prompt + completion
+    tokens per month) · 1e6; kg CO2e = kWh · grid intensity / 1000.
 
     Examples
     --------
     >>> p = plan("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
     ...          completion_tokens=300, requests_per_s=5, peak_requests_per_s=15, ttft_s_max=0.5,
     ...          itl_s_max=0.05, gpu_hour_usd=3.99)
-    >>> p.best.concurrency, p.best.num_gpus, round(p.best.monthly_usd, 1)
-    (78, 6, 17476.2)
+    >>> p.best.engine, p.best.concurrency, p.best.num_gpus, round(p.best.monthly_usd, 1)
+    ('vllm', 31, 10, 29127.0)
+
+    Past 31 sequences decoding on average, more than one step in ten carries a prompt and the p90 inter-token
+    latency rises above 0.05 s: five replicas of two H100s carry the 15 requests/s of the peak.
     """
     spec = resolve_model(model)
     s = check_count(prompt_tokens, "prompt_tokens")
@@ -576,13 +474,15 @@ def plan(
     ttft_max = _optional_positive(ttft_s_max, "ttft_s_max", "s", "0.5")
     itl_max = _optional_positive(itl_s_max, "itl_s_max", "s", "0.05")
     cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
+    pct = check_percentile(percentile)
+    eng = resolve_engine(engine)
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
     gpu_specs = [resolve_gpu(g) for g in _as_list(gpus)]
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     dtypes = _dtype_candidates(spec, dtype)
-    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency)
+    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct)
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
     bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
     tps = _tp_candidates(spec, tp)
@@ -614,181 +514,6 @@ def plan(
         itl_s_max=itl_max,
         rows=tuple(rows),
         grid_g_co2e_per_kwh=grid,
+        engine=eng.id,
+        percentile=pct,
     )
-
-
-# ---------------------------------------------------------------------------
-# Break-even against an API
-
-
-@dataclass(frozen=True)
-class Breakeven:
-    """The smallest average traffic at which self-hosting costs less than an API.
-
-    Attributes
-    ----------
-    requests_per_s : Break-even average traffic [requests/s]: the costs are equal there and self-hosting
-        costs less above it; None when self-hosting never costs less.
-    monthly_usd : Both costs at the break-even (they are equal there) [USD per month].
-    api_usd_per_request_per_s : What the API charges per month for 1 request/s of average traffic [USD].
-    row : The configuration that breaks even first (:class:`PlanRow`, priced at that traffic).
-    reason : Why there is no break-even; None when there is one.
-    """
-
-    model: str
-    api: str
-    prompt_usd_per_1m: float
-    completion_usd_per_1m: float
-    peak_factor: float
-    requests_per_s: float | None
-    monthly_usd: float | None
-    api_usd_per_request_per_s: float
-    row: PlanRow | None
-    reason: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["row"] = None if self.row is None else self.row.to_dict()
-        return out
-
-
-#: What breakeven() finds or fixes itself: giving one of these is refused, never merged.
-_BREAKEVEN_OWN = {
-    "requests_per_s": "breakeven finds the average traffic itself; leave requests_per_s out",
-    "tokens_per_day": "breakeven finds the average traffic itself; leave tokens_per_day out",
-    "peak_requests_per_s": "breakeven fixes the peak as peak_factor × the average; give peak_factor instead",
-    "model": "give the model as the first argument",
-    "gpus": "give the GPU(s) as the second argument",
-}
-
-
-def _check_breakeven_options(options: Mapping[str, Any]) -> None:
-    """Refuse an option of breakeven() that plan() does not take, or one breakeven sets itself."""
-    import difflib
-    import inspect
-
-    known = set(inspect.signature(plan).parameters) - set(_BREAKEVEN_OWN)
-    for key in options:
-        if key in _BREAKEVEN_OWN:
-            raise InvalidInputError(f"{key} is not an option of breakeven: {_BREAKEVEN_OWN[key]}", field=key)
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(sorted(known))}"
-            raise InvalidInputError(f"breakeven has no option {key!r}; {hint}", field=key)
-
-
-def api_monthly_usd(requests_per_s: Any, prompt_tokens: int, completion_tokens: int, pin: float, pout: float) -> Any:
-    """What an API charges for a month of traffic [USD]: λ · 730 · 3600 · (s Pin + n Pout) / 1e6."""
-    return requests_per_s * prices.hours_per_month() * 3600 * (prompt_tokens * pin + completion_tokens * pout) / 1e6
-
-
-def _api_prices(model_id: str, api: Any) -> tuple[str, float, float]:
-    if isinstance(api, str):
-        p = prices.api_price(model_id, api)
-        return p.provider, p.prompt_usd_per_1m, p.completion_usd_per_1m
-    items = _as_list(api)
-    if len(items) != 2:
-        raise InvalidInputError(
-            "api must be a provider name or (prompt, completion) USD per 1M tokens, e.g. (0.88, 0.88)", field="api"
-        )
-    pin = check_range(items[0], "api prompt price")
-    pout = check_range(items[1], "api completion price")
-    return "at the given prices", pin, pout
-
-
-def breakeven(
-    model: Any,
-    gpu: Any,
-    *,
-    prompt_tokens: Any,
-    completion_tokens: Any,
-    api: Any,
-    peak_factor: Any = 1.0,
-    **plan_options: Any,
-) -> Breakeven:
-    """The smallest average traffic at which self-hosting costs less than an API, at a fixed peak/average.
-
-    ``api`` is a provider in the catalog (``"together"``) or (prompt, completion) USD per 1M tokens.
-    ``plan_options`` are those of :func:`plan` (tp, dtype, targets, prices ...).
-
-    Notes
-    -----
-    A fleet grows in whole replicas, so the self-hosted cost is a staircase: R · t · p · c · 730 for
-    peak traffic up to R μB*. The API costs a · λ with a = 730 · 3600 · (s Pin + n Pout) / 1e6. On step R
-    self-hosting is cheaper once a λ > R K (K the cost of one replica); the ratio cost / traffic is smallest
-    at full replicas, K · peak_factor / μB*, the same on every step. So self-hosting breaks even at
-    λ = K / a on the first step when a · μB* / peak_factor ≥ K, and never otherwise.
-
-    Examples
-    --------
-    >>> b = breakeven("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
-    ...               completion_tokens=300, peak_factor=2, api=(0.88, 0.88), ttft_s_max=0.5,
-    ...               itl_s_max=0.05, gpu_hour_usd=3.99)
-    >>> round(b.requests_per_s, 4), round(b.monthly_usd, 1), b.row.num_gpus
-    (1.9376, 5825.4, 2)
-
-    At a peak three times the average, one replica is never busy enough to beat the API:
-
-    >>> breakeven("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
-    ...           completion_tokens=300, peak_factor=3, api=(0.88, 0.88), ttft_s_max=0.5,
-    ...           itl_s_max=0.05, gpu_hour_usd=3.99).requests_per_s is None
-    True
-
-    Below that traffic the API is cheaper; above it, one replica is (to six digits, from 1.93766 requests/s on).
-    """
-    factor = check_range(peak_factor, "peak_factor")
-    _check_breakeven_options(plan_options)
-    p = plan(
-        model,
-        gpu,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        requests_per_s=1.0,
-        peak_factor=factor,
-        **plan_options,
-    )
-    name, pin, pout = _api_prices(p.model, api)
-    a = float(api_monthly_usd(1.0, p.prompt_tokens, p.completion_tokens, pin, pout))
-    best: tuple[float, PlanRow] | None = None
-    for row in p.rows:
-        if row.reason is not None or a == 0:  # an API that charges nothing is never beaten
-            continue
-        replica = row.tp * row.pp * row.gpu_hour_usd * prices.hours_per_month()  # type: ignore[operator]
-        if replica == 0:
-            raise InvalidInputError(
-                f"{row.gpu} costs $0 per GPU-hour: self-hosting is then free and costs less than the API at any "
-                "traffic; give the real price (gpu_hour_usd or owned) for a break-even",
-                field="gpu_hour_usd",
-            )
-        if a * row.requests_per_s / factor >= replica and (best is None or replica / a < best[0]):  # type: ignore[operator]
-            best = (replica / a, row)
-    if best is None and a == 0:
-        reason = "the API charges nothing at these prices; self-hosting never costs less"
-        return Breakeven(p.model, name, pin, pout, factor, None, None, a, None, reason)
-    if best is None:
-        feasible = [r for r in p.rows if r.reason is None]
-        if not feasible:
-            reason = "no configuration meets the target: " + "; ".join(
-                sorted({f"{r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in p.rows})[:3]
-            )
-        else:
-            r = min(feasible, key=lambda r: r.tp * r.pp * r.gpu_hour_usd * factor / r.requests_per_s)  # type: ignore[operator]
-            per = r.tp * r.pp * r.gpu_hour_usd * prices.hours_per_month() * factor / r.requests_per_s  # type: ignore[operator]
-            reason = (
-                f"the API costs less at every traffic level: it charges ${a:,.0f} per month for each request/s, "
-                f"while self-hosting costs at least ${per:,.0f} ({r.gpu}, tp={r.tp}, {r.dtype}, fully used at "
-                f"peak factor {factor:g})"
-            )
-        return Breakeven(p.model, name, pin, pout, factor, None, None, a, None, reason)
-    lam, row = best
-    priced = plan(  # the winning configuration priced at the break-even traffic
-        model,
-        gpu,
-        prompt_tokens=p.prompt_tokens,
-        completion_tokens=p.completion_tokens,
-        requests_per_s=max(lam, RANGES["requests_per_s"][0]),  # a break-even below any traffic planned for
-        peak_factor=factor,
-        **{**plan_options, "tp": row.tp, "dtype": row.dtype},
-    )
-    at = next(r for r in priced.rows if (r.gpu, r.tp, r.dtype, r.reason) == (row.gpu, row.tp, row.dtype, None))
-    return Breakeven(p.model, name, pin, pout, factor, lam, lam * a, a, at, None)

@@ -469,8 +469,13 @@ def _with_settings(spec: EngineSpec, settings: Mapping[str, Any]) -> EngineSpec:
             close = difflib.get_close_matches(str(flag), list(known), n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(known)}"
             raise InvalidInputError(f"{spec.id} has no setting {flag!r}; {hint}", field="engine")
-        if field in ("max_num_seqs", "max_num_batched_tokens", "block_size"):
-            update[field] = check_count(value, flag)
+        if field in _ENGINE_COUNTS:
+            count, top = check_count(value, flag), _ENGINE_COUNTS[field]
+            if count > top:
+                raise InvalidInputError(
+                    f"{flag} {count:,} is more than the {top:,} llmxl models; give at most {top:,}", field=flag
+                )
+            update[field] = count
             continue
         v = as_number(value, flag)
         if isinstance(v, np.ndarray) or not math.isfinite(v):
@@ -482,6 +487,10 @@ def _with_settings(spec: EngineSpec, settings: Mapping[str, Any]) -> EngineSpec:
             )
         update[field] = float(v)
     return spec.model_copy(update=update)
+
+
+#: The largest engine counts a setting may give: more sequences than any engine runs, a budget beyond any context.
+_ENGINE_COUNTS = {"max_num_seqs": 65536, "max_num_batched_tokens": 10**6, "block_size": 1024}
 
 
 def resolve_engine(value: Any = None) -> EngineSpec:

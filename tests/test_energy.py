@@ -22,13 +22,13 @@ from .xlwings_harness import MISSING, call_as_excel, windows_xlwings
 H100_POWERED = {**H100, "board_power_w": 700}
 # The methodology's figures (docs/methodology.md, "Worked check (energy)").
 POWER_KW = 1.02
-KWH_PER_MONTH = 4705.872
-KWH_PER_1M = 0.2754872
-KG_CO2E_PER_1M = 0.1225918
+KWH_PER_MONTH = 9411.744
+KWH_PER_1M = 0.5509744
+KG_CO2E_PER_1M = 0.2451836
 OWNED = {"purchase_usd": 30000, "years": 5, "usd_per_kwh": 0.08, "other_usd_per_year": 4500}
 OWNED_USD_PER_GPU_HOUR = 1.327558
-OWNED_MONTHLY = 3876.470
-ELECTRICITY_PER_1M = 0.02203897
+OWNED_MONTHLY = 7752.940
+ELECTRICITY_PER_1M = 0.04407795
 
 
 def close(x: float, expected: float) -> bool:
@@ -91,7 +91,7 @@ class TestGridIntensity:
 class TestWorkedCheck:
     def test_plan_rows(self):
         best = plan("llama-3.1-70b", H100_POWERED, **CHECK, **TARGET).best
-        assert best.num_gpus == 4 and close(best.power_kw_per_gpu, POWER_KW) and best.pue == 1.58
+        assert best.num_gpus == 8 and close(best.power_kw_per_gpu, POWER_KW) and best.pue == 1.58
         assert close(best.kwh_per_month, KWH_PER_MONTH)
         assert close(best.kwh_per_1m_tokens, KWH_PER_1M)
         assert close(best.kg_co2e_per_1m_tokens, KG_CO2E_PER_1M)
@@ -110,8 +110,8 @@ class TestWorkedCheck:
         best = plan(
             "llama-3.1-70b", H100_POWERED, **CHECK, **TARGET, pue=1.2, power_kw=0.9, grid_g_co2e_per_kwh="us"
         ).best
-        assert close(best.kwh_per_1m_tokens, 4 * 0.9 * 1.2 * 730 / 17082)
-        assert close(best.kg_co2e_per_1m_tokens, 4 * 0.9 * 1.2 * 730 / 17082 * 0.367)
+        assert close(best.kwh_per_1m_tokens, 8 * 0.9 * 1.2 * 730 / 17082)
+        assert close(best.kg_co2e_per_1m_tokens, 8 * 0.9 * 1.2 * 730 / 17082 * 0.367)
 
     def test_excel(self, monkeypatch, tmp_path):
         cat = tmp_path / "check.toml"
@@ -132,7 +132,7 @@ class TestWorkedCheck:
         assert close(row["kWh per 1M tokens"], KWH_PER_1M) and close(row["kg CO2e per 1M tokens"], KG_CO2E_PER_1M)
         assert close(row["kWh per month"], KWH_PER_MONTH) and close(row["Power per GPU [kW]"], POWER_KW)
         assert close(owned, OWNED_USD_PER_GPU_HOUR)
-        assert close(other, 4 * 2.0 * 1.2 * 730 / 17082)
+        assert close(other, 8 * 2.0 * 1.2 * 730 / 17082)
 
     def test_cli_json(self, capsys, monkeypatch, tmp_path):
         from llmxl.cli import main
@@ -152,7 +152,7 @@ class TestWorkedCheck:
         assert close(best["usd_per_gpu_hour"], OWNED_USD_PER_GPU_HOUR) and close(best["monthly_usd"], OWNED_MONTHLY)
         assert main([*base, "--gpu-hour-usd", "3.99"]) == 0
         out = capsys.readouterr().out
-        assert "Energy: 0.2755 kWh and 0.1226 kg CO2e per 1M tokens, 4,706 kWh per month (4 × 1.02 kW" in out
+        assert "Energy: 0.5510 kWh and 0.2452 kg CO2e per 1M tokens, 9,412 kWh per month (8 × 1.02 kW" in out
 
 
 class TestEnergyInputs:

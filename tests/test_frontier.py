@@ -1,7 +1,7 @@
 """The cost–interactivity frontier (llmxl/frontier.py): the plan's arithmetic swept over concurrency.
 
 Expected figures: docs/methodology.md, "The cost–interactivity frontier", whose B = 16 figures follow by hand
-from the planning worked check's operating point at 16 (μB 2.64476, φ 0.172298, ITL 0.0202331 s).
+from the worked check (load) at mean decode concurrency 16 (λ 2.76008, φ 0.136207, mean ITL 0.0193877 s).
 """
 
 from __future__ import annotations
@@ -29,22 +29,24 @@ def close(x: float, expected: float) -> bool:
 class TestWorkedCheck:
     def test_at_16(self):
         (p,) = frontier("llama-3.1-70b", H100_POWERED, **CHECK, concurrency=16, gpu_hour_usd=3.99).points
-        assert close(p.output_tokens_per_s_per_user, 49.42389) and close(p.output_tokens_per_s_per_gpu, 396.7135)
-        assert close(p.usd_per_1m_prompt_tokens, 0.1444096) and close(p.usd_per_1m_completion_tokens, 2.312423)
-        assert close(p.usd_per_1m_blended, 0.6864128) and close(p.kwh_per_1m_tokens, 0.2604088)
+        assert close(p.output_tokens_per_s_per_user, 51.57898) and close(p.output_tokens_per_s_per_gpu, 414.0119)
+        assert close(p.usd_per_1m_prompt_tokens, 0.1093902) and close(p.usd_per_1m_completion_tokens, 2.312423)
+        assert close(p.usd_per_1m_blended, 0.6601483) and close(p.kwh_per_1m_tokens, 0.2495283)
 
     def test_the_plans_row_lies_on_its_configurations_curve(self):
         best = plan("llama-3.1-70b", H100_POWERED, **CHECK, **TARGET).best
-        f = frontier("llama-3.1-70b", H100_POWERED, **CHECK, concurrency=range(1, 466), gpu_hour_usd=3.99)
+        f = frontier("llama-3.1-70b", H100_POWERED, **CHECK, concurrency=range(1, 289), gpu_hour_usd=3.99)
         curve = f.curve(best.gpu, best.tp, best.dtype)
-        assert [q.concurrency for q in curve] == list(range(1, 466))
+        assert [q.concurrency for q in curve] == list(range(1, 289))  # up to the capacity, 288
         at = curve[best.concurrency - 1]
-        assert close(at.output_tokens_per_s_per_user, 20.00970) and close(at.usd_per_1m_blended, 0.1939553)
-        assert close(at.usd_per_1m_blended, 0.695722 * 0.2787828)
-        assert close(at.kwh_per_1m_tokens, KWH_PER_1M * 0.2787828)
-        # the plan's B* is the fastest point of the curve that still meets both targets
-        meets = [q for q in curve if q.ttft_s <= 0.5 and q.itl_s <= 0.05]
-        assert max(q.concurrency for q in meets) == best.concurrency
+        share = TARGET["requests_per_s"] / (best.replicas * best.requests_per_s)
+        assert close(share, 0.2702262)
+        assert close(at.output_tokens_per_s_per_user, 44.61615) and close(at.usd_per_1m_blended, 0.3901518)
+        assert close(at.usd_per_1m_blended, best.usd_per_1m_blended * 0.2702262)
+        assert close(at.kwh_per_1m_tokens, KWH_PER_1M * 0.2702262)
+        # the plan's B* is the fastest point of the curve up to which every point meets both targets
+        meets = [q.ttft_s <= 0.5 and q.itl_s <= 0.05 for q in curve]
+        assert meets.index(False) == best.concurrency
 
 
 settings_ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,7 +69,7 @@ def test_every_plan_row_lies_on_its_frontier_curve(model, gpu, s, n, rps, itl):
         (q,) = frontier(model, gpu, prompt_tokens=s, completion_tokens=n, tp=row.tp, dtype=row.dtype,
                         concurrency=row.concurrency, gpu_hour_usd=3.0).points  # fmt: skip
         assert q.itl_s == pytest.approx(row.itl_s, rel=1e-12) and q.ttft_s == pytest.approx(row.ttft_s, rel=1e-12)
-        u = row.utilisation
+        u = rps / (row.replicas * row.requests_per_s)  # the average's share of the fleet's design load
         for name in ("usd_per_1m_prompt_tokens", "usd_per_1m_completion_tokens", "usd_per_1m_blended",
                      "kwh_per_1m_tokens", "kg_co2e_per_1m_tokens"):  # fmt: skip
             assert getattr(q, name) == pytest.approx(getattr(row, name) * u, rel=1e-9), name
@@ -97,12 +99,13 @@ class TestPareto:
 
 
 class TestGridAndInputs:
-    def test_default_concurrencies_end_at_what_fits_or_the_cap(self):
+    def test_default_concurrencies_end_at_the_capacity(self):
         f = frontier("llama-3.1-8b", "h100-sxm-80gb", tp=1, **SHAPE)
-        top = operating_max("llama-3.1-8b", "h100-sxm-80gb")
+        top = capacity("llama-3.1-8b", "h100-sxm-80gb")
         assert [p.concurrency for p in f.points] == concurrency_grid(top)
         capped = frontier("llama-3.1-8b", "h100-sxm-80gb", tp=1, **SHAPE, max_concurrency=20)
-        assert [p.concurrency for p in capped.points] == [1, 2, 3, 4, 6, 8, 12, 16, 20]
+        # a cap of 20 sequences holds a mean of 11 (11 + 2.326 √11 = 18.7 ≤ 20 < 12 + 2.326 √12 = 20.06)
+        assert [p.concurrency for p in capped.points] == [1, 2, 3, 4, 6, 8, 11]
 
     def test_prices_by_gpu(self):
         f = frontier("llama-3.1-8b", ["h100-sxm-80gb", "l40s"], tp=1, **SHAPE, concurrency=[8],
@@ -124,8 +127,8 @@ class TestGridAndInputs:
         assert not f.points and "exceeds the" in f.unserved[0]
 
 
-def operating_max(model, gpu):
-    return llmxl.operating_point(model, gpu, 1, **SHAPE).max_concurrency
+def capacity(model, gpu):
+    return llmxl.operating_point(model, gpu, 1, **SHAPE).capacity_concurrency
 
 
 class TestFaces:
@@ -139,7 +142,9 @@ class TestFaces:
         assert main([*self.BASE, "--csv", str(path)]) == 0
         out = capsys.readouterr().out
         lib = frontier("llama-3.1-70b", ["h100-sxm-80gb", "b200"], dtype="fp8", **SHAPE)
-        assert f"{len(lib.pareto)} of {len(lib.points)} points over 8 configurations are on the frontier" in out
+        configs = len({(q.gpu, q.tp, q.dtype) for q in lib.points})
+        assert f"{len(lib.pareto)} of {len(lib.points)} points over {configs} configurations are on the frontier" in out
+        assert "one replica under vllm 0.11.0" in out and "TTFT p90 s" in out
         fastest = lib.pareto[0]
         row = next(line for line in out.splitlines() if line.startswith(f"  {fastest.gpu} "))
         assert f"{fastest.output_tokens_per_s_per_user:,.1f}" in row and f"${fastest.usd_per_1m_blended:,.3f}" in row
@@ -155,7 +160,10 @@ class TestFaces:
 
         assert main([*self.BASE, *extra]) == 2
         err = capsys.readouterr().err
-        assert f"--frontier takes the request shape, GPUs, tp, dtype, prices and energy inputs, not {extra[0]}" in err
+        assert (
+            f"--frontier takes the request shape, GPUs, tp, dtype, engine, percentile, prices and energy inputs, not {extra[0]}"
+            in err
+        )
 
     def test_cli_exits_1_when_nothing_can_serve(self, capsys):
         from llmxl.cli import main

@@ -41,62 +41,95 @@ def six(x: float) -> float:
 
 
 class TestWorkedCheck:
-    def test_operating_point_at_16(self):
-        op = operating_point("llama-3.1-70b", H100, 16, **CHECK)
-        assert six(op.prefill_s) == 0.0651472
-        assert six(op.decode_step_s) == 0.016747
-        assert six(op.requests_per_s) == 2.64476
-        assert six(op.ttft_s) == 0.0818942
-        assert six(op.itl_s) == 0.0202331
-        assert six(op.prompt_share) == 0.172298
-        assert six(op.output_tokens_per_s) == 793.427
-        assert op.max_concurrency == 465
+    def test_one_client_alone_waits_for_its_prefill_only(self):
+        op = operating_point("llama-3.1-70b", H100, 1, **CHECK)  # a closed loop of one client
+        assert op.engine == "vllm" and op.concurrency == 1.0
+        assert six(op.ttft_mean_s) == 0.0651472 == six(op.ttft_s)  # the serving check's T1: nothing else runs
+        assert op.max_concurrency == 328 and op.kv_cache_tokens == 430688 and op.capacity_concurrency == 288
 
     def test_plan(self):
         best = plan("llama-3.1-70b", H100, **CHECK, **TARGET).best
-        assert (best.concurrency, best.max_concurrency, best.replicas, best.num_gpus) == (134, 465, 2, 4)
-        assert six(best.requests_per_s) == 8.96756
-        assert six(best.ttft_s) == 0.0859266
-        assert six(best.itl_s) == 0.0499758
-        assert six(best.utilisation) == 0.278783
-        assert six(best.monthly_usd) == 11650.8
-        assert six(best.usd_per_1m_prompt_tokens) == 0.518
-        assert six(best.usd_per_1m_completion_tokens) == 1.22889
-        assert six(best.usd_per_1m_blended) == 0.695722
+        assert (best.engine, best.percentile) == ("vllm", 90.0)
+        assert (best.concurrency, best.max_concurrency, best.replicas, best.num_gpus) == (31, 328, 4, 8)
+        assert six(best.requests_per_s) == 4.62575
+        assert six(best.capacity_requests_per_s) == 12.2157
+        assert six(best.ttft_s) == 0.1317
+        assert six(best.itl_s) == 0.0172596
+        assert six(best.utilisation) == 0.102328
+        assert six(best.peak_utilisation) == 0.306983
+        assert six(best.monthly_usd) == 23301.6
+        assert six(best.usd_per_1m_prompt_tokens) == 0.407767
+        assert six(best.usd_per_1m_completion_tokens) == 4.55189
+        assert six(best.usd_per_1m_blended) == 1.4438
+
+    def test_the_median_and_a_looser_target(self):
+        median = plan("llama-3.1-70b", H100, **CHECK, **TARGET, percentile=50).best
+        assert (median.concurrency, median.num_gpus, six(median.usd_per_1m_blended)) == (207, 4, 0.693701)
+        loose = plan("llama-3.1-70b", H100, **CHECK, **{**TARGET, "itl_s_max": 0.08}).best
+        assert (loose.concurrency, loose.num_gpus) == (159, 4)
 
     def test_api_and_breakeven(self):
-        from llmxl.plan import api_monthly_usd
+        from llmxl.breakeven import api_monthly_usd
 
         assert six(api_monthly_usd(5, 1000, 300, 0.88, 0.88)) == 15032.2
-        b = breakeven("llama-3.1-70b", H100, **CHECK, peak_factor=3, api=(0.88, 0.88), ttft_s_max=0.5,
+        b = breakeven("llama-3.1-70b", H100, **CHECK, peak_factor=2, api=(0.88, 0.88), ttft_s_max=0.5,
                       itl_s_max=0.05, gpu_hour_usd=3.99)  # fmt: skip
         # Where the costs are equal: one replica ($5,825.4 a month, printed) over the API's $3,006.432 a month
-        # per request/s (730 h · 3600 s · (1000 + 300) tokens · $0.88 / 1e6). The methodology prints 1.93766,
-        # 7e-6 above that boundary, so the printed figure is met to 1e-5 rather than 1e-6.
+        # per request/s (730 h · 3600 s · (1000 + 300) tokens · $0.88 / 1e6).
         assert b.requests_per_s == pytest.approx(5825.4 / 3006.432, rel=1e-12)
-        assert b.requests_per_s == pytest.approx(1.93766, rel=1e-5)
+        assert b.requests_per_s == pytest.approx(1.93765, rel=1e-5)
         assert api_monthly_usd(b.requests_per_s * 1.000001, 1000, 300, 0.88, 0.88) > b.monthly_usd
         assert six(b.monthly_usd) == 5825.4 and b.row.replicas == 1 and b.row.num_gpus == 2
+        never = breakeven("llama-3.1-70b", H100, **CHECK, peak_factor=3, api=(0.88, 0.88), ttft_s_max=0.5,
+                          itl_s_max=0.05, gpu_hour_usd=3.99)  # fmt: skip
+        assert never.requests_per_s is None and "the API costs less at every traffic level" in never.reason
 
     def test_the_catalog_provider_gives_the_same_break_even(self):
-        a = breakeven("llama-3.3-70b", H100, **CHECK, peak_factor=3, api="Together", gpu_hour_usd=3.99)
-        b = breakeven("llama-3.3-70b", H100, **CHECK, peak_factor=3, api=(0.88, 0.88), gpu_hour_usd=3.99)
+        a = breakeven("llama-3.3-70b", H100, **CHECK, peak_factor=2, api="Together", gpu_hour_usd=3.99)
+        b = breakeven("llama-3.3-70b", H100, **CHECK, peak_factor=2, api=(0.88, 0.88), gpu_hour_usd=3.99)
         assert a.requests_per_s == b.requests_per_s and a.api == "together"
 
 
 class TestOperatingPoint:
     def test_vectorised_equals_scalar(self):
-        B = np.array([1, 7, 64, 300])
-        v = operating_point("mixtral-8x7b", "h100-sxm-80gb", B, tp=2, **SHAPE)
-        for i, b in enumerate(B):
-            s = operating_point("mixtral-8x7b", "h100-sxm-80gb", int(b), tp=2, **SHAPE)
-            for name in ("decode_step_s", "requests_per_s", "ttft_s", "itl_s", "prompt_share"):
+        C = np.array([1, 7, 64, 300])
+        v = operating_point("mixtral-8x7b", "h100-sxm-80gb", C, tp=2, **SHAPE)
+        for i, c in enumerate(C):
+            s = operating_point("mixtral-8x7b", "h100-sxm-80gb", int(c), tp=2, **SHAPE)
+            for name in ("decode_step_s", "requests_per_s", "ttft_s", "ttft_mean_s", "itl_s", "prompt_share"):
                 assert getattr(v, name)[i] == pytest.approx(getattr(s, name), rel=1e-12)
 
-    def test_one_completion_token_has_no_inter_token_latency(self):
-        op = operating_point("llama-3.1-8b", "h100-sxm-80gb", 8, prompt_tokens=500, completion_tokens=1)
-        assert op.itl_s is None and op.prompt_share == 1.0
-        assert op.requests_per_s == pytest.approx(1 / op.prefill_s)
+    def test_one_completion_token_is_no_load_to_batch(self):
+        for face in (operating_point, plan):
+            kw = {"request_rate": 2} if face is operating_point else {"requests_per_s": 2}
+            with pytest.raises(InvalidInputError, match="completion_tokens must be ≥ 2") as info:
+                face("llama-3.1-8b", "h100-sxm-80gb", prompt_tokens=500, completion_tokens=1, **kw)
+            assert info.value.field == "completion_tokens"
+
+    def test_a_rate_and_the_plan_row_agree(self):
+        best = plan("llama-3.1-70b", H100, **CHECK, **TARGET).best
+        op = operating_point("llama-3.1-70b", H100, request_rate=best.requests_per_s, **CHECK)
+        assert op.decode_concurrency == pytest.approx(best.concurrency, rel=1e-9)
+        assert op.ttft_s == pytest.approx(best.ttft_s, rel=1e-9) and op.itl_s == pytest.approx(best.itl_s, rel=1e-9)
+        assert op.utilisation == pytest.approx(best.requests_per_s / best.capacity_requests_per_s, rel=1e-12)
+        assert not op.saturated
+
+    def test_a_rate_beyond_capacity_saturates_and_says_by_how_much(self):
+        op = operating_point("llama-3.1-70b", H100, request_rate=50, **CHECK)
+        assert op.saturated and op.ttft_s == math.inf and op.utilisation == pytest.approx(50 / 12.215661, rel=1e-6)
+        assert op.requests_per_s == pytest.approx(op.capacity_requests_per_s)
+
+    def test_more_clients_than_the_engine_runs_queue_in_front_of_it(self):
+        op = operating_point("llama-3.1-70b", H100, np.array([328, 1000]), **CHECK)
+        assert list(op.saturated) == [False, True]
+        # Little's law over the whole loop: C = λ (TTFT + (n − 1) ITL)
+        assert pytest.approx(op.requests_per_s[1] * (op.ttft_mean_s[1] + 299 * op.itl_mean_s[1]), rel=1e-6) == 1000
+
+    def test_concurrency_or_rate_not_both(self):
+        with pytest.raises(InvalidInputError, match=r"concurrency .* or as request_rate"):
+            operating_point("llama-3.1-8b", "h100-sxm-80gb", 8, request_rate=2, **SHAPE)
+        with pytest.raises(InvalidInputError, match="percentile must be between 0 and 100"):
+            operating_point("llama-3.1-8b", "h100-sxm-80gb", 8, percentile=100, **SHAPE)
 
 
 class TestPlan:
@@ -124,9 +157,11 @@ class TestPlan:
         assert a.requests_per_s == pytest.approx(5) and a.peak_requests_per_s == pytest.approx(15)
         assert a.best.num_gpus == b.best.num_gpus
 
-    def test_max_concurrency_caps_the_operating_point(self):
-        p = plan("llama-3.1-70b", H100, **CHECK, **TARGET, max_concurrency=32)
-        assert p.best.concurrency == 32 and p.best.max_concurrency == 465
+    def test_max_concurrency_caps_the_design_load(self):
+        p = plan("llama-3.1-70b", H100, **CHECK, requests_per_s=5, max_concurrency=32, gpu_hour_usd=3.99)
+        # the cap must hold the sequences' 99th percentile: B + 2.33 √B ≤ 32
+        assert p.best.concurrency == 21 and p.best.max_concurrency == 328
+        assert 21 + 2.326 * 21**0.5 <= 32 < 22 + 2.326 * 22**0.5
 
     def test_owned_price_basis(self):
         owned = {"purchase_usd": 30000, "years": 5, "power_kw": 1.0, "pue": 1.3, "usd_per_kwh": 0.08,
@@ -143,7 +178,8 @@ class TestPlan:
     def test_to_dict_and_rows(self):
         p = plan("llama-3.1-70b", H100, **CHECK, **TARGET)
         d = p.to_dict()
-        assert d["best"]["num_gpus"] == 4 and len(d["rows"]) == len(p.rows)
+        assert d["best"]["num_gpus"] == 8 and len(d["rows"]) == len(p.rows)
+        assert d["engine"] == "vllm" and d["percentile"] == 90.0
         assert set(p.to_rows()[0]) >= {"model", "gpu", "tp", "dtype", "concurrency", "replicas", "monthly_usd",
                                        "usd_per_1m_blended", "reason"}  # fmt: skip
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import pytest
 
 import llmxl
 from llmxl import InvalidInputError
-from llmxl.plan import _decode_step_s, _point, breakeven, plan
+from llmxl.breakeven import breakeven
+from llmxl.operating import DEFAULT_PERCENTILE, configured, load_at
+from llmxl.plan import plan
 
 SHAPE = dict(prompt_tokens=1000, completion_tokens=300)
 TINY = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
@@ -89,23 +90,13 @@ class TestPlanInputs:
 # --- the concurrency search: bounded, and the answer of the scan over every concurrency -------------------
 
 
-def _scan(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap):
-    """The old search: every B in 1..cap as one array (what plan() did before bisection)."""
-    one = llmxl.estimate(model, gpu, batch_size=1, prompt_tokens=s, completion_tokens=n, tp=tp, dtype=dtype,
-                         method="serving")  # fmt: skip
-    fit = int(one.max_batch_size)
-    top = fit if cap is None else min(fit, cap)
-    B = np.arange(1, top + 1, dtype=float)
-    mu, ttft, itl, phi = _point(one.ttft_s, _decode_step_s(one, model, gpu, B), B, n)
-    ok = np.ones(B.shape, dtype=bool)
-    if ttft_max is not None:
-        ok &= ttft <= ttft_max
-    if itl_max is not None and itl is not None:
-        ok &= itl <= itl_max
-    if not ok.any():
-        return None, float(ttft[0]), None if itl is None else float(itl[0])
-    i = int(np.flatnonzero(ok)[-1])
-    return i + 1, float(mu[i]), float(ttft[i]), None if itl is None else float(itl[i]), float(phi[i])
+def _meets(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap, B):
+    """Whether one replica meets the targets at mean concurrency B, from the load model at that one B (a
+    scalar evaluation, where the plan reads an array sweep)."""
+    c = configured(model, gpu, tp, 1, dtype, s, n, None, None, None, cap, DEFAULT_PERCENTILE)
+    load = load_at(c, B, DEFAULT_PERCENTILE)
+    ok = (ttft_max is None or load.ttft_pct_s <= ttft_max) and (itl_max is None or load.itl_pct_s <= itl_max)
+    return ok, load, c
 
 
 GRID = [
@@ -121,28 +112,47 @@ GRID = [
 
 
 @pytest.mark.parametrize("case", GRID, ids=lambda c: "-".join(map(str, c)))
-def test_the_bisection_finds_what_the_scan_over_every_concurrency_found(case):
+def test_the_design_concurrency_is_the_largest_that_meets_the_targets(case):
+    """B* meets the targets and B* + 1 does not (or B* is the capacity), each checked by a scalar operating
+    point: the plan's one array sweep over concurrency gives what point-by-point evaluation gives."""
     model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap = case
     try:
         p = plan(model, gpu, tp=tp, dtype=dtype, prompt_tokens=s, completion_tokens=n, requests_per_s=3,
                  ttft_s_max=ttft_max, itl_s_max=itl_max, max_concurrency=cap, gpu_hour_usd=2.5)  # fmt: skip
     except llmxl.LlmxlError:
         with pytest.raises(llmxl.LlmxlError):
-            _scan(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap)
+            _meets(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap, 1)
         return
     row = p.rows[0]
     if row.ttft_s is None:  # does not fit at all
         return
-    want = _scan(llmxl.get_model(model), llmxl.get_gpu(gpu), tp, llmxl.get_dtype(dtype), s, n, ttft_max, itl_max, cap)
-    if want[0] is None:
-        assert row.concurrency is None and row.ttft_s == want[1] and row.itl_s == want[2]
+    ok1, load1, c = _meets(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap, 1)
+    if row.concurrency is None:
+        assert not ok1 and row.ttft_s == pytest.approx(float(load1.ttft_pct_s), rel=1e-12)
         return
-    assert (row.concurrency, row.requests_per_s, row.ttft_s, row.itl_s, row.prompt_share) == want  # exactly
+    ok, load, c = _meets(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap, row.concurrency)
+    assert ok
+    assert (row.requests_per_s, row.ttft_s, row.itl_s, row.prompt_share) == pytest.approx(
+        (load.requests_per_s, load.ttft_pct_s, load.itl_pct_s, load.prompt_share), rel=1e-12
+    )
+    # the public face agrees: at the rate λ(B*), the operating point runs B* sequences (near the capacity λ is
+    # flat in B, so the B that serves λ(B*) is found to 1e-3, not to the bisection's 2^-60)
+    op = llmxl.operating_point(model, gpu, tp=tp, dtype=dtype, prompt_tokens=s, completion_tokens=n,
+                               request_rate=row.requests_per_s, max_concurrency=cap)  # fmt: skip
+    assert op.requests_per_s == pytest.approx(row.requests_per_s, rel=1e-9) and not op.saturated
+    assert (op.decode_concurrency, op.ttft_s) == pytest.approx((row.concurrency, row.ttft_s), rel=1e-3)
+    if row.concurrency < c.capacity_concurrency:
+        assert not _meets(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap, row.concurrency + 1)[0]
+    else:
+        assert row.concurrency == c.capacity_concurrency
 
 
 def test_a_tiny_model_plans_without_materialising_every_concurrency():
     import tracemalloc
 
+    plan(
+        TINY, "b200", prompt_tokens=1, completion_tokens=2, requests_per_s=5, gpu_hour_usd=2, tp=1
+    )  # loads the catalog
     tracemalloc.start()
     start = time.perf_counter()
     p = plan(TINY, "b200", prompt_tokens=1, completion_tokens=2, requests_per_s=5, gpu_hour_usd=2)
@@ -150,10 +160,15 @@ def test_a_tiny_model_plans_without_materialising_every_concurrency():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     best = p.best
-    assert best.max_concurrency > 10**8 and best.concurrency == min(best.max_concurrency, 10**9)
+    # the engine's cap bounds the sweep, however many sequences the KV cache would hold
+    assert best.max_concurrency <= llmxl.engine().limits_for("b200", 192).max_num_seqs
+    assert best.requests_per_s == pytest.approx(best.capacity_requests_per_s, rel=1e-12)
     assert seconds < 5 and peak < 100 * 2**20  # was: np.arange over 596 million (MemoryError at 6 GiB)
+    wide = plan(TINY, "b200", prompt_tokens=1, completion_tokens=2, requests_per_s=5, gpu_hour_usd=2,
+                engine="vllm:max_num_seqs=65536,max_num_batched_tokens=1000000")  # fmt: skip
+    assert wide.best.max_concurrency == 65536
     capped = plan(TINY, "b200", prompt_tokens=1, completion_tokens=2, requests_per_s=5, gpu_hour_usd=2,
                   ttft_s_max=0.5, itl_s_max=0.5)  # fmt: skip
     assert capped.best.concurrency <= best.concurrency
-    op = llmxl.operating_point(TINY, "b200", best.concurrency, prompt_tokens=1, completion_tokens=2)
-    assert op.requests_per_s == pytest.approx(best.requests_per_s, rel=1e-12)
+    op = llmxl.operating_point(TINY, "b200", prompt_tokens=1, completion_tokens=2, request_rate=best.requests_per_s)
+    assert op.decode_concurrency == pytest.approx(best.concurrency, rel=1e-3) and not op.saturated

@@ -37,6 +37,10 @@ __all__ = [
     "at_concurrency",
     "at_rate",
     "capacity",
+    "capacity_of",
+    "capacity_top",
+    "closed_loop",
+    "decode_step",
     "gamma_quantile",
     "normal_quantile",
     "poisson_quantile",
@@ -111,7 +115,10 @@ def poisson_quantile(mu: Any, p: float) -> Any:
     cdf = term.copy()
     k = np.zeros_like(mu)
     for j in range(1, POISSON_TERMS + 1):
-        k = k + (cdf < p)
+        below = cdf < p
+        if not below.any():  # every count found: the remaining terms change nothing
+            break
+        k = k + below
         term = term * mu / j
         cdf = cdf + term
     return k
@@ -130,11 +137,12 @@ def gamma_quantile(mean: Any, var: Any, p: float) -> Any:
 
 
 def at_concurrency(
-    r: Rates, s: float, n: float, B: Any, *, budget: int, mixed: bool, front_end_s: float, percentile: float
+    r: Rates, s: float, n: float, B: Any, *, budget: int, mixed: bool, front_end_s: float, percentile: float | None
 ) -> ReplicaLoad:
     """The replica's load model at mean decode concurrency B (a number or an array of them).
 
-    ``budget`` is the engine's token budget of a step; ``percentile`` in (0, 100).
+    ``budget`` is the engine's token budget of a step; ``percentile`` in (0, 100), or None for the means only
+    (the percentiles are then nan).
 
     Notes
     -----
@@ -152,10 +160,9 @@ def at_concurrency(
     decoding, no prompt computing: probability exp(−(B + λ L1))) starts a prompt at once. ρ ≥ 1 saturates: inf.
     """
     B = np.asarray(B, dtype=np.float64)
-    p = percentile / 100
     ctx = s + (n - 1) / 2  # a decoding sequence's mean context
     steps = max(n - 1, 1e-9)
-    a = _step(r, B, ctx, 0.0 * B, s)
+    a = _step(r, B, ctx, 0.0, s)
     if mixed:
         room = np.maximum(np.floor(budget - B), 1.0)
         full = np.floor(s / room)  # chunks of a whole budget, then the rest
@@ -165,13 +172,13 @@ def at_concurrency(
         delta1 = L1 - chunks * a
         # one more prompt in a step adds its own compute: taken without the decodes, whose memory traffic could
         # otherwise hide it under the roofline's max and make latency fall as load grows
-        alone = _step(r, 0.0 * B, ctx, float(s), s)
-        more = _step(r, 0.0 * B, ctx, 2.0 * s, s) - alone
+        alone = _step(r, 0.0, ctx, float(s), s)  # one prompt alone, and what a second adds: numbers, not arrays
+        more = _step(r, 0.0, ctx, 2.0 * s, s) - alone
         delta = np.where(chunks > 1, delta1, more)
     else:
-        L1 = _step(r, 0.0 * B, ctx, float(s), s) + 0.0 * B
+        L1 = _step(r, 0.0, ctx, float(s), s) + 0.0 * B
         delta1 = L1
-        delta = _step(r, 0.0 * B, ctx, 2.0 * s, s) - L1
+        delta = _step(r, 0.0, ctx, 2.0 * s, s) - L1
     # a prompt batched behind another adds Δ rather than Δ1: the mean cost per prompt blends them by the
     # share of prompts that are not first in their step, 1 − P(N ≥ 1) / E[N] with N ~ Poisson(μ),
     # μ = λ a / (1 − λ Δ); λ and μ depend on each other: a few rounds settle them
@@ -200,15 +207,25 @@ def at_concurrency(
         busy = 1 - np.exp(-(B + lam * L1))
         mean_x = busy * eb1 * (0.5 + rs)
         var_x = busy * (eb2 * (1 / 3 + rs + rs * rs) + delta * delta * lam * eb1) - mean_x * mean_x
-        x_p = gamma_quantile(mean_x, var_x, p)
     ttft_mean = np.where(ok, front_end_s + L1 + mean_x, np.inf)
-    ttft_p = np.where(ok, front_end_s + L1 + x_p, np.inf)
-    # a gap between two tokens is one step: a, lengthened by the k prompts it computes (Δ1 the first, Δ each
-    # further one), k the prompts that arrived during a step, Poisson of mean λ t
-    k = poisson_quantile(lam * t, p)
-    itl_p = np.where(ok, a + np.where(k >= 1, delta1 + (k - 1) * delta, 0.0), np.inf)
+    if percentile is None:
+        ttft_p = itl_p = np.full_like(ttft_mean, np.nan)
+    else:
+        p = percentile / 100
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ttft_p = np.where(ok, front_end_s + L1 + gamma_quantile(mean_x, var_x, p), np.inf)
+        # a gap between two tokens is one step: a, lengthened by the k prompts it computes (Δ1 the first, Δ each
+        # further one), k the prompts that arrived during a step, Poisson of mean λ t
+        k = poisson_quantile(lam * t, p)
+        itl_p = np.where(ok, a + np.where(k >= 1, delta1 + (k - 1) * delta, 0.0), np.inf)
     phi = np.clip(B * cost / (steps * t), 0.0, 1.0)
     return ReplicaLoad(B, t, lam, t, _out(itl_p), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
+
+
+def decode_step(r: Rates, s: float, n: float, B: Any) -> Any:
+    """a, a step of B decodes alone at their mean context s + (n − 1) / 2 [s]."""
+    B = np.asarray(B, dtype=np.float64)
+    return _out(_step(r, B, s + (n - 1) / 2, 0.0, s))
 
 
 def _out(x: Any) -> Any:
@@ -226,6 +243,23 @@ def _step(r: Rates, D: Any, ctx: float, P: Any, s: float) -> Any:
                      mx=np.maximum)  # fmt: skip
 
 
+def capacity_top(s: float, n: float, cap: int, *, budget: int, mixed: bool) -> int:
+    """The largest mean concurrency the engine's limits allow (see :func:`capacity`), at least 1."""
+    z = 2.326  # the 99th percentile of a standard normal
+    top = math.floor(((-z + math.sqrt(z * z + 4 * cap)) / 2) ** 2) if cap > 0 else 0
+    if mixed and n > 1:
+        top = min(top, math.floor(budget * (n - 1) / (s + n - 1)))
+    return max(top, 1)
+
+
+def capacity_of(load: ReplicaLoad) -> tuple[int, float]:
+    """(B_max, λ_max) from the load model over B = 1, 2, ... capacity_top: the B whose rate is highest
+    among those that do not saturate the prompt budget."""
+    lam = np.where(np.asarray(load.budget_use) < 1, load.requests_per_s, 0.0)
+    best = int(np.argmax(lam))
+    return best + 1, float(lam[best])
+
+
 def capacity(r: Rates, s: float, n: float, cap: int, *, budget: int, mixed: bool) -> tuple[int, float]:
     """(B_max, λ_max): the largest mean concurrency the replica sustains and the rate it then serves.
 
@@ -235,17 +269,58 @@ def capacity(r: Rates, s: float, n: float, cap: int, *, budget: int, mixed: bool
     Past the B at which λ(B) peaks (prompts batched together cost more than they save), more
     concurrency only queues: B_max is at most that B.
     """
-    z = 2.326  # the 99th percentile of a standard normal
-    top = math.floor(((-z + math.sqrt(z * z + 4 * cap)) / 2) ** 2) if cap > 0 else 0
-    if mixed and n > 1:
-        top = min(top, math.floor(budget * (n - 1) / (s + n - 1)))
-    top = max(top, 1)
+    top = capacity_top(s, n, cap, budget=budget, mixed=mixed)
     B = np.arange(1, top + 1, dtype=np.float64)
-    lam = at_concurrency(r, s, n, B, budget=budget, mixed=mixed, front_end_s=0.0, percentile=50).requests_per_s
-    rho = at_concurrency(r, s, n, B, budget=budget, mixed=mixed, front_end_s=0.0, percentile=50).budget_use
-    lam = np.where(rho < 1, lam, 0.0)
-    best = int(np.argmax(lam))
-    return best + 1, float(lam[best])
+    return capacity_of(at_concurrency(r, s, n, B, budget=budget, mixed=mixed, front_end_s=0.0, percentile=None))
+
+
+def closed_loop(
+    r: Rates,
+    s: float,
+    n: float,
+    C: Any,
+    *,
+    cap: int,
+    budget: int,
+    mixed: bool,
+    front_end_s: float,
+    percentile: float,
+) -> ReplicaLoad:
+    """The load model of a closed loop: C clients, each sending its next request when the last one ends (what
+    ``vllm bench serve --max-concurrency C`` runs). C a number or an array.
+
+    Every request is in flight from its send to its last token, so C = B + λ TTFT (Little's law over the
+    requests not yet decoding), λ(B) the open model's at mean decode concurrency B. A request arrives to find
+    the other C − 1 clients' requests (the arrival theorem of closed queueing networks): its time to first
+    token is the open model's at B (C − 1) / C, so one client alone waits for nothing but its own prefill. B
+    solves this by bisection over [0, min(C, cap)]: the engine runs at most ``cap`` sequences, and past it the
+    others queue, each waiting (C − B − λ TTFT) / λ more.
+    """
+    C = np.asarray(C, dtype=np.float64)
+    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s)
+    seen = (C - 1) / C
+
+    def both(B: Any, pct: float | None) -> tuple[ReplicaLoad, ReplicaLoad]:
+        return at_concurrency(r, s, n, B, percentile=pct, **kw), at_concurrency(r, s, n, B * seen, percentile=pct, **kw)
+
+    top = np.minimum(C, float(cap))
+    lo, hi = np.zeros_like(top), top.copy()
+    for _ in range(30):  # to 1e-9 of C
+        mid = (lo + hi) / 2
+        load, arriving = both(mid, None)
+        with np.errstate(invalid="ignore"):
+            over = ~(mid + load.requests_per_s * arriving.ttft_s < C)  # inf TTFT (saturated) counts as over
+        hi = np.where(over, mid, hi)
+        lo = np.where(over, lo, mid)
+    load, arriving = both(hi, percentile)
+    # engine-bound: at B = cap the requests in flight fall short of C; the rest wait in the queue before it
+    lam = load.requests_per_s
+    short = np.isfinite(arriving.ttft_s) & (hi >= top * (1 - 1e-9))
+    with np.errstate(invalid="ignore"):
+        extra = np.where(short, np.maximum(C - hi - lam * arriving.ttft_s, 0.0) / lam, 0.0)
+    return load._replace(
+        ttft_s=_out(arriving.ttft_s + extra), ttft_pct_s=_out(arriving.ttft_pct_s + extra), prefill_s=arriving.prefill_s
+    )
 
 
 def at_rate(
@@ -262,15 +337,15 @@ def at_rate(
 ) -> ReplicaLoad | None:
     """The load model at arrival rate λ: the B whose rate it is (bisection; λ grows with B), None when
     even ``top`` (the largest B the replica holds) serves less than λ: the replica saturates."""
-    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s, percentile=percentile)
+    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s)
     hi = float(top)
-    if float(at_concurrency(r, s, n, hi, **kw).requests_per_s) < rate:
+    if float(at_concurrency(r, s, n, hi, percentile=None, **kw).requests_per_s) < rate:
         return None
     lo = 0.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        if float(at_concurrency(r, s, n, mid, **kw).requests_per_s) < rate:
+        if float(at_concurrency(r, s, n, mid, percentile=None, **kw).requests_per_s) < rate:
             lo = mid
         else:
             hi = mid
-    return at_concurrency(r, s, n, hi, **kw)
+    return at_concurrency(r, s, n, hi, percentile=percentile, **kw)

@@ -548,8 +548,7 @@ def simulate(
     """
     from ..checks import check_count
     from ..resolve import configuration, resolve_engine
-    from .memory import engine_memory
-    from .steps import Rates
+    from .replica import replica
 
     s_mean = _positive(prompt_tokens, "prompt_tokens", 1, 1e7)
     n_mean = _positive(completion_tokens, "completion_tokens", 1, 1e7)
@@ -569,14 +568,8 @@ def simulate(
     m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving")
     fe = fe if flops_efficiency is None else _positive(flops_efficiency, "flops_efficiency", 1e-4, 1)
     he = he if hbm_efficiency is None else _positive(hbm_efficiency, "hbm_efficiency", 1e-4, 1)
-    mem = engine_memory(T, g, eng, m.max_position_embeddings)
-    rates = Rates(
-        T,
-        T.peak_flops * fe,
-        T.bandwidth_bps * he,
-        T.layer_overhead_s + (T.decode_overhead_s if eng.decode_overhead_s is None else eng.decode_overhead_s),
-        T.layer_overhead_s + (T.prefill_overhead_s if eng.prefill_overhead_s is None else eng.prefill_overhead_s),
-    )
+    rep = replica(T, g, fe, he, eng, m.max_position_embeddings)
+    mem, rates = rep.memory, rep.rates
     rng = np.random.default_rng(seed_)
     prompts = lengths(s_mean, rr, N, rng)
     outputs = lengths(n_mean, rr, N, rng)
@@ -589,10 +582,7 @@ def simulate(
             f"less than one request of {longest:,}; use a larger tp, a GPU with more memory or shorter requests",
             field="tp",
         )
-    from .queueing import capacity
-
-    _, cap_rate = capacity(rates, s_mean, n_mean, mem.max_concurrency(T, int(s_mean + n_mean)),
-                             budget=mem.max_num_batched_tokens, mixed=eng.scheduling == "mixed")  # fmt: skip
+    _, cap_rate = rep.capacity(s_mean, n_mean, mem.max_concurrency(T, int(s_mean + n_mean)))
     saturated = math.isfinite(rate) and rate > cap_rate
     send = arrivals(N, rate, burst, rng)
     state, sent = run(rates, mem, T, eng, prompts, outputs, send, C, eng.front_end_s)
