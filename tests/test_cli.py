@@ -253,10 +253,12 @@ def test_plan_table_puts_the_recommendation_first(capsys, tmp_path, monkeypatch)
     code, out, _ = run(capsys, *argv, "--api", "0.88,0.88")
     assert code == 0
     lines = out.splitlines()
-    assert lines[3].startswith("Recommended: 4 × h100-check (2 replicas of tp=2, w8a8e16-fp8) at concurrency 134")
-    assert "$11,650.80 per month" in lines[3]
+    assert lines[1].endswith("at p90; engine vllm 0.11.0")
+    assert lines[3].startswith("Recommended: 8 × h100-check (4 replicas of tp=2, w8a8e16-fp8) at concurrency 31")
+    assert "$23,301.60 per month" in lines[3]
     assert "$15,032.16 per month at 5 requests/s" in out
-    assert "self-hosting costs less above 1.938 requests/s" in out
+    # at a peak three times the average, a full replica costs more than the API for what it serves
+    assert "Break-even: none; the API costs less at every traffic level" in out
 
 
 def test_plan_json_equals_the_library(capsys):

@@ -473,7 +473,7 @@ class TestPlanning:
             ("LLM_API_PRICE", ("llama-3.3-70b", "togethr"), "#N/A unknown api provider 'togethr'; did you mean"),
             ("LLM_OWNED_GPU_HOUR", (30000.0, 5.0, 1.0, 0.5, 0.08), "#VALUE! pue must be ≥ 1"),
             ("LLM_GPUS_NEEDED", ("llama-3.1-70b", "a100-sxm-80gb", 5.0, MISSING, 1000.0, 300.0, 2.0, 0.001),
-             "#N/A no configuration meets the target: even at concurrency 1, time to first token"),
+             "#N/A no configuration meets the target: even at concurrency 1, p90 time to first token"),
         ],
     )  # fmt: skip
     def test_bad_input_is_one_line_in_the_cell(self, xl, name, args, text):

@@ -65,6 +65,16 @@ _PLAN_EXAMPLE = {
 }
 
 
+def add_engine_option(p: argparse.ArgumentParser) -> None:
+    """--engine: a profile, with settings by the engine's own flag names."""
+    p.add_argument(
+        "--engine",
+        metavar="NAME[:FLAG=VALUE,...]",
+        help="serving engine: vllm (the default), sglang or tensorrt-llm, with settings by the engine's own flag "
+        "names, e.g. vllm:max_num_seqs=512,gpu_memory_utilization=0.95 (see llmxl catalog engines)",
+    )
+
+
 def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: bool = False) -> None:
     """The options of a capacity plan; with ``example`` they default to the methodology's example.
 
@@ -90,7 +100,14 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: boo
         default=None,
         help="dtype(s), comma-separated, e.g. bf16,fp8 (default: the precision the model's weights are published in)",
     )
-    p.add_argument("--max-concurrency", help="cap on sequences in flight per replica (e.g. vLLM's max_num_seqs)")
+    p.add_argument(
+        "--max-concurrency", help="cap on sequences in flight per replica, below the engine's own (its max_num_seqs)"
+    )
+    add_engine_option(p)
+    p.add_argument(
+        "--percentile",
+        help="the percentile the latency targets hold at, between 0 and 100 (default 90: p90 TTFT and ITL)",
+    )
     p.add_argument(
         "--gpu-hour-usd",
         action="append",

@@ -11,8 +11,9 @@ from .options import add_plan_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
+    from ..breakeven import Breakeven
     from ..frontier import Frontier
-    from ..plan import Breakeven, Plan
+    from ..plan import Plan
 
 __all__ = ["format_frontier", "format_plan", "run"]
 
@@ -151,7 +152,9 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
                 if t
             )
             or "none (throughput only)"
-        ),
+        )
+        + (f", at p{p.percentile:g}" if p.ttft_s_max is not None or p.itl_s_max is not None else "")
+        + (f"; engine {_engine_text(p.engine)}" if p.engine else ""),
         *([dtype_note] if dtype_note else []),
         "",
     ]
@@ -171,8 +174,10 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         lines.append(_energy_line(best, p.grid_g_co2e_per_kwh))
     ok = [r for r in p.rows if r.reason is None]
     if ok:
-        header = ("GPU", "tp", "dtype", "concurrency", "replicas", "GPUs", "use", "$/GPU-h", "$/month", "$/1M in",
-                  "$/1M out", "$/1M blend", "kWh/1M", "kgCO2e/1M", "TTFT s", "ITL s")  # fmt: skip
+        at = f"p{p.percentile:g}" if p.percentile is not None else ""
+        header = ("GPU", "tp", "dtype", "concurrency", "replicas", "GPUs", "use", "peak", "$/GPU-h", "$/month",
+                  "$/1M in", "$/1M out", "$/1M blend", "kWh/1M", "kgCO2e/1M", f"TTFT {at} s",
+                  f"ITL {at} s")  # fmt: skip
         table = [header] + [
             (
                 r.gpu,
@@ -182,6 +187,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
                 str(r.replicas),
                 str(r.num_gpus),
                 f"{r.utilisation:.0%}",
+                f"{r.peak_utilisation:.0%}",
                 money(r.gpu_hour_usd),
                 money(r.monthly_usd, 0),
                 money(r.usd_per_1m_prompt_tokens, 3),
@@ -201,7 +207,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
         lines += [f"  {r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in bad]
     if b is not None:
-        from ..plan import api_monthly_usd
+        from ..breakeven import api_monthly_usd
 
         lines.append("")
         api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
@@ -232,6 +238,13 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
 _BASIS = {"catalog": " (catalog on-demand)", "owned": " (owned)"}
 
 
+def _engine_text(engine_id: str) -> str:
+    """The engine as the plan names it: its id and the release its profile holds."""
+    from ..catalog import get_engine
+
+    return f"{engine_id} {get_engine(engine_id).version}"
+
+
 def _energy_line(r: Any, grid: float | None) -> str:
     """The energy of a row in words: kWh and kg CO2e per 1M tokens and the figures behind them."""
     if r.kwh_per_1m_tokens is None:
@@ -256,6 +269,8 @@ def run(args: Any) -> int:
         tp=_list(args.tp) or None,
         dtype=_list(args.dtype) or None,
         max_concurrency=args.max_concurrency,
+        engine=args.engine,
+        **({} if args.percentile is None else {"percentile": args.percentile}),
         gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
         reservation_discount=args.discount,
         owned=_owned(args.owned),
@@ -294,9 +309,10 @@ def _write_json(args: Any, document: dict[str, Any]) -> None:
 
 
 def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) -> int:
+    from ..breakeven import breakeven
     from ..checks import check_count
     from ..outputs import csv_text, json_text, write_csv, write_json
-    from ..plan import ROW_FIELDS, breakeven, plan
+    from ..plan import ROW_FIELDS, plan
     from ..prices import check_fraction_below_one
     from ..resolve import resolve_model
 
@@ -409,8 +425,9 @@ def _refuse_plan_options(args: Any, xlsx: str | None) -> None:
     ]
     if given:
         raise InvalidInputError(
-            f"--frontier takes the request shape, GPUs, tp, dtype, prices and energy inputs, not {given[0]}: every "
-            "concurrency is priced with the replica fully used; leave out --frontier for a plan at a traffic",
+            "--frontier takes the request shape, GPUs, tp, dtype, engine, percentile, prices and energy inputs, not "
+            f"{given[0]}: every concurrency is priced with the replica fully used; leave out --frontier for a plan "
+            "at a traffic",
             field="frontier",
         )
 
@@ -435,11 +452,14 @@ def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any]) -> int:
 def format_frontier(f: Frontier) -> str:
     """The Pareto-efficient points as a table, fastest per user first; then what cannot serve."""
     configs = {(q.gpu, q.tp, q.pp, q.dtype) for q in f.points}
-    lines = [
-        f"{f.model}: {f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request; each "
-        "point one replica fully used at a concurrency",
-        "",
-    ]
+    head = f"{f.model}: {f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request; each point"
+    if f.points:
+        q = f.points[0]
+        head += (
+            f" one replica under {_engine_text(q.engine)} at the traffic that keeps that many sequences decoding on "
+            f"average; TTFT and ITL at p{q.percentile:g}, tokens/s per user at the mean ITL"
+        )
+    lines = [head, ""]
     if not f.points:
         lines.append("No configuration can serve this request shape; each says why below.")
     else:
@@ -449,8 +469,9 @@ def format_frontier(f: Frontier) -> str:
             f"configuration{'s' if len(configs) != 1 else ''} are on the frontier (no other point is as fast per "
             "user for less); --csv or --json hold every point"
         )
+        at = f"p{front[0].percentile:g}"
         header = ("GPU", "tp", "dtype", "concurrency", "tok/s/user", "tok/s/GPU", "$/GPU-h", "$/1M in", "$/1M out",
-                  "$/1M blend", "kWh/1M", "TTFT s", "ITL s")  # fmt: skip
+                  "$/1M blend", "kWh/1M", f"TTFT {at} s", f"ITL {at} s")  # fmt: skip
         table = [header] + [
             (
                 q.gpu,

@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from .options import add_engine_option
 from .output import columns, jsonable, significant
 
 _FIGURES = (("TTFT", "ttft"), ("TPOT", "tpot"), ("ITL", "itl"), ("E2E latency", "e2e"))
@@ -26,11 +27,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tp", default="1", help="tensor-parallel size (default 1)")
     p.add_argument("--pp", default="1", help="pipeline-parallel size (default 1)")
     p.add_argument("--dtype", help="dtype (default: the precision the model is published in)")
-    p.add_argument(
-        "--engine",
-        help="vllm (default), sglang or tensorrt-llm, with settings by the engine's own flags after a colon: "
-        "vllm:max_num_seqs=512,gpu_memory_utilization=0.95",
-    )
+    add_engine_option(p)
     p.add_argument("--input-len", "--prompt", dest="prompt", required=True, help="mean prompt tokens")
     p.add_argument("--output-len", "--completion", dest="completion", required=True, help="mean output tokens")
     p.add_argument("--max-concurrency", help="requests in flight at most (a closed loop at an infinite rate)")
