@@ -430,7 +430,32 @@ class TestPlanning:
         op = llmxl.operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8", prompt_tokens=1000,
                                    completion_tokens=300)  # fmt: skip
         assert out["Requests/s of one replica"] == op.requests_per_s
-        assert out["Inter-token latency [s]"] == op.itl_s
+        assert out["Inter-token latency p90 [s]"] == op.itl_s and out["Engine"] == "vllm"
+        assert out["Time to first token, mean [s]"] == op.ttft_mean_s
+
+    def test_every_planning_function_takes_the_engine_and_percentile(self, xl):
+        shape = dict(tp=2, dtype="fp8", prompt_tokens=1000, completion_tokens=300)
+        out = dict((r[0], r[1]) for r in excel(xl, "LLM_OPERATING_POINT", "llama-3.1-70b", "h100-sxm-80gb", 16.0,
+                                               1000.0, 300.0, 2.0, "fp8", MISSING, "sglang", 50.0))  # fmt: skip
+        op = llmxl.operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, engine="sglang", percentile=50, **shape)
+        assert (out["Engine"], out["Percentile"], out["Time to first token p50 [s]"]) == ("sglang", 50.0, op.ttft_s)
+        p = llmxl.plan("llama-3.1-70b", "h100-sxm-80gb", requests_per_s=5, peak_requests_per_s=15, ttft_s_max=0.5,
+                       itl_s_max=0.05, gpu_hour_usd=3.99, engine="sglang:max_running_requests=64", percentile=99,
+                       **shape)  # fmt: skip
+        gpus = excel(xl, "LLM_GPUS_NEEDED", "llama-3.1-70b", "h100-sxm-80gb", 5.0, 15.0, 1000.0, 300.0, 3.99, 0.5,
+                     0.05, 2.0, "fp8", MISSING, MISSING, "sglang:max_running_requests=64", 99.0)  # fmt: skip
+        assert gpus == p.best.num_gpus
+        default = llmxl.plan("llama-3.1-70b", "h100-sxm-80gb", requests_per_s=5, peak_requests_per_s=15,
+                             ttft_s_max=0.5, itl_s_max=0.05, gpu_hour_usd=3.99, **shape)  # fmt: skip
+        assert (p.best.concurrency, p.best.percentile) != (default.best.concurrency, default.best.percentile)
+        table = excel(xl, "LLM_PLAN", "llama-3.1-70b", "h100-sxm-80gb", 5.0, 15.0, 1000.0, 300.0, 3.99, 0.5, 0.05,
+                      2.0, "fp8", MISSING, MISSING, MISSING, MISSING, MISSING, "sglang:max_running_requests=64", 99.0)  # fmt: skip
+        row = dict(zip(table[0], table[1], strict=True))
+        assert (row["Engine"], row["Percentile"], row["Concurrency"]) == ("sglang", 99.0, p.best.concurrency)
+        assert excel(xl, "LLM_GPUS_NEEDED", "llama-3.1-70b", "h100-sxm-80gb", 5.0, 15.0, 1000.0, 300.0, 3.99, 0.5,
+                     0.05, 2.0, "fp8", MISSING, MISSING, "vlm") == "#N/A unknown engine 'vlm'; did you mean 'vllm'?"  # fmt: skip
+        assert excel(xl, "LLM_GPUS_NEEDED", "llama-3.1-70b", "h100-sxm-80gb", 5.0, 15.0, 1000.0, 300.0, 3.99, 0.5,
+                     0.05, 2.0, "fp8", MISSING, MISSING, MISSING, 100.0).startswith("#VALUE! percentile")  # fmt: skip
 
     def test_api_price_and_breakeven(self, xl):
         assert excel(xl, "LLM_API_PRICE", "llama-3.3-70b", "together", "prompt") == 0.88
@@ -459,7 +484,8 @@ class TestPlanning:
         p = llmxl.plan("llama-3.1-70b", ["h100-sxm-80gb", "b200"], dtype="fp8", prompt_tokens=1000,
                        completion_tokens=300, requests_per_s=5, peak_requests_per_s=15, ttft_s_max=0.5,
                        itl_s_max=0.05)  # fmt: skip
-        assert out[1][0] == p.best.gpu and out[1][8] == p.best.monthly_usd
+        row = dict(zip(out[0], out[1], strict=True))
+        assert (row["GPU"], row["Monthly cost [USD]"], row["Engine"]) == (p.best.gpu, p.best.monthly_usd, "vllm")
 
     @pytest.mark.parametrize(
         ("name", "args", "text"),

@@ -14,13 +14,13 @@ failed:
     LLM_API_PRICE = Err.Description
 End Function
 
-Function LLM_BREAKEVEN(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, Optional api_completion_usd_per_1m, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype)
+Function LLM_BREAKEVEN(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, Optional api_completion_usd_per_1m, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype), ThisWorkbook, Application.Caller)
+        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype))
+        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, engine, percentile))
         Exit Function
     #End If
 failed:
@@ -53,13 +53,13 @@ failed:
     LLM_COMPLETION_TIME = Err.Description
 End Function
 
-Function LLM_COST_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency)
+Function LLM_COST_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency), ThisWorkbook, Application.Caller)
+        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency))
+        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile))
         Exit Function
     #End If
 failed:
@@ -79,13 +79,13 @@ failed:
     LLM_DTYPES = Err.Description
 End Function
 
-Function LLM_ENERGY_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh)
+Function LLM_ENERGY_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh), ThisWorkbook, Application.Caller)
+        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh))
+        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile))
         Exit Function
     #End If
 failed:
@@ -105,13 +105,13 @@ failed:
     LLM_ESTIMATE = Err.Description
 End Function
 
-Function LLM_FRONTIER(model, gpus, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional gpu_hour_usd, Optional reservation_discount, Optional max_concurrency, Optional frontier_only, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh)
+Function LLM_FRONTIER(model, gpus, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional gpu_hour_usd, Optional reservation_discount, Optional max_concurrency, Optional frontier_only, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh), ThisWorkbook, Application.Caller)
+        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh))
+        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile))
         Exit Function
     #End If
 failed:
@@ -131,13 +131,13 @@ failed:
     LLM_GPUS = Err.Description
 End Function
 
-Function LLM_GPUS_NEEDED(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency)
+Function LLM_GPUS_NEEDED(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency), ThisWorkbook, Application.Caller)
+        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency))
+        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile))
         Exit Function
     #End If
 failed:
@@ -222,26 +222,26 @@ failed:
     LLM_MODEL_INFO = Err.Description
 End Function
 
-Function LLM_MONTHLY_COST(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency)
+Function LLM_MONTHLY_COST(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency), ThisWorkbook, Application.Caller)
+        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency))
+        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile))
         Exit Function
     #End If
 failed:
     LLM_MONTHLY_COST = Err.Description
 End Function
 
-Function LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional pp)
+Function LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional pp, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp), ThisWorkbook, Application.Caller)
+        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp))
+        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile))
         Exit Function
     #End If
 failed:
@@ -261,13 +261,13 @@ failed:
     LLM_OWNED_GPU_HOUR = Err.Description
 End Function
 
-Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh)
+Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh), ThisWorkbook, Application.Caller)
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh))
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile))
         Exit Function
     #End If
 failed:

@@ -32,6 +32,9 @@ _PLAN_DOCS = {
     "power_kw": "Optional. Power per GPU with its share of the server [kW]. Default: the GPU's catalog serving power.",
     "pue": "Optional. Power usage effectiveness of the data centre. Default 1.58 (2023 average).",
     "grid_g_co2e_per_kwh": 'Optional. Grid intensity [g CO2e/kWh], or "world", "us", "eu27". Default world (445).',
+    "engine": 'Optional. Serving engine: "vllm", "sglang", "tensorrt-llm", with settings after a colon in the '
+    'engine\'s own flag names ("vllm:max_num_seqs=512,gpu_memory_utilization=0.95"). Default: vllm.',
+    "percentile": "Optional. Percentile the latency targets and latencies are at, in (0, 100). Default 90.",
 }
 _ORDER = (
     "model",
@@ -48,6 +51,7 @@ _ORDER = (
     "reservation_discount",
     "max_concurrency",
 )
+_LOAD_ARGS = ("engine", "percentile")
 _CELLWISE = ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd")
 _KINDS = {"prompt": "usd_per_1m_prompt_tokens", "completion": "usd_per_1m_completion_tokens",
           "blended": "usd_per_1m_blended"}  # fmt: skip
@@ -178,8 +182,17 @@ def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
             tp=_optional(args["tp"], "tp"),
             dtype=_optional_text(_single(args["dtype"], "dtype"), "dtype"),
             max_concurrency=_optional(args["max_concurrency"], "max_concurrency"),
+            **_load_options(args),
         ),
     )
+
+
+def _load_options(args: dict) -> dict:
+    """engine= and percentile= from their cells (blank: the library's defaults)."""
+    return {
+        "engine": _optional_text(_single(args.get("engine"), "engine"), "engine"),
+        "percentile": _optional(args.get("percentile"), "percentile"),
+    }
 
 
 def _cells(args: dict):
@@ -263,10 +276,12 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             power_kw=None,
             pue=None,
             grid_g_co2e_per_kwh=None,
+            engine=None,
+            percentile=None,
         ):
             return body(locals())
 
-        order = (*_ORDER[:6], "kind", *_ORDER[6:], *_ENERGY_ARGS)
+        order = (*_ORDER[:6], "kind", *_ORDER[6:], *_ENERGY_ARGS, *_LOAD_ARGS)
     elif kinds is not None:
 
         def udf(
@@ -284,10 +299,12 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             dtype=None,
             reservation_discount=None,
             max_concurrency=None,
+            engine=None,
+            percentile=None,
         ):
             return body(locals())
 
-        order = (*_ORDER[:6], "kind", *_ORDER[6:])
+        order = (*_ORDER[:6], "kind", *_ORDER[6:], *_LOAD_ARGS)
     else:
 
         def udf(
@@ -304,10 +321,12 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             dtype=None,
             reservation_discount=None,
             max_concurrency=None,
+            engine=None,
+            percentile=None,
         ):
             return body(locals())
 
-        order = _ORDER
+        order = (*_ORDER, *_LOAD_ARGS)
     udf.__name__ = udf.__qualname__ = name
     udf.__doc__ = doc
     for arg in reversed(order):
@@ -342,29 +361,41 @@ LLM_ENERGY_PER_1M = _planning_function(
 )
 
 _POINT = (
-    ("Concurrency [sequences]", "concurrency"),
-    ("Prefill of one prompt T1 [s]", "prefill_s"),
-    ("Decode step DB [s]", "decode_step_s"),
+    ("Clients in flight C (closed loop)", "concurrency"),
+    ("Sequences decoding B", "decode_concurrency"),
     ("Requests/s of one replica", "requests_per_s"),
-    ("Time to first token [s]", "ttft_s"),
-    ("Inter-token latency [s]", "itl_s"),
+    ("Prefill of one prompt [s]", "prefill_s"),
+    ("Decode step of B sequences [s]", "decode_step_s"),
+    ("Time to first token p{p} [s]", "ttft_s"),
+    ("Time to first token, mean [s]", "ttft_mean_s"),
+    ("Inter-token latency p{p} [s]", "itl_s"),
+    ("Inter-token latency, mean [s]", "itl_mean_s"),
     ("Completion tokens/s", "output_tokens_per_s"),
     ("Prompt share of GPU time", "prompt_share"),
-    ("Largest concurrency that fits", "max_concurrency"),
+    ("Largest concurrency the engine runs", "max_concurrency"),
+    ("KV cache per GPU [tokens]", "kv_cache_tokens"),
+    ("Capacity of one replica [requests/s]", "capacity_requests_per_s"),
+    ("Utilisation", "utilisation"),
+    ("Clients beyond what the engine runs (TRUE/FALSE)", "saturated"),
 )
 
 
 @xw.func(category=CATEGORY)
 @xl_arg("model", doc=_DOCS["model"])
 @xl_arg("gpu", doc=_DOCS["gpu"])
-@xl_arg("concurrency", doc="Sequences in flight on one replica (whole number ≥ 1).")
+@xl_arg("concurrency", doc="Clients in flight on one replica, each sending its next request when its last ends (≥ 1).")
 @xl_arg("prompt_tokens", doc=_DOCS["prompt_tokens"])
-@xl_arg("completion_tokens", doc=_DOCS["completion_tokens"])
+@xl_arg("completion_tokens", doc="Tokens generated for each request (whole number ≥ 2).")
 @xl_arg("tp", doc=_DOCS["tp"])
 @xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
 @xl_arg("pp", doc=_DOCS["pp"])
-def LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, tp=None, dtype=None, pp=None):
-    """One replica under continuous batching at a concurrency: a two-column spill of labels and values."""
+@xl_arg("engine", doc=_PLAN_DOCS["engine"])
+@xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+def LLM_OPERATING_POINT(
+    model, gpu, concurrency, prompt_tokens, completion_tokens, tp=None, dtype=None, pp=None, engine=None,
+    percentile=None,
+):  # fmt: skip
+    """One replica under a serving engine with C clients in flight: a two-column spill of labels and values."""
     try:
         op = llmxl.operating_point(
             _text(model, "model"),
@@ -372,14 +403,20 @@ def LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_token
             _cell_number(concurrency, "concurrency"),
             prompt_tokens=_cell_number(prompt_tokens, "prompt_tokens"),
             completion_tokens=_cell_number(completion_tokens, "completion_tokens"),
-            **given(tp=_cell_number(tp, "tp"), pp=_cell_number(pp, "pp"), dtype=_optional_text(dtype, "dtype")),
+            **given(
+                tp=_cell_number(tp, "tp"),
+                pp=_cell_number(pp, "pp"),
+                dtype=_optional_text(dtype, "dtype"),
+                **_load_options({"engine": engine, "percentile": percentile}),
+            ),
         )
     except LlmxlError as exc:
         return exc.excel_text()
-    rows = [["Model", op.model], ["GPU", op.gpu], ["Dtype", op.dtype], ["tp", op.tp]]
+    rows = [["Model", op.model], ["GPU", op.gpu], ["Dtype", op.dtype], ["tp", op.tp], ["Engine", op.engine],
+            ["Percentile", op.percentile]]  # fmt: skip
+    pct = f"{op.percentile:g}"
     for label, attr in _POINT:
-        value = getattr(op, attr)
-        rows.append([label, "n/a: one completion token" if value is None else value])
+        rows.append([label.format(p=pct), getattr(op, attr)])
     return cap_text(rows)
 
 
@@ -444,6 +481,8 @@ def LLM_API_PRICE(model, provider, kind=None):
 @xl_arg("itl_s_max", doc=_PLAN_DOCS["itl_s_max"])
 @xl_arg("tp", doc=_PLAN_DOCS["tp"])
 @xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
+@xl_arg("engine", doc=_PLAN_DOCS["engine"])
+@xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
 def LLM_BREAKEVEN(
     model,
     gpu,
@@ -457,6 +496,8 @@ def LLM_BREAKEVEN(
     itl_s_max=None,
     tp=None,
     dtype=None,
+    engine=None,
+    percentile=None,
 ):
     """Average requests/s above which self-hosting costs less than the API (#N/A with the reason if never)."""
     try:
@@ -486,6 +527,7 @@ def LLM_BREAKEVEN(
                 itl_s_max=_cell_number(itl_s_max, "itl_s_max"),
                 tp=_cell_number(tp, "tp"),
                 dtype=_optional_text(dtype, "dtype"),
+                **_load_options({"engine": engine, "percentile": percentile}),
             ),
         )
     except LlmxlError as exc:
@@ -508,13 +550,18 @@ _TABLE = (
     ("Replicas", "replicas"),
     ("GPUs", "num_gpus"),
     ("Utilisation", "utilisation"),
+    ("Peak utilisation", "peak_utilisation"),
     ("USD per GPU-hour", "gpu_hour_usd"),
     ("Monthly cost [USD]", "monthly_usd"),
     ("USD per 1M prompt tokens", "usd_per_1m_prompt_tokens"),
     ("USD per 1M completion tokens", "usd_per_1m_completion_tokens"),
     ("USD per 1M blended", "usd_per_1m_blended"),
-    ("TTFT [s]", "ttft_s"),
-    ("ITL [s]", "itl_s"),
+    ("TTFT at the percentile [s]", "ttft_s"),
+    ("ITL at the percentile [s]", "itl_s"),
+    ("TTFT mean [s]", "ttft_mean_s"),
+    ("ITL mean [s]", "itl_mean_s"),
+    ("Engine", "engine"),
+    ("Percentile", "percentile"),
     ("Price basis", "price_basis"),
     ("Power per GPU [kW]", "power_kw_per_gpu"),
     ("PUE", "pue"),
@@ -542,6 +589,8 @@ _TABLE = (
 @xl_arg("power_kw", doc=_PLAN_DOCS["power_kw"])
 @xl_arg("pue", doc=_PLAN_DOCS["pue"])
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
+@xl_arg("engine", doc=_PLAN_DOCS["engine"])
+@xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
 def LLM_PLAN(
     model,
     gpus,
@@ -559,6 +608,8 @@ def LLM_PLAN(
     power_kw=None,
     pue=None,
     grid_g_co2e_per_kwh=None,
+    engine=None,
+    percentile=None,
 ):
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())
@@ -588,8 +639,11 @@ _FRONTIER = (
     ("USD per 1M blended", "usd_per_1m_blended"),
     ("kWh per 1M tokens", "kwh_per_1m_tokens"),
     ("kg CO2e per 1M tokens", "kg_co2e_per_1m_tokens"),
-    ("TTFT [s]", "ttft_s"),
-    ("ITL [s]", "itl_s"),
+    ("TTFT at the percentile [s]", "ttft_s"),
+    ("ITL at the percentile [s]", "itl_s"),
+    ("ITL mean [s]", "itl_mean_s"),
+    ("Engine", "engine"),
+    ("Percentile", "percentile"),
     ("On the frontier", "pareto"),
 )
 
@@ -608,6 +662,8 @@ _FRONTIER = (
 @xl_arg("power_kw", doc=_PLAN_DOCS["power_kw"])
 @xl_arg("pue", doc=_PLAN_DOCS["pue"])
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
+@xl_arg("engine", doc=_PLAN_DOCS["engine"])
+@xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
 def LLM_FRONTIER(
     model,
     gpus,
@@ -622,6 +678,8 @@ def LLM_FRONTIER(
     power_kw=None,
     pue=None,
     grid_g_co2e_per_kwh=None,
+    engine=None,
+    percentile=None,
 ):
     """Cost per 1M tokens against output tokens/s per user over concurrency, per GPU, tp and dtype: a table."""
     args = dict(locals())
@@ -638,6 +696,7 @@ def LLM_FRONTIER(
                 tp=_optional(tp, "tp"),
                 dtype=_optional_text(_single(dtype, "dtype"), "dtype"),
                 max_concurrency=_optional(max_concurrency, "max_concurrency"),
+                **_load_options(args),
             ),
         )
         only = _flag(frontier_only, "frontier_only")
