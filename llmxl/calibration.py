@@ -32,7 +32,7 @@ from . import catalog
 from .errors import InvalidInputError, LlmxlError
 from .estimate import estimate
 from .measurements import METRICS, Measurement, check_duplicates, describe_sources, gather, read_measurements
-from .plan import operating_point
+from .operating import operating_point
 from .specs import SERVING_FIELDS
 
 __all__ = ["CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "read_measurements"]
@@ -197,15 +197,40 @@ def _predict(m: Measurement, gpu: Any) -> dict[str, float]:
         e = estimate(m.model, gpu, batch_size=m.batch_size, method="serving", **common)
         got = {"ttft_s": e.ttft_s, "tpot_s": e.tpot_s, "e2e_s": e.e2e_latency_s, "output_tokens_per_s": e.tokens_per_s}
     else:
-        op = operating_point(m.model, gpu, m.concurrency, **common)
-        itl = op.itl_s if op.itl_s is not None else 0.0
+        op = operating_point(m.model, gpu, m.concurrency, **common)  # a closed loop of that many clients
+        itl = op.itl_mean_s if op.itl_mean_s is not None else 0.0
         got = {
-            "ttft_s": op.ttft_s,
+            "ttft_s": op.ttft_mean_s,
             "tpot_s": itl,
-            "e2e_s": op.ttft_s + (n - 1) * itl,
+            "e2e_s": op.ttft_mean_s + (n - 1) * itl,
             "output_tokens_per_s": op.output_tokens_per_s,
         }
     return {k: float(got[k]) for k in m.metrics}
+
+
+def _predict_all(ms: list[Measurement], gpu: Any) -> list[dict[str, float]]:
+    """_predict of every run, the closed loops of one configuration in one operating point over their
+    concurrencies (an array), in the runs' order."""
+    out: dict[int, dict[str, float]] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, m in enumerate(ms):
+        if m.batch_size is not None:
+            out[i] = _predict(m, gpu)
+        else:
+            groups.setdefault((m.model, m.tp, m.pp, m.dtype, m.prompt_tokens, m.completion_tokens), []).append(i)
+    for (model, tp, pp, dtype, s, n), idx in groups.items():
+        C = np.array([ms[i].concurrency for i in idx], dtype=float)
+        op = operating_point(model, gpu, C, tp=tp, pp=pp, dtype=dtype, prompt_tokens=s, completion_tokens=n)
+        for j, i in enumerate(idx):
+            itl = float(op.itl_mean_s[j])
+            got = {
+                "ttft_s": float(op.ttft_mean_s[j]),
+                "tpot_s": itl,
+                "e2e_s": float(op.ttft_mean_s[j]) + (n - 1) * itl,
+                "output_tokens_per_s": float(op.output_tokens_per_s[j]),
+            }
+            out[i] = {k: got[k] for k in ms[i].metrics}
+    return [out[i] for i in range(len(ms))]
 
 
 class _Problem:
@@ -224,7 +249,7 @@ class _Problem:
 
     def predictions(self, values: Mapping[str, float]) -> np.ndarray:
         g = self.base.model_copy(update={_GPU_FIELD[c]: float(v) for c, v in self.tied(values).items()})
-        return np.array([v for m in self.ms for v in _predict(m, g).values()])
+        return np.array([v for got in _predict_all(self.ms, g) for v in got.values()])
 
 
 def _tie(ms: list[Measurement], start: Mapping[str, float]) -> float | None:

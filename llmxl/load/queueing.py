@@ -31,6 +31,8 @@ from .steps import Rates, step_time
 
 #: Rounds that settle the rate and the blended cost of a prompt (a fixed count, so formulas can repeat them).
 _ROUNDS = 4
+#: Most steps the closed loop's root search takes (it ends when the bracket is within 1e-10 of C).
+_CLOSED_LOOP_STEPS = 100
 
 __all__ = [
     "ReplicaLoad",
@@ -293,25 +295,61 @@ def closed_loop(
     requests not yet decoding), λ(B) the open model's at mean decode concurrency B. A request arrives to find
     the other C − 1 clients' requests (the arrival theorem of closed queueing networks): its time to first
     token is the open model's at B (C − 1) / C, so one client alone waits for nothing but its own prefill. B
-    solves this by bisection over [0, min(C, cap)]: the engine runs at most ``cap`` sequences, and past it the
-    others queue, each waiting (C − B − λ TTFT) / λ more.
+    solves this over [0, min(C, cap)] (a bracketing search, to 1e-10 of C): the engine runs at most ``cap``
+    sequences, and past it the others queue, each waiting (C − B − λ TTFT) / λ more.
     """
     C = np.asarray(C, dtype=np.float64)
     kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s)
     seen = (C - 1) / C
 
     def both(B: Any, pct: float | None) -> tuple[ReplicaLoad, ReplicaLoad]:
-        return at_concurrency(r, s, n, B, percentile=pct, **kw), at_concurrency(r, s, n, B * seen, percentile=pct, **kw)
+        # the loads at B and at B (C − 1) / C, in one evaluation over both
+        B = np.broadcast_to(B, C.shape)
+        two = at_concurrency(r, s, n, np.concatenate([B.ravel(), (B * seen).ravel()]), percentile=pct, **kw)
+        k = B.size
+        return (
+            ReplicaLoad(*(np.asarray(v)[:k].reshape(C.shape) for v in two)),
+            ReplicaLoad(*(np.asarray(v)[k:].reshape(C.shape) for v in two)),
+        )
 
     top = np.minimum(C, float(cap))
-    lo, hi = np.zeros_like(top), top.copy()
-    for _ in range(30):  # to 1e-9 of C
-        mid = (lo + hi) / 2
-        load, arriving = both(mid, None)
+
+    def excess(B: Any) -> Any:  # requests in flight at B beyond C: rises with B; inf where B saturates
+        load, arriving = both(B, None)
         with np.errstate(invalid="ignore"):
-            over = ~(mid + load.requests_per_s * arriving.ttft_s < C)  # inf TTFT (saturated) counts as over
-        hi = np.where(over, mid, hi)
-        lo = np.where(over, lo, mid)
+            f = B + load.requests_per_s * arriving.ttft_s - C
+        return np.where(np.isnan(f), np.inf, f)
+
+    # the root of excess over [0, top]: the step B − excess(B) = C − λ TTFT (requests decoding are those in flight
+    # less those waiting for a first token), taken while it stays inside the bracket; else regula falsi with
+    # the Illinois step (bisection where a side is inf). The root stays bracketed, as in a bisection.
+    lo, hi = np.zeros_like(top), top.copy()
+    f_lo, f_hi = -C + 0.0 * top, excess(top)
+    bound = f_hi < 0  # even B = top holds fewer than C in flight: the engine runs top, the rest queue
+    f_hi = np.where(bound, 1.0, f_hi)
+    x, f = hi, f_hi
+    side = np.zeros_like(top)  # which end moved last: -1 lo, 1 hi
+    tol = 1e-10 * np.maximum(C, 1.0)
+    for _ in range(_CLOSED_LOOP_STEPS):
+        # each element stops on its own, so an array of loads gives what each load alone gives
+        active = ~((hi - lo <= tol) | bound)
+        if not active.any():
+            break
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = x - f
+            falsi = np.where(np.isfinite(f_hi), (lo * f_hi - hi * f_lo) / (f_hi - f_lo), (lo + hi) / 2)
+        x = np.where((step > lo) & (step < hi), step, np.where((falsi > lo) & (falsi < hi), falsi, (lo + hi) / 2))
+        f = excess(x)
+        found = active & (np.abs(f) <= tol)
+        over = active & ~found & (f >= 0)
+        under = active & ~found & ~(f >= 0)
+        # Illinois: an end kept twice in a row has its value halved, so the next step moves it too
+        f_lo = np.where(over & (side == 1), f_lo / 2, f_lo)
+        f_hi = np.where(under & (side == -1), f_hi / 2, f_hi)
+        hi, f_hi = np.where(over | found, x, hi), np.where(over, f, f_hi)
+        lo, f_lo = np.where(under | found, x, lo), np.where(under, f, f_lo)
+        side = np.where(over, 1.0, np.where(under, -1.0, side))
+    hi = np.where(bound, top, hi)
     load, arriving = both(hi, percentile)
     # engine-bound: at B = cap the requests in flight fall short of C; the rest wait in the queue before it
     lam = load.requests_per_s
