@@ -96,10 +96,9 @@ def fit(
 def fitted(row: dict[str, str]) -> bool:
     """Whether a point takes part in fitting the defaults.
 
-    Runs at a fixed concurrency do not: their figures come from the closed-loop operating point of
-    docs/methodology.md ("Capacity planning"), which by definition keeps time to first token at T1 + DB and
-    charges every prefill to the decode steps; how far real engines depart from that is the operating point's
-    error, not the GPU's, and fitting it would bend the GPU constants for every other regime. They are
+    Runs at a fixed concurrency do not: their figures come from the closed loop of docs/methodology.md
+    ("Engines and load"), whose queueing for prefill and front-end time are the load model's, not the GPU's;
+    fitting the GPU constants to how far real engines depart from it would bend them for every other regime. They are
     estimated with the constants fitted to the other points, like any held-out point.
     """
     return not row["regime"].startswith("concurrency_")

@@ -112,11 +112,12 @@ def predict(row: dict[str, str], method: str) -> tuple[float | None, str]:
             ).e2e_latency_s, ""
         if row["regime"] in CONCURRENT_FIGURES:
             b = int(row["batch_size"])  # the concurrency
-            if method == "serving":  # continuous batching: the operating point of one replica at B in flight
+            if method == "serving":  # a closed loop of B clients on one replica (means: what runs report)
                 op = llmxl.operating_point(
                     row["model"], row["gpu"], b, **{k: v for k, v in common.items() if k != "method"}
                 )
-                figures = {"ttft_s": op.ttft_s, "tpot_s": op.itl_s, "output_tokens_per_s": op.output_tokens_per_s}
+                figures = {"ttft_s": op.ttft_mean_s, "tpot_s": op.itl_mean_s,
+                           "output_tokens_per_s": op.output_tokens_per_s}  # fmt: skip
             else:  # the roofline methods have no continuous batching: a static batch of B instead
                 e = llmxl.estimate(row["model"], row["gpu"], batch_size=b, **common)
                 figures = {"ttft_s": e.ttft_s, "tpot_s": e.tpot_s, "output_tokens_per_s": e.tokens_per_s}

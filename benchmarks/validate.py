@@ -104,11 +104,11 @@ def markdown(res: list[dict[str, object]]) -> str:
         "  `standard`, which has no continuous batching, as its largest static batch;",
         "- *end-to-end latency*: the time a static batch takes to generate all its tokens;",
         "- *at a fixed concurrency*: time to first token, inter-token latency and output tokens/s of a replica that",
-        "  always has B requests in flight. `serving` takes them from its operating point (docs/methodology.md,",
-        "  capacity planning), `standard` from a static batch of B. These points are not used to fit the",
-        "  constants: the operating point keeps time to first token at T1 + DB by definition, and fitting the",
-        "  GPU constants to what that leaves out would bend them for every other regime; they are estimated as",
-        "  held-out points.",
+        "  always has B requests in flight. `serving` takes their means from a closed loop of B clients under the",
+        "  default engine (docs/methodology.md, \"Engines and load\"), `standard` from a static batch of B. These",
+        "  points are not used to fit the constants: what they measure beyond the steps (queueing for prefill,",
+        "  the front end) is the load model's error, not the GPU's, and fitting the GPU constants to it would",
+        "  bend them for every other regime; they are estimated as held-out points.",
         "",
         "![Estimated against measured, log axes](validation.png)",
         "",
@@ -274,9 +274,8 @@ def calibration_section(rows: list[fitting.Stack]) -> list[str]:
     lines += [
         f"| all held-out figures | {100 * before:.1f} % | {100 * after:.1f} % |",
         "",
-        "The largest misses left are in time to first token, which rises with concurrency in the measurements",
-        "(requests wait for one another's prefills) and barely in the model's closed-loop operating point; and every",
-        "fit ends with the HBM efficiency at its upper bound of 1.",
+        "Calibrated, the closed loop follows the measured rise of time to first token with concurrency (requests",
+        "wait for one another's prefills); the largest miss left is at concurrency 50.",
     ]
     return lines
 
