@@ -20,6 +20,8 @@ percentile and cap on concurrency the file was built with. Traffic, targets, pri
 costs, the discount and the API prices recalculate; when the prompt or completion cell no longer holds what
 the sheet was computed for (or the engine, percentile or cap cell is changed), every result says so and
 names the ``llmxl workbook plan`` command that rebuilds it, rather than showing a number for another shape.
+The sheet holds B up to each configuration's B_max only; a plan needing more than :data:`MAX_LOAD_ROWS`
+rows in all (small models under a high cap on sequences, many configurations) is refused.
 
 Formulas use INDEX, MATCH, MIN, MAX, IF, IFERROR, ROUND, ROUNDUP, INT, LOG10, ABS, POWER, ISNUMBER and
 arithmetic only, so Excel and LibreOffice compute them alike with no add-in.
@@ -55,8 +57,10 @@ TRAFFIC_LEVELS = 121
 #: Most rows the Load sheet holds (every configuration's B = 1 ... B_max); a plan needing more is refused.
 MAX_LOAD_ROWS = 200_000
 WRAP = Alignment(wrap_text=True, vertical="top")
-REASON_WIDTH = 60  # the reason column, in characters of the default font
-REASON_CHARS_PER_LINE = 55  # what fits on one line of it, leaving room for word breaks
+TOP = Alignment(vertical="top")
+RIGHT = Alignment(horizontal="right", vertical="top")
+REASON_WIDTH = 50  # the reason column, in characters of the default font
+REASON_CHARS_PER_LINE = 45  # what fits on one line of it, leaving room for word breaks
 LOAD_FIRST = 6  # first data row of the Load sheet
 STALE = "plan_stale"  # the defined name of the check that the Load sheet fits the inputs ("" when it does)
 
@@ -127,6 +131,15 @@ def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[st
         "plan_api_prompt": ("API price, prompt [USD per 1M tokens]", api[1]),
         "plan_api_completion": ("API price, completion [USD per 1M tokens]", api[2]),
     }
+
+
+_INPUT_FORMATS = {
+    "plan_rps": "#,##0.####", "plan_peak_rps": "#,##0.####", "plan_prompt": "#,##0", "plan_completion": "#,##0",
+    "plan_ttft_max": "0.000###", "plan_itl_max": "0.000###", "plan_gpu_hour_usd": "$#,##0.00##",
+    "plan_discount": "0.0##", "plan_purchase_usd": "$#,##0", "plan_years": "0.##", "plan_power_kw": "0.0##",
+    "plan_pue": "0.0#", "plan_usd_per_kwh": "$0.000#", "plan_other_usd": "$#,##0",
+    "plan_api_prompt": "$#,##0.00##", "plan_api_completion": "$#,##0.00##",
+}  # fmt: skip
 
 
 def _api_price_rows(price: ApiPrice | None) -> list[tuple[str, str]]:
@@ -345,6 +358,9 @@ def build_plan_workbook(
     price_info = {"rented": gpu_hour_usd, "discount": reservation_discount, "owned": owned}
     inputs = _inputs(p, api, price_info)
     input_block(wb, ws, 4, inputs)
+    for i, name in enumerate(inputs):  # numbers as they read, not as typed
+        if name in _INPUT_FORMATS:
+            ws.cell(4 + i, 2).number_format = _INPUT_FORMATS[name]
     row0 = 4 + len(inputs) + 1
     engine_text = _engine_text(eng, engine)
     cap_text = "none" if max_concurrency is None else str(max_concurrency)
@@ -498,8 +514,13 @@ def build_plan_workbook(
             cell = put_formula(ws, r, col, formula, number_format=fmt)
             if col == 22:  # reasons wrap within their column instead of being cut
                 cell.alignment = WRAP
+            elif col == 23:  # "never" beside the numbers of the other rows
+                cell.alignment = RIGHT
         if row.reason:  # rows are as tall as the reason the plan gives now (readers do not grow rows themselves)
             ws.row_dimensions[r].height = 15 * math.ceil(len(row.reason) / REASON_CHARS_PER_LINE)
+            for col in range(1, len(headers) + 1):  # the row reads from its top, with its reason
+                if col not in (22, 23):
+                    ws.cell(r, col).alignment = TOP
     last = first + len(configs) - 1
     for name, col in (("plan_cost", "Q"), ("plan_bstar", "H"), ("plan_mu", "I"), ("plan_gpus_per_replica", "B")):
         define(wb, name, f"'Plan'!${col}${first}:${col}${last}")
@@ -532,7 +553,8 @@ def build_plan_workbook(
     define(wb, "plan_best_blended", f"'Plan'!$B${s0 + 4}")
     define(wb, "plan_breakeven", f"'Plan'!$B${s0 + 6}")
 
-    _write_chart(ws, chart_ws, configs, labels, first, s0 + len(summary) + 3, hours)
+    served = [(first + k, label) for k, (block, label) in enumerate(zip(blocks, labels, strict=True)) if block]
+    _write_chart(ws, chart_ws, served, s0 + len(summary) + 3, hours)
     _layout_plan(ws, table_first, len(headers))
     return wb
 
@@ -544,27 +566,26 @@ def _unique(gpus: list[Any]) -> list[Any]:
     return list(seen.values())
 
 
-def _write_chart(ws: Any, chart_ws: Any, configs: list[Any], labels: list[str], first: int, anchor: int,
-                 hours: float) -> None:  # fmt: skip
-    """Chart data (self-hosted and API cost at 121 traffic levels) and the chart on the Plan sheet."""
+def _write_chart(ws: Any, chart_ws: Any, served: list[tuple[int, str]], anchor: int, hours: float) -> None:
+    """Chart data (self-hosted and API cost at 121 traffic levels) and the chart on the Plan sheet; ``served``
+    holds the Plan sheet row and label of each configuration the engine runs."""
     put(
         chart_ws, 1, 1, "Monthly cost against average traffic (peak = average × the plan's peak factor)"
     ).font = TITLE_FONT
     put_formula(chart_ws, 2, 1, f'=IF({STALE}="","",{STALE})')
-    n_cfg = len(configs)
+    n_cfg = len(served)
     header_row(
         chart_ws,
         3,
         ["Average traffic [requests/s]", "Self-hosted, cheapest [USD/month]", "API [USD/month]",
-         "Break-even traffic [requests/s]", "Break-even cost [USD/month]"] + [f"{c} [USD/month]" for c in labels],
+         "Break-even traffic [requests/s]", "Break-even cost [USD/month]"] + [f"{c} [USD/month]" for _, c in served],
     )  # fmt: skip
     c_first = 4
     last_col = get_column_letter(5 + n_cfg)
     for i in range(TRAFFIC_LEVELS):
         r = c_first + i
         put_formula(chart_ws, r, 1, f"=2*plan_rps*{i}/{TRAFFIC_LEVELS - 1}", number_format="0.000")
-        for k in range(n_cfg):
-            pr = first + k
+        for k, (pr, _) in enumerate(served):
             put_formula(
                 chart_ws,
                 r,
@@ -573,8 +594,8 @@ def _write_chart(ws: Any, chart_ws: Any, configs: list[Any], labels: list[str], 
                 f"ROUNDUP(plan_peak_factor*A{r}/Plan!$I${pr},0)*Plan!$B${pr}*Plan!$C${pr}*Plan!$P${pr}*{hours:g}))",
                 number_format="$#,##0",
             )
-        put_formula(chart_ws, r, 2, f"=IF(COUNT(F{r}:{last_col}{r})=0,NA(),MIN(F{r}:{last_col}{r}))",
-                    number_format="$#,##0")  # fmt: skip
+        cheapest = f"=IF(COUNT(F{r}:{last_col}{r})=0,NA(),MIN(F{r}:{last_col}{r}))" if served else "=NA()"
+        put_formula(chart_ws, r, 2, cheapest, number_format="$#,##0")
         put_formula(chart_ws, r, 3, f'=IF(plan_api_per_rps="",NA(),plan_api_per_rps*A{r})', number_format="$#,##0")
     put_formula(chart_ws, c_first, 4, "=IF(ISNUMBER(plan_breakeven),plan_breakeven,NA())", number_format="0.000")
     put_formula(chart_ws, c_first, 5, "=IF(ISNUMBER(plan_breakeven),plan_breakeven*plan_api_per_rps,NA())",
