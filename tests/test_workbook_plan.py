@@ -306,3 +306,22 @@ def test_the_plan_sheet_names_the_api_price_source_and_date(tmp_path, capsys):
     ws = openpyxl.load_workbook(tmp_path / "q.xlsx")["Plan"]
     assert not any(str(ws.cell(r, 1).value).startswith("API price dated") for r in range(1, 60))
     capsys.readouterr()
+
+
+def test_numbers_in_the_reasons_read_as_python_formats_them(tmp_path):
+    """The reason's numbers are f"{x:.3g}" and f"{x:g}" in formulas (LibreOffice agrees: checked by hand over
+    the same values); here the values llmxl's own evaluator writes into the file."""
+    from llmxl.workbook.build import put_formula
+    from llmxl.workbook.files import save_workbook
+
+    rng = random.Random(7)
+    values = [10 ** rng.uniform(-7, 5) for _ in range(200)] + [0.001, 1000, 999.6, 9.996, 9.996e-5, 1e-4, 0.169]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i, v in enumerate(values, start=1):
+        ws.cell(i, 1).value = v
+        put_formula(ws, i, 2, "=" + plan_workbook._g(f"A{i}", 3))
+        put_formula(ws, i, 3, "=" + plan_workbook._g(f"-A{i}", 6))
+    ws = openpyxl.load_workbook(save_workbook(wb, tmp_path / "g.xlsx", force=False), data_only=True).active
+    assert [ws.cell(i, 2).value for i in range(1, len(values) + 1)] == [f"{v:.3g}" for v in values]
+    assert [ws.cell(i, 3).value for i in range(1, len(values) + 1)] == [f"{-v:.6g}" for v in values]
