@@ -338,8 +338,15 @@ def test_a_plan_workbook_of_a_config_carries_its_figures(capsys, tmp_path):
     code, _, err = run(capsys, "plan", "--model", cfg, "--gpu", "h100-sxm-80gb", "--prompt", "16", "--completion",
                        "16", "--rps", "1", "--tp", "1", "--gpu-hour-usd", "2", "-o", str(xlsx))  # fmt: skip
     assert code == 0, err
-    rows = [r for r in load_workbook(xlsx)["Catalog"].iter_rows(values_only=True) if r and r[0] == cfg]
-    assert rows and DENSE["hidden_size"] in rows[0]
+    # the Load sheet is the config's load model, not that of the catalog model it names
+    wb = load_workbook(xlsx, data_only=True)
+    shape = dict(prompt_tokens=16, completion_tokens=16, requests_per_s=1, tp=1, gpu_hour_usd=2)
+    own, named = (llmxl.plan(m, "h100-sxm-80gb", **shape).rows[0] for m in (cfg, "llama-3.1-8b"))
+    load = wb["Load"]
+    sheet, cell = next(iter(wb.defined_names["plan_model"].destinations))
+    assert wb[sheet][cell].value == cfg and load["B6"].value == 1
+    assert load[f"C{5 + own.concurrency}"].value == pytest.approx(own.requests_per_s, rel=1e-12)
+    assert own.requests_per_s != pytest.approx(named.requests_per_s, rel=1e-3)
 
 
 def test_a_nul_byte_in_a_config_path_is_refused(tmp_path):

@@ -149,5 +149,11 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: boo
             help="instead of a plan, the cost-interactivity frontier: USD per 1M tokens against output tokens/s "
             "per user over concurrency, for every GPU, tp and dtype (no traffic, targets or --api)",
         )
-    if example:
-        p.set_defaults(**_PLAN_EXAMPLE)
+    if example:  # not --gpu: argparse would append the GPUs given to the example's (see example_gpus)
+        p.set_defaults(**{k: v for k, v in _PLAN_EXAMPLE.items() if k != "gpu"})
+
+
+def example_gpus(args: argparse.Namespace) -> None:
+    """The example's GPUs when none is given (`llmxl workbook plan`), and only those given otherwise."""
+    if args.gpu is None:
+        args.gpu = list(_PLAN_EXAMPLE["gpu"])

@@ -372,6 +372,7 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
             if args.max_concurrency is None
             else check_count(args.max_concurrency, "max_concurrency"),
             model=model,
+            engine=options["engine"],
         )
         print(f"wrote {printable(str(path))} ({len(p.rows)} candidate configurations)", file=note)
     return 0 if p.best is not None else EXIT_NONE_MEETS

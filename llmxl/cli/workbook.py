@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_plan_options
+from .options import add_plan_options, example_gpus
 
 
 def add_parser(sub: Any) -> None:
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         from .plan import run as run_plan
 
         args.csv = args.json_path = None
+        example_gpus(args)
         return run_plan(args)
     from ..workbook.reference import write_reference_workbook
 

@@ -15,7 +15,7 @@ The evaluator covers what llmxl's workbooks use, with Excel's semantics:
 * INDEX (row 0 means the formula's own row, as in a cell formula), MATCH (exact, with the
   ``* ? ~`` wildcards), IF and IFERROR (lazy, as in Excel), AND, OR, NOT, MAX, MIN, SUM,
   COUNT, SUMPRODUCT (its argument evaluated as an array), ROUND and ROUNDUP (half away from
-  zero), POWER, LN, SUBSTITUTE, ISNUMBER, NA and defined names.
+  zero), POWER, LN, LOG10, INT, ABS, SUBSTITUTE, ISNUMBER, NA and defined names.
 
 Anything else raises :class:`Unsupported`; the workbook is then written without cached values
 (its formulas recalculate on load as before), so a value is never guessed.

@@ -1,5 +1,6 @@
 """The worksheet functions the evaluator supports: IF, IFERROR, INDEX, MATCH, SUM, MAX, MIN, COUNT, AND, OR,
-NOT, SUMPRODUCT, ROUND, ROUNDUP, POWER, LN, SUBSTITUTE, ISNUMBER and NA (their semantics: :mod:`.evaluate`).
+NOT, SUMPRODUCT, ROUND, ROUNDUP, POWER, LN, LOG10, INT, ABS, SUBSTITUTE, ISNUMBER and NA (their semantics:
+:mod:`.evaluate`).
 
 ``_FUNCTIONS`` is the registry the evaluator compiles calls with: each name maps to a maker that, given the
 workbook (``Book``) and the call's arguments compiled (``Fn``, functions of the environment ``Env``), returns
@@ -348,6 +349,20 @@ def _ln(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.log(np.where(x > 0, x, 1.0)), x <= 0
 
 
+def _log10(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(all="ignore"):
+        return np.log10(np.where(x > 0, x, 1.0)), x <= 0
+
+
+def _int(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """INT: the largest whole number not above x."""
+    return np.floor(x), np.zeros(x.shape, bool)
+
+
+def _abs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.abs(x), np.zeros(x.shape, bool)
+
+
 def _f_round(up: bool) -> Callable[[Book, list[Fn]], Fn]:
     def make(book: Book, fns: list[Fn]) -> Fn:
         def call(env: Env) -> V:
@@ -423,6 +438,9 @@ _FUNCTIONS: dict[str, Callable[[Book, list[Fn]], Fn]] = {
     "ROUNDUP": _f_round(True),
     "POWER": _f_power,
     "LN": _unary_number(_ln),
+    "LOG10": _unary_number(_log10),
+    "INT": _unary_number(_int),
+    "ABS": _unary_number(_abs),
     "SUBSTITUTE": _f_substitute,
     "ISNUMBER": _f_isnumber,
     "NA": _f_na,

@@ -1,22 +1,30 @@
-"""``llmxl workbook plan``: a capacity plan whose cells are live, native formulas.
+"""``llmxl workbook plan``: a capacity plan whose cells are live, native formulas over the load model.
 
 Sheets:
 
-* **Plan**: the inputs (traffic, request shape, latency targets, price basis, an API's
-  prices), one row per candidate configuration (GPU × tp × dtype) with its concurrency,
-  replicas, GPUs, monthly cost, cost per 1M tokens and why it cannot serve when it cannot,
-  the break-even against the API, and a chart of monthly cost against average traffic.
-* **Grid**: the concurrency search. For each configuration, the operating point at each
-  concurrency of a grid (1, 2, 3, 4, 6, 8, 12 ... up to what fits), and whether it meets
-  the target. The plan takes the largest grid point that does. The grid holds the exact
-  answer of :func:`llmxl.plan` for the inputs it was built with (and the point after it);
-  when edited inputs move the answer between two grid points, the row says so.
+* **Plan**: the inputs (traffic, request shape, latency targets, price basis, an API's prices), what the
+  workbook was built for (model, engine, percentile, cap on concurrency), one row per candidate configuration
+  (GPU × tp × dtype) with its design concurrency B*, requests/s per replica, latency at the percentile,
+  replicas, GPUs, utilisation, monthly cost, cost per 1M tokens and why it cannot serve when it cannot, the
+  cheapest configuration, the break-even against the API, and a chart of monthly cost against average
+  traffic. Every result is a formula, and equals :func:`llmxl.plan` for the inputs in the yellow cells.
+* **Load**: the closed-form load model (docs/methodology.md, "Engines and load"; llmxl.load.queueing) of each
+  configuration at mean concurrency B = 1, 2, ... up to its capacity B_max: requests/s λ(B), time to first
+  token and inter-token latency at the percentile and their means, and the prompts' share φ of the replica's
+  time, as values llmxl computed when it wrote the file; beside them a formula per row says whether B meets
+  the Plan sheet's targets. B* is the first B that misses, less one (B_max when none misses), read with MATCH.
 * **Chart data**: self-hosted and API cost at 121 traffic levels, for the chart.
-* **Calc** and **Catalog**: the `serving` method as formulas over the catalog, as in every
-  llmxl workbook.
 
-Formulas use INDEX, MATCH, MIN, MAX, IF, ROUNDUP, SUMPRODUCT and arithmetic only, so
-Excel and LibreOffice compute them alike with no add-in.
+The limit: the Load sheet holds the model for the request shape (prompt and completion tokens), engine,
+percentile and cap on concurrency the file was built with. Traffic, targets, prices, the owned-hardware
+costs, the discount and the API prices recalculate; when the prompt or completion cell no longer holds what
+the sheet was computed for (or the engine, percentile or cap cell is changed), every result says so and
+names the ``llmxl workbook plan`` command that rebuilds it, rather than showing a number for another shape.
+The sheet holds B up to each configuration's B_max only; a plan needing more than :data:`MAX_LOAD_ROWS`
+rows in all (small models under a high cap on sequences, many configurations) is refused.
+
+Formulas use INDEX, MATCH, MIN, MAX, IF, IFERROR, ROUND, ROUNDUP, INT, LOG10, ABS, POWER, ISNUMBER and
+arithmetic only, so Excel and LibreOffice compute them alike with no add-in.
 """
 
 from __future__ import annotations
@@ -25,72 +33,93 @@ import datetime as _dt
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Alignment
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 
 from .. import catalog, prices
+from ..errors import InvalidInputError, LlmxlError
 from ..plan import Plan
 
 if TYPE_CHECKING:
     from ..specs import ApiPrice
-from .build import (
-    HEADER_FONT,
-    TITLE_FONT,
-    define,
-    header_row,
-    input_block,
-    put,
-    put_formula,
-    write_calc_sheet,
-    write_catalog_sheet,
-)
-from .calc import Formula
+from .build import HEADER_FONT, TITLE_FONT, define, fit_header_rows, header_row, input_block, put, put_formula
 from .files import gc_paused, save_workbook
 
-__all__ = ["build_plan_workbook", "concurrency_grid", "write_plan_workbook"]
+__all__ = ["MAX_LOAD_ROWS", "build_plan_workbook", "write_plan_workbook"]
 
 TRAFFIC_LEVELS = 121
+#: Most rows the Load sheet holds (every configuration's B = 1 ... B_max); a plan needing more is refused.
+MAX_LOAD_ROWS = 200_000
 WRAP = Alignment(wrap_text=True, vertical="top")
-REASON_WIDTH = 60  # column T, in characters of the default font
-REASON_CHARS_PER_LINE = 55  # what fits on one line of it, leaving room for word breaks
-_BIG = "1E+300"
+TOP = Alignment(vertical="top")
+RIGHT = Alignment(horizontal="right", vertical="top")
+REASON_WIDTH = 50  # the reason column, in characters of the default font
+REASON_CHARS_PER_LINE = 45  # what fits on one line of it, leaving room for word breaks
+LOAD_FIRST = 6  # first data row of the Load sheet
+STALE = "plan_stale"  # the defined name of the check that the Load sheet fits the inputs ("" when it does)
 
 
-def concurrency_grid(top: int, exact: int | None = None) -> list[int]:
-    """1, 2, 3, 4, 6, 8, 12, 16 ... (×1.5 and ×2 alternately) up to ``top``, with ``top`` itself,
-    and ``exact`` and ``exact + 1`` when given (so the engine's answer is on the grid)."""
-    points = {1}
-    a, b = 2, 3
-    while a <= top:
-        points.add(a)
-        if b <= top:
-            points.add(b)
-        a, b = a * 2, b * 2
-    points.add(top)
-    if exact:
-        points.update(p for p in (exact, exact + 1) if p <= top)
-    return sorted(p for p in points if 1 <= p <= top)
+class _Block(NamedTuple):
+    """One configuration's rows on the Load sheet (None for a configuration the engine cannot run)."""
+
+    first: int
+    last: int
+    fit: int
+    b_max: int
+    load: Any  # the sweep (llmxl.load.queueing.ReplicaLoad) up to B_max
 
 
-# Inputs of the Plan sheet: name -> (label, value from the plan).
+# --- text in formulas ----------------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """``text`` with the characters a workbook cannot hold replaced, as :func:`.build.put` does."""
+    from .build import _UNWRITABLE, ILLEGAL_CHARACTERS_RE
+
+    return _UNWRITABLE.sub("\ufffd", ILLEGAL_CHARACTERS_RE.sub("?", text))
+
+
+def _literal(text: str) -> str:
+    """``text`` as a formula's string constant (quotes doubled; chunks of at most 250 characters, joined with
+    ``&``, since a spreadsheet takes no longer constant)."""
+    text = _clean(text)
+    chunks = [text[i : i + 250] for i in range(0, len(text), 250)] or [""]
+    return "&".join('"' + c.replace('"', '""') + '"' for c in chunks)
+
+
+def _g(x: str, digits: int) -> str:
+    """A formula giving the text Python's ``f"{x:.{digits}g}"`` gives for the number ``x`` (an expression):
+    ``digits`` significant digits, positional for exponents from -4 to digits - 1, else as 1.23e-05."""
+    a = f"ABS({x})"
+    e0 = f"INT(LOG10({a}))"
+    r = f"ROUND({a},{digits - 1}-{e0})"
+    e = f"INT(LOG10({r}))"
+    sci = f'ROUND({r}/POWER(10,{e}),{digits - 1})&"e"&IF({e}<0,"-","+")&IF(ABS({e})<10,"0","")&ABS({e})'
+    body = f'IF(AND({e}>=-4,{e}<{digits}),{r}&"",{sci})'
+    return f'IF({x}=0,"0",IF({x}<0,"-","")&{body})'
+
+
+# --- inputs ----------------------------------------------------------------------------------------------
+
+
 def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     # Owned hardware: the given figures, else the example of llmxl/data/finance.toml (sourced there).
     owned = {**catalog.get_catalog().finance.owned_example, **price["owned"]}
     return {
-        "plan_model": ("Model", p.model),
         "plan_rps": ("Average traffic [requests/s]", p.requests_per_s),
         "plan_peak_rps": ("Peak traffic [requests/s]", p.peak_requests_per_s),
-        "plan_prompt": ("Prompt tokens per request", p.prompt_tokens),
-        "plan_completion": ("Completion tokens per request", p.completion_tokens),
-        "plan_ttft_max": ("Target time to first token [s] (blank: none)", p.ttft_s_max),
-        "plan_itl_max": ("Target inter-token latency [s] (blank: none)", p.itl_s_max),
-        "plan_max_concurrency": ("Cap on concurrency per replica (blank: none)", price["max_concurrency"]),
+        "plan_prompt": ("Prompt tokens per request (the Load sheet's: see below)", p.prompt_tokens),
+        "plan_completion": ("Completion tokens per request (the Load sheet's: see below)", p.completion_tokens),
+        "plan_ttft_max": (f"Target time to first token, p{p.percentile:g} [s] (blank: none)", p.ttft_s_max),
+        "plan_itl_max": (f"Target inter-token latency, p{p.percentile:g} [s] (blank: none)", p.itl_s_max),
         "plan_gpu_hour_usd": ("Rented price per GPU-hour [USD] (blank: each GPU's catalog price)", price["rented"]),
-        "plan_discount": ("Reservation discount (fraction off)", price["discount"]),
+        "plan_discount": ("Reservation discount on the rented price (fraction off)", price["discount"]),
         "plan_owned": ("Price basis: owned (1) or rented (0)", 1 if price["owned"] else 0),
         "plan_purchase_usd": ("Owned: purchase price per GPU [USD]", owned["purchase_usd"]),
         "plan_years": ("Owned: depreciation [years]", owned["years"]),
@@ -102,6 +131,15 @@ def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[st
         "plan_api_prompt": ("API price, prompt [USD per 1M tokens]", api[1]),
         "plan_api_completion": ("API price, completion [USD per 1M tokens]", api[2]),
     }
+
+
+_INPUT_FORMATS = {
+    "plan_rps": "#,##0.####", "plan_peak_rps": "#,##0.####", "plan_prompt": "#,##0", "plan_completion": "#,##0",
+    "plan_ttft_max": "0.000###", "plan_itl_max": "0.000###", "plan_gpu_hour_usd": "$#,##0.00##",
+    "plan_discount": "0.0##", "plan_purchase_usd": "$#,##0", "plan_years": "0.##", "plan_power_kw": "0.0##",
+    "plan_pue": "0.0#", "plan_usd_per_kwh": "$0.000#", "plan_other_usd": "$#,##0",
+    "plan_api_prompt": "$#,##0.00##", "plan_api_completion": "$#,##0.00##",
+}  # fmt: skip
 
 
 def _api_price_rows(price: ApiPrice | None) -> list[tuple[str, str]]:
@@ -119,6 +157,147 @@ def _api_price_rows(price: ApiPrice | None) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
+def _engine_text(eng: Any, given: Any) -> str:
+    """The engine as the sheet names it: its id, the release its profile holds and the settings given."""
+    text = f"{eng.id} {eng.version}" if getattr(eng, "version", None) else eng.id
+    settings = given.partition(":")[2].strip() if isinstance(given, str) else ""
+    return f"{text} ({settings})" if settings else text
+
+
+def _catalog_prices(gpus: list[Any]) -> str:
+    parts = []
+    for g in gpus:
+        if g.usd_per_hour is None:
+            parts.append(f"{g.id}: none")
+            continue
+        when = f", checked {g.usd_per_hour_checked.isoformat()}" if g.usd_per_hour_checked else ""
+        source = f", {g.usd_per_hour_source}" if g.usd_per_hour_source else ""
+        parts.append(f"{g.id}: ${g.usd_per_hour:g}{source}{when}")
+    return "; ".join(parts)
+
+
+# --- the load model of each configuration ----------------------------------------------------------------
+
+
+def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> tuple[list[_Block | None], list[Any]]:
+    """Each row's load model (as plan() computed it), with its rows on the Load sheet; and each row's GPU."""
+    from ..operating import DEFAULT_PERCENTILE, configured
+    from ..resolve import resolve_gpu
+
+    pct = DEFAULT_PERCENTILE if p.percentile is None else p.percentile
+    out: list[_Block | None] = []
+    gpus = []
+    row_at = LOAD_FIRST
+    for row in p.rows:
+        g = resolve_gpu(row.gpu)
+        gpus.append(g)
+        if row.capacity_requests_per_s is None:  # the engine cannot run it: the row's reason says why
+            out.append(None)
+            continue
+        try:
+            c = configured(spec, g, row.tp, row.pp, row.dtype, p.prompt_tokens, p.completion_tokens, fe, he, eng,
+                           cap, pct)  # fmt: skip
+        except LlmxlError as exc:
+            raise InvalidInputError(
+                f"{row.gpu} tp={row.tp} {row.dtype} no longer builds ({exc.message}); plan and write the workbook "
+                "with the same inputs",
+                field="engine",
+            ) from exc
+        if (c.fit, c.capacity_requests_per_s) != (row.max_concurrency, row.capacity_requests_per_s):
+            raise InvalidInputError(
+                f"{row.gpu} tp={row.tp} {row.dtype}: the plan was made under other engine settings, cap or "
+                "efficiencies than the workbook is given; pass the plan's engine, max_concurrency, "
+                "flops_efficiency and hbm_efficiency",
+                field="engine",
+            )
+        b_max = c.capacity_concurrency
+        out.append(_Block(row_at, row_at + b_max - 1, c.fit, b_max, c.sweep))
+        row_at += b_max
+    total = row_at - LOAD_FIRST
+    if total > MAX_LOAD_ROWS:
+        raise InvalidInputError(
+            f"the Load sheet would hold {total:,} rows of the load model (B = 1 up to each configuration's "
+            f"capacity), over the {MAX_LOAD_ROWS:,} a workbook takes; plan fewer GPUs, tp sizes or dtypes per "
+            "workbook (or a lower --max-concurrency)",
+            field="gpus",
+        )
+    return out, gpus
+
+
+def _write_load_sheet(ws: Any, p: Plan, blocks: list[_Block | None], labels: list[str], at: str) -> None:
+    """The Load sheet: the sweep as values, one formula per row for the targets; cells made directly (many)."""
+    put(ws, 1, 1, "The load model of one replica of each configuration, at mean concurrency B").font = TITLE_FONT
+    notes = [
+        'Columns B to H are the closed-form load model (docs/methodology.md, "Engines and load"), computed by '
+        f"llmxl when this file was written for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion",
+        f"tokens per request, under the engine and at the percentile ({at}) the Plan sheet shows; B runs from 1 to "
+        "each configuration's capacity B_max. Column I recalculates from the Plan sheet's targets.",
+    ]
+    for i, text in enumerate(notes):
+        put(ws, 2 + i, 1, text)
+    put_formula(ws, 4, 1, f'=IF({STALE}="","The Load sheet matches the Plan sheet\'s inputs.",{STALE})')
+    headers = [
+        "Configuration",
+        "Concurrency B (sequences decoding on average)",
+        "Requests/s of one replica λ(B)",
+        f"Time to first token {at} [s]",
+        f"Inter-token latency {at} [s]",
+        "Time to first token, mean [s]",
+        "Inter-token latency, mean [s]",
+        "Prompt share of the replica's time φ",
+        "Meets the targets (1/0)",
+    ]
+    header_row(ws, LOAD_FIRST - 1, headers)
+    formats = ["General", "#,##0", "0.000", "0.0000", "0.0000", "0.0000", "0.0000", "0.000", "0"]
+    styles = []
+    for j, fmt in enumerate(formats):  # one styled cell per column; the rest copy its style
+        cell = put(ws, LOAD_FIRST, j + 1, None, number_format=fmt)
+        styles.append(cell._style)
+    cells = ws._cells
+    meets = '=IF(AND(OR(plan_ttft_max="",D{r}<=plan_ttft_max),OR(plan_itl_max="",E{r}<=plan_itl_max)),1,0)'
+    for block, label in zip(blocks, labels, strict=True):
+        if block is None:
+            continue
+        load = block.load
+        n = block.b_max
+        columns = [
+            load.concurrency[:n].astype(int).tolist(),
+            load.requests_per_s[:n].tolist(),
+            load.ttft_pct_s[:n].tolist(),
+            load.itl_pct_s[:n].tolist(),
+            load.ttft_s[:n].tolist(),
+            load.itl_s[:n].tolist(),
+            load.prompt_share[:n].tolist(),
+        ]
+        for i, values in enumerate(zip(*columns, strict=True)):
+            r = block.first + i
+            cell = Cell(ws, row=r, column=1, style_array=StyleArray(styles[0]))
+            cell._value, cell.data_type = label, "s"
+            cells[(r, 1)] = cell
+            for j, v in enumerate(values, start=2):
+                cell = Cell(ws, row=r, column=j, style_array=StyleArray(styles[j - 1]))
+                cell._value = v
+                cells[(r, j)] = cell
+            cell = Cell(ws, row=r, column=9, style_array=StyleArray(styles[8]))
+            cell._value, cell.data_type = meets.format(r=r), "f"
+            cells[(r, 9)] = cell
+    ws.freeze_panes = f"C{LOAD_FIRST}"
+    ws.column_dimensions["A"].width = 30
+    for j in range(2, len(headers) + 1):
+        ws.column_dimensions[get_column_letter(j)].width = 15
+    fit_header_rows(ws, [LOAD_FIRST - 1])
+    last = max((b.last for b in blocks if b is not None), default=LOAD_FIRST)
+    ws.auto_filter.ref = f"A{LOAD_FIRST - 1}:I{last}"
+    ws.print_title_rows = f"{LOAD_FIRST - 1}:{LOAD_FIRST - 1}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+# --- the workbook ----------------------------------------------------------------------------------------
+
+
 def build_plan_workbook(
     p: Plan,
     *,
@@ -129,73 +308,91 @@ def build_plan_workbook(
     max_concurrency: int | None = None,
     model: Any = None,
     api_price: ApiPrice | None = None,
+    engine: Any = None,
+    flops_efficiency: Any = None,
+    hbm_efficiency: Any = None,
 ) -> Workbook:
-    """The capacity plan ``p`` (from :func:`llmxl.plan`) as live formulas.
+    """The capacity plan ``p`` (from :func:`llmxl.plan`) as live formulas over its load model.
 
-    ``owned`` holds the arguments of :func:`llmxl.owned_gpu_hour_usd` when the price basis is owned;
-    ``model`` the ModelSpec the plan used when it is not a catalog entry (a config.json).
+    Give the ``engine``, ``max_concurrency``, ``flops_efficiency`` and ``hbm_efficiency`` the plan was made
+    with (the engine as :func:`llmxl.plan` takes it, settings included: ``"vllm:max_num_seqs=512"``); the Load
+    sheet is computed again from them, for the plan's request shape and percentile, and refused when it does
+    not give the plan's capacities. ``owned`` holds the arguments of :func:`llmxl.owned_gpu_hour_usd` when the
+    price basis is owned; ``model`` the ModelSpec the plan used when it is not a catalog entry (a config.json).
     ``api_price`` is the catalog price ``api`` was read from: the Plan sheet shows its date and source.
     """
+    from ..resolve import resolve_engine, resolve_model
+
     owned = dict(owned or {})
     hours = prices.hours_per_month()
     finance = catalog.get_catalog().finance
+    spec = resolve_model(p.model if model is None else model)
+    eng = resolve_engine(engine)
+    if p.engine is not None and eng.id != p.engine:
+        raise InvalidInputError(
+            f"the plan was made under {p.engine}, the workbook is given {eng.id}; pass the plan's engine",
+            field="engine",
+        )
+    pct = 90.0 if p.percentile is None else p.percentile
+    at = f"p{pct:g}"
+    blocks, gpu_specs = _blocks(p, spec, eng, max_concurrency, flops_efficiency, hbm_efficiency)
+    configs = list(p.rows)
+    labels = [_clean(f"{c.gpu} tp={c.tp}{f' pp={c.pp}' if c.pp > 1 else ''} {c.dtype}") for c in configs]
+
     wb = Workbook()
     ws = wb.active
     ws.title = "Plan"
-    grid_ws = wb.create_sheet("Grid")
+    load_ws = wb.create_sheet("Load")
     chart_ws = wb.create_sheet("Chart data")
-    known = catalog.get_catalog().entries["models"].get(p.model)
-    write_catalog_sheet(wb, extra_models=[model] if model is not None and model is not known else [])
 
-    configs = list(p.rows)
-    # Calc: one configuration row per candidate; scenario rows: b = 1 (T1, what fits), then the grid.
-    calc_configs, scenarios, blocks = [], [], []
-    grid_first = 4
-    gr = grid_first
-    for k, row in enumerate(configs, start=1):
-        calc_configs.append(
-            {
-                "model": Formula("=plan_model"),
-                "gpu": row.gpu,
-                "dtype": row.dtype,
-                "method": "serving",
-                "tp": row.tp,
-                "pp": row.pp,
-                "fe": "",
-                "he": "",
-                "price_in": "",
-            }
-        )
-        scenarios.append((k, 1, Formula("=plan_prompt"), Formula("=plan_completion")))
-        top = row.max_concurrency or 1
-        points = concurrency_grid(max(2 * top, 2), row.concurrency)
-        blocks.append((len(scenarios) - 1, gr, points))
-        for _ in points:  # b of each grid row is the Grid sheet's concurrency cell
-            scenarios.append(
-                (k, Formula.of("=Grid!$B${r}", r=gr), Formula("=plan_prompt"), Formula("=plan_completion"))
-            )
-            gr += 1
-    layout = write_calc_sheet(wb, calc_configs, scenarios, methods=frozenset({"serving"}))
-
-    # --- Plan sheet: inputs -------------------------------------------------------------------
+    # --- Plan sheet: inputs, what the Load sheet was built for, derived figures ----------------------
     put(ws, 1, 1, f"llmxl capacity plan: {p.model}, live formulas").font = TITLE_FONT
     put(
         ws,
         2,
         1,
-        "Change the yellow inputs; every cell recalculates (Excel or LibreOffice, no add-in). "
-        "Concurrency is searched on the Grid sheet; the arithmetic is on Calc, the figures on Catalog.",
+        "Change the yellow inputs; every cell recalculates (Excel or LibreOffice, no add-in). Each "
+        "configuration's load model is on the Load sheet, computed for the request shape, engine and "
+        "percentile below: changing those needs a rebuild (llmxl workbook plan).",
     )
-    price_info = {
-        "rented": gpu_hour_usd,
-        "discount": reservation_discount,
-        "owned": owned,
-        "max_concurrency": max_concurrency,
-    }
+    price_info = {"rented": gpu_hour_usd, "discount": reservation_discount, "owned": owned}
     inputs = _inputs(p, api, price_info)
     input_block(wb, ws, 4, inputs)
+    for i, name in enumerate(inputs):  # numbers as they read, not as typed
+        if name in _INPUT_FORMATS:
+            ws.cell(4 + i, 2).number_format = _INPUT_FORMATS[name]
     row0 = 4 + len(inputs) + 1
+    engine_text = _engine_text(eng, engine)
+    cap_text = "none" if max_concurrency is None else str(max_concurrency)
+    cap_cell: Any = "none" if max_concurrency is None else max_concurrency
+    cap_check = _literal(cap_text) if max_concurrency is None else cap_text
+    fixed = [
+        ("plan_model", "Model (as built)", p.model),
+        ("plan_engine", "Serving engine (as built: rebuild with --engine to change)", engine_text),
+        ("plan_percentile", "Percentile of the latencies and targets (as built: --percentile)", at),
+        ("plan_cap", "Cap on concurrency per replica (as built: --max-concurrency)", cap_cell),
+        (None, "Catalog price per GPU-hour (as built)", _catalog_prices(_unique(gpu_specs))),
+    ]
+    for i, (name, label, text) in enumerate(fixed):
+        put(ws, row0 + i, 1, label)
+        put(ws, row0 + i, 2, text)
+        if name:
+            define(wb, name, f"'Plan'!$B${row0 + i}")
+    row0 += len(fixed) + 1
+    stale = (
+        f"=IF(AND(plan_prompt={p.prompt_tokens},plan_completion={p.completion_tokens},"
+        f'plan_engine={_literal(engine_text)},plan_percentile={_literal(at)},plan_cap={cap_check}),"",'
+        + _literal(
+            f"the Load sheet was computed for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion "
+            f"tokens under {engine_text} at {at} (cap on concurrency: {cap_text}); rebuild with llmxl workbook "
+            "plan --prompt "
+        )
+        + '&plan_prompt&" --completion "&plan_completion&'
+        + _literal(" (and --engine, --percentile, --max-concurrency as wanted) for other ones")
+        + ")"
+    )
     derived = [
+        (STALE, "Load sheet check (blank: it matches the inputs)", stale, None),
         ("plan_owned_usd", "Owned cost per GPU-hour [USD]",
          f"=plan_purchase_usd/(plan_years*{12 * hours:g})+plan_power_kw*plan_pue*plan_usd_per_kwh"
          f"+plan_other_usd/{12 * hours:g}", "$#,##0.000"),
@@ -208,199 +405,197 @@ def build_plan_workbook(
     ]  # fmt: skip
     for i, (name, label, formula, fmt) in enumerate(derived):
         put(ws, row0 + i, 1, label)
-        put_formula(ws, row0 + i, 2, formula, number_format=fmt)
+        cell = put_formula(ws, row0 + i, 2, formula, number_format=fmt)
+        if name == STALE:
+            cell.alignment = Alignment(wrap_text=False, vertical="top")
         define(wb, name, f"'Plan'!$B${row0 + i}")
     about = _api_price_rows(api_price)
     for i, (label, text) in enumerate(about):
         put(ws, row0 + len(derived) + i, 1, label)
         put(ws, row0 + len(derived) + i, 2, text)
 
-    # --- Grid sheet ----------------------------------------------------------------------------
-    put(grid_ws, 1, 1, "Concurrency search: the operating point of one replica at each grid point").font = TITLE_FONT
-    grid_headers = [
-        "Configuration",
-        "Concurrency B",
-        "Decode step DB [s]",
-        "Time to first token T1 + DB [s]",
-        "Inter-token latency DB + B·T1/(n-1) [s]",
-        "Requests/s of one replica μB",
-        "Prompt share φ",
-        "Meets the target and fits (1/0)",
-    ]
-    header_row(grid_ws, 3, grid_headers)
-    table_first = row0 + len(derived) + len(about) + 2
-    first = table_first + 1  # first candidate row on the Plan sheet
-    for k, (s_index, g_first, points) in enumerate(blocks):
-        r_plan = first + k
-        t1 = f"Plan!$F${r_plan}"
-        fit = f"Plan!$G${r_plan}"
-        for j, b in enumerate(points):
-            r = g_first + j
-            db = layout.scenario_ref(s_index + 1 + j, "tpot")
-            put(grid_ws, r, 1, k + 1)
-            put(grid_ws, r, 2, b)
-            put_formula(grid_ws, r, 3, f"={db}", number_format="0.00000")
-            put_formula(grid_ws, r, 4, f"={t1}+C{r}", number_format="0.0000")
-            put_formula(grid_ws, r, 5, f'=IF(plan_completion>1,C{r}+B{r}*{t1}/(plan_completion-1),"")',
-                        number_format="0.0000")  # fmt: skip
-            put_formula(grid_ws, r, 6, f"=B{r}/(B{r}*{t1}+(plan_completion-1)*C{r})", number_format="0.000")
-            put_formula(grid_ws, r, 7, f"=B{r}*{t1}/(B{r}*{t1}+(plan_completion-1)*C{r})", number_format="0.000")
-            put_formula(
-                grid_ws,
-                r,
-                8,
-                f'=IF(AND(B{r}<={fit},OR(plan_max_concurrency="",B{r}<=plan_max_concurrency),'
-                f'OR(plan_ttft_max="",D{r}<=plan_ttft_max),OR(plan_itl_max="",E{r}="",E{r}<=plan_itl_max)),1,0)',
-            )
-    grid_ws.freeze_panes = "C4"
-    for j, width in enumerate((14, 14, 16, 18, 20, 18, 14, 16)):
-        grid_ws.column_dimensions[get_column_letter(j + 1)].width = width
+    _write_load_sheet(load_ws, p, blocks, labels, at)
 
-    # --- Plan sheet: candidates ----------------------------------------------------------------
+    # --- Plan sheet: candidates ----------------------------------------------------------------------
+    table_first = row0 + len(derived) + len(about) + 2
+    first = table_first + 1  # first candidate row
     put(
-        ws, table_first - 1, 1, "Candidate configurations (cheapest that meets the target first, as built)"
-    ).font = HEADER_FONT
+        ws, table_first - 1, 1, f"Candidate configurations (cheapest that meets the targets first, as built; "
+        f"latencies at {at} under {engine_text})"
+    ).font = HEADER_FONT  # fmt: skip
     headers = [
         "GPU",
         "tp",
         "pp",
         "Dtype",
-        "Configuration status",
-        "Prefill of one prompt T1 [s]",
-        "Largest concurrency that fits",
-        "Concurrency B* (largest grid point meeting the target)",
-        "Requests/s of one replica",
-        "Time to first token [s]",
-        "Inter-token latency [s]",
+        "Sequences the engine runs at once",
+        "Capacity B_max (mean concurrency)",
+        "Capacity λ_max [requests/s]",
+        "Concurrency B* (largest meeting the targets)",
+        "Requests/s of one replica λ(B*)",
+        f"Time to first token {at} [s]",
+        f"Inter-token latency {at} [s]",
         "Replicas",
         "GPUs",
         "Utilisation",
+        "Peak utilisation",
         "USD per GPU-hour",
         "Monthly cost [USD]",
+        "Prompt share φ at B*",
         "USD per 1M prompt tokens",
         "USD per 1M completion tokens",
         "USD per 1M blended (3:1)",
         "Why it cannot serve",
-        "Grid note",
         "Break-even traffic vs the API [requests/s]",
+        "Order: monthly cost",
+        "Order: then GPUs",
+        "Order: then time to first token",
     ]
     header_row(ws, table_first, headers)
-    ws.row_dimensions[table_first].height = 75  # the longest header wraps to five lines at width 14
     wp, wc = finance.blend_prompt_weight, finance.blend_completion_weight
-    for k, ((s_index, g_first, points), row) in enumerate(zip(blocks, configs, strict=True)):
+    seconds = f"{hours * 3600:g}"
+    guard = f'IF({STALE}<>"",{STALE},'  # every result: the rebuild message when the Load sheet does not fit
+    for k, (block, row, g) in enumerate(zip(blocks, configs, gpu_specs, strict=True)):
         r = first + k
-        g_last = g_first + len(points) - 1
-        B = f"Grid!$B${g_first}:$B${g_last}"
-        ok = f"Grid!$H${g_first}:$H${g_last}"
-        cfg = layout.config_ref(k, "status")
         put(ws, r, 1, row.gpu)
         put(ws, r, 2, row.tp)
         put(ws, r, 3, row.pp)
         put(ws, r, 4, row.dtype)
-        cells = {
-            5: (f'=IF({cfg}="ok","ok","cannot serve")', None),  # the reason, in full, is in column T
-            6: (f"={layout.scenario_ref(s_index, 'ttft')}", "0.0000"),
-            7: (f"=MAX(0,{layout.scenario_ref(s_index, 'max_batch')})", "#,##0"),
-            8: (f'=IF(E{r}<>"ok",0,SUMPRODUCT(MAX({ok}*{B})))', "#,##0"),
-            9: (f'=IF(H{r}=0,"",INDEX(Grid!$F${g_first}:$F${g_last},MATCH(H{r},{B},0)))', "0.000"),
-            10: (f'=IF(H{r}=0,IF(E{r}="ok",F{r}+Grid!$C${g_first},""),INDEX(Grid!$D${g_first}:$D${g_last},'
-                 f"MATCH(H{r},{B},0)))", "0.0000"),
-            11: (f'=IF(H{r}=0,IF(E{r}="ok",Grid!$E${g_first},""),INDEX(Grid!$E${g_first}:$E${g_last},'
-                 f"MATCH(H{r},{B},0)))", "0.0000"),
-            12: (f'=IF(H{r}=0,"",ROUNDUP(plan_peak_rps/I{r},0))', "#,##0"),
-            13: (f'=IF(H{r}=0,"",L{r}*B{r}*C{r})', "#,##0"),
-            14: (f'=IF(H{r}=0,"",plan_rps/(L{r}*I{r}))', "0.0%"),
-            15: (
-                f'=IF(plan_owned=1,plan_owned_usd,IF(plan_gpu_hour_usd="",'
-                f'IF(INDEX(cat_gpu_usd_per_hour,MATCH(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(A{r},"~","~~"),"*","~*"),"?","~?"),cat_gpu_id,0))="","",'
-                f'INDEX(cat_gpu_usd_per_hour,MATCH(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(A{r},"~","~~"),"*","~*"),"?","~?"),cat_gpu_id,0))),plan_gpu_hour_usd)*(1-plan_discount))',
-                "$#,##0.000",
-            ),
-            16: (f'=IF(OR(H{r}=0,O{r}=""),"",M{r}*O{r}*{hours:g})', "$#,##0.00"),
-            17: (f'=IF(P{r}="","",INDEX(Grid!$G${g_first}:$G${g_last},MATCH(H{r},{B},0))*P{r}'
-                 f"/(plan_rps*{hours:g}*3600*plan_prompt)*1E+6)", "$#,##0.000"),
-            18: (f'=IF(P{r}="","",(1-INDEX(Grid!$G${g_first}:$G${g_last},MATCH(H{r},{B},0)))*P{r}'
-                 f"/(plan_rps*{hours:g}*3600*plan_completion)*1E+6)", "$#,##0.000"),
-            19: (f'=IF(P{r}="","",({wp:g}*Q{r}+{wc:g}*R{r})/{wp + wc:g})', "$#,##0.000"),
-            20: (
-                f'=IF(E{r}<>"ok",{cfg},IF(G{r}<1,"the KV cache of one sequence does not fit",IF(H{r}>0,'
-                f'IF(O{r}="","no price for "&A{r}&"; give a rented price per GPU-hour",""),'
-                f'"even at concurrency 1, "&IF(AND(plan_ttft_max<>"",J{r}>plan_ttft_max),"time to first token "'
-                f'&ROUND(J{r},4)&" s exceeds the "&plan_ttft_max&" s target","")&IF(AND(plan_itl_max<>"",'
-                f'K{r}<>"",K{r}>plan_itl_max),IF(AND(plan_ttft_max<>"",J{r}>plan_ttft_max)," and ","")'
-                f'&"inter-token latency "&ROUND(K{r},4)&" s exceeds the "&plan_itl_max&" s target",""))))',
-                None,
-            ),
-            21: (
-                f'=IF(H{r}=0,"",IF(SUMPRODUCT(MIN({B}+({B}<=H{r})*{_BIG}))>H{r}+1,"grid: "&H{r}&" meets the target, "'
-                f'&SUMPRODUCT(MIN({B}+({B}<=H{r})*{_BIG}))&" does not; the exact best lies between",""))',
-                None,
-            ),
-            22: (
-                f'=IF(OR(P{r}="",plan_api_per_rps=""),"",IF(plan_api_per_rps*I{r}/plan_peak_factor>=B{r}*C{r}*O{r}'
-                f'*{hours:g},B{r}*C{r}*O{r}*{hours:g}/plan_api_per_rps,"never"))',
-                "0.000",
-            ),
-        }  # fmt: skip
+        catalog_price = "" if g.usd_per_hour is None else f"{g.usd_per_hour!r}"
+        price = (
+            '=IF(plan_owned=1,plan_owned_usd,IF(plan_gpu_hour_usd="",'
+            + ('"",' if not catalog_price else f"{catalog_price}*(1-plan_discount),")
+            + "plan_gpu_hour_usd*(1-plan_discount)))"
+        )
+        if block is None:
+            cells: dict[int, tuple[str, str | None]] = {c: (f'={guard}"")', None) for c in range(5, 24)}
+            cells[16] = (price, "$#,##0.000")
+            cells[22] = (f"={guard}{_literal(row.reason or '')})", None)
+        else:
+            rng = {c: f"Load!${c}${block.first}:${c}${block.last}" for c in "BCDEFGHI"}
+            ttft_miss = f'AND(plan_ttft_max<>"",J{r}>plan_ttft_max)'
+            itl_miss = f'AND(plan_itl_max<>"",K{r}>plan_itl_max)'
+            reason = (
+                f'IF(H{r}>0,IF(P{r}="",{_literal(f"no price for {row.gpu}; give a rented price per GPU-hour")},""),'
+                f'"even at concurrency 1, "&IF({ttft_miss},"{at} time to first token "&{_g(f"J{r}", 3)}'
+                f'&" s exceeds the "&{_g("plan_ttft_max", 6)}&" s target by "&{_g(f"(J{r}-plan_ttft_max)", 3)}'
+                f'&" s","")&IF(AND({ttft_miss},{itl_miss})," and ","")&IF({itl_miss},"{at} inter-token latency "'
+                f'&{_g(f"K{r}", 3)}&" s exceeds the "&{_g("plan_itl_max", 6)}&" s target by "'
+                f'&{_g(f"(K{r}-plan_itl_max)", 3)}&" s",""))'
+            )
+            cells = {
+                5: (f"={guard}{block.fit})", "#,##0"),
+                6: (f"={guard}{block.b_max})", "#,##0"),
+                7: (f"={guard}INDEX({rng['C']},F{r}))", "0.000"),
+                8: (f"={guard}IFERROR(MATCH(0,{rng['I']},0)-1,F{r}))", "#,##0"),
+                9: (f'={guard}IF(H{r}=0,"",INDEX({rng["C"]},H{r})))', "0.000"),
+                10: (f"={guard}INDEX({rng['D']},MAX(H{r},1)))", "0.0000"),
+                11: (f"={guard}INDEX({rng['E']},MAX(H{r},1)))", "0.0000"),
+                12: (f'={guard}IF(H{r}=0,"",ROUNDUP(plan_peak_rps/I{r},0)))', "#,##0"),
+                13: (f'={guard}IF(H{r}=0,"",L{r}*B{r}*C{r}))', "#,##0"),
+                14: (f'={guard}IF(H{r}=0,"",plan_rps/(L{r}*G{r})))', "0.0%"),
+                15: (f'={guard}IF(H{r}=0,"",plan_peak_rps/(L{r}*G{r})))', "0.0%"),
+                16: (price, "$#,##0.000"),
+                17: (f'={guard}IF(OR(H{r}=0,P{r}=""),"",M{r}*P{r}*{hours:g}))', "$#,##0.00"),
+                18: (f'={guard}IF(H{r}=0,"",INDEX({rng["H"]},H{r})))', "0.000"),
+                19: (f'={guard}IF(Q{r}="","",R{r}*Q{r}/(plan_rps*{seconds}*plan_prompt)*1E+6))', "$#,##0.000"),
+                20: (f'={guard}IF(Q{r}="","",(1-R{r})*Q{r}/(plan_rps*{seconds}*plan_completion)*1E+6))',
+                     "$#,##0.000"),
+                21: (f'={guard}IF(Q{r}="","",({wp:g}*S{r}+{wc:g}*T{r})/{wp + wc:g}))', "$#,##0.000"),
+                22: (f"={guard}{reason})", None),
+                23: (f'={guard}IF(OR(Q{r}="",plan_api_per_rps=""),"",IF(plan_api_per_rps*I{r}/plan_peak_factor'
+                     f'>=B{r}*C{r}*P{r}*{hours:g},B{r}*C{r}*P{r}*{hours:g}/plan_api_per_rps,"never")))', "0.000"),
+            }  # fmt: skip
+        last = first + len(configs) - 1
+        cells[24] = (f"=IF(ISNUMBER(Q{r}),Q{r},1E+300)", "$#,##0.00")
+        cells[25] = (f"=IF(X{r}=MIN(X${first}:X${last}),M{r},1E+300)", "#,##0")
+        cells[26] = (f"=IF(Y{r}=MIN(Y${first}:Y${last}),J{r},1E+300)", "0.0000")
         for col, (formula, fmt) in cells.items():
             cell = put_formula(ws, r, col, formula, number_format=fmt)
-            if col in (20, 21):  # reasons and notes wrap within their columns instead of being cut
+            if col == 22:  # reasons wrap within their column instead of being cut
                 cell.alignment = WRAP
+            elif col == 23:  # "never" beside the numbers of the other rows
+                cell.alignment = RIGHT
         if row.reason:  # rows are as tall as the reason the plan gives now (readers do not grow rows themselves)
             ws.row_dimensions[r].height = 15 * math.ceil(len(row.reason) / REASON_CHARS_PER_LINE)
+            for col in range(1, len(headers) + 1):  # the row reads from its top, with its reason
+                if col not in (22, 23):
+                    ws.cell(r, col).alignment = TOP
     last = first + len(configs) - 1
-    for name, col in (("plan_cost", "P"), ("plan_bstar", "H"), ("plan_mu", "I"), ("plan_gpus_per_replica", "B")):
+    for name, col in (("plan_cost", "Q"), ("plan_bstar", "H"), ("plan_mu", "I"), ("plan_gpus_per_replica", "B")):
         define(wb, name, f"'Plan'!${col}${first}:${col}${last}")
-    # Summary: the cheapest feasible configuration and the break-even
+
+    # Summary: the cheapest configuration meeting the targets (ties as plan() breaks them) and the break-even
     s0 = last + 2
-    put(ws, s0, 1, "Cheapest configuration that meets the target").font = HEADER_FONT
-    best_row = f"MATCH(MIN(P{first}:P{last}),P{first}:P{last},0)"
+    put(ws, s0, 1, "Cheapest configuration that meets the targets").font = HEADER_FONT
+    best = f"MATCH(MIN(Z{first}:Z{last}),Z{first}:Z{last},0)"
+    none = f"COUNT(Q{first}:Q{last})=0"
     summary = [
-        ("Configuration", f'=IF(COUNT(P{first}:P{last})=0,"none meets the target",INDEX(A{first}:A{last},{best_row})'
-                          f'&" tp="&INDEX(B{first}:B{last},{best_row})&" "&INDEX(D{first}:D{last},{best_row}))', None),
-        ("GPUs", f'=IF(COUNT(P{first}:P{last})=0,"",INDEX(M{first}:M{last},{best_row}))', "#,##0"),
-        ("Monthly cost [USD]", f'=IF(COUNT(P{first}:P{last})=0,"",MIN(P{first}:P{last}))', "$#,##0.00"),
-        ("USD per 1M blended", f'=IF(COUNT(P{first}:P{last})=0,"",INDEX(S{first}:S{last},{best_row}))', "$#,##0.000"),
+        ("Configuration", f'=IF({STALE}<>"",{STALE},IF({none},"none meets the targets",INDEX(A{first}:A{last},{best})'
+                          f'&" tp="&INDEX(B{first}:B{last},{best})&IF(INDEX(C{first}:C{last},{best})>1," pp="'
+                          f'&INDEX(C{first}:C{last},{best}),"")&" "&INDEX(D{first}:D{last},{best})))', None),
+        ("GPUs", f'=IF({STALE}<>"",{STALE},IF({none},"",INDEX(M{first}:M{last},{best})))', "#,##0"),
+        ("Monthly cost [USD]", f'=IF({STALE}<>"",{STALE},IF({none},"",INDEX(Q{first}:Q{last},{best})))', "$#,##0.00"),
+        ("USD per 1M blended", f'=IF({STALE}<>"",{STALE},IF({none},"",INDEX(U{first}:U{last},{best})))',
+         "$#,##0.000"),
         ("API cost per month at the average traffic [USD]", "=plan_api_monthly", "$#,##0.00"),
         ("Break-even traffic vs the API [requests/s]",
-         f'=IF(COUNT(V{first}:V{last})=0,IF(plan_api_per_rps="","","never: the API costs less at every traffic"),'
-         f"MIN(V{first}:V{last}))", "0.000"),
+         f'=IF({STALE}<>"",{STALE},IF(COUNT(W{first}:W{last})=0,IF(plan_api_per_rps="","",IF({none},'
+         f'"none: no configuration meets the targets","never: the API costs less at every traffic")),'
+         f"MIN(W{first}:W{last})))", "0.000"),
     ]  # fmt: skip
     for i, (label, formula, fmt) in enumerate(summary):
         put(ws, s0 + 1 + i, 1, label)
         put_formula(ws, s0 + 1 + i, 2, formula, number_format=fmt)
+    define(wb, "plan_best", f"'Plan'!$B${s0 + 1}")
+    define(wb, "plan_best_gpus", f"'Plan'!$B${s0 + 2}")
     define(wb, "plan_best_monthly", f"'Plan'!$B${s0 + 3}")
+    define(wb, "plan_best_blended", f"'Plan'!$B${s0 + 4}")
     define(wb, "plan_breakeven", f"'Plan'!$B${s0 + 6}")
 
-    # --- Chart data: monthly cost against average traffic ---------------------------------------
+    served = [(first + k, label) for k, (block, label) in enumerate(zip(blocks, labels, strict=True)) if block]
+    _write_chart(ws, chart_ws, served, s0 + len(summary) + 3, hours)
+    _layout_plan(ws, table_first, len(headers))
+    return wb
+
+
+def _unique(gpus: list[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for g in gpus:
+        seen.setdefault(g.id, g)
+    return list(seen.values())
+
+
+def _write_chart(ws: Any, chart_ws: Any, served: list[tuple[int, str]], anchor: int, hours: float) -> None:
+    """Chart data (self-hosted and API cost at 121 traffic levels) and the chart on the Plan sheet; ``served``
+    holds the Plan sheet row and label of each configuration the engine runs."""
     put(
         chart_ws, 1, 1, "Monthly cost against average traffic (peak = average × the plan's peak factor)"
     ).font = TITLE_FONT
-    n_cfg = len(configs)
+    put_formula(chart_ws, 2, 1, f'=IF({STALE}="","",{STALE})')
+    n_cfg = len(served)
     header_row(
         chart_ws,
         3,
         ["Average traffic [requests/s]", "Self-hosted, cheapest [USD/month]", "API [USD/month]",
-         "Break-even traffic", "Break-even cost [USD/month]"]
-        + [f"{c.gpu} tp={c.tp} {c.dtype}" for c in configs],
+         "Break-even traffic [requests/s]", "Break-even cost [USD/month]"] + [f"{c} [USD/month]" for _, c in served],
     )  # fmt: skip
     c_first = 4
+    last_col = get_column_letter(5 + n_cfg)
     for i in range(TRAFFIC_LEVELS):
         r = c_first + i
         put_formula(chart_ws, r, 1, f"=2*plan_rps*{i}/{TRAFFIC_LEVELS - 1}", number_format="0.000")
-        for k in range(n_cfg):
-            pr = first + k
+        for k, (pr, _) in enumerate(served):
             put_formula(
                 chart_ws,
                 r,
                 6 + k,
-                f'=IF(OR(Plan!$P${pr}="",A{r}<=0),IF(A{r}<=0,0,""),ROUNDUP(plan_peak_factor*A{r}/Plan!$I${pr},0)'
-                f"*Plan!$B${pr}*Plan!$C${pr}*Plan!$O${pr}*{hours:g})",
+                f'=IF({STALE}<>"",NA(),IF(OR(Plan!$Q${pr}="",A{r}<=0),IF(A{r}<=0,0,""),'
+                f"ROUNDUP(plan_peak_factor*A{r}/Plan!$I${pr},0)*Plan!$B${pr}*Plan!$C${pr}*Plan!$P${pr}*{hours:g}))",
                 number_format="$#,##0",
             )
-        last_col = get_column_letter(5 + n_cfg)
-        put_formula(chart_ws, r, 2, f'=IF(COUNT(F{r}:{last_col}{r})=0,NA(),MIN(F{r}:{last_col}{r}))',
-                    number_format="$#,##0")  # fmt: skip
+        cheapest = f"=IF(COUNT(F{r}:{last_col}{r})=0,NA(),MIN(F{r}:{last_col}{r}))" if served else "=NA()"
+        put_formula(chart_ws, r, 2, cheapest, number_format="$#,##0")
         put_formula(chart_ws, r, 3, f'=IF(plan_api_per_rps="",NA(),plan_api_per_rps*A{r})', number_format="$#,##0")
     put_formula(chart_ws, c_first, 4, "=IF(ISNUMBER(plan_breakeven),plan_breakeven,NA())", number_format="0.000")
     put_formula(chart_ws, c_first, 5, "=IF(ISNUMBER(plan_breakeven),plan_breakeven*plan_api_per_rps,NA())",
@@ -434,21 +629,31 @@ def build_plan_workbook(
     chart.series.append(mark)
     chart.legend.position = "b"
     chart.width, chart.height = 24, 12
-    ws.add_chart(chart, f"A{s0 + len(summary) + 3}")
+    ws.add_chart(chart, f"A{anchor}")
+    for j in range(1, 6 + n_cfg):
+        chart_ws.column_dimensions[get_column_letter(j)].width = 18
+    fit_header_rows(chart_ws, [3])
+    chart_ws.page_setup.orientation = "landscape"
+    chart_ws.page_setup.fitToWidth = 1
+    chart_ws.page_setup.fitToHeight = 0
+    chart_ws.sheet_properties.pageSetUpPr.fitToPage = True
+    chart_ws.print_title_rows = "3:3"
 
+
+def _layout_plan(ws: Any, table_first: int, n_headers: int) -> None:
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.column_dimensions["A"].width = 58
     ws.column_dimensions["B"].width = 16
-    for j in range(3, len(headers) + 1):
-        ws.column_dimensions[get_column_letter(j)].width = 14
-    ws.column_dimensions["T"].width = REASON_WIDTH
-    ws.column_dimensions["U"].width = 40
-    for j in range(1, 6 + n_cfg):
-        chart_ws.column_dimensions[get_column_letter(j)].width = 18
-    return wb
+    for j in range(3, n_headers + 1):
+        ws.column_dimensions[get_column_letter(j)].width = 12
+    ws.column_dimensions["V"].width = REASON_WIDTH
+    ws.column_dimensions["W"].width = 14
+    for letter in "XYZ":  # the order plan() sorts by, for the summary's pick: working columns
+        ws.column_dimensions[letter].hidden = True
+    fit_header_rows(ws, [table_first])
 
 
 def write_plan_workbook(path: str | os.PathLike[str], p: Plan, *, force: bool = False, **options: Any) -> Path:

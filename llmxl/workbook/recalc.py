@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import LlmxlError
@@ -32,9 +33,20 @@ def soffice_path() -> str | None:
 
 def recalculate(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, timeout_s: float = 300) -> Path:
     """Recalculate ``src`` with LibreOffice; returns the path of the recalculated copy in ``out_dir``."""
+    return recalculate_many([src], out_dir, timeout_s=timeout_s)[0]
+
+
+def recalculate_many(
+    srcs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *, timeout_s: float = 300
+) -> list[Path]:
+    """Recalculate several workbooks in one LibreOffice run (it starts once: a few seconds saved per file);
+    returns the paths of the recalculated copies in ``out_dir``, in order. Their names must differ."""
     exe = soffice_path()
     if exe is None:
         raise LlmxlError("LibreOffice (soffice) is not installed; apt-get install libreoffice-calc-nogui")
+    stems = [Path(src).stem for src in srcs]
+    if len(set(stems)) != len(stems):
+        raise LlmxlError("recalculate_many takes workbooks of different names (their copies share out_dir)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="llmxl-lo-") as profile:
@@ -51,13 +63,17 @@ def recalculate(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                 "xlsx",
                 "--outdir",
                 str(out),
-                str(src),
+                *(str(src) for src in srcs),
             ],
             capture_output=True,
             text=True,
-            timeout=timeout_s,
+            timeout=timeout_s * len(srcs),
         )
-    result = out / (Path(src).stem + ".xlsx")
-    if proc.returncode != 0 or not result.exists():
-        raise LlmxlError(f"LibreOffice could not recalculate {src}: {proc.stderr.strip() or proc.stdout.strip()}")
-    return result
+    results = [out / (stem + ".xlsx") for stem in stems]
+    missing = [str(src) for src, result in zip(srcs, results, strict=True) if not result.exists()]
+    if proc.returncode != 0 or missing:
+        raise LlmxlError(
+            f"LibreOffice could not recalculate {', '.join(missing) or srcs[0]}: "
+            f"{proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return results
