@@ -105,7 +105,7 @@ def markdown(res: list[dict[str, object]]) -> str:
         "- *end-to-end latency*: the time a static batch takes to generate all its tokens;",
         "- *at a fixed concurrency*: time to first token, inter-token latency and output tokens/s of a replica that",
         "  always has B requests in flight. `serving` takes their means from a closed loop of B clients under the",
-        "  default engine (docs/methodology.md, \"Engines and load\"), `standard` from a static batch of B. These",
+        '  default engine (docs/methodology.md, "Engines and load"), `standard` from a static batch of B. These',
         "  points are not used to fit the constants: what they measure beyond the steps (queueing for prefill,",
         "  the front end) is the load model's error, not the GPU's, and fitting the GPU constants to it would",
         "  bend them for every other regime; they are estimated as held-out points.",
