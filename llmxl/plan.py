@@ -478,7 +478,10 @@ def plan(
     eng = resolve_engine(engine)
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
-    gpu_specs = [resolve_gpu(g) for g in _as_list(gpus)]
+    gpu_specs = []
+    for g in map(resolve_gpu, _as_list(gpus)):  # a GPU named twice (or by two aliases) is one candidate
+        if g not in gpu_specs:
+            gpu_specs.append(g)
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     dtypes = _dtype_candidates(spec, dtype)

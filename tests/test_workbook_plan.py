@@ -247,7 +247,8 @@ def test_a_changed_request_shape_or_engine_turns_every_result_into_the_rebuild_m
 def test_the_cli_passes_engine_and_percentile_to_the_workbook(tmp_path, capsys):
     """--engine (with a setting) and --percentile reach the Load sheet; the file's own values equal plan()'s."""
     out = tmp_path / "plan.xlsx"
-    args = ["workbook", "plan", "-o", str(out), "--gpu", "h100-sxm-80gb", "--tp", "2,4", "--api", "0.88,0.88"]
+    args = ["workbook", "plan", "-o", str(out), "--example", "--gpu", "h100-sxm-80gb", "--tp", "2,4", "--api",
+            "0.88,0.88"]  # fmt: skip
     assert main([*args, "--engine", "sglang:max_running_requests=200", "--percentile", "75"]) in (0, 1)
     capsys.readouterr()
     wb = openpyxl.load_workbook(out, data_only=True)  # the values llmxl wrote with the formulas
@@ -265,15 +266,42 @@ def test_the_cli_passes_engine_and_percentile_to_the_workbook(tmp_path, capsys):
 
 def test_the_cli_writes_the_plan_workbook_and_refuses_to_overwrite_a_foreign_file(tmp_path, capsys):
     out = tmp_path / "plan.xlsx"
-    assert main(["workbook", "plan", "-o", str(out)]) == 0
+    assert main(["workbook", "plan", "-o", str(out), "--example"]) == 0
     assert "wrote" in capsys.readouterr().out
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == ["Plan", "Load", "Chart data"]  # no second model beside the load model
     assert len(wb["Plan"]._charts) == 1
     foreign = tmp_path / "mine.xlsx"
     openpyxl.Workbook().save(foreign)
-    assert main(["workbook", "plan", "-o", str(foreign)]) == 2
+    assert main(["workbook", "plan", "-o", str(foreign), "--example"]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_the_plan_workbook_answers_what_was_asked_and_nothing_else(tmp_path, capsys):
+    """Issue 18: no peak, targets, GPUs or API from the built-in example unless --example is asked for."""
+    out = tmp_path / "t1.xlsx"
+    asked = ["--model", "llama-3.3-70b", "--gpu", "h200", "--prompt", "1000", "--completion", "300", "--rps", "5",
+             "--dtype", "fp8"]  # fmt: skip
+    assert main(["workbook", "plan", "-o", str(out), *asked]) == 0
+    printed = capsys.readouterr().out
+    assert "target" not in printed.split("\n")[0] or "no latency target" in printed
+    wb = openpyxl.load_workbook(out, data_only=True)
+    names = _names(wb)
+    p = llmxl.plan("llama-3.3-70b", "h200", dtype="fp8", prompt_tokens=1000, completion_tokens=300, requests_per_s=5)
+    rows = _rows(wb)
+    assert {r["gpu"] for r in rows} == {"h200-sxm-141gb"} and len(rows) == len(p.rows)
+    _assert_rows_equal(rows, p)
+    assert _value(wb, names, "plan_peak_rps") == 5 and _value(wb, names, "plan_ttft_max") in (None, "")
+    assert _value(wb, names, "plan_api_prompt") in (None, "")
+    twice = tmp_path / "t2.xlsx"
+    assert main(["workbook", "plan", "-o", str(twice), *asked, "--gpu", "b200", "--gpu", "h200"]) in (0, 1)
+    capsys.readouterr()
+    rows = _rows(openpyxl.load_workbook(twice, data_only=True))
+    assert len({(r["gpu"], r["tp"], r["dtype"]) for r in rows}) == len(rows)  # each configuration once
+    assert main(["workbook", "plan", "-o", str(tmp_path / "t3.xlsx"), "--model", "llama-3.3-70b"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --gpu, --prompt, --completion, --rps (or --tokens-per-day)" in err and "--example" in err
+    assert not (tmp_path / "t3.xlsx").exists()
 
 
 def test_the_load_sheet_holds_each_configuration_up_to_its_capacity_and_refuses_too_many_rows(tmp_path, monkeypatch):

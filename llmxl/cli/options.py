@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..checks import METHODS
+from ..errors import InvalidInputError
 
 
 def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
@@ -50,7 +51,7 @@ def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
     )
 
 
-# The methodology's planning example: what `llmxl workbook plan` shows when given no options.
+# The methodology's planning example: what `llmxl workbook plan --example` shows.
 _PLAN_EXAMPLE = {
     "model": "llama-3.1-70b",
     "gpu": ["h100-sxm-80gb,b200"],
@@ -149,11 +150,35 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: boo
             help="instead of a plan, the cost-interactivity frontier: USD per 1M tokens against output tokens/s "
             "per user over concurrency, for every GPU, tp and dtype (no traffic, targets or --api)",
         )
-    if example:  # not --gpu: argparse would append the GPUs given to the example's (see example_gpus)
-        p.set_defaults(**{k: v for k, v in _PLAN_EXAMPLE.items() if k != "gpu"})
+    if example:
+        p.add_argument(
+            "--example",
+            action="store_true",
+            help="the methodology's planning example (llama-3.1-70b, fp8, on h100-sxm-80gb and b200, 5 requests/s "
+            "at a peak of 15, TTFT ≤ 0.5 s, ITL ≤ 0.05 s, against together); options given beside it replace "
+            "the example's",
+        )
 
 
-def example_gpus(args: argparse.Namespace) -> None:
-    """The example's GPUs when none is given (`llmxl workbook plan`), and only those given otherwise."""
-    if args.gpu is None:
-        args.gpu = list(_PLAN_EXAMPLE["gpu"])
+#: What a plan needs when it is not the example: option -> its flag.
+_PLAN_NEEDS = {"model": "--model", "gpu": "--gpu", "prompt": "--prompt", "completion": "--completion"}
+
+
+def plan_inputs(args: argparse.Namespace) -> None:
+    """A plan workbook's inputs: the example's where ``--example`` is given and the user gave none, else the
+    user's alone (refused, naming the options, when one it needs is missing)."""
+    if getattr(args, "example", False):
+        given = {"rps": args.tokens_per_day, "peak_rps": args.peak_factor}  # the other of a pair was given
+        for k, v in _PLAN_EXAMPLE.items():
+            if getattr(args, k, None) is None and given.get(k) is None:
+                setattr(args, k, list(v) if isinstance(v, list) else v)
+        return
+    missing = [flag for k, flag in _PLAN_NEEDS.items() if getattr(args, k, None) is None]
+    if args.rps is None and args.tokens_per_day is None:
+        missing.append("--rps (or --tokens-per-day)")
+    if missing:
+        raise InvalidInputError(
+            f"llmxl workbook plan needs {', '.join(missing)}; give them (as llmxl plan takes them), or --example "
+            "for the methodology's planning example",
+            field=missing[0].split()[0].lstrip("-"),
+        )

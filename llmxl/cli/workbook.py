@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_plan_options, example_gpus
+from .options import add_plan_options, plan_inputs
 
 
 def add_parser(sub: Any) -> None:
@@ -17,8 +17,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "template",
         choices=["reference", "plan"],
-        help="reference: the published Llama-2-70B table; plan: a capacity plan (the plan options below; "
-        "without them, the methodology's example: llama-3.1-70b on h100-sxm-80gb and b200)",
+        help="reference: the published Llama-2-70B table; plan: a capacity plan of the plan options below "
+        "(--model, --gpu, --prompt, --completion and --rps at least, as llmxl plan takes them; or --example)",
     )
     p.add_argument("-o", "--output", required=True, help="path of the .xlsx to write")
     p.add_argument("--force", action="store_true", help="overwrite a file llmxl did not write, or one edited since")
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         from .plan import run as run_plan
 
         args.csv = args.json_path = None
-        example_gpus(args)
+        plan_inputs(args)
         return run_plan(args)
     from ..workbook.reference import write_reference_workbook
 

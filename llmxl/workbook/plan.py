@@ -62,6 +62,7 @@ RIGHT = Alignment(horizontal="right", vertical="top")
 REASON_WIDTH = 50  # the reason column, in characters of the default font
 REASON_CHARS_PER_LINE = 45  # what fits on one line of it, leaving room for word breaks
 LOAD_FIRST = 6  # first data row of the Load sheet
+LOAD_PRINTED = 40  # rows of it that print (the table runs to thousands: one page shows what it is)
 STALE = "plan_stale"  # the defined name of the check that the Load sheet fits the inputs ("" when it does)
 
 
@@ -231,11 +232,12 @@ def _write_load_sheet(ws: Any, p: Plan, blocks: list[_Block | None], labels: lis
         'Columns B to H are the closed-form load model (docs/methodology.md, "Engines and load"), computed by '
         f"llmxl when this file was written for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion",
         f"tokens per request, under the engine and at the percentile ({at}) the Plan sheet shows; B runs from 1 to "
-        "each configuration's capacity B_max. Column I recalculates from the Plan sheet's targets.",
+        "B_max. Column I recalculates from the Plan sheet's targets.",
     ]
     for i, text in enumerate(notes):
         put(ws, 2 + i, 1, text)
-    put_formula(ws, 4, 1, f'=IF({STALE}="","The Load sheet matches the Plan sheet\'s inputs.",{STALE})')
+    put_formula(ws, 4, 1, f'=IF({STALE}="","The Load sheet matches the Plan sheet\'s inputs. Printed: its first '
+                f'{LOAD_PRINTED} rows; the whole table is here on screen.",{STALE})')  # fmt: skip
     headers = [
         "Configuration",
         "Concurrency B (sequences decoding on average)",
@@ -289,6 +291,7 @@ def _write_load_sheet(ws: Any, p: Plan, blocks: list[_Block | None], labels: lis
     last = max((b.last for b in blocks if b is not None), default=LOAD_FIRST)
     ws.auto_filter.ref = f"A{LOAD_FIRST - 1}:I{last}"
     ws.print_title_rows = f"{LOAD_FIRST - 1}:{LOAD_FIRST - 1}"
+    ws.print_area = f"A1:I{min(last, LOAD_FIRST + LOAD_PRINTED - 1)}"  # one page, not one per 40 of B
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
