@@ -78,7 +78,7 @@ def gpu_id(system: str) -> str | None:
 
 
 def layout(row: dict[str, str], moe: bool) -> str:
-    """"" for plain tp (tp × pp), else why the row's parallel layout is not one llmxl describes."""
+    """The empty string for plain tp (tp × pp), else why the row's parallel layout is not one llmxl describes."""
     if row["pp_size"] not in ("1", ""):
         return "pipeline parallel (pp > 1)"
     adp = row["attention_dp_size"]
@@ -121,7 +121,8 @@ def convert(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], Counter[s
             "model": model, "gpu": gpu, "tp": row["tp_size"], "dtype": dtype, "engine": ENGINES[row["backend"]],
             "engine_version": row["backend_version"], "prompt_tokens": row["isl"], "completion_tokens": row["osl"],
             "concurrency": m.group(1) if m else row["batch_size"],
-            "ttft_s": f"{float(row['silicon_ttft_ms']) / 1000:.6g}", "tpot_s": f"{float(row['silicon_tpot_ms']) / 1000:.6g}",
+            "ttft_s": f"{float(row['silicon_ttft_ms']) / 1000:.6g}",
+            "tpot_s": f"{float(row['silicon_tpot_ms']) / 1000:.6g}",
             "aic_id": row["id"], "source": SOURCE,
         })  # fmt: skip
     same = ("model", "gpu", "tp", "dtype", "engine", "prompt_tokens", "completion_tokens", "concurrency", "ttft_s",
