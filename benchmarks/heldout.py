@@ -1,0 +1,252 @@
+"""llmxl's load model on held-out 2026 serving measurements (aiconfigurator's silicon sample).
+
+    python benchmarks/heldout.py              # print the tables
+    python benchmarks/heldout.py --markdown   # also write docs/validation-load.md
+
+The points are benchmarks/data/aic-silicon.csv (made by benchmarks/import_aic.py from the aiconfigurator-core
+wheel; mean TTFT and TPOT of a closed loop of C clients). Each is estimated with ``llmxl.operating_point(...,
+concurrency=C)`` and the catalog's default constants: nothing is fitted to these points. TTFT is compared with
+``ttft_mean_s``, TPOT with ``itl_mean_s`` (the mean step), under the row's engine profile and under the default
+profile (``engine=None``). One array call per configuration (model, GPU, tp, dtype, engine, prompt and
+completion lengths) evaluates all its concurrencies, so the run takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import signal
+import statistics
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+import llmxl  # noqa: E402
+from llmxl import LlmxlError  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data" / "aic-silicon.csv"
+SKIPPED = ROOT / "benchmarks" / "data" / "aic-silicon-skipped.csv"
+DOC = ROOT / "docs" / "validation-load.md"
+FAMILY = {"h100-sxm-80gb": "Hopper", "h200-sxm-141gb": "Hopper", "b200": "Blackwell", "b300": "Blackwell",
+          "gb200": "Blackwell"}  # fmt: skip
+KEY = ("model", "gpu", "tp", "dtype", "engine", "prompt_tokens", "completion_tokens")
+PROFILES = {"own": "row's engine", "default": "default", "sim": "simulator"}
+#: Requests a simulated run sends per client (vllm bench serve's --num-prompts over --max-concurrency), and at least
+SIM_REQUESTS_PER_CLIENT, SIM_MIN_REQUESTS = 5, 20
+#: Seconds a simulated run may take; a few SGLang runs do not finish in minutes (counted among the refusals)
+SIM_TIME_LIMIT_S = 5
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _too_long(signum: int, frame: object) -> None:
+    raise _TooLong
+
+
+def simulated(model: str, gpu: str, tp: str, dtype: str, engine: str, s: str, n: str, c: int) -> tuple[object, str]:
+    """(mean TTFT and TPOT of the simulator's closed loop of c clients, "") or (None, why there are none)."""
+    previous = signal.signal(signal.SIGALRM, _too_long)
+    signal.alarm(SIM_TIME_LIMIT_S)
+    try:
+        sim = llmxl.simulate(model, gpu, prompt_tokens=int(s), completion_tokens=int(n), max_concurrency=c,
+                             num_requests=max(SIM_MIN_REQUESTS, SIM_REQUESTS_PER_CLIENT * c), engine=engine,
+                             tp=int(tp), dtype=dtype)  # fmt: skip
+        return (float(sim.ttft_s), float(sim.tpot_s)), ""
+    except LlmxlError as exc:
+        return None, reason(exc)
+    except _TooLong:
+        return None, f"the simulation did not finish within {SIM_TIME_LIMIT_S} s"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def band(c: int) -> str:
+    return "1" if c == 1 else "2–16" if c <= 16 else "17–128" if c <= 128 else ">128"
+
+
+def load() -> list[dict[str, str]]:
+    with DATA.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def reason(exc: LlmxlError) -> str:
+    """A refusal's message with its numbers and names of sizes generalised, so that like refusals group."""
+    text = exc.message.split(";")[0]
+    text = re.sub(r"tp=\d+", "tp=N", text)
+    return re.sub(r"(?<![\w.-])\d[\d,.]*(?![\w-])", "N", text)
+
+
+def evaluate(rows: list[dict[str, str]]) -> list[dict[str, object]]:
+    """Each row with llmxl's mean TTFT and TPOT under the row's engine and the default one (None if refused)."""
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[tuple(r[k] for k in KEY)].append(i)
+    out: list[dict[str, object]] = [{"row": r} for r in rows]
+    for key, idx in groups.items():
+        model, gpu, tp, dtype, engine, s, n = key
+        cs = np.array(sorted({int(rows[i]["concurrency"]) for i in idx}))
+        for profile, eng in (("own", engine), ("default", None)):
+            try:
+                op = llmxl.operating_point(model, gpu, cs, tp=int(tp), dtype=dtype, engine=eng,
+                                           prompt_tokens=int(s), completion_tokens=int(n))  # fmt: skip
+            except LlmxlError as exc:
+                for i in idx:
+                    out[i][profile] = None
+                    out[i][f"{profile}_why"] = reason(exc)
+                continue
+            at = {int(c): j for j, c in enumerate(cs)}
+            for i in idx:
+                j = at[int(rows[i]["concurrency"])]
+                out[i][profile] = (float(op.ttft_mean_s[j]), float(op.itl_mean_s[j]))
+        for c in cs:  # the step-by-step simulator: a closed loop of c clients of equal lengths, as benchmarked
+            got, why = simulated(model, gpu, tp, dtype, engine, s, n, int(c))
+            for i in idx:
+                if int(rows[i]["concurrency"]) == int(c):
+                    out[i]["sim"] = got
+                    out[i]["sim_why"] = why
+    for e in out:
+        r = e["row"]
+        e["family"] = FAMILY.get(r["gpu"], "other")
+        e["moe"] = "MoE" if llmxl.get_model(r["model"]).moe is not None else "dense"
+        e["band"] = band(int(r["concurrency"]))
+        for profile in PROFILES:
+            p = e[profile]
+            if p is not None:
+                e[f"{profile}_ttft"] = p[0] / float(r["ttft_s"]) - 1
+                e[f"{profile}_tpot"] = p[1] / float(r["tpot_s"]) - 1
+    return out
+
+
+def stats(errors: list[float]) -> str:
+    """median |e| / p90 |e| (median signed e)"""
+    if not errors:
+        return "–"
+    a = np.abs(np.array(errors))
+    return f"{100 * np.median(a):.0f} / {100 * np.quantile(a, 0.9):.0f} ({100 * statistics.median(errors):+.0f})"
+
+
+GROUPINGS = {
+    "overall": lambda e: "all",
+    "engine": lambda e: e["row"]["engine"],
+    "GPU family": lambda e: e["family"],
+    "dense / MoE": lambda e: e["moe"],
+    "concurrency": lambda e: e["band"],
+    "model": lambda e: e["row"]["model"],
+    "engine × concurrency": lambda e: f"{e['row']['engine']}, C {e['band']}",
+    "engine × prompt/completion": lambda e: (
+        f"{e['row']['engine']}, {e['row']['prompt_tokens']}/{e['row']['completion_tokens']}"
+    ),
+}
+BAND_ORDER = {"1": 0, "2–16": 1, "17–128": 2, ">128": 3}
+
+
+def _sort_key(label: str) -> tuple[object, ...]:
+    m = re.search(r"C (\S+)$", label)
+    if m:
+        return (label[: m.start()], BAND_ORDER.get(m.group(1), 9))
+    if label in BAND_ORDER:
+        return ("", BAND_ORDER[label])
+    return (label, 0)
+
+
+def table(res: list[dict[str, object]], grouping: str) -> list[str]:
+    key = GROUPINGS[grouping]
+    groups: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for e in res:
+        groups[key(e)].append(e)
+    head = [f"{fig}, {label}" for label in PROFILES.values() for fig in ("TTFT", "TPOT")]
+    lines = [f"| {grouping} | rows | estimated | " + " | ".join(head) + " |", "|---" * (3 + len(head)) + "|"]
+    if grouping == "concurrency":
+        for label in BAND_ORDER:
+            groups.setdefault(label, [])
+    for label in sorted(groups, key=_sort_key):
+        es = groups[label]
+        cells = [label, str(len(es)), str(sum("own_ttft" in e for e in es))]
+        for profile in PROFILES:
+            for fig in ("ttft", "tpot"):
+                cells.append(stats([e[f"{profile}_{fig}"] for e in es if f"{profile}_{fig}" in e]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def refusals(res: list[dict[str, object]]) -> list[str]:
+    lines = ["| profile | reason llmxl gives | rows |", "|---|---|---|"]
+    for profile in PROFILES:
+        why = Counter(e[f"{profile}_why"] for e in res if e.get(profile) is None)
+        for text, count in sorted(why.items(), key=lambda kv: -kv[1]):
+            lines.append(f"| {profile} | {text} | {count} |")
+    return lines
+
+
+def skipped() -> list[str]:
+    lines = ["| reason | rows |", "|---|---|"]
+    with SKIPPED.open(encoding="utf-8", newline="") as fh:
+        for r in csv.DictReader(fh):
+            lines.append(f"| {r['reason']} | {r['rows']} |")
+    return lines
+
+
+def markdown(res: list[dict[str, object]]) -> str:
+    rows = [e["row"] for e in res]
+    n_cfg = len({tuple(r[k] for k in KEY) for r in rows})
+    est = sum("own_ttft" in e for e in res)
+    lines = [
+        "# Validation of the load model: held-out 2026 serving measurements",
+        "",
+        "Generated by `python benchmarks/heldout.py --markdown` from",
+        "[`benchmarks/data/aic-silicon.csv`](../benchmarks/data/aic-silicon.csv) (made by",
+        "[`benchmarks/import_aic.py`](../benchmarks/import_aic.py)); do not edit by hand.",
+        "",
+        f"The points: {len(rows):,} measured closed-loop serving runs ({n_cfg} configurations of model, GPU, tp,",
+        "dtype, engine and request shape) from `aiconfigurator_core/systems/silicon_sample.csv` in the",
+        "aiconfigurator-core 0.12.0 wheel (NVIDIA, Apache-2.0), measured in 2026 with TensorRT-LLM, vLLM and SGLang",
+        "on H100, H200, B200, B300 and GB200. Their TTFT and TPOT are means over a run's requests. Only aggregated",
+        "serving at plain tensor parallelism of catalog models and GPUs is kept (what is dropped, below).",
+        "",
+        "Each point is estimated with `llmxl.operating_point(model, gpu, C, tp, dtype, prompt_tokens,",
+        "completion_tokens, engine)` and the catalog's default constants, nothing fitted to these points: TTFT",
+        "against `ttft_mean_s`, TPOT against `itl_mean_s`, under the row's engine profile (vLLM 0.11.0, SGLang",
+        "0.5.4, TensorRT-LLM 1.0, whatever release measured it) and under the default profile (`engine=None`, vLLM).",
+        "Beside them, `llmxl.simulate` (the step-by-step simulator, not the closed form: a closed loop of C",
+        f"clients of equal lengths, {SIM_REQUESTS_PER_CLIENT} C requests and at least {SIM_MIN_REQUESTS}, under"
+        " the row's engine; mean TTFT and TPOT), to",
+        "tell what the closed form leaves out from what the step model gets wrong.",
+        "Error e = estimated / measured − 1. Each cell: median |e| / 90th percentile |e| (median signed e), in %;",
+        "a negative signed error means llmxl estimates too low. aiconfigurator's own predictions are not in the",
+        "wheel's file (its accuracy tooling computes them by running its estimator, which llmxl does not run), so",
+        "there is no column of aiconfigurator's error beside llmxl's.",
+        "",
+        f"llmxl estimates {est:,} of the {len(rows):,} points; the others it refuses (reasons at the end).",
+        "",
+    ]
+    for grouping in GROUPINGS:
+        lines += [f"## By {grouping}" if grouping != "overall" else "## Overall", "", *table(res, grouping), ""]
+    lines += ["## Points llmxl refuses", "", *refusals(res), ""]
+    lines += ["## Rows of the silicon sample not imported", "", *skipped(), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--markdown", action="store_true", help=f"also write {DOC.relative_to(ROOT)}")
+    args = ap.parse_args(argv)
+    res = evaluate(load())
+    text = markdown(res)
+    print(text)
+    if args.markdown:
+        DOC.write_text(text, encoding="utf-8")
+        print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
