@@ -119,15 +119,50 @@ def test_operating_point_gives_them():
     assert op.prompt_share == pytest.approx(want["phi"], rel=1e-9)
 
 
-def test_a_closed_loop_holds_its_clients():
-    """C = B + λ(B) TTFT, the time to first token that of an arrival finding B (C − 1)/C decoding."""
+def test_a_closed_loop_runs_in_waves():
+    """Sixteen clients of equal requests (mixed scheduling): each cycle's 16,000 prompt tokens are computed in
+    steps of R = budget − 16 tokens beside the others' decodes, by hand from docs/methodology.md's formulas."""
+    from llmxl.operating import configured
+
     C = 16
+    r, _ = _rates()
+    budget = configured("llama-3.1-70b", H100, 2, 1, "fp8", S, N, None, None, None).replica.memory
+    R = budget.max_num_batched_tokens - C
+    ctx = S + (N - 1) / 2
+    W = C * S
+    K = W / R
+    assert 1 < K < 2  # one full step and the rest
+
+    def step(d, p):  # p prompt tokens of prompts of S tokens beside d decodes
+        return step_time(r, d, d * ctx, p, p * (S + 1) / 2, 0.0, min(p / S, 1.0))
+
+    a = step(C, 0)
+    others = C - R / S
+    Lp = step(others, R)
+    rest = W - R
+    T = (Lp - a) + (step(others, rest) - a)
+    spans = 1 + (math.ceil(K) - 1) / C
+    t = a + (T - spans * (Lp - a)) / (N - 1)
+    ttft = spans * Lp  # the default engine's front-end time is 0
+    lam = C / (ttft + (N - 1) * t)
     op = llmxl.operating_point("llama-3.1-70b", H100, C, **CHECK)
-    b = op.decode_concurrency
-    at, seen = by_hand(b), by_hand(b * (C - 1) / C)
-    assert op.requests_per_s == pytest.approx(at["lam"], rel=1e-9)
-    assert op.ttft_mean_s == pytest.approx(seen["ttft_mean"], rel=1e-9)
-    assert b + at["lam"] * seen["ttft_mean"] == pytest.approx(C, rel=1e-8)  # the bisection stops within 1e-9 C
+    assert (op.ttft_mean_s, op.itl_mean_s, op.requests_per_s) == pytest.approx((ttft, t, lam), rel=1e-9)
+    assert op.decode_concurrency == pytest.approx(lam * (N - 1) * t, rel=1e-9)
+    assert op.ttft_s == pytest.approx(Lp, rel=1e-9)  # nine in ten prompts fit in one step (1/16 straddle two)
+    assert C == pytest.approx(op.requests_per_s * (op.ttft_mean_s + (N - 1) * op.itl_mean_s), rel=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_the_closed_loop_is_the_simulators_steady_state(engine):
+    """Against llmxl.simulate of the same closed loop, 40 requests per client: the waves of equal requests as the
+    step-by-step simulator runs them (mixed for vLLM, prefill first for SGLang)."""
+    for C in (1, 4, 16, 64):
+        op = llmxl.operating_point("llama-3.1-70b", H100, C, engine=engine, **CHECK)
+        sim = llmxl.simulate("llama-3.1-70b", H100, max_concurrency=C, num_requests=max(40 * C, 40), engine=engine,
+                             **CHECK)  # fmt: skip
+        assert op.ttft_mean_s == pytest.approx(sim.ttft_s, rel=0.15), (C, op.ttft_mean_s, sim.ttft_s)
+        assert op.itl_mean_s == pytest.approx(sim.tpot_s, rel=0.05), (C, op.itl_mean_s, sim.tpot_s)
+        assert op.requests_per_s == pytest.approx(sim.requests_per_s, rel=0.02), C
 
 
 def test_the_plan_holds_its_targets_at_the_percentile():

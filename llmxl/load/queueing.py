@@ -31,8 +31,6 @@ from .steps import Rates, step_time
 
 #: Rounds that settle the rate and the blended cost of a prompt (a fixed count, so formulas can repeat them).
 _ROUNDS = 4
-#: Most steps the closed loop's root search takes (it ends when the bracket is within 1e-10 of C).
-_CLOSED_LOOP_STEPS = 100
 
 __all__ = [
     "ReplicaLoad",
@@ -288,77 +286,87 @@ def closed_loop(
     front_end_s: float,
     percentile: float,
 ) -> ReplicaLoad:
-    """The load model of a closed loop: C clients, each sending its next request when the last one ends (what
-    ``vllm bench serve --max-concurrency C`` runs). C a number or an array.
+    """The load model of a closed loop: C clients, each sending its next request of s and n tokens when its
+    last one ends (``vllm bench serve --max-concurrency C`` with its default, equal lengths). C a number or an
+    array.
 
-    Every request is in flight from its send to its last token, so C = B + λ TTFT (Little's law over the
-    requests not yet decoding), λ(B) the open model's at mean decode concurrency B. A request arrives to find
-    the other C − 1 clients' requests (the arrival theorem of closed queueing networks): its time to first
-    token is the open model's at B (C − 1) / C, so one client alone waits for nothing but its own prefill. B
-    solves this over [0, min(C, cap)] (a bracketing search, to 1e-10 of C): the engine runs at most ``cap``
-    sequences, and past it the others queue, each waiting (C − B − λ TTFT) / λ more.
+    Equal requests started together stay in lockstep: they finish in the same steps and send their next
+    requests together, so prompts arrive in waves. The engine runs C' = min(C, cap) of them (the others queue
+    in front of it); each cycle brings W = C' s prompt tokens, computed in steps of R tokens (mixed: the budget
+    less the decodes beside them, R = budget − C'; prefill first: the budget), K = W / R steps' worth:
+
+    - a prefill step carries P = min(W, R) prompt tokens, g = P / s prompts, beside the D = C' − g others'
+      decodes (mixed; none prefill first): Lp = step(D, P);
+    - a prompt spans 1 + (⌈K⌉ − 1) / C' of them on average (the ⌈K⌉ − 1 boundaries between steps fall inside
+      prompts): TTFT = f + spans · Lp, its p-quantile taking spans at the whole number below or above;
+    - a = step(C' decodes); the prompts of a cycle add T = ⌊K⌋ (L_R − a) + (L_rest − a) over decode steps
+      (mixed; prefill first the whole steps, ⌊K⌋ L_R + L_rest), of which a request's own spans steps are its
+      TTFT; the other groups' fall in its n − 1 gaps: ITL t = a + (T − spans · o) / (n − 1), o = Lp − a
+      (mixed) or Lp;
+    - λ = C' / (TTFT + (n − 1) t) (Little's law over the loop), B = λ (n − 1) t decoding on average; the
+      C − C' clients beyond the engine's cap wait (C − C') / λ more for their first token.
+
+    That is mixed scheduling, where the waves spread into groups of R tokens, one group's prefill per step.
+    Prefill first (SGLang), every waiting prompt is computed before the decodes go on, so the wave stays
+    whole: :func:`_lockstep`.
     """
     C = np.asarray(C, dtype=np.float64)
-    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s)
-    seen = (C - 1) / C
+    run = np.minimum(C, float(cap))
+    ctx = s + (n - 1) / 2
+    gaps = max(n - 1, 1e-9)
+    p = percentile / 100
+    a = _step(r, run, ctx, 0.0, s)
+    room = np.maximum(budget - run, 1.0) if mixed else np.full_like(run, float(budget))
+    W = run * s
+    K = W / room
+    per = np.minimum(W, room)
+    full = np.floor(K)
+    rest = W - full * room
+    if not mixed:
+        return _lockstep(r, s, n, C, run, a, K, per, full, rest, room, ctx, front_end_s, p)
+    others = np.maximum(run - per / s, 0.0)
+    Lp = _step(r, others, ctx, per, s)
+    L_room = _step(r, others, ctx, room, s)
+    L_rest = np.where(rest > 0, _step(r, others, ctx, np.maximum(rest, 1.0), s), 0.0)
+    T = full * np.maximum(L_room - a, 0.0) + np.where(rest > 0, np.maximum(L_rest - a, 0.0), 0.0)
+    own, other = np.maximum(Lp - a, 0.0), np.maximum(L_room - a, 0.0)
+    spans = 1 + (np.ceil(K - 1e-12) - 1) / run
+    t = a + np.maximum(T - spans * own, 0.0) / gaps
+    served = front_end_s + spans * Lp
+    lam = run / (served + gaps * t)
+    extra = (C - run) / lam  # clients beyond the engine's cap queue for a slot
+    lo = np.floor(spans + 1e-12)
+    ttft_p = front_end_s + (lo + ((spans - lo) > 1 - p)) * Lp + extra
+    share = np.minimum(np.maximum(np.ceil(K - 1e-12) - spans, 0.0) / gaps, 1.0)  # gaps holding a prefill step
+    itl_p = np.where(share > 1 - p, a + other, a)
+    phi = np.clip(T / (spans * Lp + gaps * t), 0.0, 1.0)
+    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t), _out(itl_p), _out(served + extra),
+                       _out(ttft_p), _out(Lp), _out(np.minimum(K / (spans + gaps), 1.0)), _out(phi))  # fmt: skip
 
-    def both(B: Any, pct: float | None) -> tuple[ReplicaLoad, ReplicaLoad]:
-        # the loads at B and at B (C − 1) / C, in one evaluation over both
-        B = np.broadcast_to(B, C.shape)
-        two = at_concurrency(r, s, n, np.concatenate([B.ravel(), (B * seen).ravel()]), percentile=pct, **kw)
-        k = B.size
-        return (
-            ReplicaLoad(*(np.asarray(v)[:k].reshape(C.shape) for v in two)),
-            ReplicaLoad(*(np.asarray(v)[k:].reshape(C.shape) for v in two)),
-        )
 
-    top = np.minimum(C, float(cap))
-
-    def excess(B: Any) -> Any:  # requests in flight at B beyond C: rises with B; inf where B saturates
-        load, arriving = both(B, None)
-        with np.errstate(invalid="ignore"):
-            f = B + load.requests_per_s * arriving.ttft_s - C
-        return np.where(np.isnan(f), np.inf, f)
-
-    # the root of excess over [0, top]: the step B − excess(B) = C − λ TTFT (requests decoding are those in flight
-    # less those waiting for a first token), taken while it stays inside the bracket; else regula falsi with
-    # the Illinois step (bisection where a side is inf). The root stays bracketed, as in a bisection.
-    lo, hi = np.zeros_like(top), top.copy()
-    f_lo, f_hi = -C + 0.0 * top, excess(top)
-    bound = f_hi < 0  # even B = top holds fewer than C in flight: the engine runs top, the rest queue
-    f_hi = np.where(bound, 1.0, f_hi)
-    x, f = hi, f_hi
-    side = np.zeros_like(top)  # which end moved last: -1 lo, 1 hi
-    tol = 1e-10 * np.maximum(C, 1.0)
-    for _ in range(_CLOSED_LOOP_STEPS):
-        # each element stops on its own, so an array of loads gives what each load alone gives
-        active = ~((hi - lo <= tol) | bound)
-        if not active.any():
-            break
-        with np.errstate(invalid="ignore", divide="ignore"):
-            step = x - f
-            falsi = np.where(np.isfinite(f_hi), (lo * f_hi - hi * f_lo) / (f_hi - f_lo), (lo + hi) / 2)
-        x = np.where((step > lo) & (step < hi), step, np.where((falsi > lo) & (falsi < hi), falsi, (lo + hi) / 2))
-        f = excess(x)
-        found = active & (np.abs(f) <= tol)
-        over = active & ~found & (f >= 0)
-        under = active & ~found & ~(f >= 0)
-        # Illinois: an end kept twice in a row has its value halved, so the next step moves it too
-        f_lo = np.where(over & (side == 1), f_lo / 2, f_lo)
-        f_hi = np.where(under & (side == -1), f_hi / 2, f_hi)
-        hi, f_hi = np.where(over | found, x, hi), np.where(over, f, f_hi)
-        lo, f_lo = np.where(under | found, x, lo), np.where(under, f, f_lo)
-        side = np.where(over, 1.0, np.where(under, -1.0, side))
-    hi = np.where(bound, top, hi)
-    load, arriving = both(hi, percentile)
-    # engine-bound: at B = cap the requests in flight fall short of C; the rest wait in the queue before it
-    lam = load.requests_per_s
-    short = np.isfinite(arriving.ttft_s) & (hi >= top * (1 - 1e-9))
-    with np.errstate(invalid="ignore"):
-        extra = np.where(short, np.maximum(C - hi - lam * arriving.ttft_s, 0.0) / lam, 0.0)
-    return load._replace(
-        ttft_s=_out(arriving.ttft_s + extra), ttft_pct_s=_out(arriving.ttft_pct_s + extra), prefill_s=arriving.prefill_s
-    )
+def _lockstep(
+    r: Rates, s: float, n: float, C: Any, run: Any, a: Any, K: Any, per: Any, full: Any, rest: Any, room: Any,
+    ctx: float, f: float, p: float,
+) -> ReplicaLoad:  # fmt: skip
+    """closed_loop prefill first: every waiting prompt is computed before the decodes go on, so the wave never
+    spreads. A cycle is T = ⌊K⌋ step(0, R) + step(0, rest) of prompts, then n − 1 steps of the C' decodes. The
+    prompts complete in the ⌈K⌉ steps in turn: mean TTFT f + (T / K)(K + 1)/2 (f + T when one step holds them
+    all), its p-quantile f + (T / K)⌈p K⌉; a request's gaps hold what prefill follows its own, so
+    t = a + (T − (TTFT − f)) / (n − 1); λ = C' / (f + T + (n − 1) a)."""
+    gaps = max(n - 1, 1e-9)
+    T = full * _step(r, 0.0, ctx, room, s) + np.where(rest > 0, _step(r, 0.0, ctx, np.maximum(rest, 1.0), s), 0.0)
+    one = K <= 1
+    per_step = T / np.where(one, 1.0, K)
+    done = np.where(one, T, per_step * (K + 1) / 2)
+    lam = run / (f + T + gaps * a)
+    extra = (C - run) / lam
+    t = a + np.maximum(T - done, 0.0) / gaps
+    ttft_p = f + np.where(one, T, per_step * np.ceil(p * K - 1e-12)) + extra
+    itl_p = np.where(1 / gaps > 1 - p, a + np.maximum(T - done, 0.0), a)  # one long gap per request
+    phi = np.clip(T / (T + gaps * a), 0.0, 1.0)
+    Lp = _step(r, 0.0, ctx, per, s)
+    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t), _out(itl_p), _out(f + done + extra),
+                       _out(ttft_p), _out(Lp), _out(np.minimum(K / (K + gaps), 1.0)), _out(phi))  # fmt: skip
 
 
 def at_rate(
