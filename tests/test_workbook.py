@@ -361,14 +361,15 @@ def test_every_workbook_prints_filters_and_charts_one_series_per_configuration(t
     assert main(_report_args(tmp_path, "-o", str(report))) == 0
     p = llmxl.plan("llama-3.1-8b", "l40s", prompt_tokens=500, completion_tokens=100, requests_per_s=2)
     plan_path = write_plan_workbook(tmp_path / "plan.xlsx", p)
-    cases = [(TEMPLATE, "Reference", 1), (report, "Report", 2 * 2), (plan_path, "Plan", None)]
+    # the template: one line per run of the published rows with one request shape and batch increasing
+    cases = [(TEMPLATE, "Reference", 7), (report, "Report", 2 * 2), (plan_path, "Plan", None)]
     for path, sheet, groups in cases:
         ws = openpyxl.load_workbook(path)[sheet]
         assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1, sheet
         if sheet != "Plan":
             assert ws.auto_filter.ref and ws.freeze_panes and ws.print_title_rows, sheet
-            # one series per configuration (model × GPU × prompt × completion), tokens/s and price each
-            assert _series_count(path) == [2 * groups], sheet
+            # one series per configuration (model × GPU × prompt × completion): a tokens/s chart, a price chart
+            assert _series_count(path) == [groups, groups], sheet
     ws = openpyxl.load_workbook(report)["Report"]
     assert ws["F3"].value == "Time to first token [s]" and ws["I4"].number_format.startswith("$")
     assert ws.column_dimensions["M"].hidden and ws["M4"].value.endswith(",H4,NA())")

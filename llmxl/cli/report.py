@@ -102,7 +102,7 @@ def _write_report(args: Any, sweep: Any) -> int:
     if args.output:
         progress = Progress(sweep.size, "building", not args.no_progress)
         with gc_paused():
-            wb = build_report_workbook(sweep, progress)
+            wb = build_report_workbook(sweep, progress, [r["status"] for r in rows])
             save_workbook(wb, args.output, force=args.force)
         print(f"wrote {printable(args.output)} ({plural(sweep.size, 'scenario')})", file=note)
     if failed:

@@ -24,6 +24,31 @@ HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
 TITLE_FONT = Font(bold=True, size=14)
 CALC_WIDTH = 14  # Calc sheet columns, in characters
+#: Seconds span nanoseconds (a norm in one decode step) to minutes: small ones in scientific notation.
+SECONDS_FORMAT = "[=0]0;[<0.001]0.000E+00;#,##0.0000"
+CALC_PRINTED_COLUMNS = 12  # columns of the Calc sheet that print (it runs to a hundred and more)
+PRINTED_ROWS = 40  # rows of a long sheet that print: its first page
+_CALC_TEXT = frozenset({"model", "gpu", "dtype", "method", "compute", "status"})
+_CALC_FORMATS = {
+    "fe": "0.000", "he": "0.000", "fe_used": "0.000", "he_used": "0.000", "q": "0.0000", "lnq": "0.0000",
+    "price_in": "$#,##0.00", "price": "$#,##0.00", "mem": "#,##0.0", "hbm_gbs": "#,##0.0", "nvl": "#,##0.0",
+    "peak": "#,##0.0", "F_eff": "0.00E+00", "M_eff": "0.00E+00", "tps": "#,##0.0",
+    "usd_prompt": "$#,##0.000000", "usd_completion": "$#,##0.000000",
+}  # fmt: skip
+
+
+def calc_number_format(column: Any) -> str | None:
+    """The number format of a Calc column, by its unit: seconds, bytes, FLOP/s, USD, fractions; counts
+    (layers, sizes, tokens, rows, flags) as whole numbers. None for text columns."""
+    if column.name in _CALC_TEXT:
+        return None
+    if column.name in _CALC_FORMATS:
+        return _CALC_FORMATS[column.name]
+    if "[s]" in column.header or "seconds" in column.header:
+        return SECONDS_FORMAT
+    if "bytes]" in column.header:  # up to 9,999,999,999 in a Calc column, then 1.342E+10
+        return "[<10000000000]#,##0;0.000E+00"
+    return "#,##0"
 
 
 _UNWRITABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
@@ -63,13 +88,17 @@ def put_formula(ws: Worksheet, row: int, col: int, formula: str, *, number_forma
     return cell
 
 
-def put_row(ws: Worksheet, row: int, values: Sequence[Any], first_col: int = 1) -> None:
-    """Write a row: Formula values as formulas, every other string as text."""
+def put_row(
+    ws: Worksheet, row: int, values: Sequence[Any], first_col: int = 1, formats: Sequence[str | None] = ()
+) -> None:
+    """Write a row: Formula values as formulas, every other string as text; ``formats`` are the cells'
+    number formats (None: General)."""
     for j, v in enumerate(values):
+        fmt = formats[j] if j < len(formats) else None
         if isinstance(v, Formula):
-            put_formula(ws, row, first_col + j, v)
+            put_formula(ws, row, first_col + j, v, number_format=fmt)
         else:
-            put(ws, row, first_col + j, v)
+            put(ws, row, first_col + j, v, number_format=fmt)
 
 
 def define(wb: Workbook, name: str, ref: str) -> None:
@@ -114,6 +143,36 @@ def fit_header_rows(ws: Worksheet, rows: Iterable[int], default_width: float = 8
         ws.row_dimensions[row].height = max(45, 15 * lines)
 
 
+def fit_columns(ws: Worksheet, first_row: int, last_row: int, *, cap: int = 40) -> None:
+    """Widen each column to its longest value in rows first_row..last_row (numbers as they print, roughly),
+    up to ``cap`` characters; a longer text wraps within the column and its row grows to hold it (readers
+    grow no row by themselves), unless it is the last of its row: that one runs on into the empty cells to
+    its right. Headers are fitted apart (fit_header_rows)."""
+    widths: dict[str, float] = {}
+    long: list[Cell] = []
+    for row in ws.iter_rows(min_row=first_row, max_row=last_row):
+        filled = [cell for cell in row if cell.value is not None and cell.value != ""]
+        for cell in filled:
+            v = cell.value
+            if cell.data_type == "f" or cell.font.b:  # titles and headers overflow or wrap
+                continue
+            number = isinstance(v, int | float) and not isinstance(v, bool)
+            if not number and cell is filled[-1]:  # the row's last text runs on into the empty cells
+                continue
+            n = len(f"{v:,}") if number else len(str(v))
+            widths[cell.column_letter] = max(widths.get(cell.column_letter, 0), min(n + 2, cap))
+            if n + 2 > cap:
+                long.append(cell)
+    for letter, w in widths.items():
+        if w > (ws.column_dimensions[letter].width if letter in ws.column_dimensions else 0):
+            ws.column_dimensions[letter].width = w
+    for cell in long:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        lines = math.ceil(len(str(cell.value)) / (1.1 * cap))  # prose: ~1.1 characters per width unit
+        height = ws.row_dimensions[cell.row].height or 15
+        ws.row_dimensions[cell.row].height = max(height, 15 * lines)
+
+
 # --- Catalog sheet ------------------------------------------------------------------------------
 
 _MODEL_COLUMNS = [
@@ -141,8 +200,8 @@ _MODEL_COLUMNS = [
     ("v_dim", "MLA value head dim dV", lambda m: m.mla.v_head_dim if m.mla else 0),
     ("window", "Attention window W [tokens] (0: none)", lambda m: m.attention.sliding_window if m.attention else 0),
     ("window_layers", "Window layers LW", lambda m: m.attention.num_sliding_layers if m.attention else 0),
-    ("source", "Source", lambda m: m.source),
     ("checked", "Checked", lambda m: m.checked.isoformat() if m.checked else ""),
+    ("source", "Source", lambda m: m.source),  # last: long prose runs on to the right, never cut
 ]
 _GPU_COLUMNS = [
     ("id", "GPU id", lambda g: g.id),
@@ -169,16 +228,16 @@ _GPU_COLUMNS = [
     ),
     ("serving_fe", "Serving: FLOPs efficiency", lambda g: catalog.serving_constants(g).flops_efficiency),
     ("serving_he", "Serving: HBM efficiency", lambda g: catalog.serving_constants(g).hbm_efficiency),
+    ("usd_per_hour", "Price [USD/GPU-h]", lambda g: g.usd_per_hour),
+    ("price_checked", "Price checked", lambda g: g.usd_per_hour_checked.isoformat() if g.usd_per_hour_checked else ""),
+    ("checked", "Checked", lambda g: g.checked.isoformat() if g.checked else ""),
+    ("price_source", "Price source", lambda g: g.usd_per_hour_source or ""),
     (
         "serving_source",
         "Serving constants: source",
         lambda g: g.serving_source or catalog.method_defaults("serving").source,
     ),
-    ("usd_per_hour", "Price [USD/GPU-h]", lambda g: g.usd_per_hour),
-    ("price_source", "Price source", lambda g: g.usd_per_hour_source or ""),
-    ("price_checked", "Price checked", lambda g: g.usd_per_hour_checked.isoformat() if g.usd_per_hour_checked else ""),
-    ("source", "Source", lambda g: g.source),
-    ("checked", "Checked", lambda g: g.checked.isoformat() if g.checked else ""),
+    ("source", "Source", lambda g: g.source),  # last: long prose runs on to the right, never cut
 ]
 _DTYPE_COLUMNS = [
     ("id", "Dtype id", lambda d: d.id),
@@ -245,9 +304,14 @@ def write_catalog_sheet(wb: Workbook, extra_models: Sequence[Any] = ()) -> Works
         define(wb, f"cat_{kind}_alias", f"Catalog!$A${first}:$A${last}")
         define(wb, f"cat_{kind}_alias_id", f"Catalog!$B${first}:$B${last}")
         row = last + 2
-    ws.column_dimensions["A"].width = 18
+    fit_columns(ws, 3, row)
     fit_header_rows(ws, header_rows)
     ws.freeze_panes = "B1"
+    put(
+        ws, 2, 1, f"Printed: its first page (the first {PRINTED_ROWS} rows, columns A to L); the full catalog "
+        "is on screen."
+    )  # fmt: skip
+    finance_print(ws, f"A1:L{PRINTED_ROWS}", tall=1)
     ws.protection.sheet = True  # generated figures: guard against a stray keystroke (Review › Unprotect, no password)
     return ws
 
@@ -300,13 +364,22 @@ def write_calc_sheet(
     last three are values or formulas.
     """
     ws = wb.create_sheet("Calc")
+    columns = scenario_columns(methods)
     put(
-        ws, 1, 1, "Calc: methodology.md as formulas. Configurations (what model, GPU, dtype, tp and pp fix)"
+        ws,
+        1,
+        1,
+        f"Calc: methodology.md as formulas (printed: the first {CALC_PRINTED_COLUMNS} columns; all "
+        f"{max(len(CONFIG_COLUMNS), len(columns))} are on screen). Configurations (what model, GPU, dtype, tp "
+        "and pp fix)",
     ).font = HEADER_FONT
     header_row(ws, 2, [c.header for c in CONFIG_COLUMNS])
     config_first = 3
+    config_formats = [calc_number_format(c) for c in CONFIG_COLUMNS]
     for i, inputs in enumerate(configs):
-        put_row(ws, config_first + i, formulas_for_row(CONFIG_COLUMNS, config_first + i, inputs))
+        put_row(
+            ws, config_first + i, formulas_for_row(CONFIG_COLUMNS, config_first + i, inputs), formats=config_formats
+        )
     last = config_first + len(configs) - 1
     for name, letter in column_letters(CONFIG_COLUMNS).items():
         define(wb, f"cfg_{name}", f"Calc!${letter}${config_first}:${letter}${last}")
@@ -314,12 +387,12 @@ def write_calc_sheet(
     put(
         ws, title_row, 1, "Scenarios (one forward pass over the prompt, one decode step; times in seconds)"
     ).font = HEADER_FONT
-    columns = scenario_columns(methods)
     header_row(ws, title_row + 1, [c.header for c in columns])
     first = title_row + 2
+    formats = [calc_number_format(c) for c in columns]
     for i, (cfg, b, s, n) in enumerate(scenarios):
         r = first + i
-        put_row(ws, r, formulas_for_row(columns, r, {"cfg": cfg, "b": b, "s": s, "n": n}))
+        put_row(ws, r, formulas_for_row(columns, r, {"cfg": cfg, "b": b, "s": s, "n": n}), formats=formats)
         if progress is not None:
             progress(i + 1)
     # Columns wide enough for a number, header rows tall enough for every word of the longest header: a reader
@@ -330,6 +403,8 @@ def write_calc_sheet(
         longest = max(len(c.header) for c in cols)
         ws.row_dimensions[row].height = max(45, 15 * math.ceil(longest / (CALC_WIDTH - 3)))
     ws.freeze_panes = "B3"
+    last_printed = min(first + len(scenarios) - 1, PRINTED_ROWS)
+    finance_print(ws, f"A1:{get_column_letter(CALC_PRINTED_COLUMNS)}{last_printed}", tall=1)
     ws.protection.sheet = True  # the arithmetic: guard against a stray keystroke (inputs live on the other sheets)
     return CalcLayout(config_first, len(configs), first, len(scenarios), methods)
 
@@ -376,31 +451,92 @@ def input_block(
     return refs
 
 
-def _points(series: Series, symbol: str, colour: str) -> Series:
-    """Markers only: a scatter of scenarios, not a line through them."""
+def _line(series: Series, symbol: str, colour: str, *, dash: str | None = None) -> Series:
+    """A line through a configuration's scenarios, with a marker at each: straight segments, never a curve
+    (a smoothed line overshoots between points; LibreOffice smooths unless told not to)."""
     series.marker.symbol = symbol
-    series.marker.size = 7
+    series.marker.size = 6
     series.marker.graphicalProperties.solidFill = colour
     series.marker.graphicalProperties.line.solidFill = colour
-    series.graphicalProperties.line.noFill = True
+    series.graphicalProperties.line.solidFill = colour
+    series.graphicalProperties.line.width = 19050  # 1.5 pt
+    if dash:
+        series.graphicalProperties.line.dashStyle = dash
+    series.smooth = False
     return series
 
 
-#: Charts show at most this many series (configurations); the table below holds every row.
-MAX_SERIES = 24
+#: Charts show at most this many series (configurations); a note names the rest, the table holds every row.
+MAX_SERIES = 12
 _PALETTE = ("1F77B4", "D62728", "2CA02C", "FF7F0E", "9467BD", "8C564B", "E377C2", "7F7F7F", "BCBD22", "17BECF")
+_SYMBOLS = ("circle", "triangle", "square", "diamond")
 
 
-def finance_print(ws: Worksheet, area: str | None, *, title_rows: str | None = None) -> None:
-    """Print as a finance deliverable: landscape, one page wide, header rows repeated on every page."""
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+def series_style(k: int) -> tuple[str, str, str | None]:
+    """Colour, marker and dash of the k-th series: ten colours, then the same with another marker and dash."""
+    return (
+        _PALETTE[k % len(_PALETTE)],
+        _SYMBOLS[(k // len(_PALETTE)) % len(_SYMBOLS)],
+        (None if k < len(_PALETTE) else "dash"),
+    )
+
+
+def not_charted_note(titles: Sequence[str], what: str = "configurations") -> str | None:
+    """The note under a chart capped at MAX_SERIES series: which ones it leaves out (None when none)."""
+    if len(titles) <= MAX_SERIES:
+        return None
+    return (
+        f"The charts show the first {MAX_SERIES} of {len(titles)} {what}; not charted: "
+        + "; ".join(titles[MAX_SERIES:])
+        + "."
+    )
+
+
+def finance_print(
+    ws: Worksheet,
+    area: str | None,
+    *,
+    title_rows: str | None = None,
+    title_cols: str | None = None,
+    wide: int = 1,
+    tall: int = 0,
+    landscape: bool = True,
+) -> None:
+    """Print as a finance deliverable: landscape, ``wide`` pages wide (``tall`` pages tall, 0: as many as it
+    takes), header rows (and columns) repeated on every page."""
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = wide
+    ws.page_setup.fitToHeight = tall
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.gridLines = False
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.center.text = "&A, page &P of &N"
     if area:
         ws.print_area = area
     if title_rows:
         ws.print_title_rows = title_rows
+    if title_cols:
+        ws.print_title_cols = title_cols
+
+
+def _scatter(title: str, y_title: str, y_format: str, x_title: str) -> ScatterChart:
+    chart = ScatterChart(scatterStyle="lineMarker")  # straight lines with markers ("smoothMarker" curves)
+    chart.title = title
+    chart.style = 13
+    chart.y_axis.title = y_title
+    chart.y_axis.number_format = y_format
+    chart.x_axis.title = x_title
+    chart.x_axis.number_format = "#,##0"
+    chart.x_axis.scaling.logBase = 2  # batch sizes 1, 8, 32 ... spread evenly, not crowded at the left
+    chart.x_axis.majorGridlines = None
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    chart.display_blanks = "gap"
+    chart.visible_cells_only = False  # the chart columns are hidden: plot them all the same
+    chart.legend.position = "b"
+    return chart
 
 
 def add_throughput_chart(
@@ -412,40 +548,58 @@ def add_throughput_chart(
     tps_col: int,
     price_col: int,
     anchor: str,
-) -> None:
-    """On ``target``: tokens/s (left axis, circles) and price per 1k completion tokens (right axis, triangles)
-    against batch size, one labelled series per configuration: ``groups`` are (title, first row, last row)
-    of ``data``. Cells holding #N/A (a scenario that does not fit) are gaps, never zeros."""
+    note_cell: tuple[int, int] | None = None,
+    size: tuple[float, float] = (16, 11),
+) -> int:
+    """On ``target``: two charts against batch size (log scale), one line per configuration each: tokens/s,
+    and the price per 1k completion tokens; the second beside the first. ``groups`` are (title, first row,
+    last row) of ``data``; at most MAX_SERIES of them are drawn and a note at ``note_cell`` (default: the
+    row under the charts) names the rest. Cells holding #N/A (a scenario that does not fit) are gaps, never
+    zeros. Returns the first row below the charts (and the note)."""
+    from openpyxl.chart.legend import LegendEntry
     from openpyxl.chart.series import SeriesLabel
+    from openpyxl.utils.cell import coordinate_from_string, get_column_letter
 
-    tps = ScatterChart()
-    tps.title = "Throughput (circles) and price per 1k completion tokens (triangles) against batch size"
-    tps.style = 13
-    tps.y_axis.title = "Tokens/second"
-    tps.y_axis.number_format = "#,##0"
-    tps.y_axis.majorGridlines = None
-    tps.x_axis.number_format = "#,##0"
-    tps.x_axis.delete = False
-    tps.y_axis.delete = False
-    tps.display_blanks = "gap"
-    tps.visible_cells_only = False  # the chart columns are hidden: plot them all the same
-    price = ScatterChart()
-    price.y_axis.title = "USD per 1k completion tokens"
-    price.y_axis.number_format = "$0.0000"
-    price.y_axis.axId = 200
-    price.y_axis.crosses = "max"
-    price.y_axis.delete = False
-    price.x_axis = tps.x_axis  # one shared batch-size axis
+    tps = _scatter("Throughput against batch size", "Tokens/second", "#,##0", "Batch size [sequences], log scale")
+    price = _scatter(
+        "Price per 1k completion tokens against batch size",
+        "USD per 1k completion tokens",
+        "$0.0000",
+        "Batch size [sequences], log scale",
+    )
+    styles: dict[str, int] = {}  # a title given twice (a run of rows split by others) is one configuration
     for k, (title, first, last) in enumerate(groups[:MAX_SERIES]):
-        colour = _PALETTE[k % len(_PALETTE)]
+        colour, symbol, dash = series_style(styles.setdefault(title, len(styles)))
         x = Reference(data, min_col=batch_col, min_row=first, max_row=last)
-        for chart, col, symbol in ((tps, tps_col, "circle"), (price, price_col, "triangle")):
+        for chart, col in ((tps, tps_col), (price, price_col)):
             s = Series(Reference(data, min_col=col, min_row=first, max_row=last), x)
-            s.tx = SeriesLabel(v=title if chart is tps else f"{title} (price)")
-            chart.series.append(_points(s, symbol, colour))
-    tps += price
-    tps.legend.position = "b"
-    tps.width, tps.height = 24, 13
-    target.add_chart(tps, anchor)
-    if len(groups) > MAX_SERIES:
-        put(target, 3, 4, f"The chart shows the first {MAX_SERIES} of {len(groups)} configurations; the table has all.")
+            s.tx = SeriesLabel(v=title)
+            chart.series.append(_line(s, symbol, colour, dash=dash))
+            if styles[title] != len(styles) - 1 or [t for t, _, _ in groups[:k]].count(title):
+                chart.legend.legendEntry.append(LegendEntry(idx=k, delete=True))
+    width, height = size
+    legend_rows = min(
+        len({t for t, _, _ in groups}), MAX_SERIES
+    )  # the legend grows the chart: a line per series at most
+    height += 0.5 * legend_rows
+    letter, row = coordinate_from_string(anchor)
+    col = target[f"{letter}1"].column
+    # the second chart starts in the first column right of the first (columns of the default width)
+    widths = 0.0
+    j = col
+    while widths < width:
+        d = target.column_dimensions.get(get_column_letter(j))
+        widths += 0.0265 * (7 * (d.width if d is not None and d.width else 8.43) + 5)  # cm, at 96 dpi
+        j += 1
+    width = widths  # the first chart ends where the second begins
+    for chart, at in ((tps, anchor), (price, f"{get_column_letter(j)}{row}")):
+        chart.width, chart.height = width, height
+        target.add_chart(chart, at)
+    below = row + math.ceil(height / 0.53) + 1  # rows of the default height (15 pt = 0.53 cm)
+    note = not_charted_note([t for t, _, _ in groups])
+    if note:
+        r, c = note_cell or (below, col)
+        cell = put(target, r, c, note)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        below = max(below, r + 1)
+    return below

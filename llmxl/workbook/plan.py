@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.chart.series import SeriesLabel
 from openpyxl.styles import Alignment
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
@@ -48,7 +49,20 @@ from ..plan import Plan
 
 if TYPE_CHECKING:
     from ..specs import ApiPrice
-from .build import HEADER_FONT, TITLE_FONT, define, fit_header_rows, header_row, input_block, put, put_formula
+from .build import (
+    HEADER_FONT,
+    MAX_SERIES,
+    TITLE_FONT,
+    define,
+    finance_print,
+    fit_header_rows,
+    header_row,
+    input_block,
+    not_charted_note,
+    put,
+    put_formula,
+    series_style,
+)
 from .files import gc_paused, save_workbook
 
 __all__ = ["MAX_LOAD_ROWS", "build_plan_workbook", "write_plan_workbook"]
@@ -56,11 +70,12 @@ __all__ = ["MAX_LOAD_ROWS", "build_plan_workbook", "write_plan_workbook"]
 TRAFFIC_LEVELS = 121
 #: Most rows the Load sheet holds (every configuration's B = 1 ... B_max); a plan needing more is refused.
 MAX_LOAD_ROWS = 200_000
+LABEL_WIDTH = 46  # the labels of the inputs (and the GPU column of the table)
 WRAP = Alignment(wrap_text=True, vertical="top")
 TOP = Alignment(vertical="top")
 RIGHT = Alignment(horizontal="right", vertical="top")
-REASON_WIDTH = 50  # the reason column, in characters of the default font
-REASON_CHARS_PER_LINE = 45  # what fits on one line of it, leaving room for word breaks
+REASON_WIDTH = 40  # the reason column, in characters of the default font
+REASON_CHARS_PER_LINE = 36  # what fits on one line of it, leaving room for word breaks
 LOAD_FIRST = 6  # first data row of the Load sheet
 LOAD_PRINTED = 40  # rows of it that print (the table runs to thousands: one page shows what it is)
 STALE = "plan_stale"  # the defined name of the check that the Load sheet fits the inputs ("" when it does)
@@ -557,8 +572,8 @@ def build_plan_workbook(
     define(wb, "plan_breakeven", f"'Plan'!$B${s0 + 6}")
 
     served = [(first + k, label) for k, (block, label) in enumerate(zip(blocks, labels, strict=True)) if block]
-    _write_chart(ws, chart_ws, served, s0 + len(summary) + 3, hours)
-    _layout_plan(ws, table_first, len(headers))
+    bottom = _write_chart(ws, chart_ws, served, s0 + len(summary) + 3, hours)
+    _layout_plan(ws, table_first, last, bottom, len(headers))
     return wb
 
 
@@ -569,9 +584,11 @@ def _unique(gpus: list[Any]) -> list[Any]:
     return list(seen.values())
 
 
-def _write_chart(ws: Any, chart_ws: Any, served: list[tuple[int, str]], anchor: int, hours: float) -> None:
-    """Chart data (self-hosted and API cost at 121 traffic levels) and the chart on the Plan sheet; ``served``
-    holds the Plan sheet row and label of each configuration the engine runs."""
+def _write_chart(ws: Any, chart_ws: Any, served: list[tuple[int, str]], anchor: int, hours: float) -> int:
+    """Chart data (self-hosted cost of each configuration, the cheapest and the API's at 121 traffic levels,
+    from 1/121 of twice the average traffic up to twice it) and the chart on the Plan sheet: a line per
+    configuration (the first MAX_SERIES; a note names the rest), the API's and the break-even; ``served`` holds
+    the Plan sheet row and label of each configuration the engine runs, cheapest first."""
     put(
         chart_ws, 1, 1, "Monthly cost against average traffic (peak = average × the plan's peak factor)"
     ).font = TITLE_FONT
@@ -587,13 +604,14 @@ def _write_chart(ws: Any, chart_ws: Any, served: list[tuple[int, str]], anchor: 
     last_col = get_column_letter(5 + n_cfg)
     for i in range(TRAFFIC_LEVELS):
         r = c_first + i
-        put_formula(chart_ws, r, 1, f"=2*plan_rps*{i}/{TRAFFIC_LEVELS - 1}", number_format="0.000")
+        # from the first level above zero: no configuration costs $0 at 0 requests/s (it still runs a replica)
+        put_formula(chart_ws, r, 1, f"=2*plan_rps*{i + 1}/{TRAFFIC_LEVELS}", number_format="0.000")
         for k, (pr, _) in enumerate(served):
             put_formula(
                 chart_ws,
                 r,
                 6 + k,
-                f'=IF({STALE}<>"",NA(),IF(OR(Plan!$Q${pr}="",A{r}<=0),IF(A{r}<=0,0,""),'
+                f'=IF({STALE}<>"",NA(),IF(OR(Plan!$Q${pr}="",A{r}<=0),"",'
                 f"ROUNDUP(plan_peak_factor*A{r}/Plan!$I${pr},0)*Plan!$B${pr}*Plan!$C${pr}*Plan!$P${pr}*{hours:g}))",
                 number_format="$#,##0",
             )
@@ -604,19 +622,28 @@ def _write_chart(ws: Any, chart_ws: Any, served: list[tuple[int, str]], anchor: 
     put_formula(chart_ws, c_first, 5, "=IF(ISNUMBER(plan_breakeven),plan_breakeven*plan_api_per_rps,NA())",
                 number_format="$#,##0")  # fmt: skip
     c_last = c_first + TRAFFIC_LEVELS - 1
-    chart = ScatterChart(scatterStyle="line")
-    chart.title = "Monthly cost against average traffic"
+    # Straight segments: "lineMarker" (not "smoothMarker"), and smooth off on every series, since LibreOffice
+    # curves a scatter line otherwise and the curve overshoots each step of the staircase.
+    chart = ScatterChart(scatterStyle="lineMarker")
+    chart.title = "Monthly cost against average traffic, a line per configuration"
     chart.style = 13
     chart.x_axis.title = "Average traffic [requests/s]"
     chart.y_axis.title = "USD per month"
     chart.y_axis.number_format = "$#,##0"
+    chart.x_axis.number_format = "#,##0.##"
     chart.x_axis.delete = False
     chart.y_axis.delete = False
+    chart.display_blanks = "gap"
     x = Reference(chart_ws, min_col=1, min_row=c_first, max_row=c_last)
-    for col, colour in ((2, "1F77B4"), (3, "D62728")):
-        series = Series(Reference(chart_ws, min_col=col, min_row=3, max_row=c_last), x, title_from_data=True)
+    lines = [(6 + k, *series_style(k), 15875) for k in range(min(n_cfg, MAX_SERIES))]  # 1.25 pt
+    names = [label for _, label in served]  # by chart data column from 6
+    for col, colour, _, dash, width in [*lines, (3, "000000", None, "dash", 28575)]:  # the API: black, dashed
+        series = Series(Reference(chart_ws, min_col=col, min_row=c_first, max_row=c_last), x)
+        series.tx = SeriesLabel(v=names[col - 6] if col >= 6 else "API")
         series.graphicalProperties.line.solidFill = colour
-        series.graphicalProperties.line.width = 22000
+        series.graphicalProperties.line.width = width
+        if dash:
+            series.graphicalProperties.line.dashStyle = dash
         series.marker.symbol = "none"
         series.smooth = False  # a staircase, not a curve
         chart.series.append(series)
@@ -627,36 +654,70 @@ def _write_chart(ws: Any, chart_ws: Any, served: list[tuple[int, str]], anchor: 
     )
     mark.marker.symbol = "diamond"
     mark.marker.size = 10
-    mark.marker.graphicalProperties.solidFill = "2CA02C"
+    mark.marker.graphicalProperties.solidFill = "000000"
     mark.graphicalProperties.line.noFill = True
+    mark.smooth = False
     chart.series.append(mark)
     chart.legend.position = "b"
-    chart.width, chart.height = 24, 12
+    chart.width, chart.height = 26, 12 + 0.3 * (len(lines) + 2)  # the legend, two or three to a line
     ws.add_chart(chart, f"A{anchor}")
+    bottom = anchor + math.ceil(chart.height / 0.53)  # rows of 15 pt (0.53 cm)
+    note = not_charted_note([label for _, label in served])
+    if note:  # under the chart, across it
+        bottom += 1
+        ws.merge_cells(start_row=bottom, start_column=1, end_row=bottom, end_column=13)
+        cell = put(ws, bottom, 1, note.replace("The charts show", "The chart shows"))
+        cell.alignment = WRAP
+        ws.row_dimensions[bottom].height = 15 * math.ceil(len(note) / 200)
     for j in range(1, 6 + n_cfg):
         chart_ws.column_dimensions[get_column_letter(j)].width = 18
     fit_header_rows(chart_ws, [3])
-    chart_ws.page_setup.orientation = "landscape"
-    chart_ws.page_setup.fitToWidth = 1
-    chart_ws.page_setup.fitToHeight = 0
-    chart_ws.sheet_properties.pageSetUpPr.fitToPage = True
-    chart_ws.print_title_rows = "3:3"
+    finance_print(chart_ws, None, title_rows="3:3")
+    return bottom
 
 
-def _layout_plan(ws: Any, table_first: int, n_headers: int) -> None:
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.column_dimensions["A"].width = 58
-    ws.column_dimensions["B"].width = 16
-    for j in range(3, n_headers + 1):
-        ws.column_dimensions[get_column_letter(j)].width = 12
-    ws.column_dimensions["V"].width = REASON_WIDTH
-    ws.column_dimensions["W"].width = 14
+def _layout_plan(ws: Any, table_first: int, last: int, bottom: int, n_headers: int) -> None:
+    """Column widths and page setup of the Plan sheet: the sheet to column O (inputs, the table's first
+    columns, the summary, the chart) on the first pages; the table's other columns on the last, after the
+    configuration (GPU, tp, pp, dtype) repeated. Long labels and texts above the table wrap instead of running
+    across the table's columns (rows grown to hold them: readers grow no row by themselves)."""
+    widths = {"A": LABEL_WIDTH, "B": 14, "C": 6, "D": 13}
+    for j in range(5, n_headers + 1):
+        widths[get_column_letter(j)] = 11
+    widths["V"], widths["W"] = REASON_WIDTH, 13
+    for letter, width in widths.items():
+        ws.column_dimensions[letter].width = width
     for letter in "XYZ":  # the order plan() sorts by, for the summary's pick: working columns
         ws.column_dimensions[letter].hidden = True
     fit_header_rows(ws, [table_first])
+    for r in range(table_first + 1, ws.max_row + 1):  # tp and pp clear of the numbers and names beside them
+        for col in (2, 3):
+            cell = ws.cell(r, col)
+            if isinstance(cell.value, int):
+                cell.alignment = Alignment(horizontal="center", vertical="top")
+    span = sum(ws.column_dimensions[get_column_letter(j)].width for j in range(2, 14))  # B:M
+    for r in range(1, table_first - 1):
+        label, text = ws.cell(r, 1), ws.cell(r, 2)
+        lines = 1
+        if r == 2 and isinstance(label.value, str):  # the note under the title: across A:M
+            ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=13)
+            lines = math.ceil(len(label.value) / (1.1 * (span + LABEL_WIDTH)))
+        elif isinstance(label.value, str) and len(label.value) > 1.1 * LABEL_WIDTH:
+            label.alignment = WRAP
+            lines = math.ceil(len(label.value) / (1.1 * LABEL_WIDTH))
+        if isinstance(text.value, str) and text.data_type == "s" and len(text.value) > 1.1 * widths["B"]:
+            ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=13)
+            lines = max(lines, math.ceil(len(text.value) / (1.1 * span)))
+            text.alignment = WRAP
+        if r == 2:
+            label.alignment = WRAP
+        if lines > 1:
+            ws.row_dimensions[r].height = 15 * lines
+            for cell in (label, text):
+                if not cell.alignment.wrap_text:
+                    cell.alignment = TOP
+    finance_print(ws, None, wide=1, title_cols="A:D")
+    ws.print_area = [f"A1:O{bottom}", f"P{table_first}:{get_column_letter(n_headers - 3)}{last}"]
 
 
 def write_plan_workbook(path: str | os.PathLike[str], p: Plan, *, force: bool = False, **options: Any) -> Path:

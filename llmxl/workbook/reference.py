@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.styles import Alignment
 
 from .build import (
     INPUT_FILL,
@@ -126,7 +127,7 @@ def build_reference_workbook() -> Workbook:
         for j, key in enumerate(("batch_size", "prompt_tokens", "completion_tokens")):
             put(ws, r, 1 + j, int(row[key])).fill = INPUT_FILL
         status_ref = layout.scenario_ref(i, "status")
-        put_formula(ws, r, status_col, f"={status_ref}")
+        put_formula(ws, r, status_col, f"={status_ref}").alignment = Alignment(horizontal="left", indent=1)
         for j, (qty, column, fmt, decimals) in enumerate(RESULTS):
             computed = ws.cell(row=r, column=4 + j).coordinate
             put_formula(ws, r, 4 + j, f'=IF({status_ref}="ok",{layout.scenario_ref(i, qty)},"")', number_format=fmt)
@@ -154,10 +155,17 @@ def build_reference_workbook() -> Workbook:
     last_letter = ws.cell(row=1, column=chart_col - 1).column_letter
     ws.auto_filter.ref = f"A{TABLE_HEADER_ROW}:{last_letter}{last}"
     finance_print(ws, f"A1:{last_letter}{last + 30}", title_rows=f"{TABLE_HEADER_ROW}:{TABLE_HEADER_ROW}")
+    runs: list[list] = []  # runs of rows of one request shape, batch increasing: a line each
+    for i, row in enumerate(rows):
+        key = f"{int(row['prompt_tokens']):,} prompt / {int(row['completion_tokens']):,} completion tokens"
+        if runs and runs[-1][0] == key and int(row["batch_size"]) > int(rows[i - 1]["batch_size"]):
+            runs[-1][2] = first + i
+        else:
+            runs.append([key, first + i, first + i])
     add_throughput_chart(
         ws,
         ws,
-        [("Llama-2-70B on 2 × A100-80GB, the published table", first, last)],
+        [(key, a, z) for key, a, z in runs],
         batch_col=1,
         tps_col=chart_col,
         price_col=chart_col + 1,

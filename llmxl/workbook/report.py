@@ -8,10 +8,12 @@ Catalog sheets.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.styles import Alignment
 
 from .. import catalog
 from ..checks import check_count, check_efficiency, check_method, check_price
@@ -200,7 +202,17 @@ class Sweep:
         return rows
 
 
-def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None = None) -> Workbook:
+STATUS_WIDTH = 70  # the status column, in characters
+STATUS_ALIGNMENT = Alignment(horizontal="left", vertical="top", wrap_text=True, indent=1)
+SUMMARY_LABEL_WIDTH = 52  # the Summary sheet's labels and values, in characters
+SUMMARY_VALUE_WIDTH = 34
+
+
+def build_report_workbook(
+    sweep: Sweep, progress: Callable[[int], None] | None = None, statuses: Sequence[str] | None = None
+) -> Workbook:
+    """The report workbook of ``sweep``; ``statuses`` (each scenario's status as the engine gives it, in row
+    order) size the rows of the ones that wrap."""
     wb = Workbook()
     summary = wb.active
     summary.title = "Summary"
@@ -247,6 +259,11 @@ def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None =
         ),
     }
     input_block(wb, summary, 4, inputs, methods=methods)
+    for i, (label, _) in enumerate(inputs.values()):  # a long label wraps within column A
+        if len(label) > 1.1 * SUMMARY_LABEL_WIDTH:  # prose: ~1.1 characters per width unit
+            summary.cell(4 + i, 1).alignment = Alignment(wrap_text=True, vertical="top")
+            summary.cell(4 + i, 2).alignment = Alignment(vertical="top")
+            summary.row_dimensions[4 + i].height = 15 * math.ceil(len(label) / (1.1 * SUMMARY_LABEL_WIDTH))
     r = 4 + len(inputs) + 1
     for label, value in (
         ("Models", ", ".join(sweep.models)),
@@ -257,10 +274,14 @@ def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None =
         ("Scenarios", sweep.size),
     ):
         put(summary, r, 1, label)
-        put(summary, r, 2, value)
+        cell = put(summary, r, 2, value, number_format="#,##0")
+        cell.alignment = Alignment(wrap_text=True, horizontal="left", vertical="top")
+        if isinstance(value, str) and len(value) > SUMMARY_VALUE_WIDTH:
+            summary.row_dimensions[r].height = 15 * math.ceil(len(value) / SUMMARY_VALUE_WIDTH)
         r += 1
-    summary.column_dimensions["A"].width = 52
-    summary.column_dimensions["B"].width = 30
+    summary.column_dimensions["A"].width = SUMMARY_LABEL_WIDTH
+    summary.column_dimensions["B"].width = SUMMARY_VALUE_WIDTH
+    charts_row = r + 1
 
     put(report, 1, 1, "Scenarios (one row each; Status says why a scenario does not fit)").font = TITLE_FONT
     headers = [h for _, h, _ in COLUMNS]
@@ -277,7 +298,11 @@ def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None =
         c = layout.scenario_first + i
         for j, (_, _, f) in enumerate(COLUMNS[5:-1]):
             put_formula(report, rr, 6 + j, Formula.of(results[j], c=c), number_format=f)
-        put_formula(report, rr, status_col, Formula.of(f"={status}", c=c))
+        cell = put_formula(report, rr, status_col, Formula.of(f"={status}", c=c))
+        cell.alignment = STATUS_ALIGNMENT  # clear of the number to its left ("100ok")
+        text = statuses[i] if statuses is not None and i < len(statuses) else ""
+        if len(text) > STATUS_WIDTH - 4:  # readers grow no row by themselves
+            report.row_dimensions[rr].height = 15 * math.ceil(len(text) / (STATUS_WIDTH - 6))
     groups = []  # runs of rows of one configuration (model, GPU, prompt, completion), batch increasing
     for i, (model, gpu, _b, s, n) in enumerate(rows):
         key = (model, gpu, s, n)
@@ -291,17 +316,25 @@ def build_report_workbook(sweep: Sweep, progress: Callable[[int], None] | None =
             # Chart columns: NA() where a scenario fails, so charts leave a gap instead of plotting 0.
             put_formula(report, rr, status_col + 1, Formula.of('=IF(L{r}="ok",H{r},NA())', r=rr))
             put_formula(report, rr, status_col + 2, Formula.of('=IF(L{r}="ok",J{r},NA())', r=rr))
-    for j, width in enumerate((18, 18, 11, 11, 12, 12, 12, 13, 15, 15, 13, 70, 12, 12)):
+    for j, width in enumerate((14, 14, 11, 11, 12, 12, 12, 13, 15, 15, 13, STATUS_WIDTH, 12, 12)):
         report.column_dimensions[report.cell(row=1, column=j + 1).column_letter].width = width
+    for letter, names in (("A", sweep.models), ("B", sweep.gpus)):  # names whole, however long
+        report.column_dimensions[letter].width = max(14, min(40, 2 + max(map(len, names))))
     for col in ("M", "N"):
         report.column_dimensions[col].hidden = True
     last = first + len(rows) - 1
     report.freeze_panes = "C4"
     report.auto_filter.ref = f"A3:L{max(last, 4)}"
     finance_print(report, f"A1:L{max(last, 4)}", title_rows="3:3")
-    finance_print(summary, None)
     series = [(f"{m} · {g} · {s:,}/{n:,} tokens", a, z) for (m, g, s, n), a, z in groups]
     add_throughput_chart(
-        summary, report, series, batch_col=3, tps_col=status_col + 1, price_col=status_col + 2, anchor="D4"
+        summary,
+        report,
+        series,
+        batch_col=3,
+        tps_col=status_col + 1,
+        price_col=status_col + 2,
+        anchor=f"A{charts_row}",
     )
+    finance_print(summary, None, tall=1)  # inputs and charts: one page
     return wb

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from openpyxl.cell.cell import MergedCell
 from openpyxl.utils import get_column_letter
 
 _LOCK = threading.Lock()
@@ -59,6 +60,8 @@ def sheet_data(ws: Any, cache: Any) -> bytes | None:
         out.append(f'<row r="{row}"{attrs}>')
         for col in sorted(by_row[row]):
             cell = cells[(row, col)]
+            if isinstance(cell, MergedCell):  # covered by a merged range's first cell (mergeCells says so)
+                continue
             value = cell._value
             style = cell._style
             styled = style is not None and any(style)
