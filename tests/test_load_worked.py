@@ -149,7 +149,7 @@ def test_a_closed_loop_runs_in_waves():
     assert (op.ttft_mean_s, op.itl_mean_s, op.requests_per_s) == pytest.approx((ttft, t, lam), rel=1e-9)
     assert op.decode_concurrency == pytest.approx(lam * (N - 1) * t, rel=1e-9)
     assert op.ttft_s == pytest.approx(Lp, rel=1e-9)  # nine in ten prompts fit in one step (1/16 straddle two)
-    assert C == pytest.approx(op.requests_per_s * (op.ttft_mean_s + (N - 1) * op.itl_mean_s), rel=1e-12)
+    assert pytest.approx(op.requests_per_s * (op.ttft_mean_s + (N - 1) * op.itl_mean_s), rel=1e-12) == C
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
