@@ -23,6 +23,7 @@ names the command that rebuilds it when they are edited.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -50,6 +51,7 @@ from .build import (
 from .files import gc_paused, save_workbook
 from .plan import (
     _INPUT_FORMATS,
+    LOAD_PRINTED,
     STALE,
     WRAP,
     _blocks,
@@ -57,6 +59,7 @@ from .plan import (
     _clean,
     _engine_text,
     _g,
+    _inputs,
     _literal,
     _write_load_sheet,
 )
@@ -69,6 +72,7 @@ BASES = ("on demand", "reserved", "owned")
 NONE = "1E+300"  # what an order column holds for a row that does not count
 GUARD = f'IF({STALE}<>"",{STALE},'
 TOP = Alignment(vertical="top")
+CENTRE = Alignment(horizontal="center", vertical="top")
 VALUE_COL, VALUE_LETTER = 4, "D"  # the Compare sheet's inputs: labels in A to C, values in D
 CONF_FIRST = 4  # first configuration row of the Configurations sheet
 PRICE_FIRST = 6  # first GPU row of the Prices sheet
@@ -208,12 +212,17 @@ def build_compare_workbook(
     groups = _write_configurations(conf_ws, p, blocks, at, engine_text)
     labels = [_clean(f"{r.gpu} tp={r.tp}{f' pp={r.pp}' if r.pp > 1 else ''} {r.dtype}") for r in p.rows]
     _write_load_sheet(load_ws, p, blocks, labels, at)
+    # the plan workbook's Load sheet, its notes naming this workbook's sheets
     put(load_ws, 2, 1, "Columns B to H are the closed-form load model (docs/methodology.md, \"Engines and load\"), "
-        f"computed by llmxl when this file was written for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} "
-        "completion tokens per request,")  # fmt: skip
-    put(load_ws, 3, 1, f"under the engine and at the percentile ({at}) the Compare sheet shows; B runs from 1 to "
-        "B_max. Column I recalculates from the Compare sheet's targets.")  # fmt: skip
-    _write_comparison(wb, ws, row0, specs, dtypes, groups, price_rows, api_rows, columns)
+        f"computed by llmxl for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion tokens")  # fmt: skip
+    put(load_ws, 3, 1, f"per request, under the engine and at the percentile ({at}) the Compare sheet shows; B runs "
+        "from 1 to B_max. Column I recalculates from the Compare sheet's targets.")  # fmt: skip
+    put_formula(load_ws, 4, 1, f'=IF({STALE}="","The Load sheet matches the Compare sheet\'s inputs. Printed: its '
+                f'first {LOAD_PRINTED} rows; the whole table is here on screen.",{STALE})')  # fmt: skip
+    priced = {(gp.spec.id, "on demand"): gp.on_demand is not None for gp in gpu_prices}
+    priced |= {(g, "reserved"): v for (g, _), v in priced.items()}
+    priced |= {(gp.spec.id, "owned"): bool(gp.owned) or gp.owned_usd is not None for gp in gpu_prices}
+    _write_comparison(wb, ws, row0, specs, dtypes, groups, price_rows, api_rows, columns, priced)
     for sheet in (ws, price_ws, conf_ws):
         sheet.page_setup.orientation = "landscape"
         sheet.page_setup.fitToWidth = 1
@@ -241,15 +250,11 @@ def _write_inputs(wb: Workbook, ws: Any, p: Any, discount: float, engine_text: s
         "(llmxl workbook compare).",
     )
     pct = f"p{p.percentile:g}"
-    inputs = {
-        "plan_rps": ("Average traffic [requests/s]", p.requests_per_s),
-        "plan_peak_rps": ("Peak traffic [requests/s]", p.peak_requests_per_s),
-        "plan_prompt": ("Prompt tokens per request (the Load sheet's)", p.prompt_tokens),
-        "plan_completion": ("Completion tokens per request (the Load sheet's)", p.completion_tokens),
-        "plan_ttft_max": (f"Target time to first token, {pct} [s] (blank: none)", p.ttft_s_max),
-        "plan_itl_max": (f"Target inter-token latency, {pct} [s] (blank: none)", p.itl_s_max),
-        "plan_discount": (f"Reserved: discount off on demand (default {DEFAULT_DISCOUNT:g})", discount),
-    }
+    # the plan workbook's inputs (names and labels) that a comparison has; the discount is the reserved rows'
+    plan_inputs = _inputs(p, ("", None, None), {"rented": None, "discount": discount, "owned": {}})
+    keep = ("plan_rps", "plan_peak_rps", "plan_prompt", "plan_completion", "plan_ttft_max", "plan_itl_max")
+    inputs = {k: plan_inputs[k] for k in keep}
+    inputs["plan_discount"] = (f"Reserved: discount off on demand (default {DEFAULT_DISCOUNT:g})", discount)
     input_block(wb, ws, 5, inputs, value_col=VALUE_COL)
     for i, name in enumerate(inputs):
         ws.cell(5 + i, VALUE_COL).number_format = _INPUT_FORMATS[name]
@@ -335,7 +340,8 @@ def _write_prices(wb: Workbook, ws: Any, gpu_prices: list[_GpuPrices], columns: 
     put(ws, a0 - 1, 1, "API prices (prompt and completion USD per 1M tokens; dated as built)").font = HEADER_FONT
     header_row(ws, a0, ["API provider", "Prompt USD per 1M tokens", "Completion USD per 1M tokens",
                         "API cost per month per request/s [USD]", "API cost per month at the average traffic [USD]",
-                        "Provider's model", "Price dated (as built)", "Source (as built)"])  # fmt: skip
+                        "Provider's model", "Price dated (as built)"])  # fmt: skip
+    header_row(ws, a0, ["Source of the price (as built)"], first_col=12)
     api_rows = []
     today = _dt.date.today()
     for k, col in enumerate(columns):
@@ -353,19 +359,37 @@ def _write_prices(wb: Workbook, ws: Any, gpu_prices: list[_GpuPrices], columns: 
             put(ws, r, 6, price.provider_model or price.model)
             put(ws, r, 7, f"{prices.date_text(price)}, {prices.price_age_days(price, today)} days old on "
                 f"{today.isoformat()}{flag}")  # fmt: skip
-            put(ws, r, 8, "; ".join(x for x in (", ".join(y for y in (price.source, price.source_url) if y),
+            put(ws, r, 12, "; ".join(x for x in (", ".join(y for y in (price.source, price.source_url) if y),
                                                  price.note) if x))  # fmt: skip
         else:
             put(ws, r, 7, "given when the file was built")
     if not columns:
         put(ws, a0 + 1, 1, "no provider in the catalog prices this model; rebuild with --api PROMPT,COMPLETION")
-    widths = [18, 13, 13, 13, 13, 15, 11, 13, 13, 15, 12, 60]
+    widths = [18, 13, 13, 13, 13, 15, 26, 13, 13, 15, 12, 60]
     for j, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = w
     for r in range(PRICE_FIRST, PRICE_FIRST + len(gpu_prices)):
-        ws.cell(r, 12).alignment = WRAP
+        _wrap(ws, r, [12])
+    for r in api_rows:
+        _wrap(ws, r, [6, 7, 12])  # the source in column L, beside the GPUs' price sources
+    ws.print_area = f"A1:L{max([a0 + 1, *api_rows])}"
     fit_header_rows(ws, [PRICE_FIRST - 1, a0])
     return rows, api_rows
+
+
+def _wrap(ws: Any, r: int, cols: list[int]) -> None:
+    """Wrap the text of row ``r`` in ``cols`` and make the row tall enough for the longest (a reader does not)."""
+    lines = 1
+    for col in cols:
+        cell = ws.cell(r, col)
+        cell.alignment = WRAP
+        width = ws.column_dimensions[get_column_letter(col)].width
+        if isinstance(cell.value, str):
+            lines = max(lines, math.ceil(len(cell.value) / max(width * 0.9 - 1, 1)))
+    for col in range(1, ws.max_column + 1):
+        if col not in cols and ws.cell(r, col).alignment.vertical != "top":
+            ws.cell(r, col).alignment = TOP
+    ws.row_dimensions[r].height = 15 * lines
 
 
 class _Group(NamedTuple):
@@ -376,6 +400,7 @@ class _Group(NamedTuple):
     first: int
     last: int
     tps: list[tuple[int, int]]  # (row, tp) of each
+    serves: bool = False  # whether one of them meets the targets as built
 
 
 def _write_configurations(ws: Any, p: Any, blocks: list[Any], at: str, engine_text: str) -> list[_Group]:
@@ -395,8 +420,10 @@ def _write_configurations(ws: Any, p: Any, blocks: list[Any], at: str, engine_te
             groups.append(_Group(row.gpu, row.dtype, r, r, []))
         groups[-1] = groups[-1]._replace(last=r)
         groups[-1].tps.append((r, row.tp))
+        if row.reason is None:
+            groups[-1] = groups[-1]._replace(serves=True)
         for j, v in enumerate((row.gpu, row.tp, row.pp, row.dtype), start=1):
-            put(ws, r, j, v)
+            put(ws, r, j, v).alignment = CENTRE if j in (2, 3) else TOP
         if block is None:
             cells: dict[int, tuple[str, str | None]] = {c: (f'={GUARD}"")', None) for c in range(5, 15)}
             cells[15] = (f"={GUARD}{_literal(row.reason or '')})", None)
@@ -420,14 +447,18 @@ def _write_configurations(ws: Any, p: Any, blocks: list[Any], at: str, engine_te
         for col, (formula, fmt) in cells.items():
             cell = put_formula(ws, r, col, formula, number_format=fmt)
             cell.alignment = WRAP if col == 15 else TOP
+        if row.reason:  # as tall as the reason the plan gives now (readers do not grow rows themselves)
+            ws.row_dimensions[r].height = 15 * math.ceil(len(row.reason) / 45)
     for g in groups:  # the cheapest tp of a GPU and dtype: fewest GPUs, then the lowest TTFT, then the first
         for r, _ in g.tps:
             put_formula(ws, r, 16, f"=IF(ISNUMBER(M{r}),M{r},{NONE})", number_format="#,##0")
             put_formula(ws, r, 17, f"=IF(AND(P{r}<{NONE},P{r}=MIN(P${g.first}:P${g.last})),J{r},{NONE})",
                         number_format="0.0000")  # fmt: skip
-    widths = [16, 5, 5, 14] + [12] * 10 + [50, 10, 10]
+    widths = [16, 6, 6, 14] + [12] * 10 + [50, 10, 10]
     for j, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = w
+    for letter in "PQ":  # working columns of the pick
+        ws.column_dimensions[letter].hidden = True
     fit_header_rows(ws, [CONF_FIRST - 1])
     ws.freeze_panes = f"E{CONF_FIRST}"
     ws.print_title_rows = f"{CONF_FIRST - 1}:{CONF_FIRST - 1}"
@@ -435,8 +466,10 @@ def _write_configurations(ws: Any, p: Any, blocks: list[Any], at: str, engine_te
 
 
 def _write_comparison(wb: Workbook, ws: Any, row0: int, specs: list[Any], dtypes: list[str], groups: list[_Group],
-                      price_rows: dict[str, int], api_rows: list[int], columns: list[ApiColumn]) -> None:  # fmt: skip
-    """The Compare sheet's table, its cheapest row and the break-even table."""
+                      price_rows: dict[str, int], api_rows: list[int], columns: list[ApiColumn],
+                      priced: dict[tuple[str, str], bool]) -> None:  # fmt: skip
+    """The Compare sheet's table, its cheapest row and the break-even table; ``priced`` says which GPU and basis
+    has a price as built (the rows without one, or without a tp that serves, are two lines tall for the note)."""
     from .. import catalog
 
     hours = prices.hours_per_month()
@@ -457,9 +490,9 @@ def _write_comparison(wb: Workbook, ws: Any, row0: int, specs: list[Any], dtypes
     last = first + len(table) - 1
     conf = "Configurations!"
     no_price = {
-        "on demand": "no price: type it on the Prices sheet",
-        "reserved": "no price: type it on the Prices sheet",
-        "owned": "no owned costs: type them on the Prices sheet",
+        "on demand": "no price: see Prices",
+        "reserved": "no price: see Prices",
+        "owned": "no owned costs: see Prices",
     }
     for i, (gpu, basis, grp) in enumerate(table):
         r = first + i
@@ -469,9 +502,8 @@ def _write_comparison(wb: Workbook, ws: Any, row0: int, specs: list[Any], dtypes
         def at(c: str, rng: dict[str, str] = rng, r: int = r) -> str:
             return f"INDEX({rng[c]},${pk}{r})"
 
-        put(ws, r, 1, gpu)
-        put(ws, r, 2, basis)
-        put(ws, r, 3, grp.dtype)
+        for j, v in enumerate((gpu, basis, grp.dtype), start=1):
+            put(ws, r, j, v).alignment = TOP
         price = {"on demand": "B", "reserved": "C", "owned": "K"}[basis]
         serves = f'${pk}{r}<>""'
         cells: dict[int, tuple[str, str | None]] = {
@@ -480,7 +512,7 @@ def _write_comparison(wb: Workbook, ws: Any, row0: int, specs: list[Any], dtypes
             6: (f'={GUARD}IF({serves},{at("L")},""))', "#,##0"),
             7: (f'={GUARD}IF({serves},{at("M")},""))', "#,##0"),
             8: (f'={GUARD}IF({serves},IF(D{r}="",{_literal(no_price[basis])},G{r}*D{r}*{hours:g}),'
-                '"no tp meets the targets (see Configurations)"))', "$#,##0"),
+                '"no tp meets the targets"))', "$#,##0"),
             9: (f'={GUARD}IF(ISNUMBER(H{r}),({wp:g}*({at("N")}*H{r}/(plan_rps*{seconds}*plan_prompt)*1E+6)'
                 f'+{wc:g}*((1-{at("N")})*H{r}/(plan_rps*{seconds}*plan_completion)*1E+6))/{wp + wc:g},""))',
                 "$#,##0.000"),
@@ -494,6 +526,8 @@ def _write_comparison(wb: Workbook, ws: Any, row0: int, specs: list[Any], dtypes
         for col, (formula, fmt) in cells.items():
             cell = put_formula(ws, r, col, formula, number_format=fmt)
             cell.alignment = WRAP if col == 8 else TOP
+        if not (grp.serves and priced[(gpu, basis)]):
+            ws.row_dimensions[r].height = 30
     define(wb, "cmp_monthly", f"'Compare'!$H${first}:$H${last}")
 
     # The cheapest row: the lowest monthly cost, then the fewest GPUs, then the first
@@ -547,11 +581,12 @@ def _write_comparison(wb: Workbook, ws: Any, row0: int, specs: list[Any], dtypes
     if columns:
         define(wb, "cmp_breakeven", f"'Compare'!$D${b0 + 3}:${get_column_letter(3 + len(columns))}$"
                f"{b0 + 2 + len(table)}")  # fmt: skip
-    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["A"].width = 25  # with B and C: the inputs' labels
     ws.column_dimensions["B"].width = 16
     ws.column_dimensions["C"].width = 14
     for j in range(4, visible + 5):
         ws.column_dimensions[get_column_letter(j)].width = 12
+    ws.column_dimensions["H"].width = 15  # the monthly cost, or why there is none
     for letter in (o1, o2, pk):
         ws.column_dimensions[letter].hidden = True
     fit_header_rows(ws, [row0 + 1, b0 + 1])
