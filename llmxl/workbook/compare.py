@@ -103,6 +103,10 @@ def api_columns(model_id: str, apis: Sequence[Any] | None) -> list[ApiColumn]:
             p = prices.api_price(model_id, api)
             column = ApiColumn(p.provider, p.prompt_usd_per_1m, p.completion_usd_per_1m, p)
         else:
+            if len(api) != 2:
+                raise InvalidInputError(
+                    f"api {api!r}: give a provider name or (prompt, completion) USD per 1M tokens", field="api"
+                )
             pin, pout = (check_range(x, f"api {k} price") for x, k in zip(api, ("prompt", "completion"), strict=True))
             column = ApiColumn(f"given {pin:g} / {pout:g}", pin, pout)
         if any(c.name == column.name for c in out):
@@ -129,7 +133,8 @@ def _gpu_prices(gpus: Sequence[Any], gpu_hour_usd: Any, owned: Any, power_kw: An
     powers = prices.per_gpu(power_kw, gpus, "power_kw")
     out = []
     for g, rent, own, kw in zip(gpus, rents, owns, powers, strict=True):
-        basis = prices.price_basis(g, None, 0.0, own, kw, pue)  # refuses what plan() refuses
+        # refuses what plan() refuses; a GPU without a catalog price is priced at a placeholder for its power
+        basis = prices.price_basis(g, None if own is not None else 1.0, 0.0, own, kw, pue)
         on_demand = g.usd_per_hour if rent is None else check_range(rent, "gpu_hour_usd")
         costs: dict[str, float] = {}
         owned_usd = None
