@@ -76,11 +76,15 @@ def add_engine_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: bool = False) -> None:
+def add_plan_options(
+    p: argparse.ArgumentParser, *, example: bool, frontier: bool = False, workbook: bool = False
+) -> None:
     """The options of a capacity plan; with ``example`` they default to the methodology's example.
 
     With ``frontier``, ``--frontier`` is offered and the traffic is no longer required by the parser (a plan
-    without it is refused when run, a frontier takes none).
+    without it is refused when run, a frontier takes none). With ``workbook`` (``llmxl workbook``), ``--api``
+    may be repeated (the compare workbook takes several) and ``--discount`` has no default here (the plan
+    workbook's is 0, the compare workbook's 0.3).
     """
     need = not example
     p.add_argument("--model", required=need, help="catalog name or alias, or a config.json path")
@@ -116,7 +120,12 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: boo
         help="rented price per GPU-hour in USD: one for every GPU (3.99), or by GPU "
         "(h100-sxm-80gb=2.0,b200=7.0; a GPU left out keeps its catalog price). Default: each GPU's catalog price",
     )
-    p.add_argument("--discount", default="0", help="reservation discount off the rented price, in [0, 1)")
+    p.add_argument(
+        "--discount",
+        default=None if workbook else "0",
+        help="reservation discount off the rented price, in [0, 1) (default 0"
+        + ("; workbook compare: 0.3, for its reserved rows)" if workbook else ")"),
+    )
     p.add_argument(
         "--owned",
         action="append",
@@ -142,7 +151,13 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: boo
         help="grid carbon intensity in g CO2e per kWh, or a region: world (445, IEA 2024; the default), "
         "us (367, EIA 2023), eu27 (214, EEA 2023)",
     )
-    p.add_argument("--api", help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M")
+    p.add_argument(
+        "--api",
+        action="append" if workbook else None,
+        help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M"
+        + ("; workbook compare: repeat for several (default: every provider the catalog prices the model at)"
+           if workbook else ""),
+    )  # fmt: skip
     if frontier:
         p.add_argument(
             "--frontier",
@@ -164,7 +179,7 @@ def add_plan_options(p: argparse.ArgumentParser, *, example: bool, frontier: boo
 _PLAN_NEEDS = {"model": "--model", "gpu": "--gpu", "prompt": "--prompt", "completion": "--completion"}
 
 
-def plan_inputs(args: argparse.Namespace) -> None:
+def plan_inputs(args: argparse.Namespace, command: str = "llmxl workbook plan") -> None:
     """A plan workbook's inputs: the example's where ``--example`` is given and the user gave none, else the
     user's alone (refused, naming the options, when one it needs is missing)."""
     if getattr(args, "example", False):
@@ -178,7 +193,7 @@ def plan_inputs(args: argparse.Namespace) -> None:
         missing.append("--rps (or --tokens-per-day)")
     if missing:
         raise InvalidInputError(
-            f"llmxl workbook plan needs {', '.join(missing)}; give them (as llmxl plan takes them), or --example "
+            f"{command} needs {', '.join(missing)}; give them (as llmxl plan takes them), or --example "
             "for the methodology's planning example",
             field=missing[0].split()[0].lstrip("-"),
         )
