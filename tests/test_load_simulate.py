@@ -133,3 +133,16 @@ def test_a_rate_above_capacity_is_reported_as_saturated():
                    request_rate=2 * calm.capacity_requests_per_s)  # fmt: skip
     assert hot.saturated and any("saturates" in w and "2.00 x" in w for w in hot.warnings)
     assert hot.ttft_p90_s > 10 * calm.ttft_p90_s
+
+
+def test_prefill_first_with_a_full_kv_cache_decodes_on_rather_than_stalling():
+    """SGLang's policy with a prompt waiting that the full KV cache cannot take: the decodes go on (preempting
+    the newest when they outgrow it) and free room, as SGLang retracts; this once spun without advancing."""
+    import time
+
+    start = time.perf_counter()
+    r = llmxl.simulate("deepseek-r1", "b200", tp=8, dtype="fp8", prompt_tokens=1024, completion_tokens=8192,
+                       max_concurrency=256, num_requests=600, engine="sglang")  # fmt: skip
+    assert time.perf_counter() - start < 10
+    assert r.num_requests == 600 and r.preemptions > 0 and r.kv_cache_peak_fraction <= 1.0
+    assert any("preemptions" in w for w in r.warnings)

@@ -316,11 +316,16 @@ class _Engine:
         """One explicit step: the running decodes (mixed policy, or when no prompt waits) and prompt chunks."""
         present = self.on_engine()  # before the scheduler takes prompts off the queue
         decode = self.mixed or not (self.waiting or self.partial is not None)
+        chunks: list[tuple[list[int], int]] = []
+        if not decode:  # prefill first, unless no waiting prompt fits the KV cache: then the decodes go on
+            chunks = self._chunks(self.budget)
+            decode = not chunks
         if decode and self.base:
             self._make_room()
         D = len(self.base) if decode else 0
-        room = self.budget - D if self.mixed else (0 if decode else self.budget)
-        chunks = self._chunks(room) if room > 0 else []
+        if self.mixed:
+            room = self.budget - D
+            chunks = self._chunks(room) if room > 0 else []
         if D == 0 and not chunks:
             self.stalled = True
             return
