@@ -13,7 +13,7 @@ import llmxl
 from llmxl.cli import main
 from llmxl.workbook.build import MAX_SERIES
 from llmxl.workbook.files import save_workbook
-from llmxl.workbook.frontier import FRONTIER_PRINTED, build_frontier_workbook, write_frontier_workbook
+from llmxl.workbook.frontier import FRONTIER_PRINTED, build_frontier_workbook, charted_order, write_frontier_workbook
 
 from .conftest import require_soffice
 
@@ -140,7 +140,8 @@ def _chart(path):
 
 def test_the_chart_has_a_straight_line_per_configuration(books):
     f = _frontier()
-    configs = list(dict.fromkeys(f"{p.gpu} tp={p.tp} {p.dtype}" for p in f.points))
+    configs = [label for label, _, _ in charted_order(f.points)]
+    assert sorted(configs) == sorted({f"{p.gpu} tp={p.tp} {p.dtype}" for p in f.points})
     root, xml, series = _chart(books[0])
     assert series == [(t, "0") for t in [*configs, "On the frontier"]]  # and the frontier's markers
     assert root.find(f".//{C}scatterStyle").get("val") == "lineMarker"
@@ -150,8 +151,10 @@ def test_the_chart_has_a_straight_line_per_configuration(books):
 
 def test_more_configurations_than_the_chart_shows_are_named(tmp_path):
     f = llmxl.frontier("llama-3.1-8b", GPUS, dtype=["bf16", "fp8"], tp=[1, 2, 4, 8], gpu_hour_usd=3.0, **SHAPE)
-    configs = list(dict.fromkeys(f"{p.gpu} tp={p.tp} {p.dtype}" for p in f.points))
+    configs = [label for label, _, _ in charted_order(f.points)]
     assert len(configs) > MAX_SERIES
+    on_it = {f"{p.gpu} tp={p.tp} {p.dtype}" for p in f.pareto}
+    assert on_it <= set(configs[:MAX_SERIES])  # the lines the frontier's points lie on are drawn
     path = tmp_path / "many.xlsx"
     save_workbook(build_frontier_workbook(f), path, force=False)
     _, _, series = _chart(path)

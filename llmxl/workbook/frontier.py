@@ -54,7 +54,7 @@ from .plan import _engine_text
 if TYPE_CHECKING:
     from ..frontier import Frontier, FrontierPoint
 
-__all__ = ["FRONTIER_PRINTED", "build_frontier_workbook", "write_frontier_workbook"]
+__all__ = ["FRONTIER_PRINTED", "build_frontier_workbook", "charted_order", "write_frontier_workbook"]
 
 #: Rows of the point table that print (it runs to hundreds: the first page shows what it is).
 FRONTIER_PRINTED = 40
@@ -107,6 +107,20 @@ def _configurations(points: tuple[FrontierPoint, ...]) -> list[tuple[str, int, i
     return out
 
 
+def charted_order(points: tuple[FrontierPoint, ...]) -> list[tuple[str, int, int]]:
+    """The configurations (label, first index, last index) in the order the chart takes them: those with the
+    most points on the frontier (as built) first, then by their cheapest blended cost; frontier()'s order on
+    ties. The chart draws the first MAX_SERIES, so the frontier's own lines are among them."""
+    configs = _configurations(points)
+
+    def key(k: int) -> tuple[int, float, int]:
+        _, i0, i1 = configs[k]
+        run = points[i0 : i1 + 1]
+        return (-sum(p.pareto for p in run), min(p.usd_per_1m_blended for p in run), k)
+
+    return [configs[k] for k in sorted(range(len(configs)), key=key)]
+
+
 def build_frontier_workbook(f: Frontier, *, engine: Any = None, max_concurrency: int | None = None) -> Workbook:
     """The frontier ``f`` (from :func:`llmxl.frontier`) with its costs as live formulas of the GPUs' prices.
 
@@ -120,7 +134,7 @@ def build_frontier_workbook(f: Frontier, *, engine: Any = None, max_concurrency:
     hours = prices.hours_per_month()
     points = f.points
     pct = points[0].percentile if points else None
-    at = "" if pct is None else f"p{pct:g}"
+    at = "at the percentile" if pct is None else f"p{pct:g}"
     eng = resolve_engine(engine)
 
     wb = Workbook()
@@ -146,7 +160,7 @@ def build_frontier_workbook(f: Frontier, *, engine: Any = None, max_concurrency:
             f"{f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request",
         ),
         ("Serving engine (as built)", _engine_text(eng, engine)),
-        ("Percentile of TTFT and ITL (as built)", at or "none: no configuration can serve"),
+        ("Percentile of TTFT and ITL (as built)", at if pct is not None else "none: no configuration can serve"),
         ("Cap on concurrency per replica (as built)", "none" if max_concurrency is None else f"{max_concurrency:,}"),
         ("Grid intensity of the emissions (as built)", f"{f.grid_g_co2e_per_kwh:g} g CO2e/kWh"),
     ]
@@ -271,11 +285,14 @@ def _write_chart(ws: Any, data: Any, f: Frontier, points: tuple[FrontierPoint, .
         2,
         1,
         "Each line is one configuration from B = 1 (right: fastest per user, dearest) to its capacity (left); "
-        "black diamonds mark the frontier. Costs follow the Frontier sheet's prices.",
+        "black diamonds mark the frontier. Costs follow the Frontier sheet's prices; the lines are in the order of "
+        "their points on the frontier as built (most first)."
+        if points
+        else "No configuration can serve this request shape: the Frontier sheet says why for each.",
     ).alignment = WRAP
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=14)
     ws.row_dimensions[2].height = 30
-    configs = _configurations(points)
+    configs = charted_order(points)
     chart = ScatterChart(scatterStyle="lineMarker")
     chart.title = "USD per 1M tokens (blended) against output tokens/s per user"
     chart.style = 13
@@ -328,7 +345,7 @@ def _write_chart(ws: Any, data: Any, f: Frontier, points: tuple[FrontierPoint, .
         ws.merge_cells(start_row=bottom, start_column=1, end_row=bottom, end_column=14)
         cell = put(ws, bottom, 1, left_out.replace("The charts show", "The chart shows"))
         cell.alignment = WRAP
-        ws.row_dimensions[bottom].height = 15 * math.ceil(len(left_out) / 180)
+        ws.row_dimensions[bottom].height = 15 * math.ceil(len(left_out) / 110)
     finance_print(ws, f"A1:N{bottom}", tall=1)
 
 
