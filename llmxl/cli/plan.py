@@ -32,7 +32,11 @@ def add_parser(sub: Any) -> None:
         "2 on bad input.",
     )
     add_plan_options(p, example=False, frontier=True)
-    p.add_argument("-o", "--output", help="also write the plan as a live-formula workbook (.xlsx)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="also write the plan (with --frontier: the frontier and its chart) as a live-formula workbook (.xlsx)",
+    )
     p.add_argument("--csv", help="also write every candidate (with --frontier: every point) as CSV; - for stdout")
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
@@ -281,10 +285,10 @@ def run(args: Any) -> int:
     xlsx = getattr(args, "output", None)
     flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
     if getattr(args, "frontier", False):
-        _refuse_plan_options(args, xlsx)
+        _refuse_plan_options(args)
         check_outputs(flags, args.force)
         with output_lock([path for _, path, _ in flags]):
-            return _run_frontier(args, gpus, options)
+            return _run_frontier(args, gpus, options, xlsx)
     if args.rps is None and args.tokens_per_day is None:
         raise InvalidInputError(
             "give the average traffic with --rps or --tokens-per-day (or --frontier for the cost against output "
@@ -409,7 +413,7 @@ def _workbook_prices(options: dict[str, Any], p: Plan) -> dict[str, Any]:
     return {"gpu_hour_usd": None, "owned": owned}
 
 
-def _refuse_plan_options(args: Any, xlsx: str | None) -> None:
+def _refuse_plan_options(args: Any) -> None:
     given = [
         flag
         for flag, value in (
@@ -420,7 +424,6 @@ def _refuse_plan_options(args: Any, xlsx: str | None) -> None:
             ("--ttft", args.ttft),
             ("--itl", args.itl),
             ("--api", args.api),
-            ("-o", xlsx),
         )
         if value is not None
     ]
@@ -433,7 +436,7 @@ def _refuse_plan_options(args: Any, xlsx: str | None) -> None:
         )
 
 
-def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any]) -> int:
+def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) -> int:
     from ..frontier import POINT_FIELDS, frontier
     from ..outputs import json_text, write_csv
 
@@ -447,6 +450,14 @@ def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any]) -> int:
         _written(args.csv, args)
     if args.json_path and args.json_path != "-":
         _write_json(args, f.to_dict())
+    if xlsx:
+        from ..checks import check_count
+        from ..workbook.frontier import write_frontier_workbook
+
+        cap = None if args.max_concurrency is None else check_count(args.max_concurrency, "max_concurrency")
+        path = write_frontier_workbook(xlsx, f, force=args.force, engine=options["engine"], max_concurrency=cap)
+        configs = len({(q.gpu, q.tp, q.pp, q.dtype) for q in f.points})
+        _written(f"{printable(str(path))} ({len(f.points)} points of {configs} configurations)", args)
     return 0 if f.points else EXIT_NONE_MEETS
 
 
