@@ -349,7 +349,7 @@ def configuration(
 
 
 def borrowed_serving_constants(gpu: GpuSpec) -> str:
-    """"" or one line saying that a GPU's `serving` constants come from a fit to other GPUs.
+    """Empty, or one line saying that a GPU's `serving` constants come from a fit to other GPUs.
 
     Borrowed: the GPU is not among the GPUs the defaults were fitted to (llmxl/data/methods.toml's
     fitted_gpus) and its entry lacks some of its own (a saved calibration has them all).

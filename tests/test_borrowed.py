@@ -87,10 +87,9 @@ def test_a_gpu_given_as_fields_warns():
 
 def test_a_calibrated_gpu_does_not_warn(tmp_path, monkeypatch):
     # "measurements" made on mi300x with constants of its own, fitted back and saved
-    truth = llmxl.get_gpu("mi300x").model_copy(
-        update={"serving_hbm_efficiency": 0.7, "serving_flops_efficiency": 0.5, "decode_overhead_s": 8e-4,
-                "prefill_overhead_s": 0.01, "allreduce_latency_s": 2e-5, "layer_overhead_s": 2e-5}  # fmt: skip
-    )
+    own = {"serving_hbm_efficiency": 0.7, "serving_flops_efficiency": 0.5, "decode_overhead_s": 8e-4,
+           "prefill_overhead_s": 0.01, "allreduce_latency_s": 2e-5, "layer_overhead_s": 2e-5}  # fmt: skip
+    truth = llmxl.get_gpu("mi300x").model_copy(update=own)
     runs = []
     for model, tp in (("llama-3.1-8b", 1), ("llama-3.1-70b", 2)):
         for conc in (1, 8, 64):
