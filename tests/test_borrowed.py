@@ -145,3 +145,12 @@ def test_an_unknown_fitted_gpu_is_a_catalog_error(monkeypatch):
     llmxl.catalog.reset()
     with pytest.raises(CatalogError, match=r"fitted_gpus names h999, not a built-in GPU id"):
         llmxl.catalog.get_catalog()
+
+
+def test_the_workbook_catalog_says_which_gpus_borrow():
+    from llmxl.workbook.build import _default_serving_source
+
+    source = llmxl.catalog.method_defaults("serving").source
+    assert _default_serving_source(llmxl.get_gpu("h100-sxm-80gb")) == source
+    text = _default_serving_source(llmxl.get_gpu("mi300x"))
+    assert text.startswith(f"borrowed from the fit to {', '.join(FITTED)}") and text.endswith(source)
