@@ -26,7 +26,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from fitting import LOWER, NAMES, UPPER, WEIGHTINGS, cross_validated, fit, fitted, predictions  # noqa: E402
+from fitting import (  # noqa: E402
+    LOWER,
+    NAMES,
+    UPPER,
+    WEIGHTINGS,
+    cross_validated,
+    fit,
+    fitted,
+    fitted_gpus,
+    predictions,
+)
 from measurements import REGIMES, load, predict, source_group  # noqa: E402
 
 import llmxl  # noqa: E402
@@ -90,8 +100,12 @@ def main() -> int:
             "# Fitted by benchmarks/fit.py to the public measurements under benchmarks/data (TensorRT-LLM,\n"
             "# vLLM, gpt-fast); docs/validation.md shows the error. A GPU entry's own allreduce_latency_s,\n"
             "# layer_overhead_s, prefill_overhead_s, decode_overhead_s, serving_flops_efficiency and\n"
-            "# serving_hbm_efficiency take precedence.\n"
+            "# serving_hbm_efficiency take precedence. fitted_gpus: the GPUs of the fitted points; a result on\n"
+            "# any other GPU without constants of its own warns that its constants are borrowed.\n"
             + "".join(f"{n} = {(v if v > 1e-12 else 0):.4g}\n" for n, v in zip(NAMES, theta, strict=True))
+            + "fitted_gpus = ["
+            + ", ".join(f'"{g}"' for g in fitted_gpus(rows))
+            + "]\n"
             + f'source = "fitted to {n_fit} public TensorRT-LLM, vLLM and gpt-fast measurements (benchmarks/data) by '
             "benchmarks/fit.py, minimising squared log error with each regime weighing the same; "
             f"cross-validated by source over all {len(rows)} "

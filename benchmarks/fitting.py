@@ -104,6 +104,11 @@ def fitted(row: dict[str, str]) -> bool:
     return not row["regime"].startswith("concurrency_")
 
 
+def fitted_gpus(rows: list[dict[str, str]]) -> list[str]:
+    """The catalog ids of the GPUs the fitted points of ``rows`` are on (methods.toml's [serving] fitted_gpus)."""
+    return sorted({llmxl.get_gpu(r["gpu"]).id for r in rows if fitted(r)})
+
+
 def cross_validated(
     rows: list[dict[str, str]], start: np.ndarray, per_gpu: tuple[str, ...] = (), weighting: str = "regime"
 ) -> np.ndarray:

@@ -162,6 +162,21 @@ def calibration_measurement(row: dict[str, str]) -> Measurement:
     return Measurement(concurrency=top, metrics={"output_tokens_per_s": value * int(row["tp"])}, **common)
 
 
+#: (text in a point's source, the engine or stack that measured it), first match wins
+ENGINES = (
+    ("TensorRT-LLM", "TensorRT-LLM"),
+    ("vllm", "vLLM"),
+    ("nvidia.com/nim", "NVIDIA NIM"),
+    ("gpt-fast", "gpt-fast"),
+)
+
+
+def engine_of(row: dict[str, str]) -> str:
+    """The engine or stack a point was measured with, from its source."""
+    source = row["source"].lower()
+    return next((name for key, name in ENGINES if key.lower() in source), "other")
+
+
 def source_group(row: dict[str, str]) -> str:
     """Points of one publication form a group: its site, or "github" and the repository (documents of one
     repository measured the same way, such as gpt-fast's two READMEs, are one group), and the release it names."""

@@ -29,6 +29,7 @@ from measurements import (  # noqa: E402
     ONE_STACK,
     REGIMES,
     RUN_FILES,
+    engine_of,
     group_label,
     load,
     predict,
@@ -154,6 +155,8 @@ def markdown(res: list[dict[str, object]]) -> str:
         "A method that cannot estimate a point (a model it does not model, a batch that does not fit) leaves it out;",
         "the count in brackets says how many points each figure covers.",
         "",
+        *coverage_section(res),
+        "",
         *calibration_section(stacks := fitting.stack_results()),
         "",
         *goals_section(cv, stacks),
@@ -185,6 +188,46 @@ def markdown(res: list[dict[str, object]]) -> str:
             seen.append(src)
     lines += [f"- {s}" for s in seen]
     return "\n".join(lines) + "\n"
+
+
+def coverage_section(res: list[dict[str, object]]) -> list[str]:
+    """Which GPUs and engines the points behind the `serving` constants are on, and which GPUs borrow them."""
+    kept = [e["row"] for e in res if e["serving"] is not None]
+    count: dict[tuple[str, str], list[int]] = {}
+    regimes: dict[tuple[str, str], set[str]] = {}
+    for r in kept:
+        key = (llmxl.get_gpu(r["gpu"]).id, engine_of(r))  # type: ignore[index]
+        count.setdefault(key, [0, 0])[0 if fitting.fitted(r) else 1] += 1  # type: ignore[arg-type]
+        regimes.setdefault(key, set()).add(r["regime"])  # type: ignore[index]
+    fitted_gpus = fitting.fitted_gpus(kept)  # type: ignore[arg-type]
+    recorded = list(llmxl.catalog.method_defaults("serving").fitted_gpus)
+    borrowing = [g for g in llmxl.catalog.gpus() if g not in fitted_gpus]
+    stale = (
+        "" if recorded == fitted_gpus else f" (**stale**: the data give {', '.join(fitted_gpus)}; run fit.py --write)"
+    )
+    lines = [
+        "## Coverage: the GPUs and engines behind the `serving` constants",
+        "",
+        "The constants are shared by every GPU and fitted to the points below; points at a fixed concurrency are",
+        "held out (estimated, not fitted). Regimes in the order of the table above.",
+        "",
+        "| GPU | engine / stack | fitted points | held-out points | regimes |",
+        "|---|---|---|---|---|",
+    ]
+    order = list(REGIMES)
+    for (gpu, engine), (n_fit, n_held) in sorted(count.items()):
+        names = ", ".join(sorted(regimes[(gpu, engine)], key=order.index))
+        lines.append(f"| {gpu} | {engine} | {n_fit} | {n_held} | {names} |")
+    n_fit = sum(c[0] for c in count.values())
+    n_held = sum(c[1] for c in count.values())
+    lines += [
+        f"| all | | {n_fit} | {n_held} | |",
+        "",
+        f"`fitted_gpus` in llmxl/data/methods.toml: {', '.join(recorded)}{stale}.",
+        f"Every other catalog GPU ({', '.join(borrowing)}) borrows these constants unless its entry has its own:",
+        "its `serving` results say so in their warnings, and `llmxl calibrate` on its own runs replaces them.",
+    ]
+    return lines
 
 
 def goals_section(cv: list[tuple[dict[str, object], float]], stacks: list[fitting.Stack]) -> list[str]:

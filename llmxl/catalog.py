@@ -480,6 +480,12 @@ def _load(strict: Path | None = None) -> Catalog:
         _load_file(cat, res, label, user=False)
     for kind in _KINDS[:2]:  # list built-in models and GPUs in natural id order
         cat.entries[kind] = dict(sorted(cat.entries[kind].items(), key=lambda kv: natural_key(kv[0])))
+    unknown = [g for g in cat.methods["serving"].fitted_gpus if g not in cat.entries["gpus"]]
+    if unknown:
+        raise CatalogError(
+            f"llmxl/data/methods.toml: [serving] fitted_gpus names {', '.join(unknown)}, not a built-in GPU id; "
+            "run python benchmarks/fit.py --write"
+        )
     _load_file(cat, resources.files("llmxl") / "data" / "api_prices.toml", "llmxl/data/api_prices.toml", user=False)
     for path in user_catalog_paths():
         if path != strict and not path.is_file():
@@ -601,7 +607,7 @@ def serving_constants(gpu: GpuSpec) -> Any:
     from .specs import ServingConstants
 
     d = method_defaults("serving")
-    return gpu.serving_constants(ServingConstants(**d.model_dump(exclude={"source", "checked"})))
+    return gpu.serving_constants(ServingConstants(**d.model_dump(exclude={"source", "checked", "fitted_gpus"})))
 
 
 def models() -> list[str]:

@@ -90,8 +90,9 @@ def estimate(
         (:func:`llmxl.released_dtype`: mxfp4 for gpt-oss, fp8 for DeepSeek-V3, bf16 for most), and
         ``Estimate.dtype`` names the one used.
     flops_efficiency, hbm_efficiency : Fractions of peak compute and bandwidth, in (0, 1]; None
-        takes the method's default (0.7 and 0.9 for `standard` and `reference`; the GPU's
-        catalog values for `serving`).
+        takes the method's default (0.7 and 0.9 for `standard` and `reference`; for `serving` the
+        GPU entry's own constants, else the defaults fitted to the GPUs of
+        llmxl/data/methods.toml's fitted_gpus, and on any other GPU ``warnings`` says they are borrowed).
     gpu_hour_usd : Price of one GPU for one hour [USD]; None takes the catalog price,
         and without one the price fields are None.
     method : "serving" (default; what a serving engine measures, fitted to public measurements;

@@ -336,6 +336,9 @@ def configuration(
             f"{m.id}'s attention window ({m.attention.sliding_window} tokens) is not modelled by method "
             f"'{method}'; method='serving' models it",
         )
+    if method == "serving":
+        borrowed = borrowed_serving_constants(g)
+        warnings += (borrowed,) if borrowed else ()
     fe, he = default_efficiencies(g, method)
     result = (m, g, d, T, warnings, fe, he)
     if key is not None and cat.found.get(("models", model)) is m:  # not for config.json paths, which may change
@@ -345,10 +348,31 @@ def configuration(
     return result
 
 
+def borrowed_serving_constants(gpu: GpuSpec) -> str:
+    """Empty, or one line saying that a GPU's `serving` constants come from a fit to other GPUs.
+
+    Borrowed: the GPU is not among the GPUs the defaults were fitted to (llmxl/data/methods.toml's
+    fitted_gpus) and its entry lacks some of its own (a saved calibration has them all).
+    """
+    from .specs import SERVING_FIELDS
+
+    d = catalog.method_defaults("serving")
+    if gpu.id.lower() in d.fitted_gpus:
+        return ""
+    missing = [name for field, name in SERVING_FIELDS.items() if getattr(gpu, field) is None]
+    if not missing:
+        return ""
+    which = "" if len(missing) == len(SERVING_FIELDS) else " " + ", ".join(missing)
+    return (
+        f"serving constants{which} for {gpu.id} come from the fit to {', '.join(d.fitted_gpus)} "
+        "(llmxl/data/methods.toml); calibrate to your own runs (llmxl calibrate) to replace them"
+    )
+
+
 def default_efficiencies(gpu: GpuSpec, method: str) -> tuple[float, float]:
     """The (FLOPs, HBM) efficiencies a method uses when the caller gives none.
 
-    `serving`: the GPU's catalog values, else the method's fitted defaults; `standard` and
+    `serving`: the GPU entry's own, else the method's fitted defaults; `standard` and
     `reference`: the published table's 0.7 and 0.9 (llmxl/data/methods.toml).
     """
     if method == "serving":

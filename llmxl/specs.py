@@ -413,10 +413,31 @@ class MethodDefaults(_Part):
     """`serving` only: τPre [s]."""
     decode_overhead_s: Seconds | None = None
     """`serving` only: τDec [s]."""
+    fitted_gpus: tuple[str, ...] = ()
+    """`serving` only: the catalog GPUs whose measurements the constants were fitted to (benchmarks/fit.py
+    writes it); a result on any other GPU without constants of its own says that its constants are borrowed."""
     source: str
     """Where the values come from."""
     checked: _dt.date
     """When they were set."""
+
+    @field_validator("fitted_gpus", mode="before")
+    @classmethod
+    def _gpus_are_a_list(cls, value: Any) -> Any:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ValueError('must be a list of catalog GPU ids, e.g. ["a100-sxm-80gb", "h100-sxm-80gb"]')
+        if not all(isinstance(v, str) for v in value):
+            raise ValueError("must hold GPU ids (text) only")
+        return value
+
+    @field_validator("fitted_gpus")
+    @classmethod
+    def _gpus_are_clean(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        ids = tuple(_check_text_id(v).lower() for v in value)
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(twice)} more than once; list each GPU once")
+        return ids
 
 
 class ApiPrice(_Part):

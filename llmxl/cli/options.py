@@ -29,13 +29,13 @@ def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
         "--flops-efficiency",
         default=None,
         help="fraction of peak compute, (0, 1] (default: the method's; 0.7 for standard and reference, "
-        "the GPU's catalog value for serving)",
+        "for serving the GPU entry's own or else the fitted default, llmxl/data/methods.toml)",
     )
     p.add_argument(
         "--hbm-efficiency",
         default=None,
         help="fraction of peak HBM bandwidth, (0, 1] (default: the method's; 0.9 for standard and reference, "
-        "the GPU's catalog value for serving)",
+        "for serving the GPU entry's own or else the fitted default, llmxl/data/methods.toml)",
     )
     p.add_argument(
         "--gpu-hour-usd",

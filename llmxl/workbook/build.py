@@ -235,10 +235,23 @@ _GPU_COLUMNS = [
     (
         "serving_source",
         "Serving constants: source",
-        lambda g: g.serving_source or catalog.method_defaults("serving").source,
+        lambda g: g.serving_source or _default_serving_source(g),
     ),
     ("source", "Source", lambda g: g.source),  # last: long prose runs on to the right, never cut
 ]
+
+
+def _default_serving_source(g: Any) -> str:
+    """The defaults' source, saying so when they were fitted to other GPUs than this one."""
+    from ..resolve import borrowed_serving_constants
+
+    d = catalog.method_defaults("serving")
+    if not borrowed_serving_constants(g):
+        return d.source
+    fitted = ", ".join(d.fitted_gpus)
+    return f"borrowed from the fit to {fitted} (calibrate to your own runs to replace them): {d.source}"
+
+
 _DTYPE_COLUMNS = [
     ("id", "Dtype id", lambda d: d.id),
     ("weight_bits", "Weight bits", lambda d: d.weight_bits),
