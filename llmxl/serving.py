@@ -129,6 +129,10 @@ class ServingTerms(NamedTuple):
     """V Ba / t: logits of the last position, per sequence."""
     peak_flops: float
     """Dense peak of the compute kind [FLOP/s], before efficiency."""
+    score_rate: float
+    """The rate attention's score arithmetic (QKᵀ and PV) runs at over peak_flops: 1, or less when the KV cache
+    is wider than the compute operands (fp8 GEMMs beside a 16-bit cache: the 16-bit rate over the fp8 rate).
+    The coefficients hold c_score / score_rate and c_score_latent / score_rate."""
     bandwidth_bps: float
     """HBM bandwidth [bytes/s], before efficiency."""
     coefficients: tuple[Any, ...]
@@ -190,6 +194,7 @@ def serving_terms(
         E = K = LM = 0
         PE = fixed = flops_params = 0.0
         f_act = f
+    score_rate = attention_score_rate(gpu, dtype, peak_tflops)
     lam = constants.allreduce_latency_s
     lam_t = lam if t > 1 else 0.0
     c_ar = 2 * (t - 1) / t * h * Ba / (gpu.interconnect_gbs * 1e9)
@@ -201,8 +206,8 @@ def serving_terms(
         PA * Bw,
         kappa,
         mla is not None,
-        c_score,
-        c_score_latent,
+        c_score / score_rate,
+        c_score_latent / score_rate,
         L - LM,
         2 * PD,
         PD * Bw,
@@ -275,9 +280,25 @@ def serving_terms(
         c_act_tokens=c_act_tokens,
         c_act_logits=V * Ba / t,
         peak_flops=peak_tflops * 1e12,
+        score_rate=score_rate,
         bandwidth_bps=gpu.hbm_bandwidth_gbs * 1e9,
         coefficients=coefficients,
     )
+
+
+#: Bits of the operands each kind of tensor core multiplies.
+_OPERAND_BITS = {"fp16": 16, "fp8": 8, "int8": 8, "int4": 4, "fp4": 4}
+
+
+def attention_score_rate(gpu: Any, dtype: Any, peak_tflops: float) -> float:
+    """ServingTerms.score_rate: the score arithmetic runs at the KV cache's precision. A cache no wider than the
+    compute operands runs at their rate (1); a wider one at the 8-bit rate (a cache of 8 bits, where the GPU has
+    fp8) or the 16-bit rate, over the compute kind's peak, at most 1."""
+    if dtype.kv_bits <= _OPERAND_BITS[dtype.compute_kind]:
+        return 1.0
+    fp8 = gpu.fp8_tflops or 0.0
+    peak = fp8 if dtype.kv_bits <= 8 and fp8 > 0 else gpu.fp16_tflops
+    return min(peak / peak_tflops, 1.0)
 
 
 def experts_touched(E: int, K: int, N: Any) -> Any:

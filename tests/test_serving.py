@@ -840,3 +840,31 @@ def test_a_catalog_window_without_its_layer_count_is_refused(tmp_path):
     )
     with pytest.raises(CatalogError, match=r"catalog.toml.*'w'.*attention.num_sliding_layers"):
         llmxl.add_catalog_file(cat)
+
+
+class TestAttentionAtTheKvPrecision:
+    """Issue 21: the score arithmetic runs at the KV cache's precision, the GEMMs at the compute kind's."""
+
+    def test_the_score_rate_is_the_caches_peak_over_the_computes(self):
+        from llmxl.resolve import configuration
+
+        h100 = llmxl.get_gpu("h100-sxm-80gb")
+        rates = {}
+        for dt in ("fp8", "fp8-kv16", "bf16", "mxfp4"):
+            *_, T, _, _, _ = configuration("llama-3.1-70b", "h100-sxm-80gb", dt, 2, 1, "serving")
+            rates[dt] = T.score_rate
+        assert rates["fp8-kv16"] == pytest.approx(h100.fp16_tflops / h100.fp8_tflops, rel=1e-12)
+        assert rates["fp8"] == rates["bf16"] == rates["mxfp4"] == 1.0
+        *_, T, _, _, _ = configuration("llama-3.1-70b", "b200", "nvfp4", 1, 1, "serving")
+        b200 = llmxl.get_gpu("b200")
+        assert T.score_rate == pytest.approx(b200.fp8_tflops / b200.fp4_tflops, rel=1e-12)  # an fp8 cache
+
+    def test_a_16_bit_cache_slows_long_prompts_more_than_short_ones(self):
+        def ttft(dt, s):
+            return estimate(
+                "llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype=dt, prompt_tokens=s, completion_tokens=8
+            ).ttft_s
+
+        short, long = ttft("fp8-kv16", 512) / ttft("fp8", 512), ttft("fp8-kv16", 32768) / ttft("fp8", 32768)
+        assert 1 <= short < long
+        assert long == pytest.approx(1.232014, rel=1e-6)  # docs/methodology.md, "Data types"

@@ -166,6 +166,13 @@ CONFIG_COLUMNS: list[Column] = [
         'IF({compute}="int8",INDEX(cat_gpu_int8_tops,{gi}),INDEX(cat_gpu_int4_tops,{gi}))))))',
     ),
     Column(
+        "rs",
+        "Serving: score rate / compute rate (attention at the KV cache's precision)",
+        'IF(INDEX(cat_dtype_kv_bits,{di})<=IF({compute}="fp16",16,IF(OR({compute}="fp4",{compute}="int4"),4,8)),1,'
+        "MIN(1,IF(AND(INDEX(cat_dtype_kv_bits,{di})<=8,MAX(0,INDEX(cat_gpu_fp8_tflops,{gi}))>0),"
+        "MAX(0,INDEX(cat_gpu_fp8_tflops,{gi})),MAX(0,INDEX(cat_gpu_fp16_tflops,{gi})))/MAX({peak},1E-300)))",
+    ),
+    Column(
         "price",
         "Price used [USD/GPU-h]",
         'IF({price_in}="",IF(INDEX(cat_gpu_usd_per_hour,{gi})="","",INDEX(cat_gpu_usd_per_hour,{gi})),{price_in})',
@@ -297,8 +304,8 @@ def _serving_pass(prefix: str) -> list[Column]:
         Column(
             f"{prefix}_attn",
             f"Serving {label}: attention [s]",
-            f"[LF]*MAX((2*{N}*[PA]+{cs}*{x})/[F_eff],([PA]*[Bw]+{{b}}*[kappa]*({c}+{new}))/[M_eff])"
-            f"+[LWin]*MAX((2*{N}*[PA]+{cs}*MIN({x},[Wn]))/[F_eff],"
+            f"[LF]*MAX((2*{N}*[PA]+{cs}*{x}/[rs])/[F_eff],([PA]*[Bw]+{{b}}*[kappa]*({c}+{new}))/[M_eff])"
+            f"+[LWin]*MAX((2*{N}*[PA]+{cs}*MIN({x},[Wn])/[rs])/[F_eff],"
             f"([PA]*[Bw]+{{b}}*[kappa]*(MIN({c},[Wn])+{new}))/[M_eff])",
         ),
         Column(
