@@ -259,6 +259,9 @@ def aic_intro(res: list[dict[str, object]]) -> list[str]:
         ]
     run = sum(not str(e.get("aic_why", "")).startswith(("not run", "no prediction")) for e in res)
     both = sum(e["aic"] is not None and f"{LLMXL}_ttft" in e for e in res)
+    ok = [p for p in aic_predictions().values() if p["status"] == "ok"]
+    hybrid = sum(p["database_mode"] == "HYBRID" for p in ok)
+    inferred = sum("gemm_quant_mode" not in p["call"] for p in ok)
     return [
         "The columns *aiconfigurator* are NVIDIA's aiconfigurator 0.12.0 itself on the same points, from",
         "[`benchmarks/data/aic-predictions.csv`](../benchmarks/data/aic-predictions.csv): run once, offline, outside",
@@ -270,7 +273,13 @@ def aic_intro(res: list[dict[str, object]]) -> list[str]:
         "systems, so this is not a held-out test for it. The last column compares the two on the rows both estimate",
         "(llmxl under the row's engine profile), the only like-for-like comparison.",
         f"aiconfigurator was run on {run:,} of the {len(res):,} points (the rest not reached in the time of the",
-        f"run), predicts {n:,} (the others it refuses, reasons at the end); both estimate {both:,}.",
+        f"run), predicts {n:,} (the others it refuses, reasons at the end); both estimate {both:,}. Where its SILICON",
+        "database lacks data for the row's settings it was asked again with its HYBRID database (silicon data where",
+        "collected, its own empirical or speed-of-light estimate elsewhere), and failing that on SILICON with the",
+        f"quantisation it infers from the checkpoint: {hybrid:,} of its predictions are HYBRID, {inferred:,} with",
+        "inferred quantisation (the last attempt, or the sample names none). Four model paths of the sample whose config.json the wheel does not bundle were given",
+        "as the bundled config of the same architecture (Llama-3.1-70B as Meta-Llama-3.1-70B, Llama-3.1-8B-Instruct",
+        "and its FP8 checkpoint as Meta-Llama-3.1-8B, Qwen3-32B-NVFP4 as Qwen3-32B, quantisation passed explicitly).",
         "",
     ]
 
