@@ -277,9 +277,10 @@ def aic_intro(res: list[dict[str, object]]) -> list[str]:
         "database lacks data for the row's settings it was asked again with its HYBRID database (silicon data where",
         "collected, its own empirical or speed-of-light estimate elsewhere), and failing that on SILICON with the",
         f"quantisation it infers from the checkpoint: {hybrid:,} of its predictions are HYBRID, {inferred:,} with",
-        "inferred quantisation (the last attempt, or the sample names none). Four model paths of the sample whose config.json the wheel does not bundle were given",
-        "as the bundled config of the same architecture (Llama-3.1-70B as Meta-Llama-3.1-70B, Llama-3.1-8B-Instruct",
-        "and its FP8 checkpoint as Meta-Llama-3.1-8B, Qwen3-32B-NVFP4 as Qwen3-32B, quantisation passed explicitly).",
+        "inferred quantisation (the last attempt, or the sample names none). Four model paths of the sample whose",
+        "config.json the wheel does not bundle were given as the bundled config of the same architecture",
+        "(Llama-3.1-70B as Meta-Llama-3.1-70B, Llama-3.1-8B-Instruct and its FP8 checkpoint as Meta-Llama-3.1-8B,",
+        "Qwen3-32B-NVFP4 as Qwen3-32B; quantisation passed explicitly).",
         "",
     ]
 
