@@ -272,8 +272,9 @@ def aic_intro(res: list[dict[str, object]]) -> list[str]:
         "It is NVIDIA's own tool on NVIDIA's own measurements, whose perf database was collected on the same",
         "systems, so this is not a held-out test for it. The last column compares the two on the rows both estimate",
         "(llmxl under the row's engine profile), the only like-for-like comparison.",
-        f"aiconfigurator was run on {run:,} of the {len(res):,} points (the rest not reached in the time of the",
-        f"run), predicts {n:,} (the others it refuses, reasons at the end); both estimate {both:,}. Where its SILICON",
+        f"aiconfigurator was run on {run:,} of the {len(res):,} points"
+        + (" (the rest not reached in the time of the run)" if run < len(res) else "")
+        + f", predicts {n:,} (the others it refuses, reasons at the end); both estimate {both:,}. Where its SILICON",
         "database lacks data for the row's settings it was asked again with its HYBRID database (silicon data where",
         "collected, its own empirical or speed-of-light estimate elsewhere), and failing that on SILICON with the",
         f"quantisation it infers from the checkpoint: {hybrid:,} of its predictions are HYBRID, {inferred:,} with",
