@@ -9,6 +9,9 @@ concurrency=C)`` and the catalog's default constants: nothing is fitted to these
 ``ttft_mean_s``, TPOT with ``itl_mean_s`` (the mean step), under the row's engine profile and under the default
 profile (``engine=None``). One array call per configuration (model, GPU, tp, dtype, engine, prompt and
 completion lengths) evaluates all its concurrencies, so the run takes seconds.
+
+Beside llmxl's, aiconfigurator's own predictions of the same points, if benchmarks/data/aic-predictions.csv is
+there (aiconfigurator 0.12.0 run once, offline, outside this repository; this script only reads the file).
 """
 
 from __future__ import annotations
@@ -32,11 +35,14 @@ from llmxl import LlmxlError  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "aic-silicon.csv"
 SKIPPED = ROOT / "benchmarks" / "data" / "aic-silicon-skipped.csv"
+AIC = ROOT / "benchmarks" / "data" / "aic-predictions.csv"
 DOC = ROOT / "docs" / "validation-load.md"
 FAMILY = {"h100-sxm-80gb": "Hopper", "h200-sxm-141gb": "Hopper", "b200": "Blackwell", "b300": "Blackwell",
           "gb200": "Blackwell"}  # fmt: skip
 KEY = ("model", "gpu", "tp", "dtype", "engine", "prompt_tokens", "completion_tokens")
-PROFILES = {"own": "row's engine", "default": "default", "sim": "simulator"}
+PROFILES = {"own": "row's engine", "default": "default", "sim": "simulator", "aic": "aiconfigurator"}
+#: The llmxl estimate compared with aiconfigurator's on the rows both estimate
+LLMXL = "own"
 #: Requests a simulated run sends per client (vllm bench serve's --num-prompts over --max-concurrency), and at least
 SIM_REQUESTS_PER_CLIENT, SIM_MIN_REQUESTS = 5, 20
 #: Seconds a simulated run may take; a few SGLang runs do not finish in minutes (counted among the refusals)
@@ -85,6 +91,20 @@ def reason(exc: LlmxlError) -> str:
     return re.sub(r"(?<![\w.-])\d[\d,.]*(?![\w-])", "N", text)
 
 
+def aic_predictions() -> dict[str, dict[str, str]]:
+    """aiconfigurator's predictions by aic_id (status, ttft_s, tpot_s, reason), or none if the file is absent."""
+    if not AIC.exists():
+        return {}
+    with AIC.open(encoding="utf-8", newline="") as fh:
+        return {r["aic_id"]: r for r in csv.DictReader(fh)}
+
+
+def aic_reason(text: str) -> str:
+    """aiconfigurator's refusal with its numbers generalised, so that like refusals group."""
+    text = re.sub(r"\{[^}]*\}", "{…}", text)
+    return re.sub(r"(?<![\w.-])\d[\d,.]*(?![\w-])", "N", text)[:160]
+
+
 def evaluate(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     """Each row with llmxl's mean TTFT and TPOT under the row's engine and the default one (None if refused)."""
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
@@ -113,8 +133,15 @@ def evaluate(rows: list[dict[str, str]]) -> list[dict[str, object]]:
                 if int(rows[i]["concurrency"]) == int(c):
                     out[i]["sim"] = got
                     out[i]["sim_why"] = why
+    aic = aic_predictions()
     for e in out:
         r = e["row"]
+        p = aic.get(r["aic_id"])
+        if p is not None and p["status"] == "ok":
+            e["aic"] = (float(p["ttft_s"]), float(p["tpot_s"]))
+        else:
+            e["aic"] = None
+            e["aic_why"] = "no prediction in the file" if p is None else f"{p['status']}: {aic_reason(p['reason'])}"
         e["family"] = FAMILY.get(r["gpu"], "other")
         e["moe"] = "MoE" if llmxl.get_model(r["model"]).moe is not None else "dense"
         e["band"] = band(int(r["concurrency"]))
@@ -158,12 +185,29 @@ def _sort_key(label: str) -> tuple[object, ...]:
     return (label, 0)
 
 
+def median_abs(errors: list[float]) -> str:
+    return f"{100 * np.median(np.abs(np.array(errors))):.0f}" if errors else "–"
+
+
+def shared(es: list[dict[str, object]]) -> str:
+    """On the rows both llmxl (row's engine) and aiconfigurator estimate: their count and median |e|, llmxl vs aic."""
+    both = [e for e in es if f"{LLMXL}_ttft" in e and "aic_ttft" in e]
+    if not both:
+        return "0"
+    cells = [
+        f"{fig} {median_abs([e[f'{LLMXL}_{f}'] for e in both])} vs {median_abs([e[f'aic_{f}'] for e in both])}"
+        for fig, f in (("TTFT", "ttft"), ("TPOT", "tpot"))
+    ]
+    return f"{len(both)}: " + ", ".join(cells)
+
+
 def table(res: list[dict[str, object]], grouping: str) -> list[str]:
     key = GROUPINGS[grouping]
     groups: dict[str, list[dict[str, object]]] = defaultdict(list)
     for e in res:
         groups[key(e)].append(e)
     head = [f"{fig}, {label}" for label in PROFILES.values() for fig in ("TTFT", "TPOT")]
+    head.append("both estimate: rows, median |e| llmxl vs aiconfigurator")
     lines = [f"| {grouping} | rows | estimated | " + " | ".join(head) + " |", "|---" * (3 + len(head)) + "|"]
     if grouping == "concurrency":
         for label in BAND_ORDER:
@@ -174,16 +218,26 @@ def table(res: list[dict[str, object]], grouping: str) -> list[str]:
         for profile in PROFILES:
             for fig in ("ttft", "tpot"):
                 cells.append(stats([e[f"{profile}_{fig}"] for e in es if f"{profile}_{fig}" in e]))
+        cells.append(shared(es))
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"On the rows both llmxl (row's engine) and aiconfigurator estimate, median |e| in %: {shared(res)}."]
     return lines
 
 
 def refusals(res: list[dict[str, object]]) -> list[str]:
     lines = ["| profile | reason llmxl gives | rows |", "|---|---|---|"]
-    for profile in PROFILES:
+    for profile in ("own", "default", "sim"):
         why = Counter(e[f"{profile}_why"] for e in res if e.get(profile) is None)
         for text, count in sorted(why.items(), key=lambda kv: -kv[1]):
             lines.append(f"| {profile} | {text} | {count} |")
+    return lines
+
+
+def aic_refusals(res: list[dict[str, object]]) -> list[str]:
+    lines = ["| why aiconfigurator has no prediction | rows |", "|---|---|"]
+    why = Counter(e["aic_why"] for e in res if e.get("aic") is None)
+    for text, count in sorted(why.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {text.replace('|', '/')} | {count} |")
     return lines
 
 
@@ -193,6 +247,43 @@ def skipped() -> list[str]:
         for r in csv.DictReader(fh):
             lines.append(f"| {r['reason']} | {r['rows']} |")
     return lines
+
+
+def aic_intro(res: list[dict[str, object]]) -> list[str]:
+    n = sum(e["aic"] is not None for e in res)
+    if not n:
+        return [
+            "aiconfigurator's own predictions are not in the wheel's file, and",
+            "`benchmarks/data/aic-predictions.csv` is absent, so there is no column of aiconfigurator's error.",
+            "",
+        ]
+    run = sum(not str(e.get("aic_why", "")).startswith(("not run", "no prediction")) for e in res)
+    both = sum(e["aic"] is not None and f"{LLMXL}_ttft" in e for e in res)
+    ok = [p for p in aic_predictions().values() if p["status"] == "ok"]
+    hybrid = sum(p["database_mode"] == "HYBRID" for p in ok)
+    inferred = sum("gemm_quant_mode" not in p["call"] for p in ok)
+    return [
+        "The columns *aiconfigurator* are NVIDIA's aiconfigurator 0.12.0 itself on the same points, from",
+        "[`benchmarks/data/aic-predictions.csv`](../benchmarks/data/aic-predictions.csv): run once, offline, outside",
+        "this repository (llmxl neither runs nor imports it), through its Python API `cli_estimate` in aggregated",
+        "(`agg`) mode with its SILICON perf database at its default (current) version for each system and backend,",
+        "with the model path, system, backend, tp, attention DP, MoE tp/ep, GEMM and MoE quantisation, ISL, OSL",
+        "and batch size (= concurrency) that the silicon sample records for the row; the exact call is in the file.",
+        "It is NVIDIA's own tool on NVIDIA's own measurements, whose perf database was collected on the same",
+        "systems, so this is not a held-out test for it. The last column compares the two on the rows both estimate",
+        "(llmxl under the row's engine profile), the only like-for-like comparison.",
+        f"aiconfigurator was run on {run:,} of the {len(res):,} points"
+        + (" (the rest not reached in the time of the run)" if run < len(res) else "")
+        + f", predicts {n:,} (the others it refuses, reasons at the end); both estimate {both:,}. Where its SILICON",
+        "database lacks data for the row's settings it was asked again with its HYBRID database (silicon data where",
+        "collected, its own empirical or speed-of-light estimate elsewhere), and failing that on SILICON with the",
+        f"quantisation it infers from the checkpoint: {hybrid:,} of its predictions are HYBRID, {inferred:,} with",
+        "inferred quantisation (the last attempt, or the sample names none). Four model paths of the sample whose",
+        "config.json the wheel does not bundle were given as the bundled config of the same architecture",
+        "(Llama-3.1-70B as Meta-Llama-3.1-70B, Llama-3.1-8B-Instruct and its FP8 checkpoint as Meta-Llama-3.1-8B,",
+        "Qwen3-32B-NVFP4 as Qwen3-32B; quantisation passed explicitly).",
+        "",
+    ]
 
 
 def markdown(res: list[dict[str, object]]) -> str:
@@ -221,16 +312,17 @@ def markdown(res: list[dict[str, object]]) -> str:
         " the row's engine; mean TTFT and TPOT), to",
         "tell what the closed form leaves out from what the step model gets wrong.",
         "Error e = estimated / measured − 1. Each cell: median |e| / 90th percentile |e| (median signed e), in %;",
-        "a negative signed error means llmxl estimates too low. aiconfigurator's own predictions are not in the",
-        "wheel's file (its accuracy tooling computes them by running its estimator, which llmxl does not run), so",
-        "there is no column of aiconfigurator's error beside llmxl's.",
+        "a negative signed error means llmxl estimates too low.",
         "",
         f"llmxl estimates {est:,} of the {len(rows):,} points; the others it refuses (reasons at the end).",
         "",
+        *aic_intro(res),
     ]
     for grouping in GROUPINGS:
         lines += [f"## By {grouping}" if grouping != "overall" else "## Overall", "", *table(res, grouping), ""]
     lines += ["## Points llmxl refuses", "", *refusals(res), ""]
+    if any(e["aic"] is not None for e in res):
+        lines += ["## Points without an aiconfigurator prediction", "", *aic_refusals(res), ""]
     lines += ["## Rows of the silicon sample not imported", "", *skipped(), ""]
     return "\n".join(lines)
 
