@@ -263,6 +263,22 @@ def _energy_line(r: Any, grid: float | None) -> str:
     )
 
 
+def candidate_options(args: Any, gpus: list[str]) -> dict[str, Any]:
+    """What every plan-shaped command reads alike from the plan options: the candidates (tp, dtype, cap), the
+    engine and percentile, and the prices and power by GPU."""
+    return dict(
+        tp=_list(args.tp) or None,
+        dtype=_list(args.dtype) or None,
+        max_concurrency=args.max_concurrency,
+        engine=args.engine,
+        **({} if args.percentile is None else {"percentile": args.percentile}),
+        gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
+        owned=_owned(args.owned),
+        power_kw=_by_gpu(args.power_kw, "--power-kw", "1.0", "h100-sxm-80gb=1.1,b200=1.6", gpus),
+        pue=args.pue,
+    )
+
+
 def run(args: Any) -> int:
     from ..outputs import check_outputs, output_lock
 
@@ -270,16 +286,8 @@ def run(args: Any) -> int:
     options = dict(
         prompt_tokens=args.prompt,
         completion_tokens=args.completion,
-        tp=_list(args.tp) or None,
-        dtype=_list(args.dtype) or None,
-        max_concurrency=args.max_concurrency,
-        engine=args.engine,
-        **({} if args.percentile is None else {"percentile": args.percentile}),
-        gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
+        **candidate_options(args, gpus),
         reservation_discount=args.discount,
-        owned=_owned(args.owned),
-        power_kw=_by_gpu(args.power_kw, "--power-kw", "1.0", "h100-sxm-80gb=1.1,b200=1.6", gpus),
-        pue=args.pue,
         grid_g_co2e_per_kwh=args.grid_co2,
     )
     xlsx = getattr(args, "output", None)

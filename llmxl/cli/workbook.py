@@ -77,7 +77,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     from ..resolve import resolve_model
     from ..workbook.compare import DEFAULT_DISCOUNT, write_compare_workbook
     from .output import printable
-    from .plan import _by_gpu, _list, _owned
+    from .plan import _list, candidate_options
 
     api_given = args.api
     plan_inputs(args, "llmxl workbook compare")
@@ -93,16 +93,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         peak_requests_per_s=peak,
         ttft_s_max=args.ttft,
         itl_s_max=args.itl,
-        tp=_list(args.tp) or None,
-        dtype=_list(args.dtype) or None,
-        max_concurrency=args.max_concurrency,
-        engine=args.engine,
-        percentile=args.percentile,
-        gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
+        **candidate_options(args, gpus),
         reservation_discount=DEFAULT_DISCOUNT if args.discount is None else args.discount,
-        owned=_owned(args.owned),
-        power_kw=_by_gpu(args.power_kw, "--power-kw", "1.0", "h100-sxm-80gb=1.1,b200=1.6", gpus),
-        pue=args.pue,
         apis=_apis(args.api),
     )
     check_outputs([("-o", args.output, (".xlsx",))], args.force)

@@ -464,11 +464,11 @@ def input_block(
     return refs
 
 
-def _line(series: Series, symbol: str, colour: str, *, dash: str | None = None) -> Series:
+def _line(series: Series, symbol: str, colour: str, *, dash: str | None = None, size: int = 6) -> Series:
     """A line through a configuration's scenarios, with a marker at each: straight segments, never a curve
     (a smoothed line overshoots between points; LibreOffice smooths unless told not to)."""
     series.marker.symbol = symbol
-    series.marker.size = 6
+    series.marker.size = size
     series.marker.graphicalProperties.solidFill = colour
     series.marker.graphicalProperties.line.solidFill = colour
     series.graphicalProperties.line.solidFill = colour

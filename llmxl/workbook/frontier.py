@@ -39,6 +39,7 @@ from .build import (
     INPUT_FILL,
     MAX_SERIES,
     TITLE_FONT,
+    _line,
     define,
     finance_print,
     fit_header_rows,
@@ -310,16 +311,7 @@ def _write_chart(ws: Any, data: Any, f: Frontier, points: tuple[FrontierPoint, .
         x = Reference(data, min_col=C_USER, min_row=first + i0, max_row=first + i1)
         s = Series(Reference(data, min_col=C_BLENDED, min_row=first + i0, max_row=first + i1), x)
         s.tx = SeriesLabel(v=label)
-        s.marker.symbol = symbol
-        s.marker.size = 5
-        s.marker.graphicalProperties.solidFill = colour
-        s.marker.graphicalProperties.line.solidFill = colour
-        s.graphicalProperties.line.solidFill = colour
-        s.graphicalProperties.line.width = 19050  # 1.5 pt
-        if dash:
-            s.graphicalProperties.line.dashStyle = dash
-        s.smooth = False
-        chart.series.append(s)
+        chart.series.append(_line(s, symbol, colour, dash=dash, size=5))
     if points:
         last = first + len(points) - 1
         mark = Series(
