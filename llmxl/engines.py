@@ -96,6 +96,12 @@ class EngineSpec(_Spec):
     """SGLang's rule for its memory fraction when none is given [MiB]: (base, per budget token (at least
     2048), per CUDA-graph batch, per GPU of tp × pp, the floor on GPUs over ``sglang_reserve_large_gib``,
     and that threshold in GiB): fraction = (memory − reserve) / memory, rounded to 3 decimals."""
+    closed_loop: Literal["lockstep", "independent"] = "lockstep"
+    """How the requests of a closed loop of equal clients meet the engine: "lockstep", started together they
+    stay in waves (prefill first, or whole prompts in a step); "independent", the engine's steps break the
+    waves up and the requests arrive as from independent clients (llmxl.load.queueing.independent_loop)."""
+    closed_loop_source: str = ""
+    """Why the engine's closed loop is modelled so (the measurements that tell)."""
     front_end_s: Seconds = 0.0
     """What a client sees in every request's time to first token beyond the GPU's work: the HTTP
     server, tokenisation, detokenisation of the first token [s]."""

@@ -19,7 +19,7 @@ from .errors import DoesNotFitError, InvalidInputError
 from .estimate import estimate
 from .load import queueing
 from .load.replica import Replica, replica
-from .resolve import configuration, resolve_engine
+from .resolve import configuration, prefill_scale, resolve_engine
 
 __all__ = ["DEFAULT_PERCENTILE", "Configured", "OperatingPoint", "configured", "operating_point"]
 
@@ -89,7 +89,8 @@ def configured(
     )
     eng = resolve_engine(engine)
     m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")
-    r = replica(T, g, float(one.flops_efficiency), float(one.hbm_efficiency), eng, m.max_position_embeddings)
+    fe_, he_ = float(one.flops_efficiency), float(one.hbm_efficiency)
+    r = replica(T, g, fe_, he_, eng, m.max_position_embeddings, prefill_scale(g, m))
     fit = r.fit(s, n)
     if fit < 1:
         raise DoesNotFitError(
@@ -177,6 +178,7 @@ def operating_point(
     engine: Any = None,
     percentile: Any = DEFAULT_PERCENTILE,
     max_concurrency: Any = None,
+    num_requests: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
 ) -> OperatingPoint:
@@ -184,18 +186,25 @@ def operating_point(
 
     Give ``concurrency`` (requests in flight, each client sending its next when the last ends: ``vllm bench
     serve --max-concurrency``) or ``request_rate`` (Poisson arrivals per second), not both. A rate beyond the
-    replica's capacity is not an error: the point says it saturates.
+    replica's capacity is not an error: the point says it saturates. ``num_requests`` (a closed loop only) is a
+    benchmark run's request count (``--num-prompts``): the mean TTFT then counts the run's first wave, its C
+    prompts at once (docs/methodology.md, "Engines and load"); without it, the steady state.
 
     Examples
     --------
     >>> op = operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8",
     ...                      prompt_tokens=1000, completion_tokens=300)
     >>> op.engine, round(op.requests_per_s, 3), round(op.ttft_s, 4), round(op.itl_mean_s, 4)
-    ('vllm', 1.888, 0.704, 0.0258)
+    ('vllm', 1.964, 0.1789, 0.0268)
 
-    Sixteen clients, each sending its next request when its last one ends, get 1.888 requests/s through
-    one replica of two H100s under vLLM; nine in ten wait at most 0.704 s for their first token (their prompts
-    arrive together, and a step computes about eight of them).
+    Sixteen clients, each sending its next request when its last one ends, get 1.964 requests/s through
+    one replica of two H100s under vLLM; nine in ten wait at most 0.179 s for their first token (vLLM's
+    chunked prefill breaks their waves up, so each prompt waits for the steps of the others in flight). A
+    benchmark of 320 requests also counts its first wave, all sixteen prompts at once, in the mean:
+
+    >>> round(operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8", prompt_tokens=1000,
+    ...                       completion_tokens=300, num_requests=320).ttft_mean_s, 4)
+    0.1856
     """
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
@@ -210,7 +219,15 @@ def operating_point(
     if concurrency is not None:
         C, _ = check_concurrencies(concurrency)
         load = c.replica.closed_loop(s, n, C, c.fit, pct)
+        if num_requests is not None:
+            load = _with_first_wave(c, load, C, _run_requests(num_requests, C))
     else:
+        if num_requests is not None:
+            raise InvalidInputError(
+                f"num_requests={num_requests!r} counts a closed loop's run; at a request rate there is no first wave: "
+                "leave num_requests out, or give concurrency instead of request_rate",
+                field="num_requests",
+            )
         rate = check_range(request_rate, "requests_per_s", name="request_rate")
         load = c.replica.at_rate(s, n, rate, pct, c.capacity_concurrency)
         if load is None:  # beyond capacity: it serves λ_max at B_max, and the queue in front grows without bound
@@ -253,6 +270,18 @@ def operating_point(
         utilisation=_out(np.asarray(offered) / c.capacity_requests_per_s),
         saturated=saturated,
     )
+
+
+def _run_requests(value: Any, C: Any) -> Any:
+    """R = num_requests / C, the rounds of a benchmark run (at least one), checked as simulate checks it."""
+    return np.maximum(check_count(value, "num_requests") / np.asarray(C, dtype=np.float64), 1.0)
+
+
+def _with_first_wave(c: Configured, load: queueing.ReplicaLoad, C: Any, rounds: Any) -> queueing.ReplicaLoad:
+    """The mean TTFT of a finite run: its first C requests come as one wave, the rest in the steady state."""
+    wave = np.asarray(c.replica.first_wave_ttft(c.s, c.n, C, c.fit))
+    mean = np.asarray(load.ttft_s) + (wave - np.asarray(load.ttft_s)) / rounds
+    return load._replace(ttft_s=_out(np.maximum(mean, np.asarray(load.ttft_s))))
 
 
 def _out(x: Any) -> Any:

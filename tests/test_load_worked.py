@@ -120,13 +120,14 @@ def test_operating_point_gives_them():
 
 
 def test_a_closed_loop_runs_in_waves():
-    """Sixteen clients of equal requests (mixed scheduling): each cycle's 16,000 prompt tokens are computed in
-    steps of R = budget − 16 tokens beside the others' decodes, by hand from docs/methodology.md's formulas."""
+    """Sixteen clients of equal requests under an engine that keeps them in step (TensorRT-LLM: mixed
+    scheduling, whole prompts): each cycle's 16,000 prompt tokens are computed in steps of R = budget − 16
+    tokens beside the others' decodes, by hand from docs/methodology.md's formulas."""
     from llmxl.operating import configured
 
     C = 16
     r, _ = _rates()
-    budget = configured("llama-3.1-70b", H100, 2, 1, "fp8", S, N, None, None, None).replica.memory
+    budget = configured("llama-3.1-70b", H100, 2, 1, "fp8", S, N, None, None, "tensorrt-llm").replica.memory
     R = budget.max_num_batched_tokens - C
     ctx = S + (N - 1) / 2
     W = C * S
@@ -138,28 +139,32 @@ def test_a_closed_loop_runs_in_waves():
 
     a = step(C, 0)
     others = C - R / S
-    Lp = step(others, R)
-    rest = W - R
-    T = (Lp - a) + (step(others, rest) - a)
+    L_R, rest = step(others, R), W - R
+    L_rest = step(others, rest)
+    Lp = (L_R + L_rest) / 2  # the mean of the cycle's two prefill steps
+    T = (L_R - a) + (L_rest - a)
     spans = 1 + (math.ceil(K) - 1) / C
     t = a + (T - spans * (Lp - a)) / (N - 1)
-    ttft = spans * Lp  # the default engine's front-end time is 0
+    ttft = spans * Lp  # the engine's front-end time is 0
     lam = C / (ttft + (N - 1) * t)
-    op = llmxl.operating_point("llama-3.1-70b", H100, C, **CHECK)
+    op = llmxl.operating_point("llama-3.1-70b", H100, C, engine="tensorrt-llm", **CHECK)
     assert (op.ttft_mean_s, op.itl_mean_s, op.requests_per_s) == pytest.approx((ttft, t, lam), rel=1e-9)
     assert op.decode_concurrency == pytest.approx(lam * (N - 1) * t, rel=1e-9)
     assert op.ttft_s == pytest.approx(Lp, rel=1e-9)  # nine in ten prompts fit in one step (1/16 straddle two)
     assert pytest.approx(op.requests_per_s * (op.ttft_mean_s + (N - 1) * op.itl_mean_s), rel=1e-12) == C
 
 
-@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tensorrt-llm"])
 def test_the_closed_loop_is_the_simulators_steady_state(engine):
-    """Against llmxl.simulate of the same closed loop, 40 requests per client: the waves of equal requests as the
-    step-by-step simulator runs them (mixed for vLLM, prefill first for SGLang)."""
+    """Against llmxl.simulate of the same closed loop, 40 requests per client. Engines that keep equal requests
+    in step (SGLang prefill first, TensorRT-LLM whole prompts) against the simulator's waves of equal requests;
+    vLLM, whose clients the closed form takes as independent, against requests of lengths ±20 % (range_ratio
+    0.2), whose waves the simulator breaks up as chunked prefill does."""
+    spread = 0.2 if llmxl.engine(engine).closed_loop == "independent" else 0.0
     for C in (1, 4, 16, 64):
         op = llmxl.operating_point("llama-3.1-70b", H100, C, engine=engine, **CHECK)
         sim = llmxl.simulate("llama-3.1-70b", H100, max_concurrency=C, num_requests=max(40 * C, 40), engine=engine,
-                             **CHECK)  # fmt: skip
+                             range_ratio=spread, **CHECK)  # fmt: skip
         assert op.ttft_mean_s == pytest.approx(sim.ttft_s, rel=0.15), (C, op.ttft_mean_s, sim.ttft_s)
         assert op.itl_mean_s == pytest.approx(sim.tpot_s, rel=0.05), (C, op.itl_mean_s, sim.tpot_s)
         assert op.requests_per_s == pytest.approx(sim.requests_per_s, rel=0.02), C
@@ -181,3 +186,35 @@ def test_the_plan_holds_its_targets_at_the_percentile():
     assert best.usd_per_1m_prompt_tokens == pytest.approx(prompt, rel=1e-9)
     assert best.usd_per_1m_completion_tokens == pytest.approx(completion, rel=1e-9)
     assert best.usd_per_1m_blended == pytest.approx((3 * prompt + completion) / 4, rel=1e-9)
+
+
+def test_a_runs_first_wave_raises_its_mean_ttft_by_a_share_of_the_rounds():
+    """num_requests = R C: mean TTFT = steady + (first wave − steady) / R; the wave is every prompt at once
+    (queueing.first_wave_ttft); one request per client is the wave itself; percentiles are the steady state's."""
+    from llmxl.load import queueing
+    from llmxl.operating import configured
+
+    C = 16
+    steady = llmxl.operating_point("llama-3.1-70b", H100, C, **CHECK)
+    c = configured("llama-3.1-70b", H100, 2, 1, "fp8", S, N, None, None, None)
+    r, mem = c.replica.rates, c.replica.memory
+    wave = queueing.closed_loop(r, S, N, C, cap=c.fit, budget=mem.max_num_batched_tokens, mixed=False,
+                                front_end_s=0.0, percentile=50.0).ttft_s  # fmt: skip
+    assert wave > steady.ttft_mean_s
+    for R in (1, 4, 20):
+        run = llmxl.operating_point("llama-3.1-70b", H100, C, num_requests=R * C, **CHECK)
+        assert run.ttft_mean_s == pytest.approx(steady.ttft_mean_s + (wave - steady.ttft_mean_s) / R, rel=1e-12)
+        assert (run.ttft_s, run.itl_mean_s, run.requests_per_s) == (steady.ttft_s, steady.itl_mean_s,
+                                                                   steady.requests_per_s)  # fmt: skip
+    with pytest.raises(llmxl.InvalidInputError, match="no first wave") as info:
+        llmxl.operating_point("llama-3.1-70b", H100, request_rate=1.0, num_requests=100, **CHECK)
+    assert info.value.field == "num_requests"
+
+
+def test_prefill_scale_is_a_family_factor_times_the_moe_factor():
+    """κP from llmxl/data/methods.toml: a listed family's dense factor, 1 elsewhere, times the MoE factor."""
+    scale = llmxl.catalog.method_defaults("serving").prefill_scale
+    family = scale.families[0]
+    assert scale.of(family.gpus[0], moe=False) == family.dense
+    assert scale.of(family.gpus[0], moe=True) == family.dense * scale.moe
+    assert scale.of("a100-sxm-80gb", moe=False) == 1.0 and scale.of("mi300x", moe=True) == scale.moe

@@ -41,7 +41,9 @@ __all__ = [
     "capacity_top",
     "closed_loop",
     "decode_step",
+    "first_wave_ttft",
     "gamma_quantile",
+    "independent_loop",
     "normal_quantile",
     "poisson_quantile",
 ]
@@ -296,7 +298,8 @@ def closed_loop(
     less the decodes beside them, R = budget − C'; prefill first: the budget), K = W / R steps' worth:
 
     - a prefill step carries P = min(W, R) prompt tokens, g = P / s prompts, beside the D = C' − g others'
-      decodes (mixed; none prefill first): Lp = step(D, P);
+      decodes (mixed; none prefill first): ⌊K⌋ steps L_R = step(D, R) and, for the rest, L_rest; their mean
+      Lp = (⌊K⌋ L_R + L_rest) / ⌈K⌉ (one step(D, W) when K ≤ 1);
     - a prompt spans 1 + (⌈K⌉ − 1) / C' of them on average (the ⌈K⌉ − 1 boundaries between steps fall inside
       prompts): TTFT = f + spans · Lp, its p-quantile taking spans at the whole number below or above;
     - a = step(C' decodes); the prompts of a cycle add T = ⌊K⌋ (L_R − a) + (L_rest − a) over decode steps
@@ -325,12 +328,15 @@ def closed_loop(
     if not mixed:
         return _lockstep(r, s, n, C, run, a, K, per, full, rest, room, ctx, front_end_s, p)
     others = np.maximum(run - per / s, 0.0)
-    Lp = _step(r, others, ctx, per, s)
     L_room = _step(r, others, ctx, room, s)
     L_rest = np.where(rest > 0, _step(r, others, ctx, np.maximum(rest, 1.0), s), 0.0)
     T = full * np.maximum(L_room - a, 0.0) + np.where(rest > 0, np.maximum(L_rest - a, 0.0), 0.0)
+    steps = np.ceil(K - 1e-12)
+    # the mean prefill step: whole-budget steps and the shorter last one (a prompt one token over the budget
+    # spans a full step and a step of one token, not two full ones)
+    Lp = (full * L_room + np.where(rest > 0, L_rest, 0.0)) / steps
     own, other = np.maximum(Lp - a, 0.0), np.maximum(L_room - a, 0.0)
-    spans = 1 + (np.ceil(K - 1e-12) - 1) / run
+    spans = 1 + (steps - 1) / run
     t = a + np.maximum(T - spans * own, 0.0) / gaps
     served = front_end_s + spans * Lp
     lam = run / (served + gaps * t)
@@ -367,6 +373,95 @@ def _lockstep(
     Lp = _step(r, 0.0, ctx, per, s)
     return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t), _out(itl_p), _out(f + done + extra),
                        _out(ttft_p), _out(Lp), _out(np.minimum(K / (K + gaps), 1.0)), _out(phi))  # fmt: skip
+
+
+def independent_loop(
+    r: Rates,
+    s: float,
+    n: float,
+    C: Any,
+    *,
+    cap: int,
+    budget: int,
+    mixed: bool,
+    front_end_s: float,
+    percentile: float,
+) -> ReplicaLoad:
+    """The load model of a closed loop of C clients whose requests do not keep in step (C a number or an array).
+
+    Where an engine breaks the waves of a closed loop up (vLLM: chunked prefill puts each prompt's chunks
+    into steps with other requests' decodes, and the steps' times differ), the clients' requests arrive at
+    the engine independently of one another, and many independent clients arrive as a Poisson stream
+    (superposition). The loop is then the rate model (:func:`at_concurrency`) at its own rate: the mean
+    decode concurrency B(C') is the one at which the requests in the engine, the B decoding and the λ TTFT
+    waiting for or computing their first token (Little's law), are the C' = min(C, cap) clients it runs.
+    A request finds the engine as the loop of the other C' − 1 clients keeps it (the arrival theorem of
+    closed queues): its TTFT is the rate model's at B(C' − 1), so one client alone waits for nothing but its
+    prefill; B then solves B + λ(B) TTFT = C', so that C' = λ (TTFT + (n − 1) t) holds. The C − C' beyond the
+    cap wait (C − C') / λ more. The count in the engine grows with B, so each B is found by false position.
+    """
+    C = np.asarray(C, dtype=np.float64)
+    run = np.minimum(C, float(cap))
+    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s)
+
+    def inside(B: Any, ttft: Any) -> Any:
+        """B + λ(B) TTFT, the requests in the engine (TTFT the rate model's own at B, or the one given)."""
+        ld = at_concurrency(r, s, n, B, percentile=None, **kw)
+        with np.errstate(invalid="ignore"):
+            return B + np.asarray(ld.requests_per_s) * (np.asarray(ld.ttft_s) if ttft is None else ttft)
+
+    def solve(clients: Any, ttft: Any = None) -> Any:
+        """B at which B + λ(B) TTFT = clients: bracketed on a grid of 257 B from 0 to the clients (each its
+        own, so an array gives what each number alone gives), then 6 steps of false position (Illinois) inside
+        the bracket; saturation (an infinite TTFT) counts as too many."""
+        shape = clients
+        clients = np.atleast_1d(clients)
+        grid = clients[:, None] * np.linspace(0.0, 1.0, 257)[None, :]
+        at_grid = at_concurrency(r, s, n, grid, percentile=None, **kw)
+        own = np.asarray(at_grid.ttft_s) if ttft is None else np.atleast_1d(ttft)[:, None]
+        with np.errstate(invalid="ignore"):
+            g = grid + np.asarray(at_grid.requests_per_s) * own
+        g = np.maximum.accumulate(np.nan_to_num(g, nan=np.inf), axis=1)
+        last = grid.shape[1] - 1
+        idx = np.clip(np.argmax(g >= clients[:, None], axis=1), 1, last)
+        idx = np.where(g[:, -1] < clients, last, idx)
+        rows = np.arange(idx.size)
+        lo, hi = grid[rows, idx - 1], grid[rows, idx]
+        flo, fhi = g[rows, idx - 1] - clients, np.minimum(g[rows, idx], 1e300) - clients
+        side = np.zeros_like(lo)
+        for _ in range(6):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mid = np.where(np.isfinite(fhi) & (fhi > flo), lo - flo * (hi - lo) / (fhi - flo), (lo + hi) / 2)
+            mid = np.clip(np.nan_to_num(mid, nan=0.0), lo, hi)
+            fm = np.nan_to_num(inside(mid, ttft) - clients, nan=np.inf)
+            up = fm >= 0
+            hi, fhi = np.where(up, mid, hi), np.where(up, fm, fhi)
+            lo, flo = np.where(up, lo, mid), np.where(up, flo, fm)
+            # Illinois: halve the stale end's value when the same side moves twice
+            flo = np.where(up & (side > 0), flo / 2, flo)
+            fhi = np.where(~up & (side < 0), fhi / 2, fhi)
+            side = np.where(up, 1.0, -1.0)
+        return np.where(np.abs(flo) <= np.abs(fhi), lo, hi).reshape(np.shape(shape))
+
+    seen = at_concurrency(r, s, n, solve(run - 1.0), percentile=percentile, **kw)
+    B = solve(run, np.asarray(seen.ttft_s))  # Little's law over the loop with the TTFT its requests see
+    ld = at_concurrency(r, s, n, B, percentile=percentile, **kw)
+    lam = np.asarray(ld.requests_per_s)
+    extra = (C - run) / lam
+    ttft, ttft_p = np.asarray(seen.ttft_s) + extra, np.asarray(seen.ttft_pct_s) + extra
+    fields = {k: _out(np.asarray(v)) for k, v in ld._asdict().items()}
+    return ld._replace(**fields)._replace(ttft_s=_out(ttft), ttft_pct_s=_out(ttft_p), prefill_s=_out(seen.prefill_s))
+
+
+def first_wave_ttft(r: Rates, s: float, n: float, C: Any, *, cap: int, budget: int, front_end_s: float) -> Any:
+    """Mean time to first token of a closed loop's first requests, which all C clients send at once.
+
+    A benchmark starts its clients together (``vllm bench serve --max-concurrency``, AIPerf's profiling phase
+    after its warm-up has drained): the engine takes the first C' = min(C, cap) prompts together and computes
+    them in steps of its budget before any of them decodes much, the others waiting for a slot; that is the
+    wave of :func:`_lockstep` (prefill first), whatever the engine's scheduling.
+    """
+    return closed_loop(r, s, n, C, cap=cap, budget=budget, mixed=False, front_end_s=front_end_s, percentile=50.0).ttft_s
 
 
 def at_rate(

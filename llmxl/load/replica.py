@@ -79,8 +79,10 @@ class Replica:
         )
 
     def closed_loop(self, s: int, n: int, C: Any, cap: int, percentile: float) -> queueing.ReplicaLoad:
-        """The load model of a closed loop of C clients, the engine running at most ``cap`` sequences."""
-        return queueing.closed_loop(
+        """The load model of a closed loop of C clients, the engine running at most ``cap`` sequences: in
+        waves, or as independent clients where the engine breaks the waves up (its profile's closed_loop)."""
+        loop = queueing.independent_loop if self.engine.closed_loop == "independent" else queueing.closed_loop
+        return loop(
             self.rates,
             s,
             n,
@@ -92,18 +94,33 @@ class Replica:
             percentile=percentile,
         )
 
+    def first_wave_ttft(self, s: int, n: int, C: Any, cap: int) -> Any:
+        """Mean time to first token of the first C requests of a closed loop, sent together [s]."""
+        return queueing.first_wave_ttft(
+            self.rates, s, n, C, cap=cap, budget=self.memory.max_num_batched_tokens, front_end_s=self.engine.front_end_s
+        )
+
     def decode_step_s(self, s: int, n: int, B: Any) -> Any:
         """A step of B decodes alone [s]."""
         return queueing.decode_step(self.rates, s, n, B)
 
 
-def replica(T: Any, gpu: Any, fe: float, he: float, engine: Any, context_tokens: int) -> Replica:
+def replica(
+    T: Any, gpu: Any, fe: float, he: float, engine: Any, context_tokens: int, prefill_scale: float = 1.0
+) -> Replica:
     """The replica of serving terms ``T`` on ``gpu`` at efficiencies fe, he under ``engine`` (an EngineSpec).
 
     A step's fixed costs are the engine's own where its profile has them, else the GPU's: L τL + τDec for a
-    step, L τL + τPre for one that prefills.
+    step, L τL + τPre for one that prefills; what its prompts add is scaled by κP (``prefill_scale``).
     """
     dec = T.decode_overhead_s if engine.decode_overhead_s is None else engine.decode_overhead_s
     pre = T.prefill_overhead_s if engine.prefill_overhead_s is None else engine.prefill_overhead_s
-    rates = Rates(T, T.peak_flops * fe, T.bandwidth_bps * he, T.layer_overhead_s + dec, T.layer_overhead_s + pre)
+    rates = Rates(
+        T,
+        T.peak_flops * fe,
+        T.bandwidth_bps * he,
+        T.layer_overhead_s + dec,
+        T.layer_overhead_s + pre,
+        prefill_scale=prefill_scale,
+    )
     return Replica(rates, engine_memory(T, gpu, engine, context_tokens), engine, context_tokens)
