@@ -17,6 +17,7 @@ benchmarks/validate.py shares.
 from __future__ import annotations
 
 import argparse
+import datetime
 import statistics
 import sys
 from pathlib import Path
@@ -94,7 +95,9 @@ def main() -> int:
     if args.write:
         path = ROOT / "llmxl" / "data" / "methods.toml"
         text = path.read_text(encoding="utf-8")
-        block = text[text.index("[serving]") :]
+        start = text.index("[serving]")
+        end = text.find("\n[serving.", start)  # the tables under [serving] (prefill_scale: benchmarks/fit_load.py)
+        block = text[start : end if end >= 0 else len(text)]
         new = (
             "[serving]\n"
             "# Fitted by benchmarks/fit.py to the public measurements under benchmarks/data (TensorRT-LLM,\n"
@@ -110,7 +113,7 @@ def main() -> int:
             "benchmarks/fit.py, minimising squared log error with each regime weighing the same; "
             f"cross-validated by source over all {len(rows)} "
             f'points, median error {100 * np.nanmedian(cv):.0f} %"\n'
-            "checked = 2026-11-28\n"
+            f"checked = {datetime.date.today().isoformat()}\n"
         )
         path.write_text(text.replace(block, new), encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")

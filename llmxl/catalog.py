@@ -480,6 +480,13 @@ def _load(strict: Path | None = None) -> Catalog:
         _load_file(cat, res, label, user=False)
     for kind in _KINDS[:2]:  # list built-in models and GPUs in natural id order
         cat.entries[kind] = dict(sorted(cat.entries[kind].items(), key=lambda kv: natural_key(kv[0])))
+    scale = cat.methods["serving"].prefill_scale
+    named = [g for f in (scale.families if scale else ()) for g in f.gpus if g not in cat.entries["gpus"]]
+    if named:
+        raise CatalogError(
+            f"llmxl/data/methods.toml: [serving.prefill_scale] families name {', '.join(named)}, not a built-in GPU "
+            "id; use the catalog's ids (llmxl catalog gpus)"
+        )
     unknown = [g for g in cat.methods["serving"].fitted_gpus if g not in cat.entries["gpus"]]
     if unknown:
         raise CatalogError(
@@ -607,7 +614,8 @@ def serving_constants(gpu: GpuSpec) -> Any:
     from .specs import ServingConstants
 
     d = method_defaults("serving")
-    return gpu.serving_constants(ServingConstants(**d.model_dump(exclude={"source", "checked", "fitted_gpus"})))
+    given = d.model_dump(exclude={"source", "checked", "fitted_gpus", "prefill_scale"})
+    return gpu.serving_constants(ServingConstants(**given))
 
 
 def models() -> list[str]:

@@ -369,6 +369,12 @@ def borrowed_serving_constants(gpu: GpuSpec) -> str:
     )
 
 
+def prefill_scale(gpu: GpuSpec, model: Any) -> float:
+    """κP of the load model for a GPU and a model (llmxl/data/methods.toml [serving.prefill_scale]; 1 without)."""
+    scale = catalog.method_defaults("serving").prefill_scale
+    return 1.0 if scale is None else scale.of(gpu.id, model.moe is not None)
+
+
 def default_efficiencies(gpu: GpuSpec, method: str) -> tuple[float, float]:
     """The (FLOPs, HBM) efficiencies a method uses when the caller gives none.
 

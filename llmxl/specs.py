@@ -398,6 +398,32 @@ class ServingConstants(_Part):
     """he: fraction of peak memory bandwidth reached."""
 
 
+Scale = Annotated[float, Field(ge=0.1, le=20, allow_inf_nan=False, strict=True)]  #: a tenth to 20 × the roofline
+
+
+class PrefillFamily(_Part):
+    """GPUs (catalog ids) whose dense models' prompts the load model scales alike by ``dense``."""
+
+    name: str
+    gpus: tuple[str, ...]
+    dense: Scale
+
+
+class PrefillScale(_Part):
+    """κP, what prompt tokens add to an engine's step relative to the roofline under load ([serving.prefill_scale]
+    of llmxl/data/methods.toml): a family's dense factor (1 in none), times ``moe`` for a mixture of experts."""
+
+    moe: Scale
+    families: tuple[PrefillFamily, ...] = ()
+    source: str
+    checked: _dt.date
+
+    def of(self, gpu_id: str, moe: bool) -> float:
+        """κP for a GPU (catalog id) and a dense or mixture-of-experts model."""
+        dense = next((f.dense for f in self.families if gpu_id.lower() in f.gpus), 1.0)
+        return dense * (self.moe if moe else 1.0)
+
+
 class MethodDefaults(_Part):
     """What a method uses where the caller and the GPU give nothing (llmxl/data/methods.toml)."""
 
@@ -413,6 +439,8 @@ class MethodDefaults(_Part):
     """`serving` only: τPre [s]."""
     decode_overhead_s: Seconds | None = None
     """`serving` only: τDec [s]."""
+    prefill_scale: PrefillScale | None = None
+    """`serving` only: κP of the load model by GPU family and architecture (None: 1 everywhere)."""
     fitted_gpus: tuple[str, ...] = ()
     """`serving` only: the catalog GPUs whose measurements the constants were fitted to (benchmarks/fit.py
     writes it); a result on any other GPU without constants of its own says that its constants are borrowed."""

@@ -10,16 +10,24 @@ import pytest
 import llmxl
 from llmxl import DoesNotFitError, InvalidInputError
 from llmxl.load.simulate import lengths, simulate
-from llmxl.resolve import configuration
+from llmxl.load.steps import Rates, roofline_step
+from llmxl.resolve import configuration, prefill_scale
 from llmxl.serving import forward
 
 MODEL, GPU = "llama-3.1-8b", "h100-sxm-80gb"
 
 
 def _passes(b, s, c, prefill):
-    """serving.forward for b sequences at the GPU's default efficiencies: the estimate()'s own arithmetic."""
-    _, _, _, T, _, fe, he = configuration(MODEL, GPU, "w16a16e16", 1, 1, "serving")
-    return sum(forward(T, b, s, c, T.peak_flops * fe, T.bandwidth_bps * he, prefill))
+    """serving.forward for b sequences at the GPU's default efficiencies: the estimate()'s own arithmetic; a
+    prefill scaled by the load model's κP beside the step of nothing (docs/methodology.md, "One step")."""
+    m, g, _, T, _, fe, he = configuration(MODEL, GPU, "w16a16e16", 1, 1, "serving")
+    t = sum(forward(T, b, s, c, T.peak_flops * fe, T.bandwidth_bps * he, prefill))
+    if not prefill:
+        return t
+    rates = Rates(T, T.peak_flops * fe, T.bandwidth_bps * he, T.layer_overhead_s + T.decode_overhead_s,
+                  T.layer_overhead_s + T.prefill_overhead_s)  # fmt: skip
+    empty = roofline_step(rates, 0.0, 0.0)
+    return empty + prefill_scale(g, m) * (t - empty)
 
 
 class TestByHand:
@@ -27,7 +35,7 @@ class TestByHand:
         front = 0.012
         r = simulate(MODEL, GPU, prompt_tokens=1000, completion_tokens=50, max_concurrency=1, num_requests=5,
                      engine=llmxl.engine("vllm", front_end_s=front))  # fmt: skip
-        prefill = llmxl.estimate(MODEL, GPU, prompt_tokens=1000, completion_tokens=50).ttft_s
+        prefill = _passes(1, 1000, 0, True)  # estimate()'s TTFT, scaled by κP
         assert r.ttft_p50_s == pytest.approx(prefill + front, rel=1e-9)
         assert r.ttft_p99_s == pytest.approx(prefill + front, rel=1e-9)
         decode = [_passes(1, 1, 1000 + i, False) for i in range(49)]  # contexts 1000 .. 1048
@@ -91,7 +99,7 @@ class TestContracts:
         assert draw.min() == 500 and draw.max() == 1500 and abs(draw.mean() - 1000) < 5
 
     def test_prefill_first_engine_stalls_decodes_for_prompts(self):
-        kw = dict(prompt_tokens=2000, completion_tokens=200, request_rate=6, num_requests=600, seed=2)
+        kw = dict(prompt_tokens=2000, completion_tokens=200, request_rate=5, num_requests=600, seed=2)
         sgl = simulate(MODEL, GPU, engine="sglang", **kw)
         assert sgl.itl_p99_s > 2 * sgl.itl_p50_s  # a prefill step lands in some gaps between tokens
         assert sgl.itl_s == pytest.approx(sgl.tpot_s, rel=0.05)

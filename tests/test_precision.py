@@ -72,10 +72,10 @@ class TestReleasedFromConfig:
 
 
 class TestDefaultDtype:
-    def test_gpt_oss_120b_plans_in_mxfp4_on_one_h200(self):
+    def test_gpt_oss_120b_plans_in_mxfp4_by_default(self):
         p = llmxl.plan("gpt-oss-120b", "h200-sxm-141gb", **PLAN)
         assert {r.dtype for r in p.rows} == {"mxfp4"}
-        assert p.best.num_gpus == 1
+        assert p.best.num_gpus == 2  # one replica of tp=2 (its MoE prompts at κP to hold the TTFT target)
         # and as bf16, when asked: more GPUs at a higher cost (the 4 under the load model of then)
         bf16 = llmxl.plan("gpt-oss-120b", "h200-sxm-141gb", dtype="bf16", **PLAN).best
         assert bf16.num_gpus > p.best.num_gpus and bf16.usd_per_1m_blended > p.best.usd_per_1m_blended
@@ -198,7 +198,7 @@ class TestFaces:
         out = self.run(capsys, "plan", "--model", "gpt-oss-120b", "--gpu", "h200-sxm-141gb", "--prompt", "1000",
                        "--completion", "300", "--rps", "5", "--peak-rps", "15", "--ttft", "0.5", "--itl", "0.05")  # fmt: skip
         assert "dtype mxfp4 (as released)" in out
-        assert "Recommended: 1 × h200-sxm-141gb" in out
+        assert "Recommended: 2 × h200-sxm-141gb" in out
 
     def test_report_uses_each_models_release(self, capsys, tmp_path):
         import csv

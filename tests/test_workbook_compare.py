@@ -200,9 +200,10 @@ def test_the_built_workbook_equals_plan_and_breakeven(recalculated):
     _assert_equal_to_plan(wb, "as built")
     rows, breakevens = _compare_rows(wb)
     assert set(next(iter(breakevens.values()))) == {p.provider for p in llmxl.api_prices(MODEL)}  # every provider
-    assert rows[("b200", "reserved")]["monthly_usd"] == pytest.approx(4 * 6.69 * 0.7 * 730)  # 0.3 off on demand
+    reserved = rows[("b200", "reserved")]
+    assert reserved["monthly_usd"] == pytest.approx(reserved["num_gpus"] * 6.69 * 0.7 * 730)  # 0.3 off on demand
     names = _names(wb)
-    assert wb["Compare"][names["cmp_best"][1]].value == "b200 tp=4 w8a8e16-fp8, owned"
+    assert wb["Compare"][names["cmp_best"][1]].value == "h100-sxm-80gb tp=8 w8a8e16-fp8, owned"
     assert wb["Compare"][names["plan_stale"][1]].value in ("", None)
 
 

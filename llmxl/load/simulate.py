@@ -552,7 +552,7 @@ def simulate(
     (16, 0)
     """
     from ..checks import check_count
-    from ..resolve import configuration, resolve_engine
+    from ..resolve import configuration, prefill_scale, resolve_engine
     from .replica import replica
 
     s_mean = _positive(prompt_tokens, "prompt_tokens", 1, 1e7)
@@ -573,7 +573,7 @@ def simulate(
     m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving")
     fe = fe if flops_efficiency is None else _positive(flops_efficiency, "flops_efficiency", 1e-4, 1)
     he = he if hbm_efficiency is None else _positive(hbm_efficiency, "hbm_efficiency", 1e-4, 1)
-    rep = replica(T, g, fe, he, eng, m.max_position_embeddings)
+    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, prefill_scale(g, m))
     mem, rates = rep.memory, rep.rates
     rng = np.random.default_rng(seed_)
     prompts = lengths(s_mean, rr, N, rng)

@@ -36,9 +36,34 @@ class Rates(NamedTuple):
     """Fixed cost of a step [s]: L τL + τDec (or the engine's own)."""
     prefill_overhead_s: float
     """Fixed cost of a step that prefills [s]: L τL + τPre (or the engine's own)."""
+    prefill_scale: float = 1.0
+    """κP, what prompt tokens add to a step's time relative to the roofline (1: the roofline's own)."""
 
 
 def step_time(
+    r: Rates,
+    D: Any,
+    dec_ctx: Any,
+    pre_tokens: Any = 0.0,
+    pre_attend: Any = 0.0,
+    pre_cached: Any = 0.0,
+    pre_done: Any = 0.0,
+    dec_ctx_w: Any = None,
+    pre_attend_w: Any = None,
+    pre_cached_w: Any = None,
+    mx: Any = max,
+) -> Any:
+    """Seconds of one step (:func:`roofline_step`), what its prompt tokens add scaled by κP (``r.prefill_scale``):
+    t = t(D decodes alone) + κP (t(D, prompts) − t(D decodes alone))."""
+    t = roofline_step(r, D, dec_ctx, pre_tokens, pre_attend, pre_cached, pre_done, dec_ctx_w, pre_attend_w,
+                      pre_cached_w, mx)  # fmt: skip
+    if r.prefill_scale == 1.0:
+        return t
+    alone = roofline_step(r, D, dec_ctx, 0.0, 0.0, 0.0, 0.0, dec_ctx_w, None, None, mx)
+    return alone + r.prefill_scale * (t - alone)
+
+
+def roofline_step(
     r: Rates,
     D: Any,
     dec_ctx: Any,

@@ -1,0 +1,62 @@
+"""Fit κP, the load model's prefill scale (llmxl/data/methods.toml [serving.prefill_scale]), and cross-validate it.
+
+    python benchmarks/fit_load.py            # print the fit and its leave-one-model-out error
+    python benchmarks/fit_load.py --write    # also store it in llmxl/data/methods.toml
+
+What is fitted and how: benchmarks/loadfit.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import numpy as np  # noqa: E402
+from loadfit import cross_validate, load  # noqa: E402
+
+METHODS = ROOT / "llmxl" / "data" / "methods.toml"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--write", action="store_true", help="store the fit in llmxl/data/methods.toml")
+    args = p.parse_args()
+    rows = load()
+    measured = np.array([float(r["ttft_s"]) for r in rows])
+    cv = cross_validate(rows)
+    best, ok = cv["best"], cv["ok"]
+    sel = ok & np.isfinite(cv["ttft"])
+    err_in = np.abs(cv["fitted"][sel] / measured[sel] - 1)
+    err_cv = np.abs(cv["ttft"][sel] / measured[sel] - 1)
+    print(f"fit: Hopper dense {best[0]}, Blackwell dense {best[1]}, MoE x{best[2]} ({sel.sum()} points)")
+    e_in, e_cv = 100 * np.median(err_in), 100 * np.median(err_cv)
+    print(f"median |error| of TTFT: in-sample {e_in:.0f} %, leave-one-model-out {e_cv:.0f} %")
+    for m, pick in cv["folds"].items():
+        print(f"  without {m}: Hopper {pick[0]}, Blackwell {pick[1]}, MoE x{pick[2]}")
+    if args.write:
+        text = METHODS.read_text(encoding="utf-8")
+        start = text.index("[serving.prefill_scale]")
+        block = text[start:]
+        new = block
+        new = re.sub(r"(?m)^moe = .*$", f"moe = {best[2]}", new, count=1)
+        new = re.sub(r'(name = "Hopper", gpus = \[[^\]]*\], dense = )[0-9.]+', rf"\g<1>{best[0]}", new)
+        new = re.sub(r'(name = "Blackwell", gpus = \[[^\]]*\], dense = )[0-9.]+', rf"\g<1>{best[1]}", new)
+        source = (
+            f"fitted by benchmarks/fit_load.py to the mean TTFT of {sel.sum()} closed-loop runs of aiconfigurator-core "
+            "0.12.0's silicon sample (benchmarks/data/aic-silicon.csv; TensorRT-LLM, vLLM, SGLang on H100, H200, B200, "
+            f"B300, GB200), minimising median |log error|; leave-one-model-out median error {e_cv:.0f} %"
+        )
+        new = re.sub(r'(?m)^source = ".*"$', f'source = "{source}"', new, count=1)
+        METHODS.write_text(text.replace(block, new), encoding="utf-8")
+        print(f"wrote {METHODS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
