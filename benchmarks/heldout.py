@@ -30,6 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import loadfit  # noqa: E402
+
 import llmxl  # noqa: E402
 from llmxl import LlmxlError  # noqa: E402
 
@@ -40,11 +44,14 @@ DOC = ROOT / "docs" / "validation-load.md"
 FAMILY = {"h100-sxm-80gb": "Hopper", "h200-sxm-141gb": "Hopper", "b200": "Blackwell", "b300": "Blackwell",
           "gb200": "Blackwell"}  # fmt: skip
 KEY = ("model", "gpu", "tp", "dtype", "engine", "prompt_tokens", "completion_tokens")
-PROFILES = {"own": "row's engine", "default": "default", "sim": "simulator", "aic": "aiconfigurator"}
+PROFILES = {"own": "row's engine, cross-validated", "default": "default", "sim": "simulator",
+            "aic": "aiconfigurator"}  # fmt: skip
 #: The llmxl estimate compared with aiconfigurator's on the rows both estimate
 LLMXL = "own"
 #: Requests a simulated run sends per client (vllm bench serve's --num-prompts over --max-concurrency), and at least
-SIM_REQUESTS_PER_CLIENT, SIM_MIN_REQUESTS = 5, 20
+SIM_REQUESTS_PER_CLIENT, SIM_MIN_REQUESTS = loadfit.ROUNDS, 20
+#: Requests per client of a run in the sample (its benchmark protocol, see benchmarks/loadfit.py)
+ROUNDS = loadfit.ROUNDS
 #: Seconds a simulated run may take; a few SGLang runs do not finish in minutes (counted among the refusals)
 SIM_TIME_LIMIT_S = 5
 
@@ -115,24 +122,28 @@ def evaluate(rows: list[dict[str, str]]) -> list[dict[str, object]]:
         model, gpu, tp, dtype, engine, s, n = key
         cs = np.array(sorted({int(rows[i]["concurrency"]) for i in idx}))
         for profile, eng in (("own", engine), ("default", None)):
-            try:
-                op = llmxl.operating_point(model, gpu, cs, tp=int(tp), dtype=dtype, engine=eng,
-                                           prompt_tokens=int(s), completion_tokens=int(n))  # fmt: skip
-            except LlmxlError as exc:
+            for c in cs:  # the run's request count is the sample's protocol: ROUNDS requests per client
+                try:
+                    op = llmxl.operating_point(model, gpu, int(c), tp=int(tp), dtype=dtype, engine=eng,
+                                               prompt_tokens=int(s), completion_tokens=int(n),
+                                               num_requests=ROUNDS * int(c))  # fmt: skip
+                    got, why = (float(op.ttft_mean_s), float(op.itl_mean_s)), ""
+                except LlmxlError as exc:
+                    got, why = None, reason(exc)
                 for i in idx:
-                    out[i][profile] = None
-                    out[i][f"{profile}_why"] = reason(exc)
-                continue
-            at = {int(c): j for j, c in enumerate(cs)}
-            for i in idx:
-                j = at[int(rows[i]["concurrency"])]
-                out[i][profile] = (float(op.ttft_mean_s[j]), float(op.itl_mean_s[j]))
+                    if int(rows[i]["concurrency"]) == int(c):
+                        out[i][profile] = got
+                        out[i][f"{profile}_why"] = why
         for c in cs:  # the step-by-step simulator: a closed loop of c clients of equal lengths, as benchmarked
             got, why = simulated(model, gpu, tp, dtype, engine, s, n, int(c))
             for i in idx:
                 if int(rows[i]["concurrency"]) == int(c):
                     out[i]["sim"] = got
                     out[i]["sim_why"] = why
+    cv = loadfit.cross_validate(rows)  # the row's engine, κP fitted to the other models' runs
+    for i, e in enumerate(out):
+        if e["own"] is not None and np.isfinite(cv["ttft"][i]):
+            e["own"] = (float(cv["ttft"][i]), float(cv["itl"][i]))
     aic = aic_predictions()
     for e in out:
         r = e["row"]
@@ -304,12 +315,20 @@ def markdown(res: list[dict[str, object]]) -> str:
         "serving at plain tensor parallelism of catalog models and GPUs is kept (what is dropped, below).",
         "",
         "Each point is estimated with `llmxl.operating_point(model, gpu, C, tp, dtype, prompt_tokens,",
-        "completion_tokens, engine)` and the catalog's default constants, nothing fitted to these points: TTFT",
-        "against `ttft_mean_s`, TPOT against `itl_mean_s`, under the row's engine profile (vLLM 0.11.0, SGLang",
-        "0.5.4, TensorRT-LLM 1.0, whatever release measured it) and under the default profile (`engine=None`, vLLM).",
+        f"completion_tokens, engine, num_requests={ROUNDS} C)`: the run's request count is the sample's protocol",
+        f"(aiconfigurator's benchmark template sends {ROUNDS} C requests once a warm-up has drained, so a run starts",
+        "with all C clients at once; the first wave's TTFT counts in the mean). TTFT against `ttft_mean_s`, TPOT",
+        "against `itl_mean_s`. One part of the load model is fitted to these points: κP, what prompts add to a",
+        "step (llmxl/data/methods.toml [serving.prefill_scale], three numbers: a dense factor for Hopper and for",
+        "Blackwell, a mixture-of-experts factor on top; `python benchmarks/fit_load.py`). The columns *row's",
+        "engine, cross-validated* are therefore predictions with κP fitted to the other models' points (leave one",
+        "model out, nine folds), under the row's engine profile (vLLM 0.11.0, SGLang 0.5.4, TensorRT-LLM 1.0,",
+        "whatever release measured it); everything else comes from the catalog's constants, fitted to other data",
+        "(docs/validation.md). The columns *default* are the catalog's κP (fitted to all points) under the",
+        "default profile (`engine=None`, vLLM).",
         "Beside them, `llmxl.simulate` (the step-by-step simulator, not the closed form: a closed loop of C",
         f"clients of equal lengths, {SIM_REQUESTS_PER_CLIENT} C requests and at least {SIM_MIN_REQUESTS}, under"
-        " the row's engine; mean TTFT and TPOT), to",
+        " the row's engine and the catalog's κP; mean TTFT and TPOT), to",
         "tell what the closed form leaves out from what the step model gets wrong.",
         "Error e = estimated / measured − 1. Each cell: median |e| / 90th percentile |e| (median signed e), in %;",
         "a negative signed error means llmxl estimates too low.",
