@@ -139,11 +139,10 @@ def test_the_vllm_fixture_reads_to_the_expected_measurement():
     assert (m.model, m.gpu, m.tp, m.dtype, m.concurrency, m.request_rate) == (
         "meta-llama/Llama-3.3-70B-Instruct", GPU, 2, "fp8", 64, None)  # fmt: skip
     assert (m.prompt_tokens, m.completion_tokens) == (2048, 256)  # token totals over the 640 completed
-    assert m.metrics == pytest.approx(
-        {"ttft_s": 1.6123, "tpot_s": 0.1104, "e2e_s": 29.764, "output_tokens_per_s": 550.89,
-         "ttft_p50_s": 1.5708, "ttft_p90_s": 2.1405, "ttft_p99_s": 2.8931,
-         "itl_p50_s": 0.0884, "itl_p90_s": 0.1713, "itl_p99_s": 0.4029}  # fmt: skip
-    )
+    means = {"ttft_s": 1.6123, "tpot_s": 0.1104, "e2e_s": 29.764, "output_tokens_per_s": 550.89}
+    ttft = {"ttft_p50_s": 1.5708, "ttft_p90_s": 2.1405, "ttft_p99_s": 2.8931}
+    itl = {"itl_p50_s": 0.0884, "itl_p90_s": 0.1713, "itl_p99_s": 0.4029}
+    assert m.metrics == pytest.approx({**means, **ttft, **itl})
     # what the caller names wins over the file's metadata
     (other,) = read_measurements(DATA / "vllm-bench-serve-percentiles.json", tp=4, model="llama-3.1-70b")
     assert (other.tp, other.model) == (4, "llama-3.1-70b")
@@ -231,7 +230,23 @@ def test_the_cli_fits_vllm_files_and_prints_the_engine_text(tmp_path, capsys):
 def test_bad_engine_and_constant_names():
     with pytest.raises(LlmxlError, match="unknown engine 'vllmm'; did you mean 'vllm'"):
         calibrate(sweep(loads=(1, 16)), engine="vllmm")
-    with pytest.raises(InvalidInputError, match="constant 'reserve' is unknown; choose from .*reserve_gib"):
+    with pytest.raises(InvalidInputError, match=r"constant 'reserve' is unknown; choose from .*reserve_gib"):
         calibrate(sweep(loads=(1, 16)), constants=["reserve"])
     with pytest.raises(InvalidInputError, match=r"reserve_gib must be in \[0, 1024\]"):
         llmxl.engine("vllm", reserve_gib=-1)
+
+
+def test_reserve_gib_replaces_the_profiles_reserves_at_every_tp():
+    from llmxl.operating import configured
+
+    def memory(engine, tp):
+        return configured("llama-3.1-8b", GPU, tp, 1, "fp8", 1000, 200, None, None, engine).replica.memory
+
+    for tp, profile in ((1, 0.15), (2, 0.55)):  # vLLM: 0.15 GiB, 0.4 GiB more with tp > 1
+        base, two = memory("vllm", tp), memory("vllm:reserve_gib=2", tp)
+        assert base.reserve_bytes == pytest.approx(profile * 2**30) and two.reserve_bytes == 2 * 2**30
+        assert base.kv_budget_bytes - two.kv_budget_bytes == pytest.approx((2 - profile) * 2**30)
+        assert two.kv_cache_tokens < base.kv_cache_tokens
+    # SGLang's rule keeps no reserve of this kind: one given comes out of the cache its fraction leaves
+    base, one = memory("sglang", 1), memory("sglang:reserve_gib=1", 1)
+    assert base.kv_budget_bytes - one.kv_budget_bytes == pytest.approx(2**30)
