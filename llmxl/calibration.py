@@ -80,7 +80,7 @@ _SCALE = {
     "prefill_overhead_s": 1e-3,
     "allreduce_latency_s": 1e-5,
     "layer_overhead_s": 1e-5,
-    "front_end_s": 1e-3,
+    "front_end_s": 1e-2,  # a typical front-end time (HTTP, tokenisation): its share of a figure is judged at it
 }
 # At least this many measured figures per fitted constant: fitting as many constants as figures
 # reproduces the given points exactly and predicts the others worse than the defaults
@@ -154,6 +154,16 @@ class Calibration:
             serving_checked=_dt.date.today(),
         )
         return base.model_copy(update=update)
+
+    @property
+    def engine_spec(self) -> Any:
+        """The runs' engine with the settings this fit set (offered or not: for comparing; the GPU's constants
+        are :attr:`spec`)."""
+        from .resolve import resolve_engine
+
+        update = {c: self.constants[c] for c in ENGINE_CONSTANTS if c in self.fitted}
+        base = resolve_engine(self.engine)
+        return base.model_copy(update=update) if update else base
 
     def save(self, name: str, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> str:
         """Save as the user-catalog GPU ``<gpu>@<name>``, usable by name everywhere; returns that name.
@@ -587,7 +597,7 @@ def calibrate(
             f"{100 * error_before:.1f} % of the defaults: the fit does not carry over to runs it has not seen, so it "
             "is not offered; add runs (other models, widths, concurrencies) or fit fewer constants"
         )
-    elif cv is None and e_after > error_before:
+    elif len(ms) < 3 and e_after > error_before:  # no run to leave out: at least not worse on its own runs
         problems.append(
             f"the fit is off by {100 * e_after:.1f} % (median) on its own runs, more than the "
             f"{100 * error_before:.1f} % of the defaults, so it is not offered"

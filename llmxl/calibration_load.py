@@ -85,12 +85,30 @@ def predict_all(ms: list[Measurement], gpu: Any, engine: Any) -> list[dict[str, 
         else:
             groups.setdefault(config_key(m), []).append(i)
     for (model, tp, pp, dtype, s, n), idx in groups.items():
+        # operating_point(model, gpu, C, ...) of a closed loop, without the capacity sweep it does not read
         C = np.array([ms[i].concurrency for i in idx], dtype=float)
-        kw = dict(tp=tp, pp=pp, dtype=dtype, prompt_tokens=s, completion_tokens=n, engine=engine)
-        by_p = {p: operating_point(model, gpu, C, percentile=p, **kw) for p in _percentiles([ms[i] for i in idx])}
+        c = configured(model, gpu, tp, pp, dtype, s, n, None, None, engine, capacity=False)
+        loads = {p: c.replica.closed_loop(s, n, C, c.fit, p) for p in _percentiles([ms[i] for i in idx])}
         for j, i in enumerate(idx):
-            out[i] = _figures(ms[i], j, by_p)
+            out[i] = _load_figures(ms[i], j, loads)
     return [out[i] for i in range(len(ms))]
+
+
+def _load_figures(m: Measurement, j: int, loads: Mapping[float, Any]) -> dict[str, float]:
+    """The figures ``m`` measured, from the closed-loop load model at each percentile (entry j of its arrays)."""
+    n = m.completion_tokens
+    first = next(iter(loads.values()))
+    ttft, itl, rate = (float(np.asarray(x)[j]) for x in (first.ttft_s, first.itl_s, first.requests_per_s))
+    out = {}
+    for name in m.metrics:
+        base, p = metric_percentile(name)
+        if p is None:
+            out[name] = {"ttft_s": ttft, "tpot_s": itl, "e2e_s": ttft + (n - 1) * itl,
+                         "output_tokens_per_s": rate * n}[name]  # fmt: skip
+        else:
+            load = loads[p]
+            out[name] = float(np.asarray(load.ttft_pct_s if base == "ttft_s" else load.itl_pct_s)[j])
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -128,7 +146,7 @@ class _Config:
 def _config(ms: list[Measurement], idx: list[int], gpu: Any, engine: Any) -> _Config:
     m0 = ms[idx[0]]
     s, n = m0.prompt_tokens, m0.completion_tokens
-    c = configured(m0.model, gpu, m0.tp, m0.pp, m0.dtype, s, n, None, None, engine)
+    c = configured(m0.model, gpu, m0.tp, m0.pp, m0.dtype, s, n, None, None, engine, capacity=False)
     mem, T = c.replica.memory, c.replica.rates.T
     C = np.array([ms[i].concurrency for i in idx], dtype=float)
     top = int(C.max())
