@@ -1,8 +1,11 @@
 """Benchmark runs as llmxl reads them: one :class:`Measurement` per run, from dicts or files.
 
-Plain CSV (one run per row), a ``vllm bench serve`` result JSON and a genai-perf CSV are read here,
-each value checked and every failure named by file, row and field. What the runs are used for
-(fitting the `serving` constants) is :mod:`llmxl.calibration`.
+Plain CSV (one run per row), a ``vllm bench serve`` result JSON (one run, or one per line from
+``--append-result``) and a genai-perf CSV are read here, each value checked and every failure named by
+file, row and field. A run is at a static batch, a concurrency or a request rate; besides the means,
+its figures may be percentiles of TTFT and of the gaps between tokens (``ttft_p90_s``, ``itl_p99_s``).
+What the runs are used for (fitting the `serving` constants and the engine's settings) is
+:mod:`llmxl.calibration`.
 """
 
 from __future__ import annotations
