@@ -61,12 +61,14 @@ def configured(
     engine: Any,
     max_concurrency: int | None = None,
     percentile: float = DEFAULT_PERCENTILE,
+    capacity: bool = True,
 ) -> Configured:
     """Check a configuration (as estimate() does, serving one request) and give its replica under ``engine``.
 
     Raises DoesNotFitError (field "tp") when the engine leaves no room for one sequence of s + n tokens.
     ``percentile`` is that of the sweep over concurrency the capacity is read from (the capacity does not
-    depend on it; a plan reads its targets from the same sweep).
+    depend on it; a plan reads its targets from the same sweep). ``capacity=False`` skips the sweep and the
+    capacity (``sweep`` None, the capacity 0): what a closed loop alone needs (calibration's many evaluations).
     """
     if n < 2:
         raise InvalidInputError(
@@ -99,6 +101,8 @@ def configured(
             field="tp",
         )
     top = fit if max_concurrency is None else min(fit, max_concurrency)
+    if not capacity:
+        return Configured(one, r, fit, top, 0, 0.0, s, n, None)  # type: ignore[arg-type]
     sweep = r.sweep(s, n, top, percentile)
     b_max, lam_max = queueing.capacity_of(sweep)
     return Configured(one, r, fit, top, b_max, lam_max, s, n, sweep)

@@ -466,7 +466,9 @@ def engine(name: str | None = None, **settings: Any) -> EngineSpec:
     settings : The engine's flags, e.g. ``gpu_memory_utilization=0.95, max_num_seqs=512,
         max_num_batched_tokens=8192`` (vLLM), ``mem_fraction_static=0.85, chunked_prefill_size=4096``
         (SGLang), ``free_gpu_memory_fraction=0.9, max_batch_size=512`` (TensorRT-LLM); also
-        ``block_size`` and ``front_end_s``.
+        ``block_size``, ``front_end_s`` (the front-end time a client sees in every TTFT [s]) and
+        ``reserve_gib`` (memory kept out of the KV cache per GPU beyond weights and workspace [GiB]), as
+        ``llmxl calibrate`` fits them.
 
     Examples
     --------
@@ -504,7 +506,7 @@ def _with_settings(spec: EngineSpec, settings: Mapping[str, Any]) -> EngineSpec:
         v = as_number(value, flag)
         if isinstance(v, np.ndarray) or not math.isfinite(v):
             raise InvalidInputError(f"{flag} must be a single finite number, got {value!r}", field=flag)
-        low, high, example = (1e-4, 1.0, "0.9") if field == "memory_fraction" else (0.0, 10.0, "0.02")
+        low, high, example = _ENGINE_RANGES.get(field, (0.0, 10.0, "0.02"))
         if not low <= v <= high:
             raise InvalidInputError(
                 f"{flag} must be in [{low:g}, {high:g}], got {v:g}; give e.g. {example}", field=flag
@@ -514,6 +516,8 @@ def _with_settings(spec: EngineSpec, settings: Mapping[str, Any]) -> EngineSpec:
 
 
 #: The largest engine counts a setting may give: more sequences than any engine runs, a budget beyond any context.
+#: The physical range of an engine's other settings, with an example for the message.
+_ENGINE_RANGES = {"memory_fraction": (1e-4, 1.0, "0.9"), "reserve_gib": (0.0, 1024.0, "2")}
 _ENGINE_COUNTS = {"max_num_seqs": 65536, "max_num_batched_tokens": 10**6, "block_size": 1024}
 
 

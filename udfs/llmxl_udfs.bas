@@ -27,13 +27,13 @@ failed:
     LLM_BREAKEVEN = Err.Description
 End Function
 
-Function LLM_CALIBRATE(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, Optional save_as)
+Function LLM_CALIBRATE(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, Optional save_as, Optional engine)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as), ThisWorkbook, Application.Caller)
+        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as, engine), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as))
+        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as, engine))
         Exit Function
     #End If
 failed:

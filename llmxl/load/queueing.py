@@ -311,7 +311,7 @@ def closed_loop(
     whole: :func:`_lockstep`.
     """
     C = np.asarray(C, dtype=np.float64)
-    run = np.minimum(C, float(cap))
+    run = np.minimum(C, np.asarray(cap, dtype=np.float64))  # cap may be an array beside C (calibration scans it)
     ctx = s + (n - 1) / 2
     gaps = max(n - 1, 1e-9)
     p = percentile / 100
