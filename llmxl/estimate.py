@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import serving, speculative
+from . import serving
 from .checks import (
     MAX_ARRAY_ELEMENTS,
     MAX_COUNT,
@@ -48,8 +48,10 @@ from .resolve import (
     released_dtype,
     resolve_gpu,
     smallest_tp,
+    speculative_terms,
 )
 from .result import Breakdown, Estimate, LatencyBreakdown, broadcast_result, new_estimate, unwrap
+from .speculative import decode_step as speculative_step
 
 if TYPE_CHECKING:
     from .specs import DtypeSpec, GpuSpec, ModelSpec
@@ -148,7 +150,7 @@ def estimate(
     warnings = list(config_warnings)
     spec = None
     if speculative is not None or num_speculative_tokens is not None or acceptance_rate is not None:
-        T, spec = _speculative(m, T, speculative, num_speculative_tokens, acceptance_rate, warnings)
+        T, spec = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, warnings)
     if (
         on_error == "raise"
         and type(batch_size) is int
@@ -187,29 +189,6 @@ def estimate(
         on_error,
         spec,
     )
-
-
-def _speculative(m: Any, T: Any, method: Any, k: Any, alpha: Any, warnings: list[str]) -> tuple[Any, Any]:
-    """The serving terms with the draft in memory and the Speculation; refuses other methods than `serving`."""
-    from .speculation import resolve_speculative
-
-    choice = resolve_speculative(m.id, method, k, alpha)
-    if choice is None:
-        return T, None
-    if T.method != "serving":
-        raise InvalidInputError(
-            f"speculative decoding is priced by the serving method only, got method={T.method!r}; use "
-            "method='serving' or leave speculative out",
-            field="speculative",
-        )
-    moe_block = bool(T.n_moe)
-    terms, spec = speculative.speculation(
-        T, choice.method, choice.k, choice.alpha, moe_block=moe_block, f=m.intermediate_size,
-        draft_vocab=choice.draft_vocab,
-    )  # fmt: skip
-    if choice.note:
-        warnings.append(choice.note)
-    return terms, spec
 
 
 DEFAULTS: dict[str, Any] = {
@@ -349,7 +328,7 @@ def _compute(
         if spec is None:
             dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
         else:  # a step verifies k drafts and yields tau tokens: per token, each part over tau
-            step = speculative.decode_step(T, spec, b, s + (n - 1) * 0.5, F, M, mx, mn)  # type: ignore[arg-type]
+            step = speculative_step(T, spec, b, s + (n - 1) * 0.5, F, M, mx, mn)  # type: ignore[arg-type]
             dec = tuple(x / spec.tau for x in step)  # type: ignore[assignment]
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4]
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4]
