@@ -163,3 +163,38 @@ def resolve_speculative(
             )
         note = None
     return SpeculativeChoice(method, k, alpha, data.draft_vocab, note)
+
+
+_SETTINGS = {"num_speculative_tokens": "num_speculative_tokens", "k": "num_speculative_tokens",
+             "acceptance_rate": "acceptance_rate", "acceptance": "acceptance_rate"}  # fmt: skip
+
+
+def parse_speculative(text: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`llmxl.estimate` a one-cell text names: ``"eagle3"``, or with settings
+    after a colon, ``"mtp:num_speculative_tokens=2,acceptance_rate=0.8"`` (``k=`` and ``acceptance=`` for
+    short). {} for a blank (no speculative decoding)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if not isinstance(text, str):
+        raise InvalidInputError(
+            f"speculative must be text such as 'mtp' or 'eagle3:k=3,acceptance_rate=0.7', got {text!r}",
+            field="speculative",
+        )
+    method, _, rest = text.partition(":")
+    out: dict[str, Any] = {"speculative": method.strip()}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        name, eq, value = (x.strip() for x in item.partition("="))
+        key = _SETTINGS.get(name.lower())
+        if key is None or not eq:
+            close = difflib.get_close_matches(name.lower(), list(_SETTINGS), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else "use num_speculative_tokens= and acceptance_rate="
+            raise InvalidInputError(f"speculative setting {item!r} is not name=value of a known setting; {hint}",
+                                    field="speculative")  # fmt: skip
+        try:
+            number: Any = float(value)
+        except ValueError:
+            raise InvalidInputError(
+                f"speculative setting {name} must be a number, got {value!r}; e.g. {name}=0.7", field=key
+            ) from None
+        out[key] = int(number) if key == "num_speculative_tokens" and number.is_integer() else number
+    return out

@@ -12,6 +12,7 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
 from llmxl.estimate import DEFAULTS as _DEFAULTS
+from llmxl.speculation import parse_speculative
 
 from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, cap_text, xl_arg
 
@@ -32,6 +33,7 @@ _ORDER = (
     "dtype",
     "method",
     "pp",
+    "speculative",
 )
 
 
@@ -56,6 +58,7 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
         dtype=None,
         method=None,
         pp=None,
+        speculative=None,
     ):
         args = locals()
         if one_scenario:
@@ -96,6 +99,7 @@ def _run(args: dict, pick):
             pp=_scalar_arg(args["pp"], "pp"),
             dtype=_text(args["dtype"], "dtype", defaults["dtype"]),
             method=defaults["method"],
+            **parse_speculative(_text(args["speculative"], "speculative")),
         )
         workload, shape, cell_errors = _workload(args, defaults, _RANGE_ARGS, _REQUIRED)
         if shape is None:
