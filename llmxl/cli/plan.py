@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .options import add_plan_options
+from .options import add_plan_options, speculative_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
@@ -272,6 +272,7 @@ def candidate_options(args: Any, gpus: list[str]) -> dict[str, Any]:
         max_concurrency=args.max_concurrency,
         engine=args.engine,
         **({} if args.percentile is None else {"percentile": args.percentile}),
+        **speculative_options(args),
         gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
         owned=_owned(args.owned),
         power_kw=_by_gpu(args.power_kw, "--power-kw", "1.0", "h100-sxm-80gb=1.1,b200=1.6", gpus),
@@ -432,6 +433,7 @@ def _refuse_plan_options(args: Any) -> None:
             ("--ttft", args.ttft),
             ("--itl", args.itl),
             ("--api", args.api),
+            ("--speculative", getattr(args, "speculative", None)),
         )
         if value is not None
     ]
