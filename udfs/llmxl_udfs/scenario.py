@@ -14,7 +14,19 @@ from llmxl import InvalidInputError, LlmxlError, catalog
 from llmxl.estimate import DEFAULTS as _DEFAULTS
 from llmxl.speculation import parse_speculative
 
-from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, cap_text, xl_arg
+from ._excel import (
+    _DOCS,
+    _GIB,
+    CATEGORY,
+    _grid,
+    _optional_text,
+    _rows,
+    _scalar_arg,
+    _text,
+    _workload,
+    cap_text,
+    xl_arg,
+)
 
 # Workload arguments that may be ranges, with the value a blank cell stands for.
 _RANGE_ARGS = ("batch_size", "prompt_tokens", "completion_tokens", "gpu_hour_usd", "flops_efficiency", "hbm_efficiency")
@@ -99,7 +111,7 @@ def _run(args: dict, pick):
             pp=_scalar_arg(args["pp"], "pp"),
             dtype=_text(args["dtype"], "dtype", defaults["dtype"]),
             method=defaults["method"],
-            **parse_speculative(_text(args["speculative"], "speculative")),
+            **parse_speculative(_optional_text(args["speculative"], "speculative")),
         )
         workload, shape, cell_errors = _workload(args, defaults, _RANGE_ARGS, _REQUIRED)
         if shape is None:
