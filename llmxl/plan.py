@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import energy, prices
+from . import catalog, energy, prices
 from .checks import RANGES, check_count, check_percentile, check_range
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
@@ -500,7 +500,9 @@ def plan(
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     dtypes = _dtype_candidates(spec, dtype)
-    choice = resolve_speculative(spec.id, speculative, num_speculative_tokens, acceptance_rate)
+    choice = resolve_speculative(
+        spec.id, speculative, num_speculative_tokens, acceptance_rate, catalog.get_catalog().speculative
+    )
     drafting = None if choice is None else (choice.method, choice.k, choice.alpha)
     target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct, drafting)
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)

@@ -549,7 +549,7 @@ def speculative_terms(m: Any, T: Any, method: Any, k: Any, alpha: Any, warnings:
     from . import speculative
     from .speculation import resolve_speculative
 
-    choice = resolve_speculative(m.id, method, k, alpha)
+    choice = resolve_speculative(m.id, method, k, alpha, catalog.get_catalog().speculative)
     if choice is None:
         return T, None
     if T.method != "serving":

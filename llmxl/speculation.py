@@ -82,16 +82,11 @@ class SpeculativeChoice(NamedTuple):
     note: str | None
 
 
-def _data() -> SpeculativeData:
-    from .catalog import get_catalog
-
-    return get_catalog().speculative
-
-
 def resolve_speculative(
-    model_id: str, speculative: Any, num_speculative_tokens: Any, acceptance_rate: Any
+    model_id: str, speculative: Any, num_speculative_tokens: Any, acceptance_rate: Any, data: SpeculativeData
 ) -> SpeculativeChoice | None:
-    """Check the speculative inputs; None when there is no speculation (today's results exactly).
+    """Check the speculative inputs; None when there is no speculation (today's results exactly). ``data`` is
+    the catalog's (``llmxl.catalog.get_catalog().speculative``).
 
     Raises InvalidInputError naming the field, the value and the fix: an unknown method (with the nearest
     name), k outside 1 to MAX_SPECULATIVE_TOKENS, an acceptance rate outside [0, 1), draft settings without a
@@ -119,7 +114,6 @@ def resolve_speculative(
             f"unknown speculative method {speculative!r}; {hint} (or None for no speculative decoding)",
             field="speculative",
         )
-    data = _data()
     figure = data.find(method, model_id)
     k: Any = num_speculative_tokens
     if k is None:

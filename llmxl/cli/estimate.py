@@ -49,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _speculative_record(model_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     """The speculative decoder the estimate ran: method, draft tokens, acceptance rate and tokens per step."""
+    from ..catalog import get_catalog
     from ..speculation import resolve_speculative
     from ..speculative import tokens_per_step
 
     c = resolve_speculative(model_id, spec.get("speculative"), spec.get("num_speculative_tokens"),
-                            spec.get("acceptance_rate"))  # fmt: skip
+                            spec.get("acceptance_rate"), get_catalog().speculative)  # fmt: skip
     assert c is not None  # estimate() ran with it
     return {"method": c.method, "num_speculative_tokens": c.k, "acceptance_rate": c.alpha,
             "tokens_per_step": tokens_per_step(c.alpha, c.k)}  # fmt: skip
