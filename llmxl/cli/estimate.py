@@ -44,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(jsonable({**e.to_dict(), "dtype_basis": basis, **extra}), indent=2))
     else:
         print(printable(estimate_table(e, basis)))
+        if spec:
+            r = _speculative_record(e.model, spec)
+            print(f"speculative decoding: {r['method']}, {r['num_speculative_tokens']} draft token"
+                  f"{'s' if r['num_speculative_tokens'] != 1 else ''}, acceptance rate "
+                  f"{r['acceptance_rate']:.4g} ({r['tokens_per_step']:.4g} tokens per step)")  # fmt: skip
     return 0
 
 

@@ -137,6 +137,15 @@ def _api(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
+def _speculative_line(p: Plan) -> str:
+    from ..speculative import tokens_per_step
+
+    alpha, k = p.acceptance_rate, p.num_speculative_tokens
+    tokens = f"{k} draft token" + ("s" if k != 1 else "")
+    tau = tokens_per_step(alpha, k)  # type: ignore[arg-type]
+    return f"speculative decoding: {p.speculative}, {tokens}, acceptance rate {alpha:.4g} ({tau:.4g} tokens per step)"
+
+
 def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = None) -> str:
     """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work.
 
@@ -160,6 +169,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         + (f", at p{p.percentile:g}" if p.ttft_s_max is not None or p.itl_s_max is not None else "")
         + (f"; engine {_engine_text(p.engine)}" if p.engine else ""),
         *([dtype_note] if dtype_note else []),
+        *([_speculative_line(p)] if p.speculative is not None else []),
         "",
     ]
     best = p.best

@@ -251,7 +251,8 @@ def _speculative_text(p: Plan) -> str:
 
     alpha, k = p.acceptance_rate, p.num_speculative_tokens
     tau = tokens_per_step(alpha, k)  # type: ignore[arg-type]
-    return f"{p.speculative}, {k} draft tokens, acceptance rate {alpha:.6g} ({tau:.4g} tokens per step)"
+    tokens = f"{k} draft token" + ("s" if k != 1 else "")
+    return f"{p.speculative}, {tokens}, acceptance rate {alpha:.6g} ({tau:.4g} tokens per step)"
 
 
 def _write_load_sheet(ws: Any, p: Plan, blocks: list[_Block | None], labels: list[str], at: str) -> None:
