@@ -405,3 +405,47 @@ def test_the_text_form_of_one_cell():
     assert (
         resolve_speculative("deepseek-v3", "MTP", None, None, llmxl.catalog.get_catalog().speculative).k == 1
     )  # the figure's k, named in any case
+
+
+# --- the simulator ---------------------------------------------------------------------------------------------
+
+
+def test_no_speculation_is_the_base_commits_simulation_exactly():
+    from llmxl.load.simulate import simulate
+
+    r = simulate("llama-3.1-8b", "h100-sxm-80gb", prompt_tokens=1000, completion_tokens=300, max_concurrency=16,
+                 num_requests=200, range_ratio=0.5, **NONE)  # fmt: skip
+    r2 = simulate("gemma-3-27b", "h100-sxm-80gb", tp=2, prompt_tokens=3000, completion_tokens=500, request_rate=3,
+                  num_requests=100, engine="sglang", range_ratio=0.3, **NONE)  # fmt: skip
+    for got, key in ((r, "sim/closed"), (r2, "sim/rate-window")):
+        assert json.loads(json.dumps(got.to_dict(), default=list)) == OFF[key]
+
+
+def test_the_simulator_agrees_with_the_load_model_and_acceptance_never_slows_it():
+    from llmxl.load.simulate import simulate
+
+    spec = dict(speculative="eagle3", num_speculative_tokens=3)
+    for C in (1, 16):
+        prev = None
+        for a in (0.0, 0.5, 0.7, 0.9):
+            r = simulate("llama-3.1-8b", "h100-sxm-80gb", prompt_tokens=1000, completion_tokens=300, max_concurrency=C,
+                         num_requests=200, **spec, acceptance_rate=a)  # fmt: skip
+            op = llmxl.operating_point("llama-3.1-8b", "h100-sxm-80gb", C, prompt_tokens=1000, completion_tokens=300,
+                                       **spec, acceptance_rate=a)  # fmt: skip
+            assert r.requests_per_s == pytest.approx(op.requests_per_s, rel=0.05), (C, a)
+            if C == 1:  # one sequence: every gap is a step over its tokens; under load the models differ a little
+                assert r.itl_s == pytest.approx(op.itl_mean_s, rel=0.01), (C, a)
+            if prev is not None:
+                assert r.output_tokens_per_s >= prev.output_tokens_per_s and r.tpot_s <= prev.tpot_s
+            prev = r
+
+
+def test_the_worked_check_through_the_simulator(check_catalog):
+    """One request alone: 500 tokens after the first in ceil-ish(500 / τ) = 198 steps of about the estimate's."""
+    from llmxl.load.simulate import simulate
+
+    r = simulate("llama-3.1-8b", "h100-check", prompt_tokens=1000, completion_tokens=501, dtype="bf16",
+                 max_concurrency=1, num_requests=1, **{k: WORKED[k] for k in list(WORKED)[4:]})  # fmt: skip
+    assert r.steps == 1 + 198  # floor(2.533 · 198) = 501 ≥ 500 > floor(2.533 · 197) = 499
+    assert r.ttft_s == pytest.approx(0.0292102, rel=1e-6)
+    assert r.tpot_s == pytest.approx(TPOT_S, rel=5e-3)
