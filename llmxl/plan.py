@@ -26,7 +26,6 @@ from .checks import RANGES, check_count, check_percentile, check_range
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
 from .resolve import NODE_GPUS, divisors, released_dtype, resolve_dtype, resolve_engine, resolve_gpu, resolve_model
-from .speculation import resolve_speculative
 
 __all__ = ["Plan", "PlanRow", "plan", "traffic"]
 
@@ -500,6 +499,8 @@ def plan(
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     dtypes = _dtype_candidates(spec, dtype)
+    from .speculation import resolve_speculative  # pydantic: on first use, so that import llmxl stays light
+
     choice = resolve_speculative(
         spec.id, speculative, num_speculative_tokens, acceptance_rate, catalog.get_catalog().speculative
     )
