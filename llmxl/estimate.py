@@ -48,8 +48,10 @@ from .resolve import (
     released_dtype,
     resolve_gpu,
     smallest_tp,
+    speculative_terms,
 )
 from .result import Breakdown, Estimate, LatencyBreakdown, broadcast_result, new_estimate, unwrap
+from .speculative import decode_step as speculative_step
 
 if TYPE_CHECKING:
     from .specs import DtypeSpec, GpuSpec, ModelSpec
@@ -73,6 +75,9 @@ def estimate(
     method: Literal["standard", "reference", "serving"] = "serving",
     on_error: Literal["raise", "nan"] = "raise",
     calibration: Any = None,
+    speculative: str | None = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
 
@@ -103,6 +108,13 @@ def estimate(
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
     calibration : A :class:`llmxl.Calibration` of this GPU: its fitted `serving`
         constants replace the catalog's (the same as passing ``calibration.spec`` as ``gpu``).
+    speculative : None (default: no speculative decoding, today's results), "mtp" (DeepSeek's multi-token
+        prediction module), "eagle3" (a one-layer draft head) or "ngram" (prompt lookup); `serving` only.
+        Decode steps verify num_speculative_tokens drafts and yield (1 - a^(k+1)) / (1 - a) tokens each.
+    num_speculative_tokens : k, draft tokens per step, 1 to 16; None takes the k of the published figure.
+    acceptance_rate : a, the probability that a draft token is accepted (given the ones before it were), in
+        [0, 1); None takes the published figure for the model and method (llmxl/data/speculative.toml),
+        and without one the call is refused.
 
     Returns
     -------
@@ -136,6 +148,9 @@ def estimate(
     if hbm_efficiency is None:
         hbm_efficiency = default_he
     warnings = list(config_warnings)
+    spec = None
+    if speculative is not None or num_speculative_tokens is not None or acceptance_rate is not None:
+        T, spec = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, warnings)
     if (
         on_error == "raise"
         and type(batch_size) is int
@@ -146,7 +161,18 @@ def estimate(
         and (price is None or type(price) is float or type(price) is int)
     ):
         return _scalar(
-            m, g, d, T, batch_size, prompt_tokens, completion_tokens, flops_efficiency, hbm_efficiency, price, warnings
+            m,
+            g,
+            d,
+            T,
+            batch_size,
+            prompt_tokens,
+            completion_tokens,
+            flops_efficiency,
+            hbm_efficiency,
+            price,
+            warnings,
+            spec,
         )
     return _general(
         m,
@@ -161,6 +187,7 @@ def estimate(
         price,
         warnings,
         on_error,
+        spec,
     )
 
 
@@ -220,6 +247,7 @@ def _scalar(
     he: float,
     price: Any,
     warnings: list[str],
+    spec: Any = None,
 ) -> Estimate:
     """The fast path: Python ints and floats, on_error='raise'."""
     if not 1 <= b <= 10_000_000:
@@ -237,7 +265,7 @@ def _scalar(
     if type(price) is float:
         price += 0.0  # -0.0 is 0: no price prints as "$-0.00"
     _check_context_scalar(m, T, s, n, warnings)
-    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None)
+    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None, spec)
 
 
 _NOT_FINITE = "the estimate is not a finite number; check the model's and the GPU's figures (units: GiB, GB/s, TFLOPS)"
@@ -288,6 +316,7 @@ def _compute(
     warnings: list[str],
     mx: Any,
     errors: Any,
+    spec: Any = None,
 ) -> Estimate:
     """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
     F = T.peak_flops * fe
@@ -296,14 +325,21 @@ def _compute(
     if T.method == "serving":
         mn = min if mx is max else np.minimum
         pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
-        dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
+        if spec is None:
+            dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
+        else:  # a step verifies k drafts and yields tau tokens: per token, each part over tau
+            step = speculative_step(T, spec, b, s + (n - 1) * 0.5, F, M, mx, mn)  # type: ignore[arg-type]
+            dec = tuple(x / spec.tau for x in step)  # type: ignore[assignment]
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4]
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4]
         kv_s = 0.0 * tpot
         steps = n - 1
         E = T.experts  # type: ignore[union-attr]
-        experts = serving.experts_touched(E, T.experts_per_token, b) if E else None  # type: ignore[union-attr]
+        routed = b if spec is None else b * (spec.k + 1)
+        experts = serving.experts_touched(E, T.experts_per_token, routed) if E else None  # type: ignore[union-attr]
         need_pre, act_pre, kv, act_dec = serving.memory_needs(T, b, s, n, mx, mn)  # type: ignore[arg-type]
+        if spec is not None:  # the verification pass holds k + 1 positions of each sequence
+            act_dec = serving.activation_bytes(T, b * (spec.k + 1), 1, mx)  # type: ignore[arg-type]
     else:
         pre = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
         dec = forward_pass(T, b, 1, F, M, mx)  # type: ignore[arg-type]
@@ -368,6 +404,7 @@ def _general(
     price: Any,
     warnings: list[str],
     on_error: str,
+    spec: Any = None,
 ) -> Estimate:
     """Any mix of scalars and arrays, either error mode."""
     raw = {
@@ -385,7 +422,7 @@ def _general(
             b, s, n = (check_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
             fe = check_efficiency(raw["flops_efficiency"], "flops_efficiency")
             he = check_efficiency(raw["hbm_efficiency"], "hbm_efficiency")
-            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings)
+            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings, spec)
         # nan mode with scalars: run the array path on one element, then unwrap.
         one = _general(
             m,
@@ -399,6 +436,7 @@ def _general(
             None if price is None else [raw["gpu_hour_usd"]],
             warnings,
             on_error,
+            spec,
         )
         return unwrap(one)
     try:
@@ -431,11 +469,11 @@ def _general(
                 f"(e.g. {first:g}) exceeds {m.id}'s context of {T.context_tokens} tokens; the estimate extrapolates"
             )
         if on_error == "raise":
-            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None)
+            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None, spec)
             if not (np.all(np.isfinite(e.ttft_s)) and np.all(np.isfinite(e.tpot_s))):
                 raise InvalidInputError(_NOT_FINITE, field="gpu")
             return broadcast_result(e, shape)
-        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object))
+        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object), spec)
         left = T.free_bytes
         (need_pre, act_dec), kv = e._parts[3], e.kv_cache_bytes_per_gpu
         fit_bad = np.broadcast_to(~bad & ~((left > need_pre) & (left > kv + act_dec)), shape)

@@ -19,7 +19,7 @@ from .errors import DoesNotFitError, InvalidInputError
 from .estimate import estimate
 from .load import queueing
 from .load.replica import Replica, replica
-from .resolve import configuration, resolve_engine
+from .resolve import configuration, resolve_engine, speculative_terms
 
 __all__ = ["DEFAULT_PERCENTILE", "Configured", "OperatingPoint", "configured", "operating_point"]
 
@@ -61,6 +61,9 @@ def configured(
     engine: Any,
     max_concurrency: int | None = None,
     percentile: float = DEFAULT_PERCENTILE,
+    speculative: Any = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
     capacity: bool = True,
 ) -> Configured:
     """Check a configuration (as estimate() does, serving one request) and give its replica under ``engine``.
@@ -69,6 +72,8 @@ def configured(
     ``percentile`` is that of the sweep over concurrency the capacity is read from (the capacity does not
     depend on it; a plan reads its targets from the same sweep). ``capacity=False`` skips the sweep and the
     capacity (``sweep`` None, the capacity 0): what a closed loop alone needs (calibration's many evaluations).
+    ``speculative``, ``num_speculative_tokens`` and ``acceptance_rate`` as :func:`llmxl.estimate` takes them
+    (None: no speculative decoding).
     """
     if n < 2:
         raise InvalidInputError(
@@ -88,10 +93,16 @@ def configured(
         flops_efficiency=fe,
         hbm_efficiency=he,
         method="serving",
+        speculative=speculative,
+        num_speculative_tokens=num_speculative_tokens,
+        acceptance_rate=acceptance_rate,
     )
     eng = resolve_engine(engine)
     m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")
-    r = replica(T, g, float(one.flops_efficiency), float(one.hbm_efficiency), eng, m.max_position_embeddings)
+    sp = None
+    if speculative is not None:
+        T, sp = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, [])
+    r = replica(T, g, float(one.flops_efficiency), float(one.hbm_efficiency), eng, m.max_position_embeddings, sp)
     fit = r.fit(s, n)
     if fit < 1:
         raise DoesNotFitError(
@@ -183,12 +194,17 @@ def operating_point(
     max_concurrency: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    speculative: Any = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
 ) -> OperatingPoint:
     """One replica under ``engine`` in a closed loop of C clients (a number or an array) or at an arrival rate.
 
     Give ``concurrency`` (requests in flight, each client sending its next when the last ends: ``vllm bench
     serve --max-concurrency``) or ``request_rate`` (Poisson arrivals per second), not both. A rate beyond the
-    replica's capacity is not an error: the point says it saturates.
+    replica's capacity is not an error: the point says it saturates. ``speculative``, ``num_speculative_tokens``
+    and ``acceptance_rate`` as :func:`llmxl.estimate` takes them: each decode step then verifies k drafts and
+    yields τ tokens per sequence; ITL is a step over τ, ``decode_step_s`` a whole verification step.
 
     Examples
     --------
@@ -210,7 +226,10 @@ def operating_point(
             "give the load as concurrency (sequences decoding on average) or as request_rate (requests/s), one of them",
             field="concurrency",
         )
-    c = configured(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct)
+    c = configured(
+        model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct,
+        speculative=speculative, num_speculative_tokens=num_speculative_tokens, acceptance_rate=acceptance_rate,
+    )  # fmt: skip
     if concurrency is not None:
         C, _ = check_concurrencies(concurrency)
         load = c.replica.closed_loop(s, n, C, c.fit, pct)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import energy, prices
+from . import catalog, energy, prices
 from .checks import RANGES, check_count, check_percentile, check_range
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
@@ -138,6 +138,10 @@ class Plan:
     grid_g_co2e_per_kwh: float | None = None
     engine: str | None = None
     percentile: float | None = None
+    speculative: str | None = None
+    """The speculative decoder every row runs (None: none), with its draft tokens and acceptance rate."""
+    num_speculative_tokens: int | None = None
+    acceptance_rate: float | None = None
 
     @property
     def best(self) -> PlanRow | None:
@@ -150,6 +154,9 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """The inputs, the best row and every row."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
+        if self.speculative is None:  # a plan without speculative decoding reads as it always has
+            for name in ("speculative", "num_speculative_tokens", "acceptance_rate"):
+                del out[name]
         out["best"] = None if self.best is None else self.best.to_dict()
         out["rows"] = self.to_rows()
         return out
@@ -267,6 +274,8 @@ class _Target(NamedTuple):
     he: Any
     engine: Any = None
     percentile: float = DEFAULT_PERCENTILE
+    spec: Any = None
+    """(method, k, acceptance rate) of a speculative decoder, or None."""
 
 
 def cost_per_1m(
@@ -290,8 +299,9 @@ def _pick(sweep: Any, i: int) -> Any:
 
 def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
     """The design load, replicas and cost of one configuration under the plan's engine."""
-    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct = target
-    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct)
+    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct, spec = target
+    sp = dict(zip(("speculative", "num_speculative_tokens", "acceptance_rate"), spec or (), strict=False))
+    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct, **sp)
     one = c.one
     head = dict(
         model=one.model,
@@ -409,6 +419,9 @@ def plan(
     power_kw: Any = None,
     pue: Any = None,
     grid_g_co2e_per_kwh: Any = None,
+    speculative: Any = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
 ) -> Plan:
     """Every candidate configuration for a traffic and a latency target, and the cheapest that meets it.
 
@@ -440,6 +453,8 @@ def plan(
     pue : Power usage effectiveness of the data centre; None: 1.58, the industry average (Uptime 2023).
     grid_g_co2e_per_kwh : Grid carbon intensity [g CO2e/kWh], or a region ("world", "us", "eu27"); None: world,
         445 (IEA 2024).
+    speculative, num_speculative_tokens, acceptance_rate : A speculative decoder every candidate runs, as
+        :func:`llmxl.estimate` takes them (None: none); the Plan records the draft tokens and rate used.
 
     Returns
     -------
@@ -485,7 +500,13 @@ def plan(
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     dtypes = _dtype_candidates(spec, dtype)
-    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct)
+    from .speculation import resolve_speculative  # pydantic: on first use, so that import llmxl stays light
+
+    choice = resolve_speculative(
+        spec.id, speculative, num_speculative_tokens, acceptance_rate, catalog.get_catalog().speculative
+    )
+    drafting = None if choice is None else (choice.method, choice.k, choice.alpha)
+    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct, drafting)
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
     bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
     tps = _tp_candidates(spec, tp)
@@ -519,4 +540,7 @@ def plan(
         grid_g_co2e_per_kwh=grid,
         engine=eng.id,
         percentile=pct,
+        speculative=None if choice is None else choice.method,
+        num_speculative_tokens=None if choice is None else choice.k,
+        acceptance_rate=None if choice is None else choice.alpha,
     )

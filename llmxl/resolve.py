@@ -38,6 +38,7 @@ __all__ = [
     "resolve_engine",
     "resolve_gpu",
     "resolve_model",
+    "speculative_terms",
 ]
 
 #: GPUs in one server node: beyond it, tensor- or pipeline-parallel traffic crosses the network.
@@ -543,3 +544,29 @@ def resolve_engine(value: Any = None) -> EngineSpec:
             )
         settings[flag.strip()] = setting.strip()
     return engine(name.strip() or None, **settings)
+
+
+def speculative_terms(m: Any, T: Any, method: Any, k: Any, alpha: Any, warnings: list[str]) -> tuple[Any, Any]:
+    """(serving terms with the draft's weights and KV cache, llmxl.speculative.Speculation) for the speculative
+    inputs of estimate() and the faces above it; (T, None) without speculation. The note of a default
+    acceptance rate goes to ``warnings``. Refused for any method but `serving`."""
+    from . import speculative
+    from .speculation import resolve_speculative
+
+    choice = resolve_speculative(m.id, method, k, alpha, catalog.get_catalog().speculative)
+    if choice is None:
+        return T, None
+    if T.method != "serving":
+        raise InvalidInputError(
+            f"speculative decoding is priced by the serving method only, got method={T.method!r}; use "
+            "method='serving' or leave speculative out",
+            field="speculative",
+        )
+    moe_block = bool(T.n_moe)
+    terms, spec = speculative.speculation(
+        T, choice.method, choice.k, choice.alpha, moe_block=moe_block, f=m.intermediate_size,
+        draft_vocab=choice.draft_vocab,
+    )  # fmt: skip
+    if choice.note:
+        warnings.append(choice.note)
+    return terms, spec

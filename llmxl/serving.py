@@ -355,8 +355,8 @@ def forward(
     bk = b * kappa
     if not mla:
         cs = c_score * N
-    elif not prefill:
-        cs = c_score_latent * b
+    elif not prefill:  # the latent form, per new token (N = b at s = 1; a verification pass has s > 1)
+        cs = c_score_latent * N
     elif isinstance(s, (int, float)):
         cs = c_score_latent * b if s == 1 else c_score * N
     else:  # arrays: the latent form where a prompt is one token long

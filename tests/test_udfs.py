@@ -101,8 +101,8 @@ class TestRegistration:
     def test_scenario_functions_share_one_signature(self, xl):
         for name in SCENARIO_FUNCTIONS:
             meta = getattr(xl[0], name).__xlfunc__
-            assert [a["name"] for a in meta["args"]] == ARG_ORDER
-            assert [("optional" in a) for a in meta["args"]] == [False] * 5 + [True] * 7
+            assert [a["name"] for a in meta["args"]] == [*ARG_ORDER, "speculative"]
+            assert [("optional" in a) for a in meta["args"]] == [False] * 5 + [True] * 8
             ranged = {a["name"] for a in meta["args"] if a["options"].get("ndim") == 2}
             assert ranged == {
                 "batch_size",

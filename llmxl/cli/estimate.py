@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .options import add_scenario_options
+from .options import add_scenario_options, add_speculative_options, speculative_options
 from .output import jsonable, printable, significant, size, usd
 
 
@@ -15,12 +15,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
     p.add_argument("--gpu", required=True, help="catalog GPU name")
     add_scenario_options(p, lists=False)
+    add_speculative_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..estimate import estimate
 
+    spec = speculative_options(args)
     e = estimate(
         args.model,
         args.gpu,
@@ -34,13 +36,33 @@ def run(args: argparse.Namespace) -> int:
         hbm_efficiency=args.hbm_efficiency,
         gpu_hour_usd=args.gpu_hour_usd,
         method=args.method,
+        **spec,
     )
     basis = "given" if args.dtype is not None else dtype_basis(args.model)
     if args.json:
-        print(json.dumps(jsonable({**e.to_dict(), "dtype_basis": basis}), indent=2))
+        extra = {"speculative": _speculative_record(e.model, spec)} if spec else {}
+        print(json.dumps(jsonable({**e.to_dict(), "dtype_basis": basis, **extra}), indent=2))
     else:
         print(printable(estimate_table(e, basis)))
+        if spec:
+            r = _speculative_record(e.model, spec)
+            print(f"speculative decoding: {r['method']}, {r['num_speculative_tokens']} draft token"
+                  f"{'s' if r['num_speculative_tokens'] != 1 else ''}, acceptance rate "
+                  f"{r['acceptance_rate']:.4g} ({r['tokens_per_step']:.4g} tokens per step)")  # fmt: skip
     return 0
+
+
+def _speculative_record(model_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The speculative decoder the estimate ran: method, draft tokens, acceptance rate and tokens per step."""
+    from ..catalog import get_catalog
+    from ..speculation import resolve_speculative
+    from ..speculative import tokens_per_step
+
+    c = resolve_speculative(model_id, spec.get("speculative"), spec.get("num_speculative_tokens"),
+                            spec.get("acceptance_rate"), get_catalog().speculative)  # fmt: skip
+    assert c is not None  # estimate() ran with it
+    return {"method": c.method, "num_speculative_tokens": c.k, "acceptance_rate": c.alpha,
+            "tokens_per_step": tokens_per_step(c.alpha, c.k)}  # fmt: skip
 
 
 def dtype_basis(model: Any) -> str:

@@ -66,6 +66,44 @@ _PLAN_EXAMPLE = {
 }
 
 
+def add_speculative_options(p: argparse.ArgumentParser) -> None:
+    """--speculative, --num-speculative-tokens, --acceptance-rate: a speculative decoder (default none)."""
+    p.add_argument(
+        "--speculative",
+        metavar="METHOD",
+        help="speculative decoding: mtp (DeepSeek's multi-token prediction), eagle3 (a one-layer draft head) or "
+        "ngram (prompt lookup); default none",
+    )
+    p.add_argument(
+        "--num-speculative-tokens",
+        metavar="K",
+        help="draft tokens per step, 1 to 16 (default: the k of the published acceptance figure)",
+    )
+    p.add_argument(
+        "--acceptance-rate",
+        metavar="A",
+        help="probability that a draft token is accepted, in [0, 1) (default: the published figure for the model "
+        "and method, llmxl/data/speculative.toml)",
+    )
+
+
+def speculative_options(args: argparse.Namespace) -> dict[str, object]:
+    """The speculative keyword arguments given on the command line ({} when none: today's results)."""
+    names = ("speculative", "num_speculative_tokens", "acceptance_rate")
+    given = {k: getattr(args, k, None) for k in names}
+    given = {k: v for k, v in given.items() if v is not None}
+    for k in ("num_speculative_tokens", "acceptance_rate"):
+        if k in given:
+            try:
+                number = float(given[k])
+            except ValueError:
+                raise InvalidInputError(
+                    f"--{k.replace('_', '-')} must be a number, got {given[k]!r}", field=k
+                ) from None
+            given[k] = int(number) if k == "num_speculative_tokens" and number.is_integer() else number
+    return given
+
+
 def add_engine_option(p: argparse.ArgumentParser) -> None:
     """--engine: a profile, with settings by the engine's own flag names."""
     p.add_argument(
@@ -109,6 +147,7 @@ def add_plan_options(
         "--max-concurrency", help="cap on sequences in flight per replica, below the engine's own (its max_num_seqs)"
     )
     add_engine_option(p)
+    add_speculative_options(p)
     p.add_argument(
         "--percentile",
         help="the percentile the latency targets hold at, between 0 and 100 (default 90: p90 TTFT and ITL)",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .options import add_plan_options
+from .options import add_plan_options, speculative_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
@@ -137,6 +137,15 @@ def _api(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
+def _speculative_line(p: Plan) -> str:
+    from ..speculative import tokens_per_step
+
+    alpha, k = p.acceptance_rate, p.num_speculative_tokens
+    tokens = f"{k} draft token" + ("s" if k != 1 else "")
+    tau = tokens_per_step(alpha, k)  # type: ignore[arg-type]
+    return f"speculative decoding: {p.speculative}, {tokens}, acceptance rate {alpha:.4g} ({tau:.4g} tokens per step)"
+
+
 def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = None) -> str:
     """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work.
 
@@ -160,6 +169,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         + (f", at p{p.percentile:g}" if p.ttft_s_max is not None or p.itl_s_max is not None else "")
         + (f"; engine {_engine_text(p.engine)}" if p.engine else ""),
         *([dtype_note] if dtype_note else []),
+        *([_speculative_line(p)] if p.speculative is not None else []),
         "",
     ]
     best = p.best
@@ -272,6 +282,7 @@ def candidate_options(args: Any, gpus: list[str]) -> dict[str, Any]:
         max_concurrency=args.max_concurrency,
         engine=args.engine,
         **({} if args.percentile is None else {"percentile": args.percentile}),
+        **speculative_options(args),
         gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
         owned=_owned(args.owned),
         power_kw=_by_gpu(args.power_kw, "--power-kw", "1.0", "h100-sxm-80gb=1.1,b200=1.6", gpus),
@@ -432,6 +443,7 @@ def _refuse_plan_options(args: Any) -> None:
             ("--ttft", args.ttft),
             ("--itl", args.itl),
             ("--api", args.api),
+            ("--speculative", getattr(args, "speculative", None)),
         )
         if value is not None
     ]

@@ -79,6 +79,12 @@ def _run_compare(args: argparse.Namespace) -> int:
     from .output import printable
     from .plan import _list, candidate_options
 
+    if getattr(args, "speculative", None) is not None:
+        raise InvalidInputError(
+            "workbook compare does not take --speculative yet; use llmxl workbook plan (or llmxl plan) for a "
+            "speculative decoder",
+            field="speculative",
+        )
     api_given = args.api
     plan_inputs(args, "llmxl workbook compare")
     args.api = api_given  # the example's API is the plan workbook's; a comparison takes every provider

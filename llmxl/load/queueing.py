@@ -161,10 +161,11 @@ def at_concurrency(
     """
     B = np.asarray(B, dtype=np.float64)
     ctx = s + (n - 1) / 2  # a decoding sequence's mean context
-    steps = max(n - 1, 1e-9)
+    spec = r.spec
+    steps = max(n - 1, 1e-9) if spec is None else max((n - 1) / spec.tau, 1e-9)  # decode steps per request
     a = _step(r, B, ctx, 0.0, s)
     if mixed:
-        room = np.maximum(np.floor(budget - B), 1.0)
+        room = np.maximum(np.floor(budget - (B if spec is None else B * (spec.k + 1))), 1.0)
         full = np.floor(s / room)  # chunks of a whole budget, then the rest
         rest = s - full * room
         L1 = full * _step(r, B, ctx, room, s) + np.where(rest > 0, _step(r, B, ctx, rest, s), 0.0)
@@ -219,6 +220,8 @@ def at_concurrency(
         k = poisson_quantile(lam * t, p)
         itl_p = np.where(ok, a + np.where(k >= 1, delta1 + (k - 1) * delta, 0.0), np.inf)
     phi = np.clip(B * cost / (steps * t), 0.0, 1.0)
+    if spec is not None:  # a step yields tau tokens per sequence: the latency between tokens is a step over tau
+        return ReplicaLoad(B, t, lam, t / spec.tau, _out(itl_p / spec.tau), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
     return ReplicaLoad(B, t, lam, t, _out(itl_p), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
 
 
@@ -243,12 +246,18 @@ def _step(r: Rates, D: Any, ctx: float, P: Any, s: float) -> Any:
                      mx=np.maximum)  # fmt: skip
 
 
-def capacity_top(s: float, n: float, cap: int, *, budget: int, mixed: bool) -> int:
-    """The largest mean concurrency the engine's limits allow (see :func:`capacity`), at least 1."""
+def capacity_top(s: float, n: float, cap: int, *, budget: int, mixed: bool, spec: Any = None) -> int:
+    """The largest mean concurrency the engine's limits allow (see :func:`capacity`), at least 1.
+
+    With a speculative decoder (``spec``), each decode takes k + 1 tokens of the budget and a request's prompt
+    arrives every (n − 1) / τ steps: B (k + 1) + B s τ / (n − 1) ≤ budget."""
     z = 2.326  # the 99th percentile of a standard normal
     top = math.floor(((-z + math.sqrt(z * z + 4 * cap)) / 2) ** 2) if cap > 0 else 0
     if mixed and n > 1:
-        top = min(top, math.floor(budget * (n - 1) / (s + n - 1)))
+        if spec is None:
+            top = min(top, math.floor(budget * (n - 1) / (s + n - 1)))
+        else:
+            top = min(top, math.floor(budget * (n - 1) / ((spec.k + 1) * (n - 1) + s * spec.tau)))
     return max(top, 1)
 
 
@@ -269,7 +278,7 @@ def capacity(r: Rates, s: float, n: float, cap: int, *, budget: int, mixed: bool
     Past the B at which λ(B) peaks (prompts batched together cost more than they save), more
     concurrency only queues: B_max is at most that B.
     """
-    top = capacity_top(s, n, cap, budget=budget, mixed=mixed)
+    top = capacity_top(s, n, cap, budget=budget, mixed=mixed, spec=r.spec)
     B = np.arange(1, top + 1, dtype=np.float64)
     return capacity_of(at_concurrency(r, s, n, B, budget=budget, mixed=mixed, front_end_s=0.0, percentile=None))
 
@@ -313,10 +322,12 @@ def closed_loop(
     C = np.asarray(C, dtype=np.float64)
     run = np.minimum(C, np.asarray(cap, dtype=np.float64))  # cap may be an array beside C (calibration scans it)
     ctx = s + (n - 1) / 2
-    gaps = max(n - 1, 1e-9)
+    spec = r.spec
+    gaps = max(n - 1, 1e-9) if spec is None else max((n - 1) / spec.tau, 1e-9)  # decode steps per request
     p = percentile / 100
     a = _step(r, run, ctx, 0.0, s)
-    room = np.maximum(budget - run, 1.0) if mixed else np.full_like(run, float(budget))
+    decoding = run if spec is None else run * (spec.k + 1)
+    room = np.maximum(budget - decoding, 1.0) if mixed else np.full_like(run, float(budget))
     W = run * s
     K = W / room
     per = np.minimum(W, room)
@@ -340,7 +351,8 @@ def closed_loop(
     share = np.minimum(np.maximum(np.ceil(K - 1e-12) - spans, 0.0) / gaps, 1.0)  # gaps holding a prefill step
     itl_p = np.where(share > 1 - p, a + other, a)
     phi = np.clip(T / (spans * Lp + gaps * t), 0.0, 1.0)
-    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t), _out(itl_p), _out(served + extra),
+    tau = 1.0 if spec is None else spec.tau
+    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t / tau), _out(itl_p / tau), _out(served + extra),
                        _out(ttft_p), _out(Lp), _out(np.minimum(K / (spans + gaps), 1.0)), _out(phi))  # fmt: skip
 
 
@@ -353,7 +365,8 @@ def _lockstep(
     prompts complete in the ⌈K⌉ steps in turn: mean TTFT f + (T / K)(K + 1)/2 (f + T when one step holds them
     all), its p-quantile f + (T / K)⌈p K⌉; a request's gaps hold what prefill follows its own, so
     t = a + (T − (TTFT − f)) / (n − 1); λ = C' / (f + T + (n − 1) a)."""
-    gaps = max(n - 1, 1e-9)
+    tau = 1.0 if r.spec is None else r.spec.tau
+    gaps = max(n - 1, 1e-9) if r.spec is None else max((n - 1) / tau, 1e-9)  # decode steps per request
     T = full * _step(r, 0.0, ctx, room, s) + np.where(rest > 0, _step(r, 0.0, ctx, np.maximum(rest, 1.0), s), 0.0)
     one = K <= 1
     per_step = T / np.where(one, 1.0, K)
@@ -365,8 +378,9 @@ def _lockstep(
     itl_p = np.where(1 / gaps > 1 - p, a + np.maximum(T - done, 0.0), a)  # one long gap per request
     phi = np.clip(T / (T + gaps * a), 0.0, 1.0)
     Lp = _step(r, 0.0, ctx, per, s)
-    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t), _out(itl_p), _out(f + done + extra),
-                       _out(ttft_p), _out(Lp), _out(np.minimum(K / (K + gaps), 1.0)), _out(phi))  # fmt: skip
+    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t / tau), _out(itl_p / tau),
+                       _out(f + done + extra), _out(ttft_p), _out(Lp), _out(np.minimum(K / (K + gaps), 1.0)),
+                       _out(phi))  # fmt: skip
 
 
 def at_rate(

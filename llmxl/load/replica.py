@@ -48,7 +48,9 @@ class Replica:
         """The load model at every mean concurrency B = 1, 2, ... the engine's limits allow with at most ``cap``
         sequences (llmxl.load.queueing.capacity_top), at ``percentile``: one array evaluation, from which
         the capacity (queueing.capacity_of) and the largest B meeting a target both follow."""
-        top = queueing.capacity_top(s, n, cap, budget=self.memory.max_num_batched_tokens, mixed=self.mixed)
+        top = queueing.capacity_top(
+            s, n, cap, budget=self.memory.max_num_batched_tokens, mixed=self.mixed, spec=self.rates.spec
+        )
         return self.at(s, n, np.arange(1, top + 1, dtype=np.float64), percentile)
 
     def at(self, s: int, n: int, B: Any, percentile: float) -> queueing.ReplicaLoad:
@@ -97,13 +99,14 @@ class Replica:
         return queueing.decode_step(self.rates, s, n, B)
 
 
-def replica(T: Any, gpu: Any, fe: float, he: float, engine: Any, context_tokens: int) -> Replica:
+def replica(T: Any, gpu: Any, fe: float, he: float, engine: Any, context_tokens: int, spec: Any = None) -> Replica:
     """The replica of serving terms ``T`` on ``gpu`` at efficiencies fe, he under ``engine`` (an EngineSpec).
 
     A step's fixed costs are the engine's own where its profile has them, else the GPU's: L τL + τDec for a
-    step, L τL + τPre for one that prefills.
+    step, L τL + τPre for one that prefills. ``spec``: a speculative decoder (llmxl.speculative.Speculation;
+    ``T`` then holds its weights and KV cache), or None.
     """
     dec = T.decode_overhead_s if engine.decode_overhead_s is None else engine.decode_overhead_s
     pre = T.prefill_overhead_s if engine.prefill_overhead_s is None else engine.prefill_overhead_s
-    rates = Rates(T, T.peak_flops * fe, T.bandwidth_bps * he, T.layer_overhead_s + dec, T.layer_overhead_s + pre)
+    rates = Rates(T, T.peak_flops * fe, T.bandwidth_bps * he, T.layer_overhead_s + dec, T.layer_overhead_s + pre, spec)
     return Replica(rates, engine_memory(T, gpu, engine, context_tokens), engine, context_tokens)

@@ -212,7 +212,7 @@ def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> 
             continue
         try:
             c = configured(spec, g, row.tp, row.pp, row.dtype, p.prompt_tokens, p.completion_tokens, fe, he, eng,
-                           cap, pct)  # fmt: skip
+                           cap, pct, *_speculative_args(p))  # fmt: skip
         except LlmxlError as exc:
             raise InvalidInputError(
                 f"{row.gpu} tp={row.tp} {row.dtype} no longer builds ({exc.message}); plan and write the workbook "
@@ -238,6 +238,21 @@ def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> 
             field="gpus",
         )
     return out, gpus
+
+
+def _speculative_args(p: Plan) -> tuple[Any, ...]:
+    """(method, k, acceptance rate) of the plan's speculative decoder, () without one."""
+    return () if p.speculative is None else (p.speculative, p.num_speculative_tokens, p.acceptance_rate)
+
+
+def _speculative_text(p: Plan) -> str:
+    """The plan's speculative decoder as the Plan sheet names it (and the stale check compares)."""
+    from ..speculative import tokens_per_step
+
+    alpha, k = p.acceptance_rate, p.num_speculative_tokens
+    tau = tokens_per_step(alpha, k)  # type: ignore[arg-type]
+    tokens = f"{k} draft token" + ("s" if k != 1 else "")
+    return f"{p.speculative}, {tokens}, acceptance rate {alpha:.6g} ({tau:.4g} tokens per step)"
 
 
 def _write_load_sheet(ws: Any, p: Plan, blocks: list[_Block | None], labels: list[str], at: str) -> None:
@@ -391,6 +406,14 @@ def build_plan_workbook(
         ("plan_cap", "Cap on concurrency per replica (as built: --max-concurrency)", cap_cell),
         (None, "Catalog price per GPU-hour (as built)", _catalog_prices(_unique(gpu_specs))),
     ]
+    spec_check = ""
+    if p.speculative is not None:  # only then: a plan without one is laid out as it always was
+        spec_text = _speculative_text(p)
+        label = (
+            "Speculative decoding (as built: rebuild with --speculative, --num-speculative-tokens, --acceptance-rate)"
+        )
+        fixed.insert(4, ("plan_speculative", label, spec_text))
+        spec_check = f",plan_speculative={_literal(spec_text)}"
     for i, (name, label, text) in enumerate(fixed):
         put(ws, row0 + i, 1, label)
         put(ws, row0 + i, 2, text)
@@ -399,11 +422,12 @@ def build_plan_workbook(
     row0 += len(fixed) + 1
     stale = (
         f"=IF(AND(plan_prompt={p.prompt_tokens},plan_completion={p.completion_tokens},"
-        f'plan_engine={_literal(engine_text)},plan_percentile={_literal(at)},plan_cap={cap_check}),"",'
+        f'plan_engine={_literal(engine_text)},plan_percentile={_literal(at)},plan_cap={cap_check}{spec_check}),"",'
         + _literal(
             f"the Load sheet was computed for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion "
-            f"tokens under {engine_text} at {at} (cap on concurrency: {cap_text}); rebuild with llmxl workbook "
-            "plan --prompt "
+            f"tokens under {engine_text} at {at} (cap on concurrency: {cap_text}"
+            + ("" if p.speculative is None else f"; speculative decoding: {_speculative_text(p)}")
+            + "); rebuild with llmxl workbook plan --prompt "
         )
         + '&plan_prompt&" --completion "&plan_completion&'
         + _literal(" (and --engine, --percentile, --max-concurrency as wanted) for other ones")

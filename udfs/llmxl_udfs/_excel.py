@@ -61,6 +61,8 @@ _DOCS = {
     "method": 'Optional. "serving" (default; what a serving engine measures; any model), "standard" '
     '(llm-analysis; dense models) or "reference" (reproduces the published Llama-2-70B table).',
     "pp": "Optional. Pipeline-parallel stages. Default 1.",
+    "speculative": 'Optional. Speculative decoding: "mtp", "eagle3" or "ngram", with settings after a colon '
+    '("eagle3:num_speculative_tokens=3,acceptance_rate=0.7"; k= and acceptance= for short). Default: none.',
 }
 
 

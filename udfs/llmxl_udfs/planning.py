@@ -12,6 +12,7 @@ import xlwings as xw
 
 import llmxl
 from llmxl import InvalidInputError, LlmxlError
+from llmxl.speculation import parse_speculative
 
 from ._excel import _DOCS, CATEGORY, EXCEL_ERRORS, _cell_number, _grid, _optional_text, _text, cap_text, given, xl_arg
 
@@ -36,6 +37,7 @@ _PLAN_DOCS = {
     'engine\'s own flag names ("vllm:max_num_seqs=512,gpu_memory_utilization=0.95"). Default: vllm.',
     "percentile": "Optional. Percentile the latency targets and latencies are at, in (0, 100). Default 90.",
 }
+_PLAN_DOCS["speculative"] = _DOCS["speculative"]
 _ORDER = (
     "model",
     "gpu",
@@ -51,7 +53,7 @@ _ORDER = (
     "reservation_discount",
     "max_concurrency",
 )
-_LOAD_ARGS = ("engine", "percentile")
+_LOAD_ARGS = ("engine", "percentile", "speculative")
 _CELLWISE = ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd")
 _KINDS = {"prompt": "usd_per_1m_prompt_tokens", "completion": "usd_per_1m_completion_tokens",
           "blended": "usd_per_1m_blended"}  # fmt: skip
@@ -188,10 +190,11 @@ def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
 
 
 def _load_options(args: dict) -> dict:
-    """engine= and percentile= from their cells (blank: the library's defaults)."""
+    """engine=, percentile= and the speculative decoder from their cells (blank: the library's defaults)."""
     return {
         "engine": _optional_text(_single(args.get("engine"), "engine"), "engine"),
         "percentile": _optional(args.get("percentile"), "percentile"),
+        **parse_speculative(_optional_text(_single(args.get("speculative"), "speculative"), "speculative")),
     }
 
 
@@ -278,6 +281,7 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             grid_g_co2e_per_kwh=None,
             engine=None,
             percentile=None,
+            speculative=None,
         ):
             return body(locals())
 
@@ -301,6 +305,7 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             max_concurrency=None,
             engine=None,
             percentile=None,
+            speculative=None,
         ):
             return body(locals())
 
@@ -323,6 +328,7 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             max_concurrency=None,
             engine=None,
             percentile=None,
+            speculative=None,
         ):
             return body(locals())
 
@@ -391,9 +397,10 @@ _POINT = (
 @xl_arg("pp", doc=_DOCS["pp"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
 def LLM_OPERATING_POINT(
     model, gpu, concurrency, prompt_tokens, completion_tokens, tp=None, dtype=None, pp=None, engine=None,
-    percentile=None,
+    percentile=None, speculative=None,
 ):  # fmt: skip
     """One replica under a serving engine with C clients in flight: a two-column spill of labels and values."""
     try:
@@ -407,7 +414,7 @@ def LLM_OPERATING_POINT(
                 tp=_cell_number(tp, "tp"),
                 pp=_cell_number(pp, "pp"),
                 dtype=_optional_text(dtype, "dtype"),
-                **_load_options({"engine": engine, "percentile": percentile}),
+                **_load_options({"engine": engine, "percentile": percentile, "speculative": speculative}),
             ),
         )
     except LlmxlError as exc:
@@ -591,6 +598,7 @@ _TABLE = (
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
 def LLM_PLAN(
     model,
     gpus,
@@ -610,6 +618,7 @@ def LLM_PLAN(
     grid_g_co2e_per_kwh=None,
     engine=None,
     percentile=None,
+    speculative=None,
 ):
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())

@@ -12,8 +12,21 @@ import xlwings as xw
 import llmxl
 from llmxl import InvalidInputError, LlmxlError, catalog
 from llmxl.estimate import DEFAULTS as _DEFAULTS
+from llmxl.speculation import parse_speculative
 
-from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, cap_text, xl_arg
+from ._excel import (
+    _DOCS,
+    _GIB,
+    CATEGORY,
+    _grid,
+    _optional_text,
+    _rows,
+    _scalar_arg,
+    _text,
+    _workload,
+    cap_text,
+    xl_arg,
+)
 
 # Workload arguments that may be ranges, with the value a blank cell stands for.
 _RANGE_ARGS = ("batch_size", "prompt_tokens", "completion_tokens", "gpu_hour_usd", "flops_efficiency", "hbm_efficiency")
@@ -32,6 +45,7 @@ _ORDER = (
     "dtype",
     "method",
     "pp",
+    "speculative",
 )
 
 
@@ -56,6 +70,7 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
         dtype=None,
         method=None,
         pp=None,
+        speculative=None,
     ):
         args = locals()
         if one_scenario:
@@ -96,6 +111,7 @@ def _run(args: dict, pick):
             pp=_scalar_arg(args["pp"], "pp"),
             dtype=_text(args["dtype"], "dtype", defaults["dtype"]),
             method=defaults["method"],
+            **parse_speculative(_optional_text(args["speculative"], "speculative")),
         )
         workload, shape, cell_errors = _workload(args, defaults, _RANGE_ARGS, _REQUIRED)
         if shape is None:
