@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import serving
+from . import prefix, serving
 from .checks import (
     MAX_ARRAY_ELEMENTS,
     MAX_COUNT,
@@ -73,6 +73,7 @@ def estimate(
     method: Literal["standard", "reference", "serving"] = "serving",
     on_error: Literal["raise", "nan"] = "raise",
     calibration: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
 
@@ -103,6 +104,9 @@ def estimate(
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
     calibration : A :class:`llmxl.Calibration` of this GPU: its fitted `serving`
         constants replace the catalog's (the same as passing ``calibration.spec`` as ``gpu``).
+    prefix_cache_hit : Fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1)
+        (`serving` only; default 0, none): prefill computes max((1 - h) s, 1) tokens and attends over all s
+        (docs/methodology.md, "Prefix caching"). A number, not an array.
 
     Returns
     -------
@@ -112,7 +116,8 @@ def estimate(
     -----
     `standard`/`reference`: TTFT = fwd(b, s); TPOT = fwd(b, 1) + 2 KV / M;
     tokens/s = b n / (TTFT + n TPOT). `serving`: TTFT = fwd(b, s, 0);
-    TPOT = fwd(b, 1, s + (n - 1) / 2); tokens/s = b n / (TTFT + (n - 1) TPOT).
+    TPOT = fwd(b, 1, s + (n - 1) / 2); tokens/s = b n / (TTFT + (n - 1) TPOT). With a prefix-cache hit
+    fraction h: TTFT = fwd(b, u, s - u) with u = max((1 - h) s, 1) prompt tokens computed.
     Price per 1k tokens = 1000 price (tp pp) / 3600 / rate. See ``docs/methodology.md``.
 
     Examples
@@ -129,6 +134,13 @@ def estimate(
         gpu = calibrated_gpu(gpu, calibration)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
+    hit = prefix.check_prefix_cache_hit(prefix_cache_hit)
+    if hit and method_ != "serving":
+        raise InvalidInputError(
+            f"prefix_cache_hit {hit:g} is modelled by the serving method only, not {method_}; use "
+            "method='serving' or prefix_cache_hit=0",
+            field="prefix_cache_hit",
+        )
     m, g, d, T, config_warnings, default_fe, default_he = configuration(model, gpu, dtype, tp, pp, method_)
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
     if flops_efficiency is None:
@@ -146,7 +158,18 @@ def estimate(
         and (price is None or type(price) is float or type(price) is int)
     ):
         return _scalar(
-            m, g, d, T, batch_size, prompt_tokens, completion_tokens, flops_efficiency, hbm_efficiency, price, warnings
+            m,
+            g,
+            d,
+            T,
+            batch_size,
+            prompt_tokens,
+            completion_tokens,
+            flops_efficiency,
+            hbm_efficiency,
+            price,
+            warnings,
+            hit,
         )
     return _general(
         m,
@@ -161,6 +184,7 @@ def estimate(
         price,
         warnings,
         on_error,
+        hit,
     )
 
 
@@ -220,6 +244,7 @@ def _scalar(
     he: float,
     price: Any,
     warnings: list[str],
+    hit: float = 0.0,
 ) -> Estimate:
     """The fast path: Python ints and floats, on_error='raise'."""
     if not 1 <= b <= 10_000_000:
@@ -237,7 +262,7 @@ def _scalar(
     if type(price) is float:
         price += 0.0  # -0.0 is 0: no price prints as "$-0.00"
     _check_context_scalar(m, T, s, n, warnings)
-    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None)
+    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None, hit)
 
 
 _NOT_FINITE = "the estimate is not a finite number; check the model's and the GPU's figures (units: GiB, GB/s, TFLOPS)"
@@ -288,6 +313,7 @@ def _compute(
     warnings: list[str],
     mx: Any,
     errors: Any,
+    hit: float = 0.0,
 ) -> Estimate:
     """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
     F = T.peak_flops * fe
@@ -295,7 +321,11 @@ def _compute(
     total, active, kv_token = _model_figures(m, T)
     if T.method == "serving":
         mn = min if mx is max else np.minimum
-        pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
+        if hit:  # u prompt tokens computed over c read from the prefix cache (llmxl.prefix)
+            u, c = prefix.split(s, hit, mx)
+            pre = serving.forward(T, b, u, c, F, M, True, mx, mn)  # type: ignore[arg-type]
+        else:
+            pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
         dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4]
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4]
@@ -304,6 +334,9 @@ def _compute(
         E = T.experts  # type: ignore[union-attr]
         experts = serving.experts_touched(E, T.experts_per_token, b) if E else None  # type: ignore[union-attr]
         need_pre, act_pre, kv, act_dec = serving.memory_needs(T, b, s, n, mx, mn)  # type: ignore[arg-type]
+        if hit:  # the prompt's whole KV is held; activations are those of the u tokens computed
+            act_pre = serving.activation_bytes(T, b, u, mx)  # type: ignore[arg-type]
+            need_pre = act_pre + serving.kv_cache_bytes(T, b, s, mn)  # type: ignore[arg-type]
     else:
         pre = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
         dec = forward_pass(T, b, 1, F, M, mx)  # type: ignore[arg-type]
@@ -336,6 +369,7 @@ def _compute(
             fe,
             he,
             price,
+            hit,
             ttft,
             tpot,
             steps * tpot,
@@ -368,6 +402,7 @@ def _general(
     price: Any,
     warnings: list[str],
     on_error: str,
+    hit: float = 0.0,
 ) -> Estimate:
     """Any mix of scalars and arrays, either error mode."""
     raw = {
@@ -385,7 +420,7 @@ def _general(
             b, s, n = (check_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
             fe = check_efficiency(raw["flops_efficiency"], "flops_efficiency")
             he = check_efficiency(raw["hbm_efficiency"], "hbm_efficiency")
-            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings)
+            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings, hit)
         # nan mode with scalars: run the array path on one element, then unwrap.
         one = _general(
             m,
@@ -399,6 +434,7 @@ def _general(
             None if price is None else [raw["gpu_hour_usd"]],
             warnings,
             on_error,
+            hit,
         )
         return unwrap(one)
     try:
@@ -431,11 +467,11 @@ def _general(
                 f"(e.g. {first:g}) exceeds {m.id}'s context of {T.context_tokens} tokens; the estimate extrapolates"
             )
         if on_error == "raise":
-            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None)
+            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None, hit)
             if not (np.all(np.isfinite(e.ttft_s)) and np.all(np.isfinite(e.tpot_s))):
                 raise InvalidInputError(_NOT_FINITE, field="gpu")
             return broadcast_result(e, shape)
-        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object))
+        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object), hit)
         left = T.free_bytes
         (need_pre, act_dec), kv = e._parts[3], e.kv_cache_bytes_per_gpu
         fit_bad = np.broadcast_to(~bad & ~((left > need_pre) & (left > kv + act_dec)), shape)

@@ -61,12 +61,14 @@ def configured(
     engine: Any,
     max_concurrency: int | None = None,
     percentile: float = DEFAULT_PERCENTILE,
+    prefix_cache_hit: float = 0.0,
 ) -> Configured:
     """Check a configuration (as estimate() does, serving one request) and give its replica under ``engine``.
 
     Raises DoesNotFitError (field "tp") when the engine leaves no room for one sequence of s + n tokens.
     ``percentile`` is that of the sweep over concurrency the capacity is read from (the capacity does not
-    depend on it; a plan reads its targets from the same sweep).
+    depend on it; a plan reads its targets from the same sweep). ``prefix_cache_hit`` is the fraction h of each
+    prompt's tokens read from the prefix cache (checked here; llmxl.prefix).
     """
     if n < 2:
         raise InvalidInputError(
@@ -86,10 +88,19 @@ def configured(
         flops_efficiency=fe,
         hbm_efficiency=he,
         method="serving",
+        prefix_cache_hit=prefix_cache_hit,
     )
     eng = resolve_engine(engine)
     m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")
-    r = replica(T, g, float(one.flops_efficiency), float(one.hbm_efficiency), eng, m.max_position_embeddings)
+    r = replica(
+        T,
+        g,
+        float(one.flops_efficiency),
+        float(one.hbm_efficiency),
+        eng,
+        m.max_position_embeddings,
+        one.prefix_cache_hit,
+    )
     fit = r.fit(s, n)
     if fit < 1:
         raise DoesNotFitError(
@@ -127,6 +138,7 @@ class OperatingPoint:
     saturated : The load is beyond what the replica runs at once. At a rate, the replica then serves λ_max at
         B_max and the queue in front of it grows without bound: requests_per_s is λ_max, the time to first token
         inf. In a closed loop of more clients than max_concurrency, the others wait for a slot (in TTFT).
+    prefix_cache_hit : The fraction of each prompt's tokens read from the prefix cache (0: none).
     """
 
     model: str
@@ -153,6 +165,7 @@ class OperatingPoint:
     capacity_requests_per_s: float
     utilisation: Any
     saturated: Any
+    prefix_cache_hit: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,12 +192,14 @@ def operating_point(
     max_concurrency: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> OperatingPoint:
     """One replica under ``engine`` in a closed loop of C clients (a number or an array) or at an arrival rate.
 
     Give ``concurrency`` (requests in flight, each client sending its next when the last ends: ``vllm bench
     serve --max-concurrency``) or ``request_rate`` (Poisson arrivals per second), not both. A rate beyond the
-    replica's capacity is not an error: the point says it saturates.
+    replica's capacity is not an error: the point says it saturates. ``prefix_cache_hit`` is the fraction of each
+    prompt's tokens served from the engine's prefix cache, in [0, 1) (default 0): prompts compute the rest.
 
     Examples
     --------
@@ -206,7 +221,9 @@ def operating_point(
             "give the load as concurrency (sequences decoding on average) or as request_rate (requests/s), one of them",
             field="concurrency",
         )
-    c = configured(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct)
+    c = configured(
+        model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct, prefix_cache_hit
+    )
     if concurrency is not None:
         C, _ = check_concurrencies(concurrency)
         load = c.replica.closed_loop(s, n, C, c.fit, pct)
@@ -252,6 +269,7 @@ def operating_point(
         capacity_requests_per_s=c.capacity_requests_per_s,
         utilisation=_out(np.asarray(offered) / c.capacity_requests_per_s),
         saturated=saturated,
+        prefix_cache_hit=c.one.prefix_cache_hit,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import energy, prices
+from . import energy, prefix, prices
 from .checks import RANGES, check_count, check_percentile, check_range
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
@@ -125,6 +125,7 @@ class Plan:
     best : The cheapest row that meets the target; None when none does (each row says why).
     grid_g_co2e_per_kwh : Grid carbon intensity the rows' emissions use [g CO2e/kWh].
     engine, percentile : The engine profile and the percentile the targets hold at.
+    prefix_cache_hit : The fraction of each prompt's tokens read from the prefix cache (0: none).
     """
 
     model: str
@@ -138,6 +139,7 @@ class Plan:
     grid_g_co2e_per_kwh: float | None = None
     engine: str | None = None
     percentile: float | None = None
+    prefix_cache_hit: float = 0.0
 
     @property
     def best(self) -> PlanRow | None:
@@ -267,6 +269,7 @@ class _Target(NamedTuple):
     he: Any
     engine: Any = None
     percentile: float = DEFAULT_PERCENTILE
+    hit: float = 0.0
 
 
 def cost_per_1m(
@@ -290,8 +293,8 @@ def _pick(sweep: Any, i: int) -> Any:
 
 def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
     """The design load, replicas and cost of one configuration under the plan's engine."""
-    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct = target
-    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct)
+    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct, hit = target
+    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct, hit)
     one = c.one
     head = dict(
         model=one.model,
@@ -409,6 +412,7 @@ def plan(
     power_kw: Any = None,
     pue: Any = None,
     grid_g_co2e_per_kwh: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> Plan:
     """Every candidate configuration for a traffic and a latency target, and the cheapest that meets it.
 
@@ -440,6 +444,9 @@ def plan(
     pue : Power usage effectiveness of the data centre; None: 1.58, the industry average (Uptime 2023).
     grid_g_co2e_per_kwh : Grid carbon intensity [g CO2e/kWh], or a region ("world", "us", "eu27"); None: world,
         445 (IEA 2024).
+    prefix_cache_hit : Fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1)
+        (default 0): prompts compute the rest and the step budget counts only those; the cost per 1M prompt
+        tokens is over all of them, cached and computed (docs/methodology.md, "Prefix caching").
 
     Returns
     -------
@@ -475,6 +482,7 @@ def plan(
     itl_max = _optional_positive(itl_s_max, "itl_s_max", "s", "0.05")
     cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
     pct = check_percentile(percentile)
+    hit = prefix.check_prefix_cache_hit(prefix_cache_hit)
     eng = resolve_engine(engine)
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
@@ -485,7 +493,7 @@ def plan(
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     dtypes = _dtype_candidates(spec, dtype)
-    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct)
+    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct, hit)
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
     bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
     tps = _tp_candidates(spec, tp)
@@ -519,4 +527,5 @@ def plan(
         grid_g_co2e_per_kwh=grid,
         engine=eng.id,
         percentile=pct,
+        prefix_cache_hit=hit,
     )

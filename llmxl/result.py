@@ -125,6 +125,7 @@ _INPUT_FIELDS = (
     "flops_efficiency",
     "hbm_efficiency",
     "gpu_hour_usd",
+    "prefix_cache_hit",
 )
 _RESULT_FIELDS = (
     "ttft_s",
@@ -156,6 +157,8 @@ class Estimate(_Frozen):
 
     Attributes
     ----------
+    prefix_cache_hit : Fraction of each prompt's tokens read from the prefix cache (0: none); the prefill
+        computes the rest (docs/methodology.md, "Prefix caching").
     ttft_s : Time to first token, one forward pass over the prompt [s].
     tpot_s : Time per output token, one decode step incl. KV-cache traffic [s]
         (`serving`: at the mean context of the completion).
@@ -204,6 +207,7 @@ class Estimate(_Frozen):
     flops_efficiency: Any
     hbm_efficiency: Any
     gpu_hour_usd: Any
+    prefix_cache_hit: float
     ttft_s: Any
     tpot_s: Any
     completion_time_s: Any

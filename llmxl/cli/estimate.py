@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .options import add_scenario_options
+from .options import add_prefix_option, add_scenario_options
 from .output import jsonable, printable, significant, size, usd
 
 
@@ -15,6 +15,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
     p.add_argument("--gpu", required=True, help="catalog GPU name")
     add_scenario_options(p, lists=False)
+    add_prefix_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         hbm_efficiency=args.hbm_efficiency,
         gpu_hour_usd=args.gpu_hour_usd,
         method=args.method,
+        **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
     basis = "given" if args.dtype is not None else dtype_basis(args.model)
     if args.json:

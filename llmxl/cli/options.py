@@ -66,6 +66,16 @@ _PLAN_EXAMPLE = {
 }
 
 
+def add_prefix_option(p: argparse.ArgumentParser) -> None:
+    """--prefix-cache-hit: the fraction of prompt tokens served from the prefix cache (docs/methodology.md)."""
+    p.add_argument(
+        "--prefix-cache-hit",
+        metavar="FRACTION",
+        help="fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1) (default 0: none); "
+        "prefill computes the rest, and an API bills them at its cached-input price",
+    )
+
+
 def add_engine_option(p: argparse.ArgumentParser) -> None:
     """--engine: a profile, with settings by the engine's own flag names."""
     p.add_argument(
@@ -109,6 +119,7 @@ def add_plan_options(
         "--max-concurrency", help="cap on sequences in flight per replica, below the engine's own (its max_num_seqs)"
     )
     add_engine_option(p)
+    add_prefix_option(p)
     p.add_argument(
         "--percentile",
         help="the percentile the latency targets hold at, between 0 and 100 (default 90: p90 TTFT and ITL)",

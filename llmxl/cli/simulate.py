@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from .options import add_engine_option
+from .options import add_engine_option, add_prefix_option
 from .output import columns, jsonable, significant
 
 _FIGURES = (("TTFT", "ttft"), ("TPOT", "tpot"), ("ITL", "itl"), ("E2E latency", "e2e"))
@@ -28,6 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--pp", default="1", help="pipeline-parallel size (default 1)")
     p.add_argument("--dtype", help="dtype (default: the precision the model is published in)")
     add_engine_option(p)
+    add_prefix_option(p)
     p.add_argument("--input-len", "--prompt", dest="prompt", required=True, help="mean prompt tokens")
     p.add_argument("--output-len", "--completion", dest="completion", required=True, help="mean output tokens")
     p.add_argument("--max-concurrency", help="requests in flight at most (a closed loop at an infinite rate)")
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         pp=as_number(args.pp, "pp"),
         dtype=args.dtype,
         seed=_seed(args.seed),
+        **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
     if args.json:
         print(json.dumps(jsonable(r.to_dict()), indent=2))

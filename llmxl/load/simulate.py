@@ -101,6 +101,8 @@ class SimulationResult:
     saturated: bool
     """True when requests were sent faster than that: queues grow for as long as the run lasts."""
     warnings: tuple[str, ...] = field(default=())
+    prefix_cache_hit: float = 0.0
+    """The fraction of each prompt's tokens read from the prefix cache (0: none)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -298,7 +300,8 @@ class _Engine:
             else:
                 fresh = False
             take = min(item[1] - item[2], room)
-            grow = self._prompt_units(item[2] + take) - self._prompt_units(item[2])
+            # a fresh prompt brings its cached prefix's blocks (item[2] > 0 with a prefix cache hit) with it
+            grow = self._prompt_units(item[2] + take) - (0.0 if fresh else self._prompt_units(item[2]))
             if used + grow > self.capacity:
                 break
             if fresh:
@@ -450,8 +453,12 @@ def run(
     send: np.ndarray,
     max_concurrency: int | None,
     front_end_s: float,
+    cached: np.ndarray | None = None,
 ) -> tuple[_Engine, np.ndarray]:
-    """Run the requests through the engine; returns the final state and each request's send time."""
+    """Run the requests through the engine; returns the final state and each request's send time.
+
+    ``cached`` holds each prompt's tokens read from the prefix cache (none when None): its prefill starts
+    there. A preempted request recomputes its whole prompt (its blocks were evicted for room)."""
     N = prompts.size
     eng = _Engine(rates, mem, T, engine, prompts, outputs)
     sent = np.full(N, np.nan)
@@ -474,7 +481,7 @@ def run(
         while pending and pending[0][0] <= eng.t:
             at, q = pending.popleft()
             eng.busy += eng.t - at  # it waited on the engine since it arrived, mid-step
-            eng.waiting.append([q, int(prompts[q]), 0])
+            eng.waiting.append([q, int(prompts[q]), 0 if cached is None else int(cached[q])])
         upcoming = pending[0][0] if pending else math.inf
         if nxt < N and in_flight < limit:
             upcoming = min(upcoming, max(send[nxt], eng.t) + front_end_s)
@@ -521,6 +528,7 @@ def simulate(
     seed: Any = 0,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> SimulationResult:
     """Simulate a benchmark run of one replica: what ``vllm bench serve`` would print for it.
 
@@ -539,6 +547,9 @@ def simulate(
     engine : "vllm", "sglang", "tensorrt-llm", an EngineSpec (llmxl.engine(...)) or "name:flag=value,...";
         None the default engine.
     seed : Seed of the lengths and gaps: the same seed gives the same result.
+    prefix_cache_hit : Fraction of each prompt's tokens found in the prefix cache, in [0, 1) (default 0): a
+        prompt of s tokens starts its prefill with s − max(round((1 − h) s), 1) of them in place, its KV blocks
+        its own (docs/methodology.md, "Prefix caching").
 
     Returns
     -------
@@ -552,6 +563,7 @@ def simulate(
     (16, 0)
     """
     from ..checks import check_count
+    from ..prefix import check_prefix_cache_hit
     from ..resolve import configuration, resolve_engine
     from .replica import replica
 
@@ -569,11 +581,12 @@ def simulate(
     rr = _fraction_below_one(range_ratio, "range_ratio")
     burst = _positive(burstiness, "burstiness", 1e-3, 1e3)
     seed_ = _seed(seed)
+    hit = check_prefix_cache_hit(prefix_cache_hit)
     eng = resolve_engine(engine)
     m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving")
     fe = fe if flops_efficiency is None else _positive(flops_efficiency, "flops_efficiency", 1e-4, 1)
     he = he if hbm_efficiency is None else _positive(hbm_efficiency, "hbm_efficiency", 1e-4, 1)
-    rep = replica(T, g, fe, he, eng, m.max_position_embeddings)
+    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, hit)
     mem, rates = rep.memory, rep.rates
     rng = np.random.default_rng(seed_)
     prompts = lengths(s_mean, rr, N, rng)
@@ -590,7 +603,8 @@ def simulate(
     _, cap_rate = rep.capacity(s_mean, n_mean, mem.max_concurrency(T, int(s_mean + n_mean)))
     saturated = math.isfinite(rate) and rate > cap_rate
     send = arrivals(N, rate, burst, rng)
-    state, sent = run(rates, mem, T, eng, prompts, outputs, send, C, eng.front_end_s)
+    cached = prompts - np.maximum(np.round((1 - hit) * prompts), 1).astype(prompts.dtype) if hit else None
+    state, sent = run(rates, mem, T, eng, prompts, outputs, send, C, eng.front_end_s, cached)
     ttft = state.first - sent
     e2e = state.finish - sent
     multi = outputs > 1
@@ -645,6 +659,7 @@ def simulate(
         capacity_requests_per_s=cap_rate,
         saturated=saturated,
         warnings=tuple(warnings),
+        prefix_cache_hit=hit,
         **stats,
     )
 

@@ -61,6 +61,8 @@ _DOCS = {
     "method": 'Optional. "serving" (default; what a serving engine measures; any model), "standard" '
     '(llm-analysis; dense models) or "reference" (reproduces the published Llama-2-70B table).',
     "pp": "Optional. Pipeline-parallel stages. Default 1.",
+    "prefix_cache_hit": "Optional. Fraction of each prompt's tokens served from the engine's prefix cache, in "
+    "[0, 1) (serving method): prefill computes the rest. Default 0.",
 }
 
 

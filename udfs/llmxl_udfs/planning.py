@@ -35,6 +35,8 @@ _PLAN_DOCS = {
     "engine": 'Optional. Serving engine: "vllm", "sglang", "tensorrt-llm", with settings after a colon in the '
     'engine\'s own flag names ("vllm:max_num_seqs=512,gpu_memory_utilization=0.95"). Default: vllm.',
     "percentile": "Optional. Percentile the latency targets and latencies are at, in (0, 100). Default 90.",
+    "prefix_cache_hit_api": "Optional. Fraction of each prompt's tokens served from a prefix cache, in [0, 1), on both "
+    "sides: the engine computes the rest, the API bills them at its cached-input price. Default 0.",
 }
 _ORDER = (
     "model",
@@ -51,7 +53,7 @@ _ORDER = (
     "reservation_discount",
     "max_concurrency",
 )
-_LOAD_ARGS = ("engine", "percentile")
+_LOAD_ARGS = ("engine", "percentile", "prefix_cache_hit")
 _CELLWISE = ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd")
 _KINDS = {"prompt": "usd_per_1m_prompt_tokens", "completion": "usd_per_1m_completion_tokens",
           "blended": "usd_per_1m_blended"}  # fmt: skip
@@ -188,10 +190,11 @@ def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
 
 
 def _load_options(args: dict) -> dict:
-    """engine= and percentile= from their cells (blank: the library's defaults)."""
+    """engine=, percentile= and prefix_cache_hit= from their cells (blank: the library's defaults)."""
     return {
         "engine": _optional_text(_single(args.get("engine"), "engine"), "engine"),
         "percentile": _optional(args.get("percentile"), "percentile"),
+        "prefix_cache_hit": _optional(args.get("prefix_cache_hit"), "prefix_cache_hit"),
     }
 
 
@@ -278,6 +281,7 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             grid_g_co2e_per_kwh=None,
             engine=None,
             percentile=None,
+            prefix_cache_hit=None,
         ):
             return body(locals())
 
@@ -301,6 +305,7 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             max_concurrency=None,
             engine=None,
             percentile=None,
+            prefix_cache_hit=None,
         ):
             return body(locals())
 
@@ -323,6 +328,7 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             max_concurrency=None,
             engine=None,
             percentile=None,
+            prefix_cache_hit=None,
         ):
             return body(locals())
 
@@ -391,9 +397,10 @@ _POINT = (
 @xl_arg("pp", doc=_DOCS["pp"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_OPERATING_POINT(
     model, gpu, concurrency, prompt_tokens, completion_tokens, tp=None, dtype=None, pp=None, engine=None,
-    percentile=None,
+    percentile=None, prefix_cache_hit=None,
 ):  # fmt: skip
     """One replica under a serving engine with C clients in flight: a two-column spill of labels and values."""
     try:
@@ -407,7 +414,7 @@ def LLM_OPERATING_POINT(
                 tp=_cell_number(tp, "tp"),
                 pp=_cell_number(pp, "pp"),
                 dtype=_optional_text(dtype, "dtype"),
-                **_load_options({"engine": engine, "percentile": percentile}),
+                **_load_options({"engine": engine, "percentile": percentile, "prefix_cache_hit": prefix_cache_hit}),
             ),
         )
     except LlmxlError as exc:
@@ -483,6 +490,7 @@ def LLM_API_PRICE(model, provider, kind=None):
 @xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("prefix_cache_hit", doc=_PLAN_DOCS["prefix_cache_hit_api"])
 def LLM_BREAKEVEN(
     model,
     gpu,
@@ -498,6 +506,7 @@ def LLM_BREAKEVEN(
     dtype=None,
     engine=None,
     percentile=None,
+    prefix_cache_hit=None,
 ):
     """Average requests/s above which self-hosting costs less than the API (#N/A with the reason if never)."""
     try:
@@ -527,7 +536,7 @@ def LLM_BREAKEVEN(
                 itl_s_max=_cell_number(itl_s_max, "itl_s_max"),
                 tp=_cell_number(tp, "tp"),
                 dtype=_optional_text(dtype, "dtype"),
-                **_load_options({"engine": engine, "percentile": percentile}),
+                **_load_options({"engine": engine, "percentile": percentile, "prefix_cache_hit": prefix_cache_hit}),
             ),
         )
     except LlmxlError as exc:
@@ -591,6 +600,7 @@ _TABLE = (
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_PLAN(
     model,
     gpus,
@@ -610,6 +620,7 @@ def LLM_PLAN(
     grid_g_co2e_per_kwh=None,
     engine=None,
     percentile=None,
+    prefix_cache_hit=None,
 ):
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())
@@ -664,6 +675,7 @@ _FRONTIER = (
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_FRONTIER(
     model,
     gpus,
@@ -680,6 +692,7 @@ def LLM_FRONTIER(
     grid_g_co2e_per_kwh=None,
     engine=None,
     percentile=None,
+    prefix_cache_hit=None,
 ):
     """Cost per 1M tokens against output tokens/s per user over concurrency, per GPU, tp and dtype: a table."""
     args = dict(locals())

@@ -32,6 +32,7 @@ _ORDER = (
     "dtype",
     "method",
     "pp",
+    "prefix_cache_hit",
 )
 
 
@@ -56,6 +57,7 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
         dtype=None,
         method=None,
         pp=None,
+        prefix_cache_hit=None,
     ):
         args = locals()
         if one_scenario:
@@ -96,6 +98,7 @@ def _run(args: dict, pick):
             pp=_scalar_arg(args["pp"], "pp"),
             dtype=_text(args["dtype"], "dtype", defaults["dtype"]),
             method=defaults["method"],
+            prefix_cache_hit=_scalar_arg(args["prefix_cache_hit"], "prefix_cache_hit"),
         )
         workload, shape, cell_errors = _workload(args, defaults, _RANGE_ARGS, _REQUIRED)
         if shape is None:
