@@ -51,6 +51,6 @@ def split(s: Any, h: float, mx: Any = max) -> tuple[Any, Any]:
 def api_prompt_usd_per_1m(prompt: float, cached: float | None, h: float) -> float:
     """What an API charges per 1M prompt tokens when a fraction h of them are cache hits [USD]:
     (1 − h) Pin + h Pcached (Pin where the API has no cached price); Pin at h = 0."""
-    if not h:
+    if not h or cached is None:
         return prompt
-    return (1 - h) * prompt + h * (prompt if cached is None else cached)
+    return (1 - h) * prompt + h * cached

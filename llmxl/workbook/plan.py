@@ -434,8 +434,8 @@ def build_plan_workbook(
          f"=plan_purchase_usd/(plan_years*{12 * hours:g})+plan_power_kw*plan_pue*plan_usd_per_kwh"
          f"+plan_other_usd/{12 * hours:g}", "$#,##0.000"),
         ("plan_api_per_rps", "API cost per month per request/s [USD]",
-         f'=IF(OR(plan_api_prompt="",plan_api_completion=""),"",{hours:g}*3600*(plan_prompt*((1-plan_prefix_hit)'
-         '*plan_api_prompt+plan_prefix_hit*IF(plan_api_cached="",plan_api_prompt,plan_api_cached))'
+         f'=IF(OR(plan_api_prompt="",plan_api_completion=""),"",{hours:g}*3600*(plan_prompt*IF(plan_api_cached="",'
+         'plan_api_prompt,(1-plan_prefix_hit)*plan_api_prompt+plan_prefix_hit*plan_api_cached)'
          "+plan_completion*plan_api_completion)/1E+6)", "$#,##0.00"),
         ("plan_api_monthly", "API cost per month at the average traffic [USD]",
          '=IF(plan_api_per_rps="","",plan_api_per_rps*plan_rps)', "$#,##0.00"),

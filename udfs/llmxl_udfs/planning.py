@@ -458,11 +458,15 @@ def LLM_OWNED_GPU_HOUR(
 @xw.func(category=CATEGORY)
 @xl_arg("model", doc=_DOCS["model"])
 @xl_arg("provider", doc='API provider, e.g. "together", "groq", "deepinfra".')
-@xl_arg("kind", doc=_PLAN_DOCS["kind"])
+@xl_arg("kind", doc='Optional. "prompt", "completion", "blended" (3 : 1, the default) or "cached" (cached prompt).')
 def LLM_API_PRICE(model, provider, kind=None):
-    """A hosted API's price for the model, USD per 1M tokens (prompt, completion or blended 3:1)."""
+    """A hosted API's price for the model, USD per 1M tokens (prompt, completion, blended 3:1 or cached prompt)."""
     try:
         p = llmxl.api_price(_text(model, "model"), _text(provider, "provider"))
+        if isinstance(kind, str) and kind.strip().lower() == "cached":
+            if p.cached_input_usd_per_1m is None:
+                return f"#N/A {p.provider} publishes no cached-input price for {p.model}; hits bill at the prompt price"
+            return p.cached_input_usd_per_1m
         which = _kind(kind)
     except LlmxlError as exc:
         return exc.excel_text()
