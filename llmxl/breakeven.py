@@ -120,7 +120,8 @@ def _cache_warnings(name: str, model: str, pin: float, cached: float | None, hit
         return ()
     return (
         f"the API ({name}) publishes no cached-input price for {model}: its {hit:g} share of cache hits is billed "
-        f"at the prompt price, ${pin:g} per 1M; give api=(prompt, completion, cached) for another",
+        f"at the prompt price, ${pin:g} per 1M; give api=(prompt, completion, cached) (--api PROMPT,COMPLETION,CACHED) "
+        "for another",
     )
 
 

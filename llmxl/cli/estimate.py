@@ -62,7 +62,9 @@ def estimate_table(e: Any, basis: str | None = None) -> str:
     price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):,.2f} per GPU-hour"
     lines = [
         f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {dtype_label(e.dtype, basis)}, method {e.method}",
-        f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens · completion {e.completion_tokens} tokens · "
+        f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens"
+        + (f" ({e.prefix_cache_hit:g} of them from the prefix cache)" if e.prefix_cache_hit else "")
+        + f" · completion {e.completion_tokens} tokens · "
         f"efficiency {e.flops_efficiency:g} FLOPs / {e.hbm_efficiency:g} HBM · {price}",
         "",
     ]

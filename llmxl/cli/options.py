@@ -165,7 +165,8 @@ def add_plan_options(
     p.add_argument(
         "--api",
         action="append" if workbook else None,
-        help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M"
+        help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION[,CACHED] USD per 1M (CACHED: its "
+        "price of cached prompt tokens, for --prefix-cache-hit)"
         + ("; workbook compare: repeat for several (default: every provider the catalog prices the model at)"
            if workbook else ""),
     )  # fmt: skip

@@ -82,7 +82,8 @@ def simulation_table(r: Any) -> str:
     lines = [
         f"{r.model} on {r.tp * r.pp} × {r.gpu} (tp={r.tp}, pp={r.pp}), {r.dtype}, engine {r.engine}",
         f"{r.num_requests:,} requests of {r.prompt_tokens:,.0f} prompt / {r.completion_tokens:,.0f} output tokens "
-        f"on average, {how}",
+        f"on average, {how}"
+        + (f"; {r.prefix_cache_hit:g} of prompt tokens from the prefix cache" if r.prefix_cache_hit else ""),
         "",
         f"  Duration                 {significant(r.duration_s)} s",
         f"  Requests/s               {significant(r.requests_per_s)}",
