@@ -491,7 +491,9 @@ def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str
 def format_frontier(f: Frontier) -> str:
     """The Pareto-efficient points as a table, fastest per user first; then what cannot serve."""
     configs = {(q.gpu, q.tp, q.pp, q.dtype) for q in f.points}
-    head = f"{f.model}: {f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request; each point"
+    hit = f" ({f.prefix_cache_hit:g} of them from the prefix cache)" if f.prefix_cache_hit else ""
+    shape = f"{f.prompt_tokens:,} prompt{hit} + {f.completion_tokens:,} completion tokens per request"
+    head = f"{f.model}: {shape}; each point"
     if f.points:
         q = f.points[0]
         head += (
