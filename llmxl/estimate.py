@@ -324,10 +324,12 @@ def _compute(
         if hit:  # u prompt tokens computed over c read from the prefix cache (llmxl.prefix)
             u, c = prefix.split(s, hit, mx)
             pre = serving.forward(T, b, u, c, F, M, True, mx, mn)  # type: ignore[arg-type]
+            alone = serving.forward(T, b, u, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
         else:
             pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
         dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4]
+        cached_s = ttft - sum(alone) if hit else 0.0 * ttft
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4]
         kv_s = 0.0 * tpot
         steps = n - 1
@@ -347,6 +349,7 @@ def _compute(
         kv = kv_cache_bytes(T, b, s, n)  # type: ignore[arg-type]
         kv_s = 2 * kv / M
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
+        cached_s = 0.0 * ttft
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + kv_s
     left = T.free_bytes
     if errors is None and not (mx is max and left > need_pre and left > kv + act_dec):  # raise mode
@@ -381,6 +384,7 @@ def _compute(
             kv,
             act_pre,
             max_batch,
+            cached_s,
             tuple(warnings),
             errors,
         ),

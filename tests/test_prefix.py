@@ -131,6 +131,18 @@ def test_the_worked_check_through_estimate():
     e = llmxl.estimate("llama-3.1-70b", H100, batch_size=1, **kw, prefix_cache_hit=H)
     assert (six(e.ttft_s), six(e.tpot_s), six(e.usd_per_1k_prompt_tokens)) == (0.0388661, 0.0162344, 8.61532e-05)
     assert (e.kv_cache_bytes_per_gpu, e.activation_bytes_per_gpu) == (106_496_000, 7_168_000)
+    t_c = 80 * CS * 500 * 500 / F
+    assert six(t_c) == 0.000236541 and e.prefill_cached_s == pytest.approx(t_c, rel=1e-9)
+    per_s = 3.99 * 2 / 3600
+    assert e.usd_per_1k_cached_prompt_tokens == pytest.approx(1000 * per_s * t_c / 500, rel=1e-9)
+    assert e.usd_per_1k_uncached_prompt_tokens == pytest.approx(1000 * per_s * (e.ttft_s - t_c) / 500, rel=1e-9)
+    assert (six(e.usd_per_1k_cached_prompt_tokens), six(e.usd_per_1k_uncached_prompt_tokens)) == (1.04866e-06,
+                                                                                                  0.000171258)  # fmt: skip
+    split = (500 * e.usd_per_1k_uncached_prompt_tokens + 500 * e.usd_per_1k_cached_prompt_tokens) / 1000
+    assert split == pytest.approx(e.usd_per_1k_prompt_tokens, rel=1e-12)
+    e0 = llmxl.estimate("llama-3.1-70b", H100, batch_size=1, **kw)
+    assert (e0.usd_per_1k_cached_prompt_tokens, e0.prefill_cached_s) == (None, 0.0)
+    assert e0.usd_per_1k_uncached_prompt_tokens == e0.usd_per_1k_prompt_tokens
 
 
 def _prefix_steps(r, b, u=500.0, c=500.0, n=300):
