@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import serving
+from . import prefix, serving
 from .checks import (
     MAX_ARRAY_ELEMENTS,
     MAX_COUNT,
@@ -78,6 +78,7 @@ def estimate(
     speculative: str | None = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
 
@@ -115,6 +116,9 @@ def estimate(
     acceptance_rate : a, the probability that a draft token is accepted (given the ones before it were), in
         [0, 1); None takes the published figure for the model and method (llmxl/data/speculative.toml),
         and without one the call is refused.
+    prefix_cache_hit : Fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1)
+        (`serving` only; default 0, none): prefill computes max((1 - h) s, 1) tokens and attends over all s
+        (docs/methodology.md, "Prefix caching"). A number, not an array.
 
     Returns
     -------
@@ -124,7 +128,8 @@ def estimate(
     -----
     `standard`/`reference`: TTFT = fwd(b, s); TPOT = fwd(b, 1) + 2 KV / M;
     tokens/s = b n / (TTFT + n TPOT). `serving`: TTFT = fwd(b, s, 0);
-    TPOT = fwd(b, 1, s + (n - 1) / 2); tokens/s = b n / (TTFT + (n - 1) TPOT).
+    TPOT = fwd(b, 1, s + (n - 1) / 2); tokens/s = b n / (TTFT + (n - 1) TPOT). With a prefix-cache hit
+    fraction h: TTFT = fwd(b, u, s - u) with u = max((1 - h) s, 1) prompt tokens computed.
     Price per 1k tokens = 1000 price (tp pp) / 3600 / rate. See ``docs/methodology.md``.
 
     Examples
@@ -141,6 +146,13 @@ def estimate(
         gpu = calibrated_gpu(gpu, calibration)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
+    hit = prefix.check_prefix_cache_hit(prefix_cache_hit)
+    if hit and method_ != "serving":
+        raise InvalidInputError(
+            f"prefix_cache_hit {hit:g} is modelled by the serving method only, not {method_}; use "
+            "method='serving' or prefix_cache_hit=0",
+            field="prefix_cache_hit",
+        )
     m, g, d, T, config_warnings, default_fe, default_he = configuration(model, gpu, dtype, tp, pp, method_)
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
     if flops_efficiency is None:
@@ -173,6 +185,7 @@ def estimate(
             price,
             warnings,
             spec,
+            hit,
         )
     return _general(
         m,
@@ -188,6 +201,7 @@ def estimate(
         warnings,
         on_error,
         spec,
+        hit,
     )
 
 
@@ -248,6 +262,7 @@ def _scalar(
     price: Any,
     warnings: list[str],
     spec: Any = None,
+    hit: float = 0.0,
 ) -> Estimate:
     """The fast path: Python ints and floats, on_error='raise'."""
     if not 1 <= b <= 10_000_000:
@@ -265,7 +280,7 @@ def _scalar(
     if type(price) is float:
         price += 0.0  # -0.0 is 0: no price prints as "$-0.00"
     _check_context_scalar(m, T, s, n, warnings)
-    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None, spec)
+    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None, spec, hit)
 
 
 _NOT_FINITE = "the estimate is not a finite number; check the model's and the GPU's figures (units: GiB, GB/s, TFLOPS)"
@@ -317,6 +332,7 @@ def _compute(
     mx: Any,
     errors: Any,
     spec: Any = None,
+    hit: float = 0.0,
 ) -> Estimate:
     """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
     F = T.peak_flops * fe
@@ -324,13 +340,19 @@ def _compute(
     total, active, kv_token = _model_figures(m, T)
     if T.method == "serving":
         mn = min if mx is max else np.minimum
-        pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
+        if hit:  # u prompt tokens computed over c read from the prefix cache (llmxl.prefix)
+            u, c = prefix.split(s, hit, mx)
+            pre = serving.forward(T, b, u, c, F, M, True, mx, mn)  # type: ignore[arg-type]
+            alone = serving.forward(T, b, u, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
+        else:
+            pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
         if spec is None:
             dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
         else:  # a step verifies k drafts and yields tau tokens: per token, each part over tau
             step = speculative_step(T, spec, b, s + (n - 1) * 0.5, F, M, mx, mn)  # type: ignore[arg-type]
             dec = tuple(x / spec.tau for x in step)  # type: ignore[assignment]
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4]
+        cached_s = ttft - sum(alone) if hit else 0.0 * ttft
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4]
         kv_s = 0.0 * tpot
         steps = n - 1
@@ -340,6 +362,9 @@ def _compute(
         need_pre, act_pre, kv, act_dec = serving.memory_needs(T, b, s, n, mx, mn)  # type: ignore[arg-type]
         if spec is not None:  # the verification pass holds k + 1 positions of each sequence
             act_dec = serving.activation_bytes(T, b * (spec.k + 1), 1, mx)  # type: ignore[arg-type]
+        if hit:  # the prompt's whole KV is held; activations are those of the u tokens computed
+            act_pre = serving.activation_bytes(T, b, u, mx)  # type: ignore[arg-type]
+            need_pre = act_pre + serving.kv_cache_bytes(T, b, s, mn)  # type: ignore[arg-type]
     else:
         pre = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
         dec = forward_pass(T, b, 1, F, M, mx)  # type: ignore[arg-type]
@@ -350,6 +375,7 @@ def _compute(
         kv = kv_cache_bytes(T, b, s, n)  # type: ignore[arg-type]
         kv_s = 2 * kv / M
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
+        cached_s = 0.0 * ttft
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + kv_s
     left = T.free_bytes
     if errors is None and not (mx is max and left > need_pre and left > kv + act_dec):  # raise mode
@@ -372,6 +398,7 @@ def _compute(
             fe,
             he,
             price,
+            hit,
             ttft,
             tpot,
             steps * tpot,
@@ -383,6 +410,7 @@ def _compute(
             kv,
             act_pre,
             max_batch,
+            cached_s,
             tuple(warnings),
             errors,
         ),
@@ -405,6 +433,7 @@ def _general(
     warnings: list[str],
     on_error: str,
     spec: Any = None,
+    hit: float = 0.0,
 ) -> Estimate:
     """Any mix of scalars and arrays, either error mode."""
     raw = {
@@ -422,7 +451,7 @@ def _general(
             b, s, n = (check_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
             fe = check_efficiency(raw["flops_efficiency"], "flops_efficiency")
             he = check_efficiency(raw["hbm_efficiency"], "hbm_efficiency")
-            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings, spec)
+            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings, spec, hit)
         # nan mode with scalars: run the array path on one element, then unwrap.
         one = _general(
             m,
@@ -437,6 +466,7 @@ def _general(
             warnings,
             on_error,
             spec,
+            hit,
         )
         return unwrap(one)
     try:
@@ -469,11 +499,11 @@ def _general(
                 f"(e.g. {first:g}) exceeds {m.id}'s context of {T.context_tokens} tokens; the estimate extrapolates"
             )
         if on_error == "raise":
-            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None, spec)
+            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None, spec, hit)
             if not (np.all(np.isfinite(e.ttft_s)) and np.all(np.isfinite(e.tpot_s))):
                 raise InvalidInputError(_NOT_FINITE, field="gpu")
             return broadcast_result(e, shape)
-        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object), spec)
+        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object), spec, hit)
         left = T.free_bytes
         (need_pre, act_dec), kv = e._parts[3], e.kv_cache_bytes_per_gpu
         fit_bad = np.broadcast_to(~bad & ~((left > need_pre) & (left > kv + act_dec)), shape)

@@ -64,6 +64,7 @@ def configured(
     speculative: Any = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
+    prefix_cache_hit: float = 0.0,
     capacity: bool = True,
 ) -> Configured:
     """Check a configuration (as estimate() does, serving one request) and give its replica under ``engine``.
@@ -73,7 +74,8 @@ def configured(
     depend on it; a plan reads its targets from the same sweep). ``capacity=False`` skips the sweep and the
     capacity (``sweep`` None, the capacity 0): what a closed loop alone needs (calibration's many evaluations).
     ``speculative``, ``num_speculative_tokens`` and ``acceptance_rate`` as :func:`llmxl.estimate` takes them
-    (None: no speculative decoding).
+    (None: no speculative decoding). ``prefix_cache_hit`` is the fraction h of each prompt's tokens read from
+    the prefix cache (checked here; llmxl.prefix).
     """
     if n < 2:
         raise InvalidInputError(
@@ -96,13 +98,23 @@ def configured(
         speculative=speculative,
         num_speculative_tokens=num_speculative_tokens,
         acceptance_rate=acceptance_rate,
+        prefix_cache_hit=prefix_cache_hit,
     )
     eng = resolve_engine(engine)
     m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")
     sp = None
     if speculative is not None:
         T, sp = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, [])
-    r = replica(T, g, float(one.flops_efficiency), float(one.hbm_efficiency), eng, m.max_position_embeddings, sp)
+    r = replica(
+        T,
+        g,
+        float(one.flops_efficiency),
+        float(one.hbm_efficiency),
+        eng,
+        m.max_position_embeddings,
+        spec=sp,
+        prefix_cache_hit=one.prefix_cache_hit,
+    )
     fit = r.fit(s, n)
     if fit < 1:
         raise DoesNotFitError(
@@ -142,6 +154,7 @@ class OperatingPoint:
     saturated : The load is beyond what the replica runs at once. At a rate, the replica then serves λ_max at
         B_max and the queue in front of it grows without bound: requests_per_s is λ_max, the time to first token
         inf. In a closed loop of more clients than max_concurrency, the others wait for a slot (in TTFT).
+    prefix_cache_hit : The fraction of each prompt's tokens read from the prefix cache (0: none).
     """
 
     model: str
@@ -168,6 +181,7 @@ class OperatingPoint:
     capacity_requests_per_s: float
     utilisation: Any
     saturated: Any
+    prefix_cache_hit: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +211,7 @@ def operating_point(
     speculative: Any = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> OperatingPoint:
     """One replica under ``engine`` in a closed loop of C clients (a number or an array) or at an arrival rate.
 
@@ -205,6 +220,8 @@ def operating_point(
     replica's capacity is not an error: the point says it saturates. ``speculative``, ``num_speculative_tokens``
     and ``acceptance_rate`` as :func:`llmxl.estimate` takes them: each decode step then verifies k drafts and
     yields τ tokens per sequence; ITL is a step over τ, ``decode_step_s`` a whole verification step.
+    ``prefix_cache_hit`` is the fraction of each prompt's tokens served from the engine's prefix cache, in
+    [0, 1) (default 0): prompts compute the rest.
 
     Examples
     --------
@@ -229,6 +246,7 @@ def operating_point(
     c = configured(
         model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct,
         speculative=speculative, num_speculative_tokens=num_speculative_tokens, acceptance_rate=acceptance_rate,
+        prefix_cache_hit=prefix_cache_hit,
     )  # fmt: skip
     if concurrency is not None:
         C, _ = check_concurrencies(concurrency)
@@ -275,6 +293,7 @@ def operating_point(
         capacity_requests_per_s=c.capacity_requests_per_s,
         utilisation=_out(np.asarray(offered) / c.capacity_requests_per_s),
         saturated=saturated,
+        prefix_cache_hit=c.one.prefix_cache_hit,
     )
 
 

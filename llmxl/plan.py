@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import catalog, energy, prices
+from . import catalog, energy, prefix, prices
 from .checks import RANGES, check_count, check_percentile, check_range
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
@@ -125,6 +125,7 @@ class Plan:
     best : The cheapest row that meets the target; None when none does (each row says why).
     grid_g_co2e_per_kwh : Grid carbon intensity the rows' emissions use [g CO2e/kWh].
     engine, percentile : The engine profile and the percentile the targets hold at.
+    prefix_cache_hit : The fraction of each prompt's tokens read from the prefix cache (0: none).
     """
 
     model: str
@@ -142,6 +143,7 @@ class Plan:
     """The speculative decoder every row runs (None: none), with its draft tokens and acceptance rate."""
     num_speculative_tokens: int | None = None
     acceptance_rate: float | None = None
+    prefix_cache_hit: float = 0.0
 
     @property
     def best(self) -> PlanRow | None:
@@ -276,6 +278,7 @@ class _Target(NamedTuple):
     percentile: float = DEFAULT_PERCENTILE
     spec: Any = None
     """(method, k, acceptance rate) of a speculative decoder, or None."""
+    hit: float = 0.0
 
 
 def cost_per_1m(
@@ -299,9 +302,9 @@ def _pick(sweep: Any, i: int) -> Any:
 
 def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
     """The design load, replicas and cost of one configuration under the plan's engine."""
-    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct, spec = target
+    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct, spec, hit = target
     sp = dict(zip(("speculative", "num_speculative_tokens", "acceptance_rate"), spec or (), strict=False))
-    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct, **sp)
+    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct, **sp, prefix_cache_hit=hit)
     one = c.one
     head = dict(
         model=one.model,
@@ -422,6 +425,7 @@ def plan(
     speculative: Any = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> Plan:
     """Every candidate configuration for a traffic and a latency target, and the cheapest that meets it.
 
@@ -455,6 +459,9 @@ def plan(
         445 (IEA 2024).
     speculative, num_speculative_tokens, acceptance_rate : A speculative decoder every candidate runs, as
         :func:`llmxl.estimate` takes them (None: none); the Plan records the draft tokens and rate used.
+    prefix_cache_hit : Fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1)
+        (default 0): prompts compute the rest and the step budget counts only those; the cost per 1M prompt
+        tokens is over all of them, cached and computed (docs/methodology.md, "Prefix caching").
 
     Returns
     -------
@@ -490,6 +497,7 @@ def plan(
     itl_max = _optional_positive(itl_s_max, "itl_s_max", "s", "0.05")
     cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
     pct = check_percentile(percentile)
+    hit = prefix.check_prefix_cache_hit(prefix_cache_hit)
     eng = resolve_engine(engine)
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
@@ -506,7 +514,9 @@ def plan(
         spec.id, speculative, num_speculative_tokens, acceptance_rate, catalog.get_catalog().speculative
     )
     drafting = None if choice is None else (choice.method, choice.k, choice.alpha)
-    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct, drafting)
+    target = _Target(
+        s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct, drafting, hit
+    )  # fmt: skip
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
     bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
     tps = _tp_candidates(spec, tp)
@@ -543,4 +553,5 @@ def plan(
         speculative=None if choice is None else choice.method,
         num_speculative_tokens=None if choice is None else choice.k,
         acceptance_rate=None if choice is None else choice.alpha,
+        prefix_cache_hit=hit,
     )

@@ -62,6 +62,8 @@ ARG_ORDER = [
     "dtype",
     "method",
     "pp",
+    "speculative",
+    "prefix_cache_hit",
 ]
 # Published column -> UDF that computes it
 PUBLISHED_UDFS = {
@@ -101,8 +103,8 @@ class TestRegistration:
     def test_scenario_functions_share_one_signature(self, xl):
         for name in SCENARIO_FUNCTIONS:
             meta = getattr(xl[0], name).__xlfunc__
-            assert [a["name"] for a in meta["args"]] == [*ARG_ORDER, "speculative"]
-            assert [("optional" in a) for a in meta["args"]] == [False] * 5 + [True] * 8
+            assert [a["name"] for a in meta["args"]] == ARG_ORDER
+            assert [("optional" in a) for a in meta["args"]] == [False] * 5 + [True] * 9
             ranged = {a["name"] for a in meta["args"] if a["options"].get("ndim") == 2}
             assert ranged == {
                 "batch_size",
@@ -295,6 +297,8 @@ def test_bad_inputs_show_one_line_with_the_excel_error_kind(xl, change, kind, fi
         dtype=None,
         method=None,
         pp=None,
+        speculative=None,
+        prefix_cache_hit=None,
     )
     for k, v in change.items():
         values[k] = float(v) if isinstance(v, int) and not isinstance(v, bool) else v

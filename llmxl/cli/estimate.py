@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .options import add_scenario_options, add_speculative_options, speculative_options
+from .options import add_prefix_option, add_scenario_options, add_speculative_options, speculative_options
 from .output import jsonable, printable, significant, size, usd
 
 
@@ -16,6 +16,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--gpu", required=True, help="catalog GPU name")
     add_scenario_options(p, lists=False)
     add_speculative_options(p)
+    add_prefix_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         gpu_hour_usd=args.gpu_hour_usd,
         method=args.method,
         **spec,
+        **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
     basis = "given" if args.dtype is not None else dtype_basis(args.model)
     if args.json:
@@ -82,7 +84,9 @@ def estimate_table(e: Any, basis: str | None = None) -> str:
     price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):,.2f} per GPU-hour"
     lines = [
         f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {dtype_label(e.dtype, basis)}, method {e.method}",
-        f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens · completion {e.completion_tokens} tokens · "
+        f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens"
+        + (f" ({e.prefix_cache_hit:g} of them from the prefix cache)" if e.prefix_cache_hit else "")
+        + f" · completion {e.completion_tokens} tokens · "
         f"efficiency {e.flops_efficiency:g} FLOPs / {e.hbm_efficiency:g} HBM · {price}",
         "",
     ]

@@ -104,6 +104,16 @@ def speculative_options(args: argparse.Namespace) -> dict[str, object]:
     return given
 
 
+def add_prefix_option(p: argparse.ArgumentParser) -> None:
+    """--prefix-cache-hit: the fraction of prompt tokens served from the prefix cache (docs/methodology.md)."""
+    p.add_argument(
+        "--prefix-cache-hit",
+        metavar="FRACTION",
+        help="fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1) (default 0: none); "
+        "prefill computes the rest, and an API bills them at its cached-input price",
+    )
+
+
 def add_engine_option(p: argparse.ArgumentParser) -> None:
     """--engine: a profile, with settings by the engine's own flag names."""
     p.add_argument(
@@ -148,6 +158,7 @@ def add_plan_options(
     )
     add_engine_option(p)
     add_speculative_options(p)
+    add_prefix_option(p)
     p.add_argument(
         "--percentile",
         help="the percentile the latency targets hold at, between 0 and 100 (default 90: p90 TTFT and ITL)",
@@ -193,7 +204,8 @@ def add_plan_options(
     p.add_argument(
         "--api",
         action="append" if workbook else None,
-        help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M"
+        help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION[,CACHED] USD per 1M (CACHED: its "
+        "price of cached prompt tokens, for --prefix-cache-hit)"
         + ("; workbook compare: repeat for several (default: every provider the catalog prices the model at)"
            if workbook else ""),
     )  # fmt: skip

@@ -168,6 +168,11 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         )
         + (f", at p{p.percentile:g}" if p.ttft_s_max is not None or p.itl_s_max is not None else "")
         + (f"; engine {_engine_text(p.engine)}" if p.engine else ""),
+        *(
+            [f"prefix cache: {p.prefix_cache_hit:g} of each prompt's tokens served from it"]
+            if p.prefix_cache_hit
+            else []
+        ),
         *([dtype_note] if dtype_note else []),
         *([_speculative_line(p)] if p.speculative is not None else []),
         "",
@@ -224,8 +229,19 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         from ..breakeven import api_monthly_usd
 
         lines.append("")
-        api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
-                                    b.completion_usd_per_1m)  # fmt: skip
+        api_month = api_monthly_usd(
+            p.requests_per_s,
+            p.prompt_tokens,
+            p.completion_tokens,
+            b.prompt_usd_per_1m,
+            b.completion_usd_per_1m,
+            b.cached_prompt_usd_per_1m,
+            b.prefix_cache_hit,
+        )
+        cached = ""
+        if b.prefix_cache_hit:
+            cached = (f" ({rate(b.cached_prompt_usd_per_1m)} per 1M cached prompt tokens, {b.prefix_cache_hit:g} of "
+                      "them)" if b.cached_prompt_usd_per_1m is not None else "")  # fmt: skip
         dated = ""
         if b.api != "at the given prices":
             from ..prices import age_text, api_price
@@ -235,8 +251,9 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
             dated = f" (price of {age_text(price)}; {where}{'; ' + price.note if price.note else ''})"
         lines.append(
             f"API {b.api}: {rate(b.prompt_usd_per_1m)} / {rate(b.completion_usd_per_1m)} per 1M prompt / completion "
-            f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s{dated}"
+            f"tokens{cached}, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s{dated}"
         )
+        lines += [f"Note: {w}" for w in b.warnings]
         if b.requests_per_s is None:
             lines.append(f"Break-even: none; {b.reason}")
         else:
@@ -300,6 +317,7 @@ def run(args: Any) -> int:
         **candidate_options(args, gpus),
         reservation_discount=args.discount,
         grid_g_co2e_per_kwh=args.grid_co2,
+        **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
     xlsx = getattr(args, "output", None)
     flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
@@ -389,6 +407,7 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
             force=args.force,
             api=names,
             api_price=catalog_price,
+            api_cached=None if b is None else b.cached_prompt_usd_per_1m,
             **workbook_prices,  # type: ignore[arg-type]
             reservation_discount=check_fraction_below_one(args.discount, "reservation_discount"),
             max_concurrency=None
@@ -484,7 +503,9 @@ def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str
 def format_frontier(f: Frontier) -> str:
     """The Pareto-efficient points as a table, fastest per user first; then what cannot serve."""
     configs = {(q.gpu, q.tp, q.pp, q.dtype) for q in f.points}
-    head = f"{f.model}: {f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request; each point"
+    hit = f" ({f.prefix_cache_hit:g} of them from the prefix cache)" if f.prefix_cache_hit else ""
+    shape = f"{f.prompt_tokens:,} prompt{hit} + {f.completion_tokens:,} completion tokens per request"
+    head = f"{f.model}: {shape}; each point"
     if f.points:
         q = f.points[0]
         head += (

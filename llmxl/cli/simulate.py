@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from .options import add_engine_option, add_speculative_options, speculative_options
+from .options import add_engine_option, add_prefix_option, add_speculative_options, speculative_options
 from .output import columns, jsonable, significant
 
 _FIGURES = (("TTFT", "ttft"), ("TPOT", "tpot"), ("ITL", "itl"), ("E2E latency", "e2e"))
@@ -29,6 +29,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dtype", help="dtype (default: the precision the model is published in)")
     add_engine_option(p)
     add_speculative_options(p)
+    add_prefix_option(p)
     p.add_argument("--input-len", "--prompt", dest="prompt", required=True, help="mean prompt tokens")
     p.add_argument("--output-len", "--completion", dest="completion", required=True, help="mean output tokens")
     p.add_argument("--max-concurrency", help="requests in flight at most (a closed loop at an infinite rate)")
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         seed=_seed(args.seed),
         **speculative_options(args),
+        **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
     if args.json:
         print(json.dumps(jsonable(r.to_dict()), indent=2))
@@ -82,7 +84,8 @@ def simulation_table(r: Any) -> str:
     lines = [
         f"{r.model} on {r.tp * r.pp} × {r.gpu} (tp={r.tp}, pp={r.pp}), {r.dtype}, engine {r.engine}",
         f"{r.num_requests:,} requests of {r.prompt_tokens:,.0f} prompt / {r.completion_tokens:,.0f} output tokens "
-        f"on average, {how}",
+        f"on average, {how}"
+        + (f"; {r.prefix_cache_hit:g} of prompt tokens from the prefix cache" if r.prefix_cache_hit else ""),
         "",
         f"  Duration                 {significant(r.duration_s)} s",
         f"  Requests/s               {significant(r.requests_per_s)}",

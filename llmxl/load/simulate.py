@@ -101,6 +101,8 @@ class SimulationResult:
     saturated: bool
     """True when requests were sent faster than that: queues grow for as long as the run lasts."""
     warnings: tuple[str, ...] = field(default=())
+    prefix_cache_hit: float = 0.0
+    """The fraction of each prompt's tokens read from the prefix cache (0: none)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -315,7 +317,8 @@ class _Engine:
             else:
                 fresh = False
             take = min(item[1] - item[2], room)
-            grow = self._prompt_units(item[2] + take) - self._prompt_units(item[2])
+            # a fresh prompt brings its cached prefix's blocks (item[2] > 0 with a prefix cache hit) with it
+            grow = self._prompt_units(item[2] + take) - (0.0 if fresh else self._prompt_units(item[2]))
             if used + grow > self.capacity:
                 break
             if fresh:
@@ -529,8 +532,12 @@ def run(
     send: np.ndarray,
     max_concurrency: int | None,
     front_end_s: float,
+    cached: np.ndarray | None = None,
 ) -> tuple[_Engine, np.ndarray]:
-    """Run the requests through the engine; returns the final state and each request's send time."""
+    """Run the requests through the engine; returns the final state and each request's send time.
+
+    ``cached`` holds each prompt's tokens read from the prefix cache (none when None): its prefill starts
+    there. A preempted request recomputes its whole prompt (its blocks were evicted for room)."""
     N = prompts.size
     eng = _Engine(rates, mem, T, engine, prompts, outputs)
     sent = np.full(N, np.nan)
@@ -553,7 +560,7 @@ def run(
         while pending and pending[0][0] <= eng.t:
             at, q = pending.popleft()
             eng.busy += eng.t - at  # it waited on the engine since it arrived, mid-step
-            eng.waiting.append([q, int(prompts[q]), 0])
+            eng.waiting.append([q, int(prompts[q]), 0 if cached is None else int(cached[q])])
         upcoming = pending[0][0] if pending else math.inf
         if nxt < N and in_flight < limit:
             upcoming = min(upcoming, max(send[nxt], eng.t) + front_end_s)
@@ -603,6 +610,7 @@ def simulate(
     speculative: Any = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> SimulationResult:
     """Simulate a benchmark run of one replica: what ``vllm bench serve`` would print for it.
 
@@ -624,6 +632,9 @@ def simulate(
     speculative, num_speculative_tokens, acceptance_rate : A speculative decoder, as for estimate() (None:
         none). Every decode step then yields the expected tokens per sequence, floor(τ (S + 1)) − floor(τ S)
         at its S-th step, and ITL is each token's share of its step.
+    prefix_cache_hit : Fraction of each prompt's tokens found in the prefix cache, in [0, 1) (default 0): a
+        prompt of s tokens starts its prefill with s − max(round((1 − h) s), 1) of them in place, its KV blocks
+        its own (docs/methodology.md, "Prefix caching").
 
     Returns
     -------
@@ -637,6 +648,7 @@ def simulate(
     (16, 0)
     """
     from ..checks import check_count
+    from ..prefix import check_prefix_cache_hit
     from ..resolve import configuration, resolve_engine, speculative_terms
     from .replica import replica
 
@@ -654,6 +666,7 @@ def simulate(
     rr = _fraction_below_one(range_ratio, "range_ratio")
     burst = _positive(burstiness, "burstiness", 1e-3, 1e3)
     seed_ = _seed(seed)
+    hit = check_prefix_cache_hit(prefix_cache_hit)
     eng = resolve_engine(engine)
     m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving")
     fe = fe if flops_efficiency is None else _positive(flops_efficiency, "flops_efficiency", 1e-4, 1)
@@ -662,7 +675,7 @@ def simulate(
     sp = None
     if speculative is not None or num_speculative_tokens is not None or acceptance_rate is not None:
         T, sp = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, warnings)
-    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, sp)
+    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, spec=sp, prefix_cache_hit=hit)
     mem, rates = rep.memory, rep.rates
     rng = np.random.default_rng(seed_)
     prompts = lengths(s_mean, rr, N, rng)
@@ -679,7 +692,8 @@ def simulate(
     _, cap_rate = rep.capacity(s_mean, n_mean, mem.max_concurrency(T, int(s_mean + n_mean)))
     saturated = math.isfinite(rate) and rate > cap_rate
     send = arrivals(N, rate, burst, rng)
-    state, sent = run(rates, mem, T, eng, prompts, outputs, send, C, eng.front_end_s)
+    cached = prompts - np.maximum(np.round((1 - hit) * prompts), 1).astype(prompts.dtype) if hit else None
+    state, sent = run(rates, mem, T, eng, prompts, outputs, send, C, eng.front_end_s, cached)
     ttft = state.first - sent
     e2e = state.finish - sent
     multi = outputs > 1
@@ -734,6 +748,7 @@ def simulate(
         capacity_requests_per_s=cap_rate,
         saturated=saturated,
         warnings=tuple(warnings),
+        prefix_cache_hit=hit,
         **stats,
     )
 

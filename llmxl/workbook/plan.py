@@ -146,6 +146,14 @@ def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[st
         "plan_api_name": ("API compared with", api[0]),
         "plan_api_prompt": ("API price, prompt [USD per 1M tokens]", api[1]),
         "plan_api_completion": ("API price, completion [USD per 1M tokens]", api[2]),
+        "plan_api_cached": (
+            "API price, cached prompt [USD per 1M tokens] (blank: the prompt price)",
+            price.get("cached"),
+        ),
+        "plan_prefix_hit": (
+            "Prefix cache hit: share of prompt tokens served from it (the Load sheet's: see below)",
+            p.prefix_cache_hit,
+        ),
     }
 
 
@@ -154,7 +162,8 @@ _INPUT_FORMATS = {
     "plan_ttft_max": "0.000###", "plan_itl_max": "0.000###", "plan_gpu_hour_usd": "$#,##0.00##",
     "plan_discount": "0.0##", "plan_purchase_usd": "$#,##0", "plan_years": "0.##", "plan_power_kw": "0.0##",
     "plan_pue": "0.0#", "plan_usd_per_kwh": "$0.000#", "plan_other_usd": "$#,##0",
-    "plan_api_prompt": "$#,##0.00##", "plan_api_completion": "$#,##0.00##",
+    "plan_api_prompt": "$#,##0.00##", "plan_api_completion": "$#,##0.00##", "plan_api_cached": "$#,##0.00##",
+    "plan_prefix_hit": "0.0##",
 }  # fmt: skip
 
 
@@ -212,7 +221,7 @@ def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> 
             continue
         try:
             c = configured(spec, g, row.tp, row.pp, row.dtype, p.prompt_tokens, p.completion_tokens, fe, he, eng,
-                           cap, pct, *_speculative_args(p))  # fmt: skip
+                           cap, pct, *_speculative_args(p), prefix_cache_hit=p.prefix_cache_hit)  # fmt: skip
         except LlmxlError as exc:
             raise InvalidInputError(
                 f"{row.gpu} tp={row.tp} {row.dtype} no longer builds ({exc.message}); plan and write the workbook "
@@ -260,7 +269,8 @@ def _write_load_sheet(ws: Any, p: Plan, blocks: list[_Block | None], labels: lis
     put(ws, 1, 1, "The load model of one replica of each configuration, at mean concurrency B").font = TITLE_FONT
     notes = [
         'Columns B to H are the closed-form load model (docs/methodology.md, "Engines and load"), computed by '
-        f"llmxl when this file was written for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion",
+        f"llmxl when this file was written for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion"
+        + (f" ({p.prefix_cache_hit:g} of each prompt from the prefix cache)" if p.prefix_cache_hit else ""),
         f"tokens per request, under the engine and at the percentile ({at}) the Plan sheet shows; B runs from 1 to "
         "B_max. Column I recalculates from the Plan sheet's targets.",
     ]
@@ -344,6 +354,7 @@ def build_plan_workbook(
     engine: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    api_cached: float | None = None,
 ) -> Workbook:
     """The capacity plan ``p`` (from :func:`llmxl.plan`) as live formulas over its load model.
 
@@ -353,6 +364,8 @@ def build_plan_workbook(
     not give the plan's capacities. ``owned`` holds the arguments of :func:`llmxl.owned_gpu_hour_usd` when the
     price basis is owned; ``model`` the ModelSpec the plan used when it is not a catalog entry (a config.json).
     ``api_price`` is the catalog price ``api`` was read from: the Plan sheet shows its date and source.
+    ``api_cached`` is the API's price of 1M cached prompt tokens (None: ``api_price``'s, else blank: the prompt
+    price); the API's bill prices the plan's prefix-cache hit share of prompt tokens at it.
     """
     from ..resolve import resolve_engine, resolve_model
 
@@ -388,7 +401,9 @@ def build_plan_workbook(
         "configuration's load model is on the Load sheet, computed for the request shape, engine and "
         "percentile below: changing those needs a rebuild (llmxl workbook plan).",
     )
-    price_info = {"rented": gpu_hour_usd, "discount": reservation_discount, "owned": owned}
+    if api_cached is None and api_price is not None:
+        api_cached = api_price.cached_input_usd_per_1m
+    price_info = {"rented": gpu_hour_usd, "discount": reservation_discount, "owned": owned, "cached": api_cached}
     inputs = _inputs(p, api, price_info)
     input_block(wb, ws, 4, inputs)
     for i, name in enumerate(inputs):  # numbers as they read, not as typed
@@ -420,16 +435,20 @@ def build_plan_workbook(
         if name:
             define(wb, name, f"'Plan'!$B${row0 + i}")
     row0 += len(fixed) + 1
+    hit = p.prefix_cache_hit
+    hit_text = f", {hit:g} of each prompt from the prefix cache," if hit else ""
     stale = (
         f"=IF(AND(plan_prompt={p.prompt_tokens},plan_completion={p.completion_tokens},"
+        f"plan_prefix_hit={repr(hit).upper()},"
         f'plan_engine={_literal(engine_text)},plan_percentile={_literal(at)},plan_cap={cap_check}{spec_check}),"",'
         + _literal(
             f"the Load sheet was computed for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion "
-            f"tokens under {engine_text} at {at} (cap on concurrency: {cap_text}"
+            f"tokens{hit_text} under {engine_text} at {at} (cap on concurrency: {cap_text}"
             + ("" if p.speculative is None else f"; speculative decoding: {_speculative_text(p)}")
             + "); rebuild with llmxl workbook plan --prompt "
         )
-        + '&plan_prompt&" --completion "&plan_completion&'
+        + '&plan_prompt&" --completion "&plan_completion&IF(plan_prefix_hit=0,""," --prefix-cache-hit "'
+        + "&plan_prefix_hit)&"
         + _literal(" (and --engine, --percentile, --max-concurrency as wanted) for other ones")
         + ")"
     )
@@ -439,7 +458,8 @@ def build_plan_workbook(
          f"=plan_purchase_usd/(plan_years*{12 * hours:g})+plan_power_kw*plan_pue*plan_usd_per_kwh"
          f"+plan_other_usd/{12 * hours:g}", "$#,##0.000"),
         ("plan_api_per_rps", "API cost per month per request/s [USD]",
-         f'=IF(OR(plan_api_prompt="",plan_api_completion=""),"",{hours:g}*3600*(plan_prompt*plan_api_prompt'
+         f'=IF(OR(plan_api_prompt="",plan_api_completion=""),"",{hours:g}*3600*(plan_prompt*IF(plan_api_cached="",'
+         'plan_api_prompt,(1-plan_prefix_hit)*plan_api_prompt+plan_prefix_hit*plan_api_cached)'
          "+plan_completion*plan_api_completion)/1E+6)", "$#,##0.00"),
         ("plan_api_monthly", "API cost per month at the average traffic [USD]",
          '=IF(plan_api_per_rps="","",plan_api_per_rps*plan_rps)', "$#,##0.00"),

@@ -63,6 +63,8 @@ _DOCS = {
     "pp": "Optional. Pipeline-parallel stages. Default 1.",
     "speculative": 'Optional. Speculative decoding: "mtp", "eagle3" or "ngram", with settings after a colon '
     '("eagle3:num_speculative_tokens=3,acceptance_rate=0.7"; k= and acceptance= for short). Default: none.',
+    "prefix_cache_hit": "Optional. Fraction of each prompt's tokens served from the engine's prefix cache, in "
+    "[0, 1) (serving method): prefill computes the rest. Default 0.",
 }
 
 

@@ -46,6 +46,7 @@ _ORDER = (
     "method",
     "pp",
     "speculative",
+    "prefix_cache_hit",
 )
 
 
@@ -71,6 +72,7 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
         method=None,
         pp=None,
         speculative=None,
+        prefix_cache_hit=None,
     ):
         args = locals()
         if one_scenario:
@@ -112,6 +114,7 @@ def _run(args: dict, pick):
             dtype=_text(args["dtype"], "dtype", defaults["dtype"]),
             method=defaults["method"],
             **parse_speculative(_optional_text(args["speculative"], "speculative")),
+            prefix_cache_hit=_scalar_arg(args["prefix_cache_hit"], "prefix_cache_hit"),
         )
         workload, shape, cell_errors = _workload(args, defaults, _RANGE_ARGS, _REQUIRED)
         if shape is None:
