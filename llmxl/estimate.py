@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import serving
+from . import parallel, serving
 from .checks import (
     MAX_ARRAY_ELEMENTS,
     MAX_COUNT,
@@ -73,6 +73,9 @@ def estimate(
     method: Literal["standard", "reference", "serving"] = "serving",
     on_error: Literal["raise", "nan"] = "raise",
     calibration: Any = None,
+    dp: int = 1,
+    ep: int = 1,
+    redundant_experts: int = 0,
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
 
@@ -103,6 +106,14 @@ def estimate(
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
     calibration : A :class:`llmxl.Calibration` of this GPU: its fitted `serving`
         constants replace the catalog's (the same as passing ``calibration.spec`` as ``gpu``).
+    dp, ep, redundant_experts : Expert parallelism with data-parallel attention (mixture-of-experts
+        models, `serving`): dp attention ranks of tp GPUs each, each holding batch_size / dp sequences;
+        ep = 1 (experts tensor-parallel over the tp × dp GPUs) or tp × dp (whole experts per GPU, the
+        routed tokens exchanged by an all-to-all); redundant_experts places that many routed experts
+        twice so that E + R spreads over ep (EPLB). vLLM ``-tp T -dp D --enable-expert-parallel`` is
+        tp=T, dp=D, ep=T·D; SGLang ``--tp N --dp D --enable-dp-attention --ep N`` is tp=N/D, dp=D, ep=N.
+        A replica is tp × dp × pp GPUs. ``gpu`` may name a system (``"gb200-nvl72"``, ``"hgx-h200"``)
+        whose links each collective is charged on. See methodology.md, "Expert and data parallelism".
 
     Returns
     -------
@@ -129,7 +140,9 @@ def estimate(
         gpu = calibrated_gpu(gpu, calibration)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
-    m, g, d, T, config_warnings, default_fe, default_he = configuration(model, gpu, dtype, tp, pp, method_)
+    m, g, d, T, config_warnings, default_fe, default_he = configuration(
+        model, gpu, dtype, tp, pp, method_, dp, ep, redundant_experts
+    )
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
     if flops_efficiency is None:
         flops_efficiency = default_fe
@@ -303,6 +316,8 @@ def _compute(
         steps = n - 1
         E = T.experts  # type: ignore[union-attr]
         experts = serving.experts_touched(E, T.experts_per_token, b) if E else None  # type: ignore[union-attr]
+        if E and T.ep > 1:  # type: ignore[union-attr]  # the experts of one GPU, touched by the replica's b tokens
+            experts = parallel.experts_touched_per_gpu(T, b)  # type: ignore[arg-type]
         need_pre, act_pre, kv, act_dec = serving.memory_needs(T, b, s, n, mx, mn)  # type: ignore[arg-type]
     else:
         pre = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
@@ -349,6 +364,8 @@ def _compute(
             max_batch,
             tuple(warnings),
             errors,
+            getattr(T, "dp", 1),
+            getattr(T, "ep", 1),
         ),
         # breakdown parts, memory needs (for the fit masks), and (shape, failed) once broadcast
         (pre, dec, kv_s, (need_pre, act_dec), None),
