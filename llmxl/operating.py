@@ -61,6 +61,9 @@ def configured(
     engine: Any,
     max_concurrency: int | None = None,
     percentile: float = DEFAULT_PERCENTILE,
+    dp: Any = 1,
+    ep: Any = 1,
+    redundant_experts: Any = 0,
 ) -> Configured:
     """Check a configuration (as estimate() does, serving one request) and give its replica under ``engine``.
 
@@ -86,9 +89,12 @@ def configured(
         flops_efficiency=fe,
         hbm_efficiency=he,
         method="serving",
+        dp=dp,
+        ep=ep,
+        redundant_experts=redundant_experts,
     )
     eng = resolve_engine(engine)
-    m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")
+    m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving", dp, ep, redundant_experts)
     r = replica(T, g, float(one.flops_efficiency), float(one.hbm_efficiency), eng, m.max_position_embeddings)
     fit = r.fit(s, n)
     if fit < 1:
@@ -153,6 +159,10 @@ class OperatingPoint:
     capacity_requests_per_s: float
     utilisation: Any
     saturated: Any
+    dp: int = 1
+    """Attention data-parallel ranks (llmxl.parallel); the replica is tp × dp × pp GPUs."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,12 +189,16 @@ def operating_point(
     max_concurrency: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    dp: int = 1,
+    ep: int = 1,
+    redundant_experts: int = 0,
 ) -> OperatingPoint:
     """One replica under ``engine`` in a closed loop of C clients (a number or an array) or at an arrival rate.
 
     Give ``concurrency`` (requests in flight, each client sending its next when the last ends: ``vllm bench
     serve --max-concurrency``) or ``request_rate`` (Poisson arrivals per second), not both. A rate beyond the
-    replica's capacity is not an error: the point says it saturates.
+    replica's capacity is not an error: the point says it saturates. ``dp``, ``ep`` and ``redundant_experts``
+    lay a mixture-of-experts replica over tp × dp × pp GPUs, as :func:`llmxl.estimate` does.
 
     Examples
     --------
@@ -206,7 +220,9 @@ def operating_point(
             "give the load as concurrency (sequences decoding on average) or as request_rate (requests/s), one of them",
             field="concurrency",
         )
-    c = configured(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct)
+    c = configured(
+        model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct, dp, ep, redundant_experts
+    )
     if concurrency is not None:
         C, _ = check_concurrencies(concurrency)
         load = c.replica.closed_loop(s, n, C, c.fit, pct)
@@ -252,6 +268,8 @@ def operating_point(
         capacity_requests_per_s=c.capacity_requests_per_s,
         utilisation=_out(np.asarray(offered) / c.capacity_requests_per_s),
         saturated=saturated,
+        dp=c.one.dp,
+        ep=c.one.ep,
     )
 
 

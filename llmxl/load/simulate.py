@@ -101,6 +101,10 @@ class SimulationResult:
     saturated: bool
     """True when requests were sent faster than that: queues grow for as long as the run lasts."""
     warnings: tuple[str, ...] = field(default=())
+    dp: int = 1
+    """Attention data-parallel ranks (llmxl.parallel); the replica is tp × dp × pp GPUs."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -521,6 +525,9 @@ def simulate(
     seed: Any = 0,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    dp: int = 1,
+    ep: int = 1,
+    redundant_experts: int = 0,
 ) -> SimulationResult:
     """Simulate a benchmark run of one replica: what ``vllm bench serve`` would print for it.
 
@@ -539,6 +546,8 @@ def simulate(
     engine : "vllm", "sglang", "tensorrt-llm", an EngineSpec (llmxl.engine(...)) or "name:flag=value,...";
         None the default engine.
     seed : Seed of the lengths and gaps: the same seed gives the same result.
+    dp, ep, redundant_experts : A mixture-of-experts layout over tp × dp × pp GPUs, as for estimate(); the
+        dp ranks' schedulers are taken as one, with dp times one rank's caps and a balanced load.
 
     Returns
     -------
@@ -570,7 +579,7 @@ def simulate(
     burst = _positive(burstiness, "burstiness", 1e-3, 1e3)
     seed_ = _seed(seed)
     eng = resolve_engine(engine)
-    m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving")
+    m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving", dp, ep, redundant_experts)
     fe = fe if flops_efficiency is None else _positive(flops_efficiency, "flops_efficiency", 1e-4, 1)
     he = he if hbm_efficiency is None else _positive(hbm_efficiency, "hbm_efficiency", 1e-4, 1)
     rep = replica(T, g, fe, he, eng, m.max_position_embeddings)
@@ -645,6 +654,8 @@ def simulate(
         capacity_requests_per_s=cap_rate,
         saturated=saturated,
         warnings=tuple(warnings),
+        dp=T.dp,
+        ep=T.ep,
         **stats,
     )
 
