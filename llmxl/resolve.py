@@ -303,7 +303,12 @@ def check_layout(m: ModelSpec, method: str, t: int, dp: Any, ep: Any, redundant:
     """(dp, ep, R) checked against the model: the layouts of llmxl.parallel, or a one-line refusal naming why."""
     d = check_count(dp, "dp")
     e = check_count(ep, "ep")
-    if type(redundant) is not int or not 0 <= redundant <= 10**6:
+    if type(redundant) is not int:
+        from .checks import number
+
+        value = number(redundant, "redundant_experts")
+        redundant = 0 if value == 0 else check_count(value, "redundant_experts")
+    if not 0 <= redundant <= 10**6:
         raise InvalidInputError(
             f"redundant_experts must be a whole number of experts, 0 or more, got {redundant!r}; use e.g. 32",
             field="redundant_experts",

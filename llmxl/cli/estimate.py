@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .options import add_scenario_options
+from .options import add_layout_options, add_scenario_options, layout_arguments
 from .output import jsonable, printable, significant, size, usd
 
 
@@ -15,6 +15,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
     p.add_argument("--gpu", required=True, help="catalog GPU name")
     add_scenario_options(p, lists=False)
+    add_layout_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         hbm_efficiency=args.hbm_efficiency,
         gpu_hour_usd=args.gpu_hour_usd,
         method=args.method,
+        **layout_arguments(args),
     )
     basis = "given" if args.dtype is not None else dtype_basis(args.model)
     if args.json:
@@ -55,11 +57,18 @@ def dtype_label(dtype: str, basis: str | None) -> str:
     return f"dtype {dtype}" if basis in (None, "given") else f"dtype {dtype} ({basis})"
 
 
+def _layout(e: Any) -> str:
+    """ ", dp=8, ep=8" for an expert/data-parallel layout; nothing without one."""
+    dp, ep = getattr(e, "dp", 1), getattr(e, "ep", 1)
+    return "" if dp == 1 and ep == 1 else f", dp={dp}, ep={ep}"
+
+
 def estimate_table(e: Any, basis: str | None = None) -> str:
     """What ``llmxl estimate`` prints: the configuration, then each figure with its unit."""
     price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):,.2f} per GPU-hour"
     lines = [
-        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {dtype_label(e.dtype, basis)}, method {e.method}",
+        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}{_layout(e)}), {dtype_label(e.dtype, basis)}, "
+        f"method {e.method}",
         f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens · completion {e.completion_tokens} tokens · "
         f"efficiency {e.flops_efficiency:g} FLOPs / {e.hbm_efficiency:g} HBM · {price}",
         "",

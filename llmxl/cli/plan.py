@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .options import add_plan_options
+from .options import add_layout_options, add_plan_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def add_parser(sub: Any) -> None:
         "2 on bad input.",
     )
     add_plan_options(p, example=False, frontier=True)
+    add_layout_options(p, lists=True)
     p.add_argument(
         "-o",
         "--output",
@@ -137,6 +138,11 @@ def _api(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
+def _dp_ep(r: Any) -> str:
+    """ ", dp=8, ep=8" for a row of an expert/data-parallel layout; nothing for tp and pp alone."""
+    return f", dp={r.dp}, ep={r.ep}" if r.dp > 1 or r.ep > 1 else ""
+
+
 def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = None) -> str:
     """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work.
 
@@ -168,7 +174,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
     else:
         lines.append(
             f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
-            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}"
+            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}{_dp_ep(best)}"
             f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
             f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour"
             f"{_BASIS.get(best.price_basis or '', '')}; "
@@ -185,7 +191,8 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         table = [header] + [
             (
                 r.gpu,
-                str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}",
+                (str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}")
+                + (f" dp{r.dp} ep{r.ep}" if r.dp > 1 or r.ep > 1 else ""),
                 r.dtype,
                 str(r.concurrency),
                 str(r.replicas),
@@ -209,7 +216,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
     bad = [r for r in p.rows if r.reason is not None]
     if bad:
         lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
-        lines += [f"  {r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in bad]
+        lines += [f"  {r.gpu} tp={r.tp}{_dp_ep(r)} {r.dtype}: {r.reason}" for r in bad]
     if b is not None:
         from ..breakeven import api_monthly_usd
 
@@ -290,6 +297,8 @@ def run(args: Any) -> int:
         reservation_discount=args.discount,
         grid_g_co2e_per_kwh=args.grid_co2,
     )
+    if args.dp is not None or args.ep is not None:  # plan alone takes layouts (not the workbooks' commands)
+        options.update(dp=_list(args.dp) or None, ep=_list(args.ep) or None)
     xlsx = getattr(args, "output", None)
     flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
     if getattr(args, "frontier", False):
@@ -432,6 +441,8 @@ def _refuse_plan_options(args: Any) -> None:
             ("--ttft", args.ttft),
             ("--itl", args.itl),
             ("--api", args.api),
+            ("--dp", args.dp),
+            ("--ep", args.ep),
         )
         if value is not None
     ]
