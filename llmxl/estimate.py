@@ -74,7 +74,7 @@ def estimate(
     on_error: Literal["raise", "nan"] = "raise",
     calibration: Any = None,
     dp: int = 1,
-    ep: int = 1,
+    ep: int | None = None,
     redundant_experts: int = 0,
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
@@ -109,11 +109,12 @@ def estimate(
     dp, ep, redundant_experts : Expert parallelism with data-parallel attention (mixture-of-experts
         models, `serving`): dp attention ranks of tp GPUs each, each holding batch_size / dp sequences;
         ep = 1 (experts tensor-parallel over the tp × dp GPUs) or tp × dp (whole experts per GPU, the
-        routed tokens exchanged by an all-to-all); redundant_experts places that many routed experts
-        twice so that E + R spreads over ep (EPLB). vLLM ``-tp T -dp D --enable-expert-parallel`` is
-        tp=T, dp=D, ep=T·D; SGLang ``--tp N --dp D --enable-dp-attention --ep N`` is tp=N/D, dp=D, ep=N.
-        A replica is tp × dp × pp GPUs. ``gpu`` may name a system (``"gb200-nvl72"``, ``"hgx-h200"``)
-        whose links each collective is charged on. See methodology.md, "Expert and data parallelism".
+        routed tokens exchanged by an all-to-all; None, the default, takes tp × dp when dp > 1, else 1);
+        redundant_experts places that many routed experts twice so that E + R spreads over ep (EPLB).
+        vLLM ``-tp T -dp D --enable-expert-parallel`` is tp=T, dp=D, ep=T·D; SGLang ``--tp N --dp D
+        --enable-dp-attention --ep N`` is tp=N/D, dp=D, ep=N. A replica is tp × dp × pp GPUs. ``gpu``
+        may name a system (``"gb200-nvl72"``, ``"hgx-h200"``) whose links each collective is charged
+        on. See methodology.md, "Expert and data parallelism".
 
     Returns
     -------

@@ -62,7 +62,7 @@ def configured(
     max_concurrency: int | None = None,
     percentile: float = DEFAULT_PERCENTILE,
     dp: Any = 1,
-    ep: Any = 1,
+    ep: Any = None,
     redundant_experts: Any = 0,
 ) -> Configured:
     """Check a configuration (as estimate() does, serving one request) and give its replica under ``engine``.
@@ -190,7 +190,7 @@ def operating_point(
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
     dp: int = 1,
-    ep: int = 1,
+    ep: int | None = None,
     redundant_experts: int = 0,
 ) -> OperatingPoint:
     """One replica under ``engine`` in a closed loop of C clients (a number or an array) or at an arrival rate.

@@ -302,7 +302,7 @@ def calibrated_gpu(gpu: Any, calibration: Any) -> GpuSpec:
 def check_layout(m: ModelSpec, method: str, t: int, dp: Any, ep: Any, redundant: Any) -> tuple[int, int, int]:
     """(dp, ep, R) checked against the model: the layouts of llmxl.parallel, or a one-line refusal naming why."""
     d = check_count(dp, "dp")
-    e = check_count(ep, "ep")
+    e = (t * d if d > 1 else 1) if ep is None else check_count(ep, "ep")  # None: whole experts per GPU under dp
     if type(redundant) is not int:
         from .checks import number
 
@@ -368,12 +368,13 @@ def configuration(
     pp: Any,
     method: str,
     dp: Any = 1,
-    ep: Any = 1,
+    ep: Any = None,
     redundant_experts: Any = 0,
 ) -> tuple[ModelSpec, GpuSpec, DtypeSpec, AnyTerms, tuple[str, ...], float, float]:
     """Resolve and check what the workload does not change; remembered for names given as text.
 
-    dp, ep, redundant_experts: the expert- and data-parallel layout (llmxl.parallel); 1, 1, 0 is tp and pp alone.
+    dp, ep, redundant_experts: the expert- and data-parallel layout (llmxl.parallel); 1, None (1), 0 is tp and pp
+    alone; ep None is tp × dp when dp > 1.
     """
     cat = catalog.get_catalog()
     key = None
@@ -384,7 +385,7 @@ def configuration(
         and type(tp) is int
         and type(pp) is int
         and type(dp) is int
-        and type(ep) is int
+        and (ep is None or type(ep) is int)
         and type(redundant_experts) is int
     ):
         key = (model, gpu, dtype, tp, pp, method, dp, ep, redundant_experts)

@@ -37,11 +37,7 @@ def add_layout_options(p: argparse.ArgumentParser, *, lists: bool = False) -> No
 
 def layout_arguments(args: argparse.Namespace) -> dict[str, object]:
     """dp, ep and redundant_experts of a one-configuration command (ep None: tp × dp when dp > 1, else 1)."""
-    from ..checks import check_count
-
-    dp = check_count(args.dp, "dp")
-    ep = check_count(args.ep, "ep") if args.ep is not None else (check_count(args.tp, "tp") * dp if dp > 1 else 1)
-    return {"dp": dp, "ep": ep, "redundant_experts": args.redundant_experts}
+    return {"dp": args.dp, "ep": args.ep, "redundant_experts": args.redundant_experts}
 
 
 def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:

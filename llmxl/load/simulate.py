@@ -526,7 +526,7 @@ def simulate(
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
     dp: int = 1,
-    ep: int = 1,
+    ep: int | None = None,
     redundant_experts: int = 0,
 ) -> SimulationResult:
     """Simulate a benchmark run of one replica: what ``vllm bench serve`` would print for it.
