@@ -322,7 +322,7 @@ def check_layout(m: ModelSpec, method: str, t: int, dp: Any, ep: Any, redundant:
         )
     moe = m.moe
     if moe is None:
-        field, value = ("ep", e) if e > 1 else (("dp", d) if d > 1 else ("redundant_experts", redundant))
+        field, value = ("dp", d) if d > 1 else (("ep", e) if e > 1 else ("redundant_experts", redundant))
         raise InvalidInputError(
             f"{field}={value} needs a mixture-of-experts model and {m.id} is dense; "
             "run more replicas instead (plan counts them), or use dp=1, ep=1",
