@@ -265,3 +265,17 @@ def test_every_system_names_a_catalog_gpu_with_a_source_and_date():
         assert g.system_gpu == s["gpu"] and g.domain_gpus == s["domain_gpus"] and g.scaleout_gbs > 0
         assert s["source"] and isinstance(s["checked"], _dt.date)
     assert resolve_gpu("gb200-nvl72").domain_gpus == 72 and resolve_gpu("hgx-b200").domain_gpus == 8
+
+
+def test_the_cli_lists_systems_and_takes_layouts(capsys):
+    assert main(["catalog", "systems"]) == 0
+    out = capsys.readouterr().out
+    assert "gb200-nvl72" in out and "72" in out and "hgx-h200" in out
+    assert main(["simulate", "--model", "deepseek-v3", "--gpu", "hgx-h200", "--tp", "1", "--dp", "8", "--prompt",
+                 "500", "--completion", "50", "--max-concurrency", "16", "--num-prompts", "32", "--json"]) == 0  # fmt: skip
+    r = json.loads(capsys.readouterr().out)
+    assert (r["dp"], r["ep"]) == (8, 8)
+    assert main(["estimate", "--model", "deepseek-v3", "--gpu", "gb200-nvl72", "--tp", "1", "--dp", "72", "--prompt",
+                 "100", "--completion", "10"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "redundant_experts=32" in err and err.count("\n") == 1

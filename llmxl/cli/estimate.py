@@ -13,7 +13,9 @@ from .output import jsonable, printable, significant, size, usd
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("estimate", help="estimate one scenario", description="Estimate one scenario.")
     p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
-    p.add_argument("--gpu", required=True, help="catalog GPU name")
+    p.add_argument(
+        "--gpu", required=True, help="catalog GPU or system name (llmxl catalog gpus, llmxl catalog systems)"
+    )
     add_scenario_options(p, lists=False)
     add_layout_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

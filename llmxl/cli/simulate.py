@@ -23,7 +23,9 @@ def add_parser(sub: Any) -> None:
         "means. Prints TTFT, TPOT, ITL and end-to-end latency (mean, median, p90, p99) and throughput.",
     )
     p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
-    p.add_argument("--gpu", required=True, help="catalog GPU name")
+    p.add_argument(
+        "--gpu", required=True, help="catalog GPU or system name (llmxl catalog gpus, llmxl catalog systems)"
+    )
     p.add_argument("--tp", default="1", help="tensor-parallel size (default 1)")
     p.add_argument("--pp", default="1", help="pipeline-parallel size (default 1)")
     p.add_argument("--dtype", help="dtype (default: the precision the model is published in)")

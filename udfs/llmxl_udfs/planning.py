@@ -625,9 +625,9 @@ def LLM_PLAN(
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())
     args["gpu"] = args.pop("gpus")
-    for k in ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd"):
-        args[k] = _single(args[k], k)
-    try:
+    try:  # a range where one cell belongs is a one-line error in the cell, as every other refusal
+        for k in ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd"):
+            args[k] = _single(args[k], k)
         p = _plan_cell(args, _read_cell({k: args[k] for k in _CELLWISE}))
     except LlmxlError as exc:
         return exc.excel_text()
