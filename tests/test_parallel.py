@@ -279,3 +279,12 @@ def test_the_cli_lists_systems_and_takes_layouts(capsys):
                  "100", "--completion", "10"]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "redundant_experts=32" in err and err.count("\n") == 1
+
+
+def test_the_plan_cli_takes_dp_lists(capsys):
+    assert main(["plan", "--model", "deepseek-v3", "--gpu", "hgx-h200", "--gpu-hour-usd", "3.5", "--prompt", "1000",
+                 "--completion", "1000", "--rps", "20", "--itl", "0.05", "--tp", "1", "--dp", "8,16",
+                 "--json", "-"]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {(r["dp"], r["ep"]) for r in rows} == {(8, 8), (16, 16)}
+    assert all(r["num_gpus"] == r["replicas"] * r["dp"] for r in rows if r["replicas"])

@@ -297,8 +297,9 @@ def run(args: Any) -> int:
         reservation_discount=args.discount,
         grid_g_co2e_per_kwh=args.grid_co2,
     )
-    if args.dp is not None or args.ep is not None:  # plan alone takes layouts (not the workbooks' commands)
-        options.update(dp=_list(args.dp) or None, ep=_list(args.ep) or None)
+    dp, ep = getattr(args, "dp", None), getattr(args, "ep", None)  # plan alone takes layouts, not the workbooks'
+    if dp is not None or ep is not None:
+        options.update(dp=_list(dp) or None, ep=_list(ep) or None)
     xlsx = getattr(args, "output", None)
     flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
     if getattr(args, "frontier", False):
@@ -441,8 +442,8 @@ def _refuse_plan_options(args: Any) -> None:
             ("--ttft", args.ttft),
             ("--itl", args.itl),
             ("--api", args.api),
-            ("--dp", args.dp),
-            ("--ep", args.ep),
+            ("--dp", getattr(args, "dp", None)),
+            ("--ep", getattr(args, "ep", None)),
         )
         if value is not None
     ]
