@@ -508,7 +508,7 @@ def raise_if_not_fit(
     i = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.ndim else ()
     vals = [float(a[i]) for a in arrays]
     where = "" if not i else f"scenario {list(i) if len(i) > 1 else i[0]}: "
-    need = int(smallest_tp(m, g, d, T.t, T.p, T.method, *vals[:3])[()])
+    need = 0 if getattr(T, "dp", 1) > 1 else int(smallest_tp(m, g, d, T.t, T.p, T.method, *vals[:3])[()])
     raise DoesNotFitError(where + fit_message(m, g, T, *vals, left, need), field="batch_size")
 
 
@@ -526,6 +526,8 @@ def fit_message(
     need: int,
 ) -> str:
     hint = _tp_hint(need)
+    if getattr(T, "dp", 1) > 1:  # a layout: more ranks hold the KV cache
+        hint = "use a larger dp (each rank holds batch_size / dp sequences) or a GPU with more memory"
     # Both needs grow in proportion to the batch: the largest batch that fits is the same for
     # either message. Strictly below left / per-sequence need, since fitting means left > need.
     per_sequence = max(need_pre, kv + act_dec) / b
