@@ -618,7 +618,7 @@ class GpuSpec(_Spec):
     device_memory_source: str | None = None
     """Where device_memory_gib was read (an engine's start-up log, nvidia-smi)."""
     interconnect_gbs: Rate
-    """Intra-node interconnect bandwidth per GPU, one direction [GB/s]."""
+    """Scale-up (intra-node: NVLink, Infinity Fabric, PCIe) bandwidth per GPU, one direction [GB/s]."""
     interconnect_latency_s: Seconds = 8e-6
     """Minimum latency of one collective message [s] (8e-6, the reference's convention)."""
     domain_gpus: Annotated[int, Field(ge=1, le=100_000, strict=True)] | None = None
