@@ -113,7 +113,7 @@ def engine_memory(T: ServingTerms, gpu: GpuSpec, engine: EngineSpec, context_tok
     elif engine.memory_basis == "free_at_start":
         if fraction is None:
             graph_bs = (limits.cuda_graph_max_bs_tp4 if T.t >= 4 else limits.cuda_graph_max_bs) or 0
-            fraction = sglang_memory_fraction(engine, device_gib, budget, graph_bs, T.t * T.p)
+            fraction = sglang_memory_fraction(engine, device_gib, budget, graph_bs, T.t * T.dp * T.p)  # SGLang's --tp
         free = device - engine.context_reserve_gib * _GIB
         kv = fraction * free - weights
     else:  # free_after_load
