@@ -187,7 +187,7 @@ def breakeven(
     for row in p.rows:
         if row.reason is not None or a == 0:  # an API that charges nothing is never beaten
             continue
-        replica = row.tp * row.pp * row.gpu_hour_usd * prices.hours_per_month()  # type: ignore[operator]
+        replica = row.tp * row.dp * row.pp * row.gpu_hour_usd * prices.hours_per_month()  # type: ignore[operator]
         if replica == 0:
             raise InvalidInputError(
                 f"{row.gpu} costs $0 per GPU-hour: self-hosting is then free and costs less than the API at any "
@@ -206,8 +206,8 @@ def breakeven(
                 sorted({f"{r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in p.rows})[:3]
             )
         else:
-            r = min(feasible, key=lambda r: r.tp * r.pp * r.gpu_hour_usd * factor / r.requests_per_s)  # type: ignore[operator]
-            per = r.tp * r.pp * r.gpu_hour_usd * prices.hours_per_month() * factor / r.requests_per_s  # type: ignore[operator]
+            r = min(feasible, key=lambda r: r.tp * r.dp * r.pp * r.gpu_hour_usd * factor / r.requests_per_s)  # type: ignore[operator]
+            per = r.tp * r.dp * r.pp * r.gpu_hour_usd * prices.hours_per_month() * factor / r.requests_per_s  # type: ignore[operator]
             reason = (
                 f"the API costs less at every traffic level: it charges ${a:,.0f} per month for each request/s, "
                 f"while self-hosting costs at least ${per:,.0f} ({r.gpu}, tp={r.tp}, {r.dtype}, fully used at "
@@ -222,7 +222,8 @@ def breakeven(
         completion_tokens=p.completion_tokens,
         requests_per_s=max(lam, RANGES["requests_per_s"][0]),  # a break-even below any traffic planned for
         peak_factor=factor,
-        **{**plan_options, "tp": row.tp, "dtype": row.dtype},
+        **{**plan_options, "tp": row.tp, "dp": row.dp, "ep": row.ep, "dtype": row.dtype},
     )
-    at = next(r for r in priced.rows if (r.gpu, r.tp, r.dtype, r.reason) == (row.gpu, row.tp, row.dtype, None))
+    key = (row.gpu, row.tp, row.dp, row.ep, row.dtype, None)
+    at = next(r for r in priced.rows if (r.gpu, r.tp, r.dp, r.ep, r.dtype, r.reason) == key)
     return Breakeven(p.model, name, pin, pout, factor, lam, lam * a, a, at, None, *more)

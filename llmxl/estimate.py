@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import prefix, serving
+from . import parallel, prefix, serving
 from .checks import (
     MAX_ARRAY_ELEMENTS,
     MAX_COUNT,
@@ -75,6 +75,9 @@ def estimate(
     method: Literal["standard", "reference", "serving"] = "serving",
     on_error: Literal["raise", "nan"] = "raise",
     calibration: Any = None,
+    dp: int = 1,
+    ep: int | None = None,
+    redundant_experts: int = 0,
     speculative: str | None = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
@@ -109,6 +112,15 @@ def estimate(
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
     calibration : A :class:`llmxl.Calibration` of this GPU: its fitted `serving`
         constants replace the catalog's (the same as passing ``calibration.spec`` as ``gpu``).
+    dp, ep, redundant_experts : Expert parallelism with data-parallel attention (mixture-of-experts
+        models, `serving`): dp attention ranks of tp GPUs each, each holding batch_size / dp sequences;
+        ep = 1 (experts tensor-parallel over the tp × dp GPUs) or tp × dp (whole experts per GPU, the
+        routed tokens exchanged by an all-to-all; None, the default, takes tp × dp when dp > 1, else 1);
+        redundant_experts places that many routed experts twice so that E + R spreads over ep (EPLB).
+        vLLM ``-tp T -dp D --enable-expert-parallel`` is tp=T, dp=D, ep=T·D; SGLang ``--tp N --dp D
+        --enable-dp-attention --ep N`` is tp=N/D, dp=D, ep=N. A replica is tp × dp × pp GPUs. ``gpu``
+        may name a system (``"gb200-nvl72"``, ``"hgx-h200"``) whose links each collective is charged
+        on. See methodology.md, "Expert and data parallelism".
     speculative : None (default: no speculative decoding, today's results), "mtp" (DeepSeek's multi-token
         prediction module), "eagle3" (a one-layer draft head) or "ngram" (prompt lookup); `serving` only.
         Decode steps verify num_speculative_tokens drafts and yield (1 - a^(k+1)) / (1 - a) tokens each.
@@ -153,7 +165,9 @@ def estimate(
             "method='serving' or prefix_cache_hit=0",
             field="prefix_cache_hit",
         )
-    m, g, d, T, config_warnings, default_fe, default_he = configuration(model, gpu, dtype, tp, pp, method_)
+    m, g, d, T, config_warnings, default_fe, default_he = configuration(
+        model, gpu, dtype, tp, pp, method_, dp, ep, redundant_experts
+    )
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
     if flops_efficiency is None:
         flops_efficiency = default_fe
@@ -359,6 +373,8 @@ def _compute(
         E = T.experts  # type: ignore[union-attr]
         routed = b if spec is None else b * (spec.k + 1)
         experts = serving.experts_touched(E, T.experts_per_token, routed) if E else None  # type: ignore[union-attr]
+        if E and T.ep > 1:  # type: ignore[union-attr]  # the experts of one GPU, touched by the replica's tokens
+            experts = parallel.experts_touched_per_gpu(T, routed)  # type: ignore[arg-type]
         need_pre, act_pre, kv, act_dec = serving.memory_needs(T, b, s, n, mx, mn)  # type: ignore[arg-type]
         if spec is not None:  # the verification pass holds k + 1 positions of each sequence
             act_dec = serving.activation_bytes(T, b * (spec.k + 1), 1, mx)  # type: ignore[arg-type]
@@ -413,6 +429,8 @@ def _compute(
             cached_s,
             tuple(warnings),
             errors,
+            getattr(T, "dp", 1),
+            getattr(T, "ep", 1),
         ),
         # breakdown parts, memory needs (for the fit masks), and (shape, failed) once broadcast
         (pre, dec, kv_s, (need_pre, act_dec), None),

@@ -61,6 +61,9 @@ def configured(
     engine: Any,
     max_concurrency: int | None = None,
     percentile: float = DEFAULT_PERCENTILE,
+    dp: Any = 1,
+    ep: Any = None,
+    redundant_experts: Any = 0,
     speculative: Any = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
@@ -95,13 +98,16 @@ def configured(
         flops_efficiency=fe,
         hbm_efficiency=he,
         method="serving",
+        dp=dp,
+        ep=ep,
+        redundant_experts=redundant_experts,
         speculative=speculative,
         num_speculative_tokens=num_speculative_tokens,
         acceptance_rate=acceptance_rate,
         prefix_cache_hit=prefix_cache_hit,
     )
     eng = resolve_engine(engine)
-    m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")
+    m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving", dp, ep, redundant_experts)
     sp = None
     if speculative is not None:
         T, sp = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, [])
@@ -182,6 +188,10 @@ class OperatingPoint:
     utilisation: Any
     saturated: Any
     prefix_cache_hit: float = 0.0
+    dp: int = 1
+    """Attention data-parallel ranks (llmxl.parallel); the replica is tp × dp × pp GPUs."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,6 +218,9 @@ def operating_point(
     max_concurrency: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    dp: int = 1,
+    ep: int | None = None,
+    redundant_experts: int = 0,
     speculative: Any = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
@@ -217,11 +230,12 @@ def operating_point(
 
     Give ``concurrency`` (requests in flight, each client sending its next when the last ends: ``vllm bench
     serve --max-concurrency``) or ``request_rate`` (Poisson arrivals per second), not both. A rate beyond the
-    replica's capacity is not an error: the point says it saturates. ``speculative``, ``num_speculative_tokens``
-    and ``acceptance_rate`` as :func:`llmxl.estimate` takes them: each decode step then verifies k drafts and
-    yields τ tokens per sequence; ITL is a step over τ, ``decode_step_s`` a whole verification step.
-    ``prefix_cache_hit`` is the fraction of each prompt's tokens served from the engine's prefix cache, in
-    [0, 1) (default 0): prompts compute the rest.
+    replica's capacity is not an error: the point says it saturates. ``dp``, ``ep`` and ``redundant_experts``
+    lay a mixture-of-experts replica over tp × dp × pp GPUs, as :func:`llmxl.estimate` does.
+    ``speculative``, ``num_speculative_tokens`` and ``acceptance_rate`` as :func:`llmxl.estimate` takes them:
+    each decode step then verifies k drafts and yields τ tokens per sequence; ITL is a step over τ,
+    ``decode_step_s`` a whole verification step. ``prefix_cache_hit`` is the fraction of each prompt's tokens
+    served from the engine's prefix cache, in [0, 1) (default 0): prompts compute the rest.
 
     Examples
     --------
@@ -244,7 +258,7 @@ def operating_point(
             field="concurrency",
         )
     c = configured(
-        model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct,
+        model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct, dp, ep, redundant_experts,
         speculative=speculative, num_speculative_tokens=num_speculative_tokens, acceptance_rate=acceptance_rate,
         prefix_cache_hit=prefix_cache_hit,
     )  # fmt: skip
@@ -294,6 +308,8 @@ def operating_point(
         utilisation=_out(np.asarray(offered) / c.capacity_requests_per_s),
         saturated=saturated,
         prefix_cache_hit=c.one.prefix_cache_hit,
+        dp=c.one.dp,
+        ep=c.one.ep,
     )
 
 

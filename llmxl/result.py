@@ -186,7 +186,8 @@ class Estimate(_Frozen):
     kv_cache_bytes_per_gpu : KV cache for batch_size sequences of prompt + completion tokens [bytes].
     activation_bytes_per_gpu : Peak activation buffer, during prefill [bytes].
     max_batch_size : Largest batch whose KV cache and activations fit while decoding.
-    num_gpus : tp * pp.
+    num_gpus : tp * dp * pp, the GPUs of one replica.
+    dp, ep : Attention data-parallel and expert-parallel ranks (1 and 1 without a layout; llmxl.parallel).
     total_parameters : Parameters of the model, every expert counted [count].
     active_parameters : Parameters one token uses (K of the E routed experts) [count].
     kv_bytes_per_token : KV cache one token of context adds on each GPU (all layers of its
@@ -254,8 +255,8 @@ class Estimate(_Frozen):
 
     @property
     def num_gpus(self) -> int:
-        """tp * pp."""
-        return self.tp * self.pp
+        """tp * dp * pp: the GPUs of one replica."""
+        return self.tp * self.dp * self.pp  # type: ignore[attr-defined]
 
     def _usd_per_1k(self, rate: Any) -> Any:
         price = self.gpu_hour_usd
@@ -326,6 +327,8 @@ class Estimate(_Frozen):
     def to_dict(self) -> dict[str, Any]:
         """Inputs, results, warnings, errors and breakdown as a plain dict."""
         out = {name: getattr(self, name) for name in _INPUT_FIELDS + _RESULT_FIELDS}
+        if self.dp != 1 or self.ep != 1:  # type: ignore[attr-defined]  # a layout (llmxl.parallel) says so
+            out = {**{k: out[k] for k in _INPUT_FIELDS[:6]}, "dp": self.dp, "ep": self.ep, **out}  # type: ignore[attr-defined]
         out["warnings"] = list(self.warnings)
         if self.errors is not None:
             out["errors"] = self.errors
@@ -366,6 +369,8 @@ _STORED = (
     "prefill_cached_s",
     "warnings",
     "errors",
+    "dp",
+    "ep",
 )
 _STORED_INDEX = {name: i for i, name in enumerate(_STORED)}
 for _i, _name in enumerate(_STORED):

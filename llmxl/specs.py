@@ -618,9 +618,19 @@ class GpuSpec(_Spec):
     device_memory_source: str | None = None
     """Where device_memory_gib was read (an engine's start-up log, nvidia-smi)."""
     interconnect_gbs: Rate
-    """Intra-node interconnect bandwidth per GPU, one direction [GB/s]."""
+    """Scale-up (intra-node: NVLink, Infinity Fabric, PCIe) bandwidth per GPU, one direction [GB/s]."""
     interconnect_latency_s: Seconds = 8e-6
     """Minimum latency of one collective message [s] (8e-6, the reference's convention)."""
+    domain_gpus: Annotated[int, Field(ge=1, le=100_000, strict=True)] | None = None
+    """GPUs sharing the scale-up link (interconnect_gbs: one NVLink domain); None: one 8-GPU node."""
+    scaleout_gbs: Rate | None = None
+    """Scale-out network per GPU, one direction [GB/s] (its NIC: InfiniBand, RoCE, EFA); None: not known."""
+    scaleout_latency_s: Seconds | None = None
+    """Added latency of a collective that crosses the scale-out network [s]."""
+    system_gpu: str | None = None
+    """For a system (llmxl/data/systems.toml): the catalog id of its GPU; None for a bare GPU."""
+    links_source: str | None = None
+    """Where domain_gpus and the scale-out figures were read."""
     allreduce_latency_s: Seconds | None = None
     """`serving` λ: one small all-reduce [s]; None takes the method's default."""
     layer_overhead_s: Seconds | None = None

@@ -167,8 +167,10 @@ def speculation(
         T.layer_overhead_s / L,
         T.layer_overhead_s / L,
     )
-    draft = T._replace(coefficients=draft_coefficients)
     mlp_params = PD if dense else T.experts * T.expert_params + T.moe_fixed_params
+    if T.dp > 1 or T.ep > 1:  # an expert/data-parallel layout (llmxl.parallel): the draft runs as its layers do
+        draft_coefficients, mlp_params = _layout_draft(T, draft_coefficients, dense, PD)
+    draft = T._replace(coefficients=draft_coefficients)
     weights = (PA + mlp_params) * Bw + own_head
     kappa = T.kv_token_bytes
     # the draft's layer holds every token of context: c_kv (per layer of the target's stage) grows so that
@@ -181,6 +183,34 @@ def speculation(
         c_kv=T.c_kv * grow,
     )
     return terms, Speculation(method, k, alpha, tau, draft, weights, kappa)
+
+
+def _layout_draft(
+    T: serving.ServingTerms, co: tuple[Any, ...], dense: bool, PD: float
+) -> tuple[tuple[Any, ...], float]:
+    """(the draft layer's coefficients, its MLP parameters per GPU) under the layout T carries (llmxl.parallel).
+
+    The draft's attention, dense MLP and head run on each data-parallel rank over its b / dp sequences (their
+    FLOPs over dp, as the target's); its communication is that of one of the target's layers: two all-reduces
+    over tp of the rank's tokens for a dense block, the attention's and the MoE layer's (an all-reduce over
+    tp × dp, or the dispatch and combine of ep) for a MoE block, read off the target's terms; a MoE block holds
+    the experts one GPU of the layout holds (Le of m h fE / (G / ep)) and the shared experts and router.
+    """
+    dp, L, LM = T.dp, T.L, T.n_moe
+    c = list(co)
+    for i in (3, 10, 20):  # 2 PA, 2 PD, 2 V h / t: per rank, as parallel.layout_terms divides the target's
+        c[i] = c[i] / dp
+    att_lat, att_c = T.allreduce_latency_s, T.c_allreduce / dp  # layout_terms keeps c_allreduce per rank token
+    if dense or not LM:
+        c[18], c[19] = 2 * att_lat, 2 * att_c
+        mlp = PD
+    else:
+        co_t = T.coefficients
+        moe_lat = (co_t[18] - (2 * L - LM) * att_lat - T.pp_latency_s) / LM
+        moe_c = (co_t[19] - (2 * L - LM) * att_c - T.c_pp / dp) / LM
+        c[18], c[19] = att_lat + moe_lat, att_c + moe_c
+        mlp = T.local_experts * co_t[15] / T.weight_bytes + T.moe_fixed_params
+    return tuple(c), mlp
 
 
 def decode_step(

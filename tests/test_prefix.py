@@ -61,7 +61,8 @@ def _faces(**kw):
                 out["operating"].append([getattr(op, f) for f in O_FIELDS])
     for m, g, a in OPS:
         p = llmxl.plan(m, g, **a, requests_per_s=5, peak_requests_per_s=15, ttft_s_max=1.0, itl_s_max=0.05, **kw)
-        out["plan"].append([[getattr(r, f) for f in P_FIELDS] for r in p.rows])
+        # the tp layouts b0b4abd planned (a MoE model's plan also tries dp = ep layouts since expert parallelism)
+        out["plan"].append([[getattr(r, f) for f in P_FIELDS] for r in p.rows if r.dp == 1 and r.ep == 1])
     b = llmxl.breakeven("llama-3.1-70b", "h100-sxm-80gb", tp=2, dtype="fp8", prompt_tokens=1000,
                         completion_tokens=300, peak_factor=1.5, api="together", ttft_s_max=0.5, itl_s_max=0.05,
                         gpu_hour_usd=3.99, **kw)  # fmt: skip
@@ -236,10 +237,10 @@ def test_the_worked_check_through_excel_functions(check_catalog):
 
     with windows_xlwings() as (xl, _):
         ttft = call_as_excel(xl.LLM_TTFT, "llama-3.1-70b", "h100-check", 1.0, 1000.0, 300.0, 2.0, MISSING, MISSING,
-                             MISSING, "fp8", MISSING, MISSING, MISSING, H)  # fmt: skip
+                             MISSING, "fp8", MISSING, MISSING, *[MISSING] * 3, MISSING, H)  # fmt: skip
         assert ttft == pytest.approx(sum(_ttft(1, 500, 500)), rel=1e-9)
         blank = call_as_excel(xl.LLM_TTFT, "llama-3.1-70b", "h100-check", 1.0, 1000.0, 300.0, 2.0, *[MISSING] * 3,
-                              "fp8", MISSING, MISSING, MISSING, MISSING)  # fmt: skip
+                              "fp8", MISSING, MISSING, *[MISSING] * 3, MISSING, MISSING)  # fmt: skip
         assert blank == pytest.approx(0.0651472, rel=1e-6)
         tail = (MISSING, 0.5, 0.05, 2.0, "fp8", MISSING, MISSING, MISSING, MISSING, MISSING, H)  # speculative blank
         gpus = call_as_excel(xl.LLM_GPUS_NEEDED, "llama-3.1-70b", "h100-check", 5.0, 15.0, 1000.0, 300.0, *tail)
@@ -250,7 +251,7 @@ def test_the_worked_check_through_excel_functions(check_catalog):
                                  ttft_s_max=0.5, itl_s_max=0.05, prefix_cache_hit=H)  # fmt: skip
         assert rate == pytest.approx(hosted.requests_per_s, rel=1e-12)
         spill = call_as_excel(xl.LLM_OPERATING_POINT, "llama-3.1-70b", "h100-check", 16.0, 1000.0, 300.0, 2.0, "fp8",
-                              MISSING, MISSING, MISSING, MISSING, H)  # fmt: skip
+                              MISSING, MISSING, MISSING, MISSING, MISSING, MISSING, H)  # fmt: skip
         op = llmxl.operating_point("llama-3.1-70b", "h100-check", 16, **CHECK, prefix_cache_hit=H)
         assert dict(spill)["Requests/s of one replica"] == pytest.approx(op.requests_per_s, rel=1e-12)
         api = llmxl.api_price("deepseek-v3", "deepseek")
@@ -258,7 +259,7 @@ def test_the_worked_check_through_excel_functions(check_catalog):
         assert cached == api.cached_input_usd_per_1m or cached.startswith("#N/A deepseek publishes no cached-input")
         none = call_as_excel(xl.LLM_API_PRICE, "llama-3.1-70b", "deepinfra", "cached")
         assert none.startswith("#N/A deepinfra publishes no cached-input price for llama-3.1-70b")
-        bad = call_as_excel(xl.LLM_TTFT, "llama-3.1-70b", "h100-check", 1.0, 1000.0, 300.0, *[MISSING] * 8, 1.0)
+        bad = call_as_excel(xl.LLM_TTFT, "llama-3.1-70b", "h100-check", 1.0, 1000.0, 300.0, *[MISSING] * 11, 1.0)
         assert bad.startswith("#VALUE!") and "prefix_cache_hit must be in [0, 1)" in bad and "got 1" in bad
 
 

@@ -229,7 +229,7 @@ def test_the_worked_check_through_a_replica(check_catalog):
 
     spec = {k: WORKED[k] for k in ("speculative", "num_speculative_tokens", "acceptance_rate")}
     c = configured("llama-3.1-8b", "h100-check", 1, 1, "bf16", 1000, 501, None, None, None, None, 90.0,
-                   *spec.values())  # fmt: skip
+                   **spec)  # fmt: skip
     assert c.replica.decode_step_s(1000, 501, 1.0) == pytest.approx(VERIFY_S + 3 * DRAFT_S, rel=1e-6)
     p = llmxl.plan("llama-3.1-8b", "h100-check", tp=1, dtype="bf16", prompt_tokens=1000, completion_tokens=501,
                    requests_per_s=1, ttft_s_max=0.5, itl_s_max=0.01, **spec)  # fmt: skip
@@ -258,7 +258,7 @@ def test_the_worked_check_through_a_udf(check_catalog):
 
     with windows_xlwings() as (xl, _):
         args = ("llama-3.1-8b", "h100-check", 1.0, 1000.0, 501.0, MISSING, MISSING, MISSING, MISSING, "bf16",
-                MISSING, MISSING)  # fmt: skip
+                MISSING, MISSING, *[MISSING] * 3)  # fmt: skip  # method, pp; dp, ep, redundant_experts
         got = call_as_excel(xl.LLM_TPOT, *args, "eagle3:num_speculative_tokens=3,acceptance_rate=0.7")
         assert got == pytest.approx(TPOT_S, rel=1e-6)
         assert call_as_excel(xl.LLM_TPOT, *args, "eagle3:k=3,acceptance=0.7") == got
@@ -266,7 +266,7 @@ def test_the_worked_check_through_a_udf(check_catalog):
         bad = call_as_excel(xl.LLM_TPOT, *args, "eagle:k=3")
         assert bad.startswith("#VALUE!") and "did you mean 'eagle3'" in bad
         point = call_as_excel(xl.LLM_OPERATING_POINT, "llama-3.1-8b", "h100-check", 1.0, 1000.0, 501.0, MISSING,
-                              "bf16", MISSING, MISSING, MISSING, "eagle3:k=3,acceptance=0.7")  # fmt: skip
+                              "bf16", MISSING, MISSING, MISSING, MISSING, MISSING, "eagle3:k=3,acceptance=0.7")  # fmt: skip
         op = llmxl.operating_point(
             "llama-3.1-8b",
             "h100-check",
@@ -315,7 +315,8 @@ def _first_itl(p):
     from llmxl.operating import configured
 
     c = configured("llama-3.1-8b", "h100-check", 1, 1, "bf16", 1000, 501, None, None, None, None, 90.0,
-                   p.speculative, p.num_speculative_tokens, p.acceptance_rate)  # fmt: skip
+                   speculative=p.speculative, num_speculative_tokens=p.num_speculative_tokens,
+                   acceptance_rate=p.acceptance_rate)  # fmt: skip
     return float(c.sweep.itl_s[0])
 
 
@@ -421,6 +422,7 @@ def test_no_speculation_is_the_base_commits_simulation_exactly():
     for got, key in ((r, "sim/closed"), (r2, "sim/rate-window")):
         d = got.to_dict()
         assert d.pop("prefix_cache_hit") == 0.0  # prefix caching's field (merged later), none here
+        assert (d.pop("dp"), d.pop("ep")) == (1, 1)  # expert parallelism's fields (merged later), no layout here
         assert json.loads(json.dumps(d, default=list)) == OFF[key]
 
 

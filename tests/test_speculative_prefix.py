@@ -98,18 +98,19 @@ def test_plan_cli_and_udfs_take_both(check_catalog, capsys):
     assert (doc["speculative"], doc["prefix_cache_hit"]) == ("eagle3", 0.5)
     assert doc["best"]["monthly_usd"] == pytest.approx(p.best.monthly_usd, rel=1e-12)
     with windows_xlwings() as (xl, _):
-        # the scenario functions' two trailing optional arguments: speculative, then prefix_cache_hit
+        # the scenario functions' two trailing optional arguments: speculative, then prefix_cache_hit (after dp,
+        # ep and redundant_experts)
         ttft = call_as_excel(xl.LLM_TTFT, MODEL, "h100-check", 1.0, 2000.0, 300.0, *[MISSING] * 4, "bf16",
-                             MISSING, MISSING, "eagle3:k=3,acceptance=0.7", H)  # fmt: skip
+                             MISSING, MISSING, *[MISSING] * 3, "eagle3:k=3,acceptance=0.7", H)  # fmt: skip
         tpot = call_as_excel(xl.LLM_TPOT, MODEL, "h100-check", 1.0, 2000.0, 300.0, *[MISSING] * 4, "bf16",
-                             MISSING, MISSING, "eagle3:k=3,acceptance=0.7", H)  # fmt: skip
+                             MISSING, MISSING, *[MISSING] * 3, "eagle3:k=3,acceptance=0.7", H)  # fmt: skip
         e = llmxl.estimate(MODEL, "h100-check", batch_size=1, dtype="bf16", **SHAPE, **SPEC, prefix_cache_hit=H)
         assert (ttft, tpot) == (pytest.approx(e.ttft_s, rel=1e-12), pytest.approx(e.tpot_s, rel=1e-12))
         gpus = call_as_excel(xl.LLM_GPUS_NEEDED, MODEL, "h100-check", 5.0, 15.0, 2000.0, 300.0, MISSING, 0.5, 0.05,
                              1.0, "bf16", *[MISSING] * 4, "eagle3:k=3,acceptance=0.7", H)  # fmt: skip
         assert gpus == p.best.num_gpus
         spill = call_as_excel(xl.LLM_OPERATING_POINT, MODEL, "h100-check", 16.0, 2000.0, 300.0, 1.0, "bf16",
-                              MISSING, MISSING, MISSING, "eagle3:k=3,acceptance=0.7", H)  # fmt: skip
+                              MISSING, MISSING, MISSING, MISSING, MISSING, "eagle3:k=3,acceptance=0.7", H)  # fmt: skip
         op = llmxl.operating_point(MODEL, "h100-check", 16, tp=1, dtype="bf16", **SHAPE, **SPEC, prefix_cache_hit=H)
         assert dict(spill)["Requests/s of one replica"] == pytest.approx(op.requests_per_s, rel=1e-12)
 

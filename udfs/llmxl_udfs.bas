@@ -40,13 +40,13 @@ failed:
     LLM_CALIBRATE = Err.Description
 End Function
 
-Function LLM_COMPLETION_TIME(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_COMPLETION_TIME(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -92,13 +92,13 @@ failed:
     LLM_ENERGY_PER_1M = Err.Description
 End Function
 
-Function LLM_ESTIMATE(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_ESTIMATE(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -157,39 +157,39 @@ failed:
     LLM_GPU_INFO = Err.Description
 End Function
 
-Function LLM_KV_CACHE_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_KV_CACHE_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_KV_CACHE_GIB = Err.Description
 End Function
 
-Function LLM_LATENCY(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_LATENCY(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_LATENCY = Err.Description
 End Function
 
-Function LLM_MAX_BATCH(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_MAX_BATCH(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -235,13 +235,13 @@ failed:
     LLM_MONTHLY_COST = Err.Description
 End Function
 
-Function LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional pp, Optional engine, Optional percentile, Optional speculative, Optional prefix_cache_hit)
+Function LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional pp, Optional engine, Optional percentile, Optional dp, Optional ep, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile, dp, ep, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile, speculative, prefix_cache_hit))
+        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile, dp, ep, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -261,104 +261,104 @@ failed:
     LLM_OWNED_GPU_HOUR = Err.Description
 End Function
 
-Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile, Optional speculative, Optional prefix_cache_hit)
+Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile, Optional dp, Optional ep, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, speculative, prefix_cache_hit))
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PLAN = Err.Description
 End Function
 
-Function LLM_PRICE_COMPLETION(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_PRICE_COMPLETION(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_COMPLETION = Err.Description
 End Function
 
-Function LLM_PRICE_COMPLETION_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_PRICE_COMPLETION_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_COMPLETION_1M = Err.Description
 End Function
 
-Function LLM_PRICE_PROMPT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_PRICE_PROMPT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_PROMPT = Err.Description
 End Function
 
-Function LLM_PRICE_PROMPT_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_PRICE_PROMPT_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_PROMPT_1M = Err.Description
 End Function
 
-Function LLM_TOKENS_PER_SEC(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_TOKENS_PER_SEC(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_TOKENS_PER_SEC = Err.Description
 End Function
 
-Function LLM_TPOT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_TPOT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_TPOT = Err.Description
 End Function
 
-Function LLM_TTFT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_TTFT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -378,13 +378,13 @@ failed:
     LLM_VERSION = Err.Description
 End Function
 
-Function LLM_WEIGHTS_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional speculative, Optional prefix_cache_hit)
+Function LLM_WEIGHTS_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, speculative, prefix_cache_hit))
+        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:

@@ -6,15 +6,25 @@ import argparse
 import json
 from typing import Any
 
-from .options import add_prefix_option, add_scenario_options, add_speculative_options, speculative_options
+from .options import (
+    add_layout_options,
+    add_prefix_option,
+    add_scenario_options,
+    add_speculative_options,
+    layout_arguments,
+    speculative_options,
+)
 from .output import jsonable, printable, significant, size, usd
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("estimate", help="estimate one scenario", description="Estimate one scenario.")
     p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
-    p.add_argument("--gpu", required=True, help="catalog GPU name")
+    p.add_argument(
+        "--gpu", required=True, help="catalog GPU or system name (llmxl catalog gpus, llmxl catalog systems)"
+    )
     add_scenario_options(p, lists=False)
+    add_layout_options(p)
     add_speculative_options(p)
     add_prefix_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -37,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         hbm_efficiency=args.hbm_efficiency,
         gpu_hour_usd=args.gpu_hour_usd,
         method=args.method,
+        **layout_arguments(args),
         **spec,
         **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
@@ -79,11 +90,18 @@ def dtype_label(dtype: str, basis: str | None) -> str:
     return f"dtype {dtype}" if basis in (None, "given") else f"dtype {dtype} ({basis})"
 
 
+def _layout(e: Any) -> str:
+    """ ", dp=8, ep=8" for an expert/data-parallel layout; nothing without one."""
+    dp, ep = getattr(e, "dp", 1), getattr(e, "ep", 1)
+    return "" if dp == 1 and ep == 1 else f", dp={dp}, ep={ep}"
+
+
 def estimate_table(e: Any, basis: str | None = None) -> str:
     """What ``llmxl estimate`` prints: the configuration, then each figure with its unit."""
     price = "no price" if e.gpu_hour_usd is None else f"${float(e.gpu_hour_usd):,.2f} per GPU-hour"
     lines = [
-        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}), {dtype_label(e.dtype, basis)}, method {e.method}",
+        f"{e.model} on {e.num_gpus} × {e.gpu} (tp={e.tp}, pp={e.pp}{_layout(e)}), {dtype_label(e.dtype, basis)}, "
+        f"method {e.method}",
         f"batch {e.batch_size} · prompt {e.prompt_tokens} tokens"
         + (f" ({e.prefix_cache_hit:g} of them from the prefix cache)" if e.prefix_cache_hit else "")
         + f" · completion {e.completion_tokens} tokens · "

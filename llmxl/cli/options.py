@@ -7,6 +7,38 @@ import argparse
 from ..checks import METHODS
 from ..errors import InvalidInputError
 
+_LAYOUT_HELP = (
+    "for a mixture-of-experts model: vLLM -tp T -dp D --enable-expert-parallel is --tp T --dp D --ep T·D; SGLang "
+    "--tp N --dp D --enable-dp-attention is --tp N/D --dp D"
+)
+
+
+def add_layout_options(p: argparse.ArgumentParser, *, lists: bool = False) -> None:
+    """--dp, --ep and --redundant-experts: expert parallelism with data-parallel attention (llmxl.parallel)."""
+    many = ", comma-separated" if lists else ""
+    p.add_argument(
+        "--dp",
+        default=None if lists else "1",
+        help=f"attention data-parallel ranks of --tp GPUs each{many} ({_LAYOUT_HELP}; default "
+        + ("every expert-parallel layout of a MoE model with --tp left out)" if lists else "1)"),
+    )
+    p.add_argument(
+        "--ep",
+        default=None,
+        help=f"expert-parallel ranks{many}: 1 (experts tensor-parallel) or tp × dp (default: tp × dp when --dp > 1)",
+    )
+    if not lists:
+        p.add_argument(
+            "--redundant-experts",
+            default="0",
+            help="routed experts placed twice so that experts + these divide by --ep (EPLB; default 0)",
+        )
+
+
+def layout_arguments(args: argparse.Namespace) -> dict[str, object]:
+    """dp, ep and redundant_experts of a one-configuration command (ep None: tp × dp when dp > 1, else 1)."""
+    return {"dp": args.dp, "ep": args.ep, "redundant_experts": args.redundant_experts}
+
 
 def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
     from ..estimate import DEFAULTS as D  # the CLI's defaults are estimate()'s

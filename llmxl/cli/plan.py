@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .options import add_plan_options, speculative_options
+from .options import add_layout_options, add_plan_options, speculative_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def add_parser(sub: Any) -> None:
         "2 on bad input.",
     )
     add_plan_options(p, example=False, frontier=True)
+    add_layout_options(p, lists=True)
     p.add_argument(
         "-o",
         "--output",
@@ -146,6 +147,11 @@ def _speculative_line(p: Plan) -> str:
     return f"speculative decoding: {p.speculative}, {tokens}, acceptance rate {alpha:.4g} ({tau:.4g} tokens per step)"
 
 
+def _dp_ep(r: Any) -> str:
+    """ ", dp=8, ep=8" for a row of an expert/data-parallel layout; nothing for tp and pp alone."""
+    return f", dp={r.dp}, ep={r.ep}" if r.dp > 1 or r.ep > 1 else ""
+
+
 def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = None) -> str:
     """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work.
 
@@ -183,7 +189,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
     else:
         lines.append(
             f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
-            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}"
+            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}{_dp_ep(best)}"
             f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
             f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour"
             f"{_BASIS.get(best.price_basis or '', '')}; "
@@ -200,7 +206,8 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         table = [header] + [
             (
                 r.gpu,
-                str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}",
+                (str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}")
+                + (f" dp{r.dp} ep{r.ep}" if r.dp > 1 or r.ep > 1 else ""),
                 r.dtype,
                 str(r.concurrency),
                 str(r.replicas),
@@ -224,7 +231,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
     bad = [r for r in p.rows if r.reason is not None]
     if bad:
         lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
-        lines += [f"  {r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in bad]
+        lines += [f"  {r.gpu} tp={r.tp}{_dp_ep(r)} {r.dtype}: {r.reason}" for r in bad]
     if b is not None:
         from ..breakeven import api_monthly_usd
 
@@ -319,6 +326,9 @@ def run(args: Any) -> int:
         grid_g_co2e_per_kwh=args.grid_co2,
         **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
+    dp, ep = getattr(args, "dp", None), getattr(args, "ep", None)  # plan alone takes layouts, not the workbooks'
+    if dp is not None or ep is not None:
+        options.update(dp=_list(dp) or None, ep=_list(ep) or None)
     xlsx = getattr(args, "output", None)
     flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
     if getattr(args, "frontier", False):
@@ -463,6 +473,8 @@ def _refuse_plan_options(args: Any) -> None:
             ("--itl", args.itl),
             ("--api", args.api),
             ("--speculative", getattr(args, "speculative", None)),
+            ("--dp", getattr(args, "dp", None)),
+            ("--ep", getattr(args, "ep", None)),
         )
         if value is not None
     ]

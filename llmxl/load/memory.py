@@ -118,7 +118,7 @@ def engine_memory(T: ServingTerms, gpu: GpuSpec, engine: EngineSpec, context_tok
     elif engine.memory_basis == "free_at_start":
         if fraction is None:
             graph_bs = (limits.cuda_graph_max_bs_tp4 if T.t >= 4 else limits.cuda_graph_max_bs) or 0
-            fraction = sglang_memory_fraction(engine, device_gib, budget, graph_bs, T.t * T.p)
+            fraction = sglang_memory_fraction(engine, device_gib, budget, graph_bs, T.t * T.dp * T.p)  # SGLang's --tp
         free = device - engine.context_reserve_gib * _GIB
         kv = fraction * free - weights - (reserve if engine.reserve_gib is not None else 0.0)
     else:  # free_after_load
@@ -127,9 +127,13 @@ def engine_memory(T: ServingTerms, gpu: GpuSpec, engine: EngineSpec, context_tok
     blocks = max(0, math.floor(kv / block_bytes)) if kv > 0 else 0
     tokens = blocks * engine.block_size
     seqs = limits.max_num_seqs
+    dp = T.dp  # each data-parallel rank has its own scheduler: its caps add up (llmxl.parallel)
     if engine.request_pool_rule and tokens:
-        pool = min(max(int(tokens / context_tokens * 512), 2048), 4096)
-        seqs = min(seqs, tokens // 2, pool)
+        rank_tokens = tokens // dp  # the KV of the replica's sequences: each rank holds 1/dp of it
+        pool = min(max(int(rank_tokens / context_tokens * 512), 2048), 4096)
+        seqs = min(seqs, rank_tokens // 2, pool)
+    if dp > 1:
+        seqs, budget = seqs * dp, budget * dp
     return EngineMemory(
         engine=engine.id,
         memory_fraction=float(fraction),

@@ -103,6 +103,10 @@ class SimulationResult:
     warnings: tuple[str, ...] = field(default=())
     prefix_cache_hit: float = 0.0
     """The fraction of each prompt's tokens read from the prefix cache (0: none)."""
+    dp: int = 1
+    """Attention data-parallel ranks (llmxl.parallel); the replica is tp × dp × pp GPUs."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -607,6 +611,9 @@ def simulate(
     seed: Any = 0,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    dp: int = 1,
+    ep: int | None = None,
+    redundant_experts: int = 0,
     speculative: Any = None,
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
@@ -629,6 +636,8 @@ def simulate(
     engine : "vllm", "sglang", "tensorrt-llm", an EngineSpec (llmxl.engine(...)) or "name:flag=value,...";
         None the default engine.
     seed : Seed of the lengths and gaps: the same seed gives the same result.
+    dp, ep, redundant_experts : A mixture-of-experts layout over tp × dp × pp GPUs, as for estimate(); the
+        dp ranks' schedulers are taken as one, with dp times one rank's caps and a balanced load.
     speculative, num_speculative_tokens, acceptance_rate : A speculative decoder, as for estimate() (None:
         none). Every decode step then yields the expected tokens per sequence, floor(τ (S + 1)) − floor(τ S)
         at its S-th step, and ITL is each token's share of its step.
@@ -668,7 +677,7 @@ def simulate(
     seed_ = _seed(seed)
     hit = check_prefix_cache_hit(prefix_cache_hit)
     eng = resolve_engine(engine)
-    m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving")
+    m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving", dp, ep, redundant_experts)
     fe = fe if flops_efficiency is None else _positive(flops_efficiency, "flops_efficiency", 1e-4, 1)
     he = he if hbm_efficiency is None else _positive(hbm_efficiency, "hbm_efficiency", 1e-4, 1)
     warnings = list(config_warnings)
@@ -749,6 +758,8 @@ def simulate(
         saturated=saturated,
         warnings=tuple(warnings),
         prefix_cache_hit=hit,
+        dp=T.dp,
+        ep=T.ep,
         **stats,
     )
 

@@ -204,6 +204,11 @@ def _catalog_prices(gpus: list[Any]) -> str:
 # --- the load model of each configuration ----------------------------------------------------------------
 
 
+def _dp_ep(row: Any) -> str:
+    """ " dp=8 ep=8" for a row of an expert/data-parallel layout (llmxl.parallel); nothing for tp and pp alone."""
+    return f" dp={row.dp} ep={row.ep}" if row.dp > 1 or row.ep > 1 else ""
+
+
 def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> tuple[list[_Block | None], list[Any]]:
     """Each row's load model (as plan() computed it), with its rows on the Load sheet; and each row's GPU."""
     from ..operating import DEFAULT_PERCENTILE, configured
@@ -221,7 +226,8 @@ def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> 
             continue
         try:
             c = configured(spec, g, row.tp, row.pp, row.dtype, p.prompt_tokens, p.completion_tokens, fe, he, eng,
-                           cap, pct, *_speculative_args(p), prefix_cache_hit=p.prefix_cache_hit)  # fmt: skip
+                           cap, pct, row.dp, row.ep, 0, *_speculative_args(p),
+                           prefix_cache_hit=p.prefix_cache_hit)  # fmt: skip
         except LlmxlError as exc:
             raise InvalidInputError(
                 f"{row.gpu} tp={row.tp} {row.dtype} no longer builds ({exc.message}); plan and write the workbook "
@@ -383,7 +389,8 @@ def build_plan_workbook(
     at = f"p{pct:g}"
     blocks, gpu_specs = _blocks(p, spec, eng, max_concurrency, flops_efficiency, hbm_efficiency)
     configs = list(p.rows)
-    labels = [_clean(f"{c.gpu} tp={c.tp}{f' pp={c.pp}' if c.pp > 1 else ''} {c.dtype}") for c in configs]
+    labels = [_clean(f"{c.gpu} tp={c.tp}{f' pp={c.pp}' if c.pp > 1 else ''}{_dp_ep(c)} {c.dtype}") for c in configs]
+    layouts = any(c.dp > 1 or c.ep > 1 for c in configs)  # tp is then the GPUs of a pipeline stage, tp × dp
 
     wb = Workbook()
     ws = wb.active
@@ -486,8 +493,8 @@ def build_plan_workbook(
         f"latencies at {at} under {engine_text})"
     ).font = HEADER_FONT  # fmt: skip
     headers = [
-        "GPU",
-        "tp",
+        "GPU" + (" (expert/data-parallel layout: rebuild to change dp or ep)" if layouts else ""),
+        "tp × dp (GPUs per stage)" if layouts else "tp",
         "pp",
         "Dtype",
         "Sequences the engine runs at once",
@@ -519,8 +526,8 @@ def build_plan_workbook(
     guard = f'IF({STALE}<>"",{STALE},'  # every result: the rebuild message when the Load sheet does not fit
     for k, (block, row, g) in enumerate(zip(blocks, configs, gpu_specs, strict=True)):
         r = first + k
-        put(ws, r, 1, row.gpu)
-        put(ws, r, 2, row.tp)
+        put(ws, r, 1, row.gpu + (f" dp={row.dp} ep={row.ep} (tp={row.tp} per rank)" if _dp_ep(row) else ""))
+        put(ws, r, 2, row.tp * row.dp)
         put(ws, r, 3, row.pp)
         put(ws, r, 4, row.dtype)
         catalog_price = "" if g.usd_per_hour is None else f"{g.usd_per_hour!r}"
@@ -591,10 +598,11 @@ def build_plan_workbook(
     s0 = last + 2
     put(ws, s0, 1, "Cheapest configuration that meets the targets").font = HEADER_FONT
     best = f"MATCH(MIN(Z{first}:Z{last}),Z{first}:Z{last},0)"
+    tp_label = "tp × dp" if layouts else "tp"
     none = f"COUNT(Q{first}:Q{last})=0"
     summary = [
         ("Configuration", f'=IF({STALE}<>"",{STALE},IF({none},"none meets the targets",INDEX(A{first}:A{last},{best})'
-                          f'&" tp="&INDEX(B{first}:B{last},{best})&IF(INDEX(C{first}:C{last},{best})>1," pp="'
+                          f'&" {tp_label}="&INDEX(B{first}:B{last},{best})&IF(INDEX(C{first}:C{last},{best})>1," pp="'
                           f'&INDEX(C{first}:C{last},{best}),"")&" "&INDEX(D{first}:D{last},{best})))', None),
         ("GPUs", f'=IF({STALE}<>"",{STALE},IF({none},"",INDEX(M{first}:M{last},{best})))', "#,##0"),
         ("Monthly cost [USD]", f'=IF({STALE}<>"",{STALE},IF({none},"",INDEX(Q{first}:Q{last},{best})))', "$#,##0.00"),

@@ -186,6 +186,8 @@ def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
             tp=_optional(args["tp"], "tp"),
             dtype=_optional_text(_single(args["dtype"], "dtype"), "dtype"),
             max_concurrency=_optional(args["max_concurrency"], "max_concurrency"),
+            dp=_optional(args.get("dp"), "dp"),
+            ep=_optional(args.get("ep"), "ep"),
             **_load_options(args),
         ),
     )
@@ -404,11 +406,13 @@ _POINT = (
 @xl_arg("pp", doc=_DOCS["pp"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("dp", doc=_DOCS["dp"])
+@xl_arg("ep", doc=_DOCS["ep"])
 @xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
 @xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_OPERATING_POINT(
     model, gpu, concurrency, prompt_tokens, completion_tokens, tp=None, dtype=None, pp=None, engine=None,
-    percentile=None, speculative=None, prefix_cache_hit=None,
+    percentile=None, dp=None, ep=None, speculative=None, prefix_cache_hit=None,
 ):  # fmt: skip
     """One replica under a serving engine with C clients in flight: a two-column spill of labels and values."""
     try:
@@ -422,6 +426,8 @@ def LLM_OPERATING_POINT(
                 tp=_cell_number(tp, "tp"),
                 pp=_cell_number(pp, "pp"),
                 dtype=_optional_text(dtype, "dtype"),
+                dp=_cell_number(dp, "dp"),
+                ep=_cell_number(ep, "ep"),
                 **_load_options(
                     {
                         "engine": engine,
@@ -436,6 +442,7 @@ def LLM_OPERATING_POINT(
         return exc.excel_text()
     rows = [["Model", op.model], ["GPU", op.gpu], ["Dtype", op.dtype], ["tp", op.tp], ["Engine", op.engine],
             ["Percentile", op.percentile]]  # fmt: skip
+    rows[4:4] = [["dp", op.dp], ["ep", op.ep]] if op.dp > 1 or op.ep > 1 else []
     pct = f"{op.percentile:g}"
     for label, attr in _POINT:
         rows.append([label.format(p=pct), getattr(op, attr)])
@@ -619,6 +626,8 @@ _TABLE = (
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("dp", doc="Optional. Attention data-parallel ranks (MoE models). Default: every expert-parallel layout.")
+@xl_arg("ep", doc=_DOCS["ep"])
 @xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
 @xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_PLAN(
@@ -640,21 +649,24 @@ def LLM_PLAN(
     grid_g_co2e_per_kwh=None,
     engine=None,
     percentile=None,
+    dp=None,
+    ep=None,
     speculative=None,
     prefix_cache_hit=None,
 ):
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())
     args["gpu"] = args.pop("gpus")
-    for k in ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd"):
-        args[k] = _single(args[k], k)
-    try:
+    try:  # a range where one cell belongs is a one-line error in the cell, as every other refusal
+        for k in ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd"):
+            args[k] = _single(args[k], k)
         p = _plan_cell(args, _read_cell({k: args[k] for k in _CELLWISE}))
     except LlmxlError as exc:
         return exc.excel_text()
-    table = [[label for label, _ in _TABLE]]
+    cols = _TABLE + ((("dp", "dp"), ("ep", "ep")) if any(r.dp > 1 or r.ep > 1 for r in p.rows) else ())
+    table = [[label for label, _ in cols]]
     for row in p.rows:
-        table.append(["" if getattr(row, attr) is None else getattr(row, attr) for _, attr in _TABLE])
+        table.append(["" if getattr(row, attr) is None else getattr(row, attr) for _, attr in cols])
     return cap_text(table)
 
 
