@@ -110,3 +110,21 @@ def test_operating_point_cli_and_udfs_take_all_three(capsys):
                               MISSING, MISSING, 8.0, 8.0, "mtp", H)  # fmt: skip
         assert dict(spill)["Requests/s of one replica"] == pytest.approx(op.requests_per_s, rel=1e-12)
         assert (dict(spill)["dp"], dict(spill)["ep"]) == (8, 8)
+
+
+def test_the_plan_workbook_of_all_three_recalculated(tmp_path):
+    """The plan workbook's load model of a dp = ep = 8 row with MTP and the hit, recalculated by LibreOffice,
+    gives plan()'s GPUs, cost and latencies (its Load sheet is configured with the layout, the decoder and h)."""
+    import openpyxl
+
+    from llmxl.workbook.plan import write_plan_workbook
+    from llmxl.workbook.recalc import recalculate
+
+    p = _plan(**LAYOUT, **SPEC, prefix_cache_hit=H, max_concurrency=256)
+    (r,) = p.rows
+    path = write_plan_workbook(tmp_path / "plan.xlsx", p, max_concurrency=256)
+    ws = openpyxl.load_workbook(recalculate(path, tmp_path / "lo"), data_only=True)["Plan"]
+    (got,) = [row for row in ws.iter_rows(values_only=True) if row[0] == f"{SYSTEM} dp=8 ep=8 (tp=1 per rank)"]
+    assert got[1] == 8 and got[12] == r.num_gpus
+    assert got[16] == pytest.approx(r.monthly_usd, rel=1e-6)
+    assert got[10] == pytest.approx(r.itl_s, rel=1e-6)
