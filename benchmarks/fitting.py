@@ -136,15 +136,16 @@ MAX_SUBSETS = 40
 
 
 def held_out_error(train: list[Measurement], test: list[Measurement]) -> tuple[float, float, float]:
-    """Median error on ``test`` with the defaults, calibrated on ``train``, and as saved: calibrated when llmxl
-    would save the fit, the defaults when it reports a problem and refuses (as a user following it ends up)."""
+    """Median error on ``test`` with the defaults, calibrated on ``train`` (the GPU's constants and the engine's
+    fitted settings), and as saved: calibrated when llmxl would save the fit, the defaults when it reports a
+    problem and refuses (as a user following it ends up)."""
     cal = calibrate(train, cross_validate=False)  # its problems (bounds, convergence) do not need the leave-one-out
     base = llmxl.get_gpu(cal.gpu)
     errs_before, errs_after = [], []
     for m in test:
         for metric, value in m.metrics.items():
             errs_before.append(abs(_predict(m, base)[metric] / value - 1))
-            errs_after.append(abs(_predict(m, cal.spec)[metric] / value - 1))
+            errs_after.append(abs(_predict(m, cal.spec, cal.engine_spec)[metric] / value - 1))
     before, after = statistics.median(errs_before), statistics.median(errs_after)
     return before, after, before if cal.problems else after
 
@@ -183,7 +184,7 @@ def one_stack_results(path: Path = ONE_STACK) -> tuple[list[tuple[int, float, fl
         cal = calibrate(ms[:i] + ms[i + 1 :], cross_validate=False)
         base = llmxl.get_gpu(cal.gpu)
         before = [abs(_predict(m, base)[k] / v - 1) for k, v in m.metrics.items()]
-        after = [abs(_predict(m, cal.spec)[k] / v - 1) for k, v in m.metrics.items()]
+        after = [abs(_predict(m, cal.spec, cal.engine_spec)[k] / v - 1) for k, v in m.metrics.items()]
         before_all += before
         after_all += after
         rows.append((m.concurrency or m.batch_size or 0, statistics.median(before), statistics.median(after)))

@@ -29,13 +29,20 @@ from typing import Any
 import numpy as np
 
 from . import catalog
+from .calibration_load import ENGINE_CONSTANTS, config_key, override_text, predict_all, scan_reserve
 from .errors import InvalidInputError, LlmxlError
-from .estimate import estimate
-from .measurements import METRICS, Measurement, check_duplicates, describe_sources, gather, read_measurements
-from .operating import operating_point
+from .measurements import (
+    METRICS,
+    Measurement,
+    check_duplicates,
+    describe_sources,
+    gather,
+    metric_percentile,
+    read_measurements,
+)
 from .specs import SERVING_FIELDS
 
-__all__ = ["CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "read_measurements"]
+__all__ = ["CONSTANTS", "ENGINE_CONSTANTS", "METRICS", "Calibration", "Measurement", "calibrate", "read_measurements"]
 
 # The constants, in the order they are given up when the points are too few: the efficiencies
 # first, then the all-reduce latency (when some run has tp > 1: it costs every pass of every layer,
@@ -49,6 +56,9 @@ CONSTANTS = (
     "prefill_overhead_s",
     "layer_overhead_s",
 )
+# The constants a least-squares step moves: the GPU's, and the engine's front-end time (its reserve is a step
+# function of the figures, found by calibration_load.scan_reserve).
+_CONTINUOUS = (*CONSTANTS, "front_end_s")
 # constant -> the GpuSpec field that carries it (the inverse of specs.SERVING_FIELDS)
 _GPU_FIELD = {constant: gpu_field for gpu_field, constant in SERVING_FIELDS.items()}
 # Physical bounds of the search (a modelling choice, the same as benchmarks/fitting.py), and the units
@@ -61,6 +71,7 @@ _UPPER = {
     "prefill_overhead_s": 0.2,
     "allreduce_latency_s": 1e-3,
     "layer_overhead_s": 1e-3,
+    "front_end_s": 1.0,
 }
 _SCALE = {
     "hbm_efficiency": 1.0,
@@ -69,6 +80,7 @@ _SCALE = {
     "prefill_overhead_s": 1e-3,
     "allreduce_latency_s": 1e-5,
     "layer_overhead_s": 1e-5,
+    "front_end_s": 1e-2,  # a typical front-end time (HTTP, tokenisation): its share of a figure is judged at it
 }
 # At least this many measured figures per fitted constant: fitting as many constants as figures
 # reproduces the given points exactly and predicts the others worse than the defaults
@@ -121,12 +133,20 @@ class Calibration:
     name: str | None = None
     notes: tuple[str, ...] = ()
     suggested_constants: tuple[str, ...] = ()
+    engine: str = "vllm"
+    """The engine profile the runs were estimated under (with the settings the caller gave)."""
+    engine_override: str | None = None
+    """The engine with the fitted settings, as every face takes it (``vllm:front_end_s=0.012,reserve_gib=5.8``:
+    engine= in Python, --engine at the command line, a cell's engine argument); None when no engine setting was
+    fitted. Offered only without problems."""
+    reserve_range_gib: tuple[float, float] | None = None
+    """The reserves that explain the runs equally well (the cache holds whole sequences): the fit is the middle."""
 
     @property
     def spec(self) -> Any:
         """A GpuSpec: the GPU with these constants (id ``gpu@name`` once named)."""
         base = catalog.get_gpu(self.gpu)
-        update: dict[str, Any] = {_GPU_FIELD[c]: float(v) for c, v in self.constants.items()}
+        update: dict[str, Any] = {_GPU_FIELD[c]: float(v) for c, v in self.constants.items() if c in _GPU_FIELD}
         update.update(
             id=f"{self.gpu}@{self.name}" if self.name else f"{self.gpu}@calibrated",
             aliases=(),
@@ -134,6 +154,16 @@ class Calibration:
             serving_checked=_dt.date.today(),
         )
         return base.model_copy(update=update)
+
+    @property
+    def engine_spec(self) -> Any:
+        """The runs' engine with the settings this fit set (offered or not: for comparing; the GPU's constants
+        are :attr:`spec`)."""
+        from .resolve import resolve_engine
+
+        update = {c: self.constants[c] for c in ENGINE_CONSTANTS if c in self.fitted}
+        base = resolve_engine(self.engine)
+        return base.model_copy(update=update) if update else base
 
     def save(self, name: str, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> str:
         """Save as the user-catalog GPU ``<gpu>@<name>``, usable by name everywhere; returns that name.
@@ -154,8 +184,15 @@ class Calibration:
     def table(self) -> list[tuple[str, str, str, str]]:
         """(constant, default, fitted, ± one standard error) as text, for printing."""
         rows = []
-        for c in CONSTANTS:
+        for c in (*CONSTANTS, *ENGINE_CONSTANTS):
+            if c not in self.defaults:
+                continue
             unc = self.uncertainty.get(c)
+            if c == "reserve_gib" and c in self.fitted and self.reserve_range_gib:
+                lo, hi = self.reserve_range_gib
+                unc_text = f"{lo:.3g}–{hi:.3g} GiB"
+                rows.append((c, f"{self.defaults[c]:.4g}", f"{self.constants[c]:.4g}", unc_text))
+                continue
             rows.append(
                 (
                     c,
@@ -181,6 +218,9 @@ class Calibration:
             "problems": list(self.problems),
             "notes": list(self.notes),
             "suggested_constants": list(self.suggested_constants),
+            "engine": self.engine,
+            "engine_override": self.engine_override,
+            "reserve_range_gib": list(self.reserve_range_gib) if self.reserve_range_gib else None,
             "points": self.points,
             "seconds": self.seconds,
         }
@@ -190,53 +230,18 @@ class Calibration:
 # Predicting and fitting
 
 
-def _predict(m: Measurement, gpu: Any) -> dict[str, float]:
-    common = dict(tp=m.tp, pp=m.pp, dtype=m.dtype, prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens)
-    n = m.completion_tokens
-    if m.batch_size is not None:
-        e = estimate(m.model, gpu, batch_size=m.batch_size, method="serving", **common)
-        got = {"ttft_s": e.ttft_s, "tpot_s": e.tpot_s, "e2e_s": e.e2e_latency_s, "output_tokens_per_s": e.tokens_per_s}
-    else:
-        op = operating_point(m.model, gpu, m.concurrency, **common)  # a closed loop of that many clients
-        itl = op.itl_mean_s if op.itl_mean_s is not None else 0.0
-        got = {
-            "ttft_s": op.ttft_mean_s,
-            "tpot_s": itl,
-            "e2e_s": op.ttft_mean_s + (n - 1) * itl,
-            "output_tokens_per_s": op.output_tokens_per_s,
-        }
-    return {k: float(got[k]) for k in m.metrics}
+def _predict(m: Measurement, gpu: Any, engine: Any = None) -> dict[str, float]:
+    """The figures ``m`` measured, as llmxl estimates them on ``gpu`` under ``engine`` (a name, text or spec)."""
+    from .resolve import resolve_engine
 
-
-def _predict_all(ms: list[Measurement], gpu: Any) -> list[dict[str, float]]:
-    """_predict of every run, the closed loops of one configuration in one operating point over their
-    concurrencies (an array), in the runs' order."""
-    out: dict[int, dict[str, float]] = {}
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, m in enumerate(ms):
-        if m.batch_size is not None:
-            out[i] = _predict(m, gpu)
-        else:
-            groups.setdefault((m.model, m.tp, m.pp, m.dtype, m.prompt_tokens, m.completion_tokens), []).append(i)
-    for (model, tp, pp, dtype, s, n), idx in groups.items():
-        C = np.array([ms[i].concurrency for i in idx], dtype=float)
-        op = operating_point(model, gpu, C, tp=tp, pp=pp, dtype=dtype, prompt_tokens=s, completion_tokens=n)
-        for j, i in enumerate(idx):
-            itl = float(op.itl_mean_s[j])
-            got = {
-                "ttft_s": float(op.ttft_mean_s[j]),
-                "tpot_s": itl,
-                "e2e_s": float(op.ttft_mean_s[j]) + (n - 1) * itl,
-                "output_tokens_per_s": float(op.output_tokens_per_s[j]),
-            }
-            out[i] = {k: got[k] for k in ms[i].metrics}
-    return [out[i] for i in range(len(ms))]
+    return predict_all([m], gpu, resolve_engine(engine))[0]
 
 
 class _Problem:
-    def __init__(self, ms: list[Measurement], gpu: Any, tie: float | None = None) -> None:
+    def __init__(self, ms: list[Measurement], gpu: Any, engine: Any, tie: float | None = None) -> None:
         self.ms = ms
         self.base = gpu
+        self.engine = engine
         self.measured = np.array([v for m in ms for v in m.metrics.values()])
         self.tie = tie  # layer overhead per second of all-reduce latency, when they move together (_tie)
 
@@ -247,9 +252,16 @@ class _Problem:
             out["layer_overhead_s"] = self.tie * out["allreduce_latency_s"]
         return out
 
-    def predictions(self, values: Mapping[str, float]) -> np.ndarray:
-        g = self.base.model_copy(update={_GPU_FIELD[c]: float(v) for c, v in self.tied(values).items()})
-        return np.array([v for got in _predict_all(self.ms, g) for v in got.values()])
+    def specs(self, values: Mapping[str, Any]) -> tuple[Any, Any]:
+        """The GPU and the engine with ``values`` (reserve_gib None: the profile's own reserves)."""
+        tied = self.tied(values)
+        g = self.base.model_copy(update={_GPU_FIELD[c]: float(v) for c, v in tied.items() if c in _GPU_FIELD})
+        update = {k: tied[k] for k in ENGINE_CONSTANTS if k in tied}
+        return g, self.engine.model_copy(update=update) if update else self.engine
+
+    def predictions(self, values: Mapping[str, Any]) -> np.ndarray:
+        g, eng = self.specs(values)
+        return np.array([v for got in predict_all(self.ms, g, eng) for v in got.values()])
 
 
 def _tie(ms: list[Measurement], start: Mapping[str, float]) -> float | None:
@@ -269,18 +281,26 @@ def _shares(problem: _Problem, start: Mapping[str, float]) -> dict[str, np.ndarr
     values."""
     f0 = problem.predictions(start)
     out = {}
-    for c in CONSTANTS:
+    for c in _CONTINUOUS:
         step = 0.01 * max(abs(start[c]), _SCALE[c])
         out[c] = np.abs(np.log(problem.predictions({**start, c: start[c] + step}) / f0)) / 0.01
     return out
 
 
+#: Two constants whose shares of the figures point the same way within this cosine cannot be told apart.
+TWIN_COSINE = 0.999
+
+
 def _informed(
-    ms: list[Measurement], wanted: Iterable[str], share: Mapping[str, float] | None = None
+    ms: list[Measurement], wanted: Iterable[str], shares: Mapping[str, np.ndarray] | None = None
 ) -> tuple[list[str], dict[str, str]]:
     """The constants these measurements can set, capped at their number of figures; why the others are kept.
-    ``share``: each constant's largest share of these measurements' figures (_shares)."""
-    metrics = {k for m in ms for k in m.metrics}
+    ``shares``: each constant's share of each of these measurements' figures (_shares)."""
+    metrics = {metric_percentile(k)[0] for m in ms for k in m.metrics}
+    loads: dict[tuple[Any, ...], set[Any]] = {}
+    for m in ms:
+        if m.batch_size is None and any(metric_percentile(k)[0] == "ttft_s" for k in m.metrics):
+            loads.setdefault(config_key(m), set()).add((m.concurrency, m.request_rate))
     decode = bool(metrics & {"tpot_s", "e2e_s", "output_tokens_per_s"})
     reasons = {
         "hbm_efficiency": None if decode else "no decode figure (tpot_s, e2e_s or output_tokens_per_s)",
@@ -293,8 +313,13 @@ def _informed(
         "layer_overhead_s": None
         if len({catalog.get_model(m.model).num_hidden_layers for m in ms}) > 1
         else "one layer count only: it cannot be told from the per-pass overheads",
+        "front_end_s": None
+        if any(len(v) >= 2 for v in loads.values())
+        else "needs TTFT at two or more concurrencies (or rates) of one configuration: the floor that does not move "
+        "with load",
     }
-    for c, most in (share or {}).items():
+    share = {c: float(v.max()) if v.size else 0.0 for c, v in (shares or {}).items()}
+    for c, most in share.items():
         if reasons[c] is None and most < MIN_SHARE:
             reasons[c] = (
                 f"a 1 % change moves no measured figure by more than {most:.2g} %: these runs cannot tell its value"
@@ -302,10 +327,19 @@ def _informed(
                 else "no measured figure depends on it"
             )
     wanted = list(wanted)
-    kept = {c: "not asked for" for c in CONSTANTS if c not in wanted}
+    if shares and reasons["front_end_s"] is None and "front_end_s" in wanted and "prefill_overhead_s" in wanted:
+        a, b = shares["front_end_s"], shares["prefill_overhead_s"]
+        cos = float(a @ b / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-300))
+        if cos > TWIN_COSINE and reasons["prefill_overhead_s"] is None:
+            # every prompt is computed in one step beside the same decodes: τPre adds to TTFT exactly as f does
+            reasons["prefill_overhead_s"] = (
+                "cannot be told from front_end_s in these runs (each prompt in one step: both add the same to "
+                "every TTFT); kept, the front-end time fitted"
+            )
+    kept = {c: "not asked for" for c in _CONTINUOUS if c not in wanted}
     fit = []
     figures = sum(len(m.metrics) for m in ms)
-    order = list(CONSTANTS)
+    order = list(_CONTINUOUS)
     if len({m.tp for m in ms}) == 1 and ms[0].tp > 1:
         # One tensor-parallel width for every run: the all-reduce latency, 2·L·λ on every pass, is the stack's
         # largest fixed cost and the runs cannot tell it from the per-pass overheads: it goes first.
@@ -403,6 +437,40 @@ def _median_abs(pred: np.ndarray, measured: np.ndarray) -> float:
     return float(np.median(np.abs(pred / measured - 1.0)))
 
 
+def _fit(
+    problem: _Problem,
+    names: list[str],
+    start: Mapping[str, Any],
+    reserve: bool,
+    max_iter: int = MAX_STEPS,
+) -> tuple[dict[str, Any], bool, np.ndarray | None, Any]:
+    """The continuous constants by least squares and, with ``reserve``, the reserve by a scan of the steps the
+    saturated runs make, in turn until the sequences the cache holds stop changing (at most three rounds).
+    Returns (values, converged, Jacobian, the last reserve scan or None)."""
+    values, converged, J = dict(start), True, None
+    if names:
+        values, converged, J = _lm(problem, names, start, max_iter)
+    scan = None
+    if not reserve:
+        return values, converged, J, None
+    flag = problem.engine.max_num_seqs_flag
+    seen: list[Any] = []
+    for _ in range(3):
+        g, eng = problem.specs(values)
+        scan = scan_reserve(problem.ms, g, eng, flag)
+        if scan.reserve_gib is None or scan.sequences in seen:
+            break
+        seen.append(scan.sequences)
+        at = {**start, "reserve_gib": scan.reserve_gib}
+        if names:
+            values, converged, J = _lm(problem, names, at, max_iter)
+        else:
+            values = at
+    if scan is not None and scan.reserve_gib is not None:
+        values["reserve_gib"] = scan.reserve_gib
+    return values, converged, J, scan
+
+
 def calibrate(
     measurements: Any,
     *,
@@ -411,24 +479,32 @@ def calibrate(
     tp: int | None = None,
     dtype: str | None = None,
     concurrency: int | None = None,
+    engine: Any = None,
     constants: Iterable[str] | None = None,
     cross_validate: bool = True,
 ) -> Calibration:
-    """Fit the `serving` constants of one GPU to measurements; see the module's docstring.
+    """Fit the `serving` constants of one GPU, and the engine's front-end time and memory reserve, to measurements;
+    see the module's docstring.
 
     ``measurements``: a path (CSV, vLLM JSON or genai-perf CSV), a list of paths, or an iterable
     of :class:`Measurement` or of dicts with the plain CSV's columns. ``model``, ``gpu``, ``tp``,
-    ``dtype`` and ``concurrency`` fill what the measurements do not say. ``constants`` limits the
-    fit to some of :data:`CONSTANTS`.
+    ``dtype`` and ``concurrency`` fill what the measurements do not say; ``engine`` is what the runs ran
+    under (a name, ``"vllm:max_num_seqs=512"`` or an EngineSpec; default vLLM). ``constants`` limits the
+    fit to some of :data:`CONSTANTS` and :data:`ENGINE_CONSTANTS`; the engine's fitted settings come back as
+    :attr:`Calibration.engine_override`.
     """
+    from .resolve import resolve_engine
+
     started = time.perf_counter()
     defaults = {
         k: v
         for k, v in dict(model=model, gpu=gpu, tp=tp, dtype=dtype, concurrency=concurrency).items()
         if v is not None
     }
+    eng = resolve_engine(engine)
     ms = gather(measurements, defaults)
-    wanted = list(CONSTANTS) if constants is None else [_check_constant(c) for c in constants]
+    every = (*CONSTANTS, *ENGINE_CONSTANTS)
+    wanted = list(every) if constants is None else [_check_constant(c) for c in constants]
     gpus = sorted({m.gpu for m in ms})
     if len(gpus) > 1:
         raise InvalidInputError(
@@ -438,21 +514,36 @@ def calibrate(
         )
     check_duplicates(ms)
     base = catalog.get_gpu(gpus[0])
-    start = dict(catalog.serving_constants(base).model_dump())
+    start: dict[str, Any] = dict(catalog.serving_constants(base).model_dump())
     start = {c: float(start[c]) for c in CONSTANTS}
-    problem = _Problem(ms, base, _tie(ms, start))
+    start["front_end_s"] = float(eng.front_end_s)
+    start["reserve_gib"] = eng.reserve_gib  # None: the profile's own reserves
+    problem = _Problem(ms, base, eng, _tie(ms, start))
     try:
         before = problem.predictions(start)
     except LlmxlError as exc:  # a run that cannot be estimated at all, e.g. it does not fit
-        bad = next(m for m in ms if _fails(m, base))
+        bad = next(m for m in ms if _fails(m, base, eng))
         raise InvalidInputError(f"{bad.where}: {exc.message}", field=exc.field or "measurement") from None
     shares = _shares(problem, start)
-    names, kept = _informed(ms, wanted, {c: float(v.max()) for c, v in shares.items()})
-    if not names:
+    names, kept = _informed(ms, wanted, shares)
+    fit_reserve = "reserve_gib" in wanted
+    if not fit_reserve:
+        kept["reserve_gib"] = "not asked for"
+    if not names and not fit_reserve:
         raise InvalidInputError(
             "no constant can be fitted: " + "; ".join(f"{c}: {why}" for c, why in kept.items()), field="constants"
         )
-    values, converged, J = _lm(problem, names, start)
+    values, converged, J, scan = _fit(problem, names, start, fit_reserve)
+    reserve_range = None
+    if fit_reserve:
+        if scan is not None and scan.reserve_gib is not None:
+            reserve_range = (float(scan.low_gib), float(scan.high_gib))  # type: ignore[arg-type]
+        else:
+            kept["reserve_gib"] = scan.reason if scan is not None else "no run at a concurrency"
+    if not names and reserve_range is None:
+        raise InvalidInputError(
+            "no constant can be fitted: " + "; ".join(f"{c}: {why}" for c, why in kept.items()), field="constants"
+        )
     values = problem.tied(values)
     if problem.tie is not None and "allreduce_latency_s" in names:
         kept["layer_overhead_s"] = (
@@ -479,9 +570,16 @@ def calibrate(
                 "check them or fit without it"
             )
             suggested = [n for n in (suggested or names) if n != c]
+    if reserve_range is not None:
+        lo_r, hi_r = reserve_range
+        if (hi_r - lo_r) > 0.1 * values["reserve_gib"]:
+            notes.append(
+                f"reserve_gib is known only to {lo_r:.3g}–{hi_r:.3g} GiB: the cache holds whole requests, and the "
+                "runs saturate it at one step; runs of other lengths narrow it"
+            )
     figures = problem.measured.size
     unc: dict[str, float | None] = {c: None for c in names}
-    if figures > len(names):
+    if figures > len(names) and J is not None:
         r = np.log(after / problem.measured)
         s2 = float(r @ r) / (figures - len(names))
         try:
@@ -490,13 +588,19 @@ def calibrate(
                 unc[c] = float(math.sqrt(max(cov[j, j], 0.0)) * _SCALE[c])
         except np.linalg.LinAlgError:
             pass
-    cv = _cross_validate(problem, ms, wanted, start, shares) if cross_validate and len(ms) >= 3 else None
+    cv = _cross_validate(problem, ms, wanted, start, shares, fit_reserve) if cross_validate and len(ms) >= 3 else None
     error_before = _median_abs(before, problem.measured)
+    e_after = _median_abs(after, problem.measured)
     if cv is not None and cv > error_before:
         problems.append(
             f"each run predicted by a fit to the other runs is off by {100 * cv:.1f} % (median), more than the "
             f"{100 * error_before:.1f} % of the defaults: the fit does not carry over to runs it has not seen, so it "
             "is not offered; add runs (other models, widths, concurrencies) or fit fewer constants"
+        )
+    elif len(ms) < 3 and e_after > error_before:  # no run to leave out: at least not worse on its own runs
+        problems.append(
+            f"the fit is off by {100 * e_after:.1f} % (median) on its own runs, more than the "
+            f"{100 * error_before:.1f} % of the defaults, so it is not offered"
         )
     rows = [
         {
@@ -508,18 +612,25 @@ def calibrate(
         }
         for k, (i, metric) in enumerate((i, metric) for i, m in enumerate(ms) for metric in m.metrics)
     ]
-    e_after = _median_abs(after, problem.measured)
+    fitted = tuple(names) + (("reserve_gib",) if reserve_range is not None else ())
+    engine_fitted = {c: float(values[c]) for c in ENGINE_CONSTANTS if c in fitted}
+    base_engine = catalog.get_engine(eng.id)
+    override = override_text(eng, base_engine, engine_fitted) if engine_fitted and not problems else None
     source = (
         f"calibrated by llmxl from {len(ms)} measurement{'s' if len(ms) != 1 else ''} "
-        f"({describe_sources(ms)}) on {_dt.date.today().isoformat()}: fitted {', '.join(names)}; "
+        f"({describe_sources(ms)}) on {_dt.date.today().isoformat()}: fitted {', '.join(fitted)}; "
         f"median error {100 * error_before:.0f} % before, {100 * e_after:.0f} % after"
         + (f", {100 * cv:.0f} % cross-validated" if cv is not None else "")
+        + (f"; with the engine {override}" if override else "")
     )
+    profile_reserve = _profile_reserve(eng, ms)
+    shown = {**values, "reserve_gib": profile_reserve if values.get("reserve_gib") is None else values["reserve_gib"]}
+    shown_defaults = {**start, "reserve_gib": profile_reserve if eng.reserve_gib is None else eng.reserve_gib}
     return Calibration(
         gpu=base.id,
-        constants=values,
-        defaults=start,
-        fitted=tuple(names),
+        constants={c: float(v) for c, v in shown.items()},
+        defaults={c: float(v) for c, v in shown_defaults.items()},
+        fitted=fitted,
         kept=kept,
         uncertainty=unc,
         error_before=error_before,
@@ -531,15 +642,26 @@ def calibrate(
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
         suggested_constants=tuple(suggested) if problems and suggested else (),
+        engine=override_text(eng, base_engine, {}),
+        engine_override=override,
+        reserve_range_gib=reserve_range,
     )
+
+
+def _profile_reserve(eng: Any, ms: list[Measurement]) -> float:
+    """The reserve the profile keeps at the runs' first tp [GiB] (what reserve_gib replaces), for the table."""
+    if eng.memory_basis == "free_at_start":
+        return 0.0
+    return float(eng.runtime_reserve_gib + (eng.runtime_reserve_tp_gib if ms[0].tp > 1 else 0.0))
 
 
 def _cross_validate(
     problem: _Problem,
     ms: list[Measurement],
     wanted: list[str],
-    start: Mapping[str, float],
+    start: Mapping[str, Any],
     shares: Mapping[str, np.ndarray],
+    reserve: bool = False,
 ) -> float:
     """Median absolute error of each run's figures estimated by a fit to the other runs (leave one out), each
     fit from the defaults as the whole one is, so that no constant carries what the held-out run told it."""
@@ -547,27 +669,27 @@ def _cross_validate(
     owner = np.array([i for i, m in enumerate(ms) for _ in m.metrics])
     for i in range(len(ms)):
         rest = [m for j, m in enumerate(ms) if j != i]
-        names, _ = _informed(rest, wanted, {c: float(v[owner != i].max()) for c, v in shares.items()})
-        values = dict(start)
-        if names:
-            values, _, _ = _lm(_Problem(rest, problem.base, problem.tie), names, start, max_iter=20)
-        one = _Problem([ms[i]], problem.base)
+        names, _ = _informed(rest, wanted, {c: v[owner != i] for c, v in shares.items()})
+        sub = _Problem(rest, problem.base, problem.engine, problem.tie)
+        values, _, _, _ = _fit(sub, names, start, reserve, max_iter=20)
+        one = _Problem([ms[i]], problem.base, problem.engine)
         errors.extend(np.abs(one.predictions(values) / one.measured - 1.0).tolist())
     return float(statistics.median(errors))
 
 
-def _fails(m: Measurement, gpu: Any) -> bool:
+def _fails(m: Measurement, gpu: Any, engine: Any = None) -> bool:
     try:
-        _predict(m, gpu)
+        predict_all([m], gpu, engine)
     except LlmxlError:
         return True
     return False
 
 
 def _check_constant(name: Any) -> str:
-    if name in CONSTANTS:
+    if name in CONSTANTS or name in ENGINE_CONSTANTS:
         return str(name)
-    raise InvalidInputError(f"constant {name!r} is unknown; choose from {', '.join(CONSTANTS)}", field="constants")
+    every = ", ".join((*CONSTANTS, *ENGINE_CONSTANTS))
+    raise InvalidInputError(f"constant {name!r} is unknown; choose from {every}", field="constants")
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")

@@ -125,6 +125,8 @@ class Catalog:
     precision as its ``released`` one (``ModelSpec.released_variants``)."""
     energy: Any = None
     """Defaults of the energy of serving: power fraction, server share, PUE, grid intensity (llmxl/data/energy.toml)."""
+    speculative: Any = None
+    """Published acceptance figures of speculative decoders (llmxl/data/speculative.toml)."""
     skeletons: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in _KINDS})
     """Per kind, what each name looks like (:func:`llmxl.text.skeleton`) -> the id it names."""
     broken: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in (*_KINDS, "api_prices")})
@@ -449,7 +451,8 @@ def user_catalog_paths() -> list[Path]:
 def _load_methods(cat: Catalog) -> None:
     from pydantic import ValidationError
 
-    from .specs import EnergyConventions, FinanceConventions, MethodDefaults, format_validation_error
+    from .conventions import EnergyConventions, FinanceConventions
+    from .specs import MethodDefaults, format_validation_error
 
     label = "llmxl/data/methods.toml"
     data = _read_toml(resources.files("llmxl") / "data" / "methods.toml", label)
@@ -470,6 +473,14 @@ def _load_methods(cat: Catalog) -> None:
         cat.energy = EnergyConventions(**data)
     except ValidationError as exc:
         raise CatalogError(f"{label}: {format_validation_error(exc, 'energy conventions')}") from None
+    from .speculation import SpeculativeData
+
+    label = "llmxl/data/speculative.toml"
+    data = _read_toml(resources.files("llmxl") / "data" / "speculative.toml", label)
+    try:
+        cat.speculative = SpeculativeData(**data)
+    except ValidationError as exc:
+        raise CatalogError(f"{label}: {format_validation_error(exc, 'speculative figures')}") from None
 
 
 def _load(strict: Path | None = None) -> Catalog:

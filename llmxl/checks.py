@@ -210,6 +210,7 @@ RANGES: dict[str, tuple[float, float, str, str]] = {
     "other_usd_per_year": (0.0, 1e9, "USD", "4500"),
     "api prompt price": (0.0, MAX_PRICE_USD, "USD per 1M tokens", "0.88"),
     "api completion price": (0.0, MAX_PRICE_USD, "USD per 1M tokens", "0.88"),
+    "api cached prompt price": (0.0, MAX_PRICE_USD, "USD per 1M tokens", "0.22"),
 }
 #: Fields that must be more than their lowest (0 s of latency, 0 years of depreciation are no answer).
 POSITIVE = frozenset({"requests_per_s", "peak_requests_per_s", "tokens_per_day", "ttft_s_max", "itl_s_max", "years"})

@@ -19,7 +19,8 @@ from .checks import check_range
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from .specs import EnergyConventions, GpuSpec
+    from .conventions import EnergyConventions
+    from .specs import GpuSpec
 
 __all__ = [
     "check_power_kw",

@@ -90,6 +90,11 @@ class EngineSpec(_Spec):
     context) on one GPU [GiB]."""
     runtime_reserve_tp_gib: Gib = 0.0
     """Extra such memory on each GPU of a tensor-parallel group (tp > 1): communicators' buffers [GiB]."""
+    reserve_gib: Gib | None = None
+    """Memory kept out of the KV cache on each GPU beyond the weights and the workspace, as a user or a
+    calibration sets it (``reserve_gib=`` in the engine's settings) [GiB]: replaces runtime_reserve_gib and
+    runtime_reserve_tp_gib at every tp; under SGLang's rule it comes out of the cache its fraction leaves.
+    None: the profile's own reserves."""
     context_reserve_gib: Gib = 0.0
     """Device memory already in use when the engine measures what is free at start-up [GiB]."""
     sglang_reserve: tuple[float, float, float, float, float, float] | None = None
@@ -129,6 +134,7 @@ class EngineSpec(_Spec):
             self.max_num_batched_tokens_flag: "max_num_batched_tokens",
             "block_size": "block_size",
             "front_end_s": "front_end_s",
+            "reserve_gib": "reserve_gib",
         }
 
     def limits_for(self, gpu_id: str, memory_gib: float) -> EngineLimits:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import serving
+from . import parallel, prefix, serving
 from .checks import (
     MAX_ARRAY_ELEMENTS,
     MAX_COUNT,
@@ -48,8 +48,10 @@ from .resolve import (
     released_dtype,
     resolve_gpu,
     smallest_tp,
+    speculative_terms,
 )
 from .result import Breakdown, Estimate, LatencyBreakdown, broadcast_result, new_estimate, unwrap
+from .speculative import decode_step as speculative_step
 
 if TYPE_CHECKING:
     from .specs import DtypeSpec, GpuSpec, ModelSpec
@@ -73,6 +75,13 @@ def estimate(
     method: Literal["standard", "reference", "serving"] = "serving",
     on_error: Literal["raise", "nan"] = "raise",
     calibration: Any = None,
+    dp: int = 1,
+    ep: int | None = None,
+    redundant_experts: int = 0,
+    speculative: str | None = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> Estimate:
     """Latency, throughput, memory and price of serving one model on one GPU type.
 
@@ -103,6 +112,25 @@ def estimate(
         "nan" fills failed scenarios with NaN and puts their messages in ``errors``.
     calibration : A :class:`llmxl.Calibration` of this GPU: its fitted `serving`
         constants replace the catalog's (the same as passing ``calibration.spec`` as ``gpu``).
+    dp, ep, redundant_experts : Expert parallelism with data-parallel attention (mixture-of-experts
+        models, `serving`): dp attention ranks of tp GPUs each, each holding batch_size / dp sequences;
+        ep = 1 (experts tensor-parallel over the tp × dp GPUs) or tp × dp (whole experts per GPU, the
+        routed tokens exchanged by an all-to-all; None, the default, takes tp × dp when dp > 1, else 1);
+        redundant_experts places that many routed experts twice so that E + R spreads over ep (EPLB).
+        vLLM ``-tp T -dp D --enable-expert-parallel`` is tp=T, dp=D, ep=T·D; SGLang ``--tp N --dp D
+        --enable-dp-attention --ep N`` is tp=N/D, dp=D, ep=N. A replica is tp × dp × pp GPUs. ``gpu``
+        may name a system (``"gb200-nvl72"``, ``"hgx-h200"``) whose links each collective is charged
+        on. See methodology.md, "Expert and data parallelism".
+    speculative : None (default: no speculative decoding, today's results), "mtp" (DeepSeek's multi-token
+        prediction module), "eagle3" (a one-layer draft head) or "ngram" (prompt lookup); `serving` only.
+        Decode steps verify num_speculative_tokens drafts and yield (1 - a^(k+1)) / (1 - a) tokens each.
+    num_speculative_tokens : k, draft tokens per step, 1 to 16; None takes the k of the published figure.
+    acceptance_rate : a, the probability that a draft token is accepted (given the ones before it were), in
+        [0, 1); None takes the published figure for the model and method (llmxl/data/speculative.toml),
+        and without one the call is refused.
+    prefix_cache_hit : Fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1)
+        (`serving` only; default 0, none): prefill computes max((1 - h) s, 1) tokens and attends over all s
+        (docs/methodology.md, "Prefix caching"). A number, not an array.
 
     Returns
     -------
@@ -112,7 +140,8 @@ def estimate(
     -----
     `standard`/`reference`: TTFT = fwd(b, s); TPOT = fwd(b, 1) + 2 KV / M;
     tokens/s = b n / (TTFT + n TPOT). `serving`: TTFT = fwd(b, s, 0);
-    TPOT = fwd(b, 1, s + (n - 1) / 2); tokens/s = b n / (TTFT + (n - 1) TPOT).
+    TPOT = fwd(b, 1, s + (n - 1) / 2); tokens/s = b n / (TTFT + (n - 1) TPOT). With a prefix-cache hit
+    fraction h: TTFT = fwd(b, u, s - u) with u = max((1 - h) s, 1) prompt tokens computed.
     Price per 1k tokens = 1000 price (tp pp) / 3600 / rate. See ``docs/methodology.md``.
 
     Examples
@@ -129,13 +158,25 @@ def estimate(
         gpu = calibrated_gpu(gpu, calibration)
     if on_error not in ("raise", "nan"):
         raise InvalidInputError(f"on_error must be 'raise' or 'nan', got {on_error!r}", field="on_error")
-    m, g, d, T, config_warnings, default_fe, default_he = configuration(model, gpu, dtype, tp, pp, method_)
+    hit = prefix.check_prefix_cache_hit(prefix_cache_hit)
+    if hit and method_ != "serving":
+        raise InvalidInputError(
+            f"prefix_cache_hit {hit:g} is modelled by the serving method only, not {method_}; use "
+            "method='serving' or prefix_cache_hit=0",
+            field="prefix_cache_hit",
+        )
+    m, g, d, T, config_warnings, default_fe, default_he = configuration(
+        model, gpu, dtype, tp, pp, method_, dp, ep, redundant_experts
+    )
     price = g.usd_per_hour if gpu_hour_usd is None else gpu_hour_usd
     if flops_efficiency is None:
         flops_efficiency = default_fe
     if hbm_efficiency is None:
         hbm_efficiency = default_he
     warnings = list(config_warnings)
+    spec = None
+    if speculative is not None or num_speculative_tokens is not None or acceptance_rate is not None:
+        T, spec = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, warnings)
     if (
         on_error == "raise"
         and type(batch_size) is int
@@ -146,7 +187,19 @@ def estimate(
         and (price is None or type(price) is float or type(price) is int)
     ):
         return _scalar(
-            m, g, d, T, batch_size, prompt_tokens, completion_tokens, flops_efficiency, hbm_efficiency, price, warnings
+            m,
+            g,
+            d,
+            T,
+            batch_size,
+            prompt_tokens,
+            completion_tokens,
+            flops_efficiency,
+            hbm_efficiency,
+            price,
+            warnings,
+            spec,
+            hit,
         )
     return _general(
         m,
@@ -161,6 +214,8 @@ def estimate(
         price,
         warnings,
         on_error,
+        spec,
+        hit,
     )
 
 
@@ -220,6 +275,8 @@ def _scalar(
     he: float,
     price: Any,
     warnings: list[str],
+    spec: Any = None,
+    hit: float = 0.0,
 ) -> Estimate:
     """The fast path: Python ints and floats, on_error='raise'."""
     if not 1 <= b <= 10_000_000:
@@ -237,7 +294,7 @@ def _scalar(
     if type(price) is float:
         price += 0.0  # -0.0 is 0: no price prints as "$-0.00"
     _check_context_scalar(m, T, s, n, warnings)
-    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None)
+    return _compute(m, g, d, T, b, s, n, fe, he, price, warnings, max, None, spec, hit)
 
 
 _NOT_FINITE = "the estimate is not a finite number; check the model's and the GPU's figures (units: GiB, GB/s, TFLOPS)"
@@ -288,6 +345,8 @@ def _compute(
     warnings: list[str],
     mx: Any,
     errors: Any,
+    spec: Any = None,
+    hit: float = 0.0,
 ) -> Estimate:
     """The arithmetic, shared by the scalar and array paths (mx = max or np.maximum)."""
     F = T.peak_flops * fe
@@ -295,15 +354,33 @@ def _compute(
     total, active, kv_token = _model_figures(m, T)
     if T.method == "serving":
         mn = min if mx is max else np.minimum
-        pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
-        dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
+        if hit:  # u prompt tokens computed over c read from the prefix cache (llmxl.prefix)
+            u, c = prefix.split(s, hit, mx)
+            pre = serving.forward(T, b, u, c, F, M, True, mx, mn)  # type: ignore[arg-type]
+            alone = serving.forward(T, b, u, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
+        else:
+            pre = serving.forward(T, b, s, 0, F, M, True, mx, mn)  # type: ignore[arg-type]
+        if spec is None:
+            dec = serving.forward(T, b, 1, s + (n - 1) * 0.5, F, M, False, mx, mn)  # type: ignore[arg-type]
+        else:  # a step verifies k drafts and yields tau tokens: per token, each part over tau
+            step = speculative_step(T, spec, b, s + (n - 1) * 0.5, F, M, mx, mn)  # type: ignore[arg-type]
+            dec = tuple(x / spec.tau for x in step)  # type: ignore[assignment]
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4]
+        cached_s = ttft - sum(alone) if hit else 0.0 * ttft
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4]
         kv_s = 0.0 * tpot
         steps = n - 1
         E = T.experts  # type: ignore[union-attr]
-        experts = serving.experts_touched(E, T.experts_per_token, b) if E else None  # type: ignore[union-attr]
+        routed = b if spec is None else b * (spec.k + 1)
+        experts = serving.experts_touched(E, T.experts_per_token, routed) if E else None  # type: ignore[union-attr]
+        if E and T.ep > 1:  # type: ignore[union-attr]  # the experts of one GPU, touched by the replica's tokens
+            experts = parallel.experts_touched_per_gpu(T, routed)  # type: ignore[arg-type]
         need_pre, act_pre, kv, act_dec = serving.memory_needs(T, b, s, n, mx, mn)  # type: ignore[arg-type]
+        if spec is not None:  # the verification pass holds k + 1 positions of each sequence
+            act_dec = serving.activation_bytes(T, b * (spec.k + 1), 1, mx)  # type: ignore[arg-type]
+        if hit:  # the prompt's whole KV is held; activations are those of the u tokens computed
+            act_pre = serving.activation_bytes(T, b, u, mx)  # type: ignore[arg-type]
+            need_pre = act_pre + serving.kv_cache_bytes(T, b, s, mn)  # type: ignore[arg-type]
     else:
         pre = forward_pass(T, b, s, F, M, mx)  # type: ignore[arg-type]
         dec = forward_pass(T, b, 1, F, M, mx)  # type: ignore[arg-type]
@@ -314,6 +391,7 @@ def _compute(
         kv = kv_cache_bytes(T, b, s, n)  # type: ignore[arg-type]
         kv_s = 2 * kv / M
         ttft = pre[0] + pre[1] + pre[2] + pre[3] + pre[4] + pre[5]
+        cached_s = 0.0 * ttft
         tpot = dec[0] + dec[1] + dec[2] + dec[3] + dec[4] + dec[5] + kv_s
     left = T.free_bytes
     if errors is None and not (mx is max and left > need_pre and left > kv + act_dec):  # raise mode
@@ -336,6 +414,7 @@ def _compute(
             fe,
             he,
             price,
+            hit,
             ttft,
             tpot,
             steps * tpot,
@@ -347,8 +426,11 @@ def _compute(
             kv,
             act_pre,
             max_batch,
+            cached_s,
             tuple(warnings),
             errors,
+            getattr(T, "dp", 1),
+            getattr(T, "ep", 1),
         ),
         # breakdown parts, memory needs (for the fit masks), and (shape, failed) once broadcast
         (pre, dec, kv_s, (need_pre, act_dec), None),
@@ -368,6 +450,8 @@ def _general(
     price: Any,
     warnings: list[str],
     on_error: str,
+    spec: Any = None,
+    hit: float = 0.0,
 ) -> Estimate:
     """Any mix of scalars and arrays, either error mode."""
     raw = {
@@ -385,7 +469,7 @@ def _general(
             b, s, n = (check_count(raw[k], k) for k in ("batch_size", "prompt_tokens", "completion_tokens"))
             fe = check_efficiency(raw["flops_efficiency"], "flops_efficiency")
             he = check_efficiency(raw["hbm_efficiency"], "hbm_efficiency")
-            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings)
+            return _scalar(m, g, d, T, b, s, n, fe, he, raw.get("gpu_hour_usd"), warnings, spec, hit)
         # nan mode with scalars: run the array path on one element, then unwrap.
         one = _general(
             m,
@@ -399,6 +483,8 @@ def _general(
             None if price is None else [raw["gpu_hour_usd"]],
             warnings,
             on_error,
+            spec,
+            hit,
         )
         return unwrap(one)
     try:
@@ -431,11 +517,11 @@ def _general(
                 f"(e.g. {first:g}) exceeds {m.id}'s context of {T.context_tokens} tokens; the estimate extrapolates"
             )
         if on_error == "raise":
-            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None)
+            e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, None, spec, hit)
             if not (np.all(np.isfinite(e.ttft_s)) and np.all(np.isfinite(e.tpot_s))):
                 raise InvalidInputError(_NOT_FINITE, field="gpu")
             return broadcast_result(e, shape)
-        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object))
+        e = _compute(m, g, d, T, b, s, n, fe, he, pr, warnings, np.maximum, np.array([None], dtype=object), spec, hit)
         left = T.free_bytes
         (need_pre, act_dec), kv = e._parts[3], e.kv_cache_bytes_per_gpu
         fit_bad = np.broadcast_to(~bad & ~((left > need_pre) & (left > kv + act_dec)), shape)

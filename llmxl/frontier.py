@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import energy, prices
+from . import energy, prefix, prices
 from .checks import check_count, check_percentile
 from .errors import DoesNotFitError, InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured, load_at
@@ -104,6 +104,7 @@ class Frontier:
     points : Per configuration (in the order tried), points by rising concurrency (:class:`FrontierPoint`).
     unserved : Configurations that cannot serve the request shape, each with why ("h100-sxm-80gb tp=1 bf16: ...").
     grid_g_co2e_per_kwh : Grid intensity the emissions use [g CO2e/kWh].
+    prefix_cache_hit : The fraction of each prompt's tokens read from the prefix cache (0: none).
     """
 
     model: str
@@ -112,6 +113,7 @@ class Frontier:
     points: tuple[FrontierPoint, ...]
     unserved: tuple[str, ...]
     grid_g_co2e_per_kwh: float
+    prefix_cache_hit: float = 0.0
 
     @property
     def pareto(self) -> tuple[FrontierPoint, ...]:
@@ -168,7 +170,9 @@ def _curve(
     spec: Any, gpu: Any, tp: int, pp: int, dtype: Any, basis: Any, grid: float, shape: dict[str, Any]
 ) -> list[FrontierPoint]:
     s, n, cap, wanted, pct = shape["s"], shape["n"], shape["cap"], shape["concurrency"], shape["percentile"]
-    c = configured(spec, gpu, tp, pp, dtype, s, n, shape["fe"], shape["he"], shape["engine"], cap)
+    c = configured(
+        spec, gpu, tp, pp, dtype, s, n, shape["fe"], shape["he"], shape["engine"], cap, prefix_cache_hit=shape["hit"]
+    )
     one, top = c.one, c.capacity_concurrency
     B = np.asarray(concurrency_grid(top) if wanted is None else [b for b in wanted if b <= top], dtype=float)
     if B.size == 0:
@@ -236,6 +240,7 @@ def frontier(
     hbm_efficiency: Any = None,
     engine: Any = None,
     percentile: Any = DEFAULT_PERCENTILE,
+    prefix_cache_hit: Any = 0.0,
 ) -> Frontier:
     """Cost per 1M tokens against output tokens/s per user, over concurrency, for every configuration.
 
@@ -245,7 +250,7 @@ def frontier(
         (completion_tokens ≥ 2: tokens/s per user is 1 / inter-token latency).
     concurrency : The mean concurrencies to sweep (whole numbers); None: 1, 2, 3, 4, 6, 8 ... up to the
         replica's capacity under the engine (within max_concurrency). One above it is left out of that curve.
-    engine, percentile : As for :func:`llmxl.plan`.
+    engine, percentile, prefix_cache_hit : As for :func:`llmxl.plan`.
     gpu_hour_usd, reservation_discount, owned, power_kw, pue, grid_g_co2e_per_kwh : The price basis and the
         energy inputs, as for :func:`llmxl.plan` (one for all GPUs or a dict by GPU name).
 
@@ -305,6 +310,7 @@ def frontier(
         he=hbm_efficiency,
         engine=resolve_engine(engine),
         percentile=check_percentile(percentile),
+        hit=prefix.check_prefix_cache_hit(prefix_cache_hit),
     )
     points: list[FrontierPoint] = []
     unserved: list[str] = []
@@ -317,4 +323,4 @@ def frontier(
                     if exc.field not in ("tp", "batch_size", "dtype", "pp", "method"):
                         raise
                     unserved.append(f"{g.id} tp={t} {d.id}: {exc.message}")
-    return Frontier(spec.id, s, n, tuple(_pareto(points)), tuple(unserved), grid)
+    return Frontier(spec.id, s, n, tuple(_pareto(points)), tuple(unserved), grid, shape["hit"])

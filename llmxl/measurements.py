@@ -1,8 +1,11 @@
 """Benchmark runs as llmxl reads them: one :class:`Measurement` per run, from dicts or files.
 
-Plain CSV (one run per row), a ``vllm bench serve`` result JSON and a genai-perf CSV are read here,
-each value checked and every failure named by file, row and field. What the runs are used for
-(fitting the `serving` constants) is :mod:`llmxl.calibration`.
+Plain CSV (one run per row), a ``vllm bench serve`` result JSON (one run, or one per line from
+``--append-result``) and a genai-perf CSV are read here, each value checked and every failure named by
+file, row and field. A run is at a static batch, a concurrency or a request rate; besides the means,
+its figures may be percentiles of TTFT and of the gaps between tokens (``ttft_p90_s``, ``itl_p99_s``).
+What the runs are used for (fitting the `serving` constants and the engine's settings) is
+:mod:`llmxl.calibration`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from .checks import format_value, number
 from .errors import InvalidInputError, LlmxlError
 from .resolve import resolve_dtype
 
-__all__ = ["METRICS", "Measurement", "gather", "read_measurements"]
+__all__ = ["METRICS", "Measurement", "gather", "metric_percentile", "read_measurements"]
 
 METRICS = ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s")
+#: A percentile of TTFT or of the gap between tokens: ttft_p90_s, itl_p99_s, itl_p99.9_s (p in (0, 100)).
+PERCENTILE_METRIC = re.compile(r"^(ttft|itl)_p(\d{1,2}(?:\.\d+)?)_s$")
 # Repeated runs of one configuration differ by a few per cent; beyond this they contradict.
 _DUPLICATE_SPREAD = 0.25
 
@@ -45,6 +50,9 @@ class Measurement:
     batch_size: int | None = None
     concurrency: int | None = None
     where: str = "measurement"
+    request_rate: float | None = None
+    """Requests per second of Poisson arrivals (vllm bench serve --request-rate); with a concurrency too, that
+    caps the requests in flight."""
 
     def key(self) -> tuple[Any, ...]:
         return (
@@ -56,7 +64,17 @@ class Measurement:
             self.completion_tokens,
             self.batch_size,
             self.concurrency,
+            self.request_rate,
         )
+
+
+def metric_percentile(name: str) -> tuple[str, float | None]:
+    """(metric, percentile) of a measured figure's name: ("ttft_s", None) for a mean, ("ttft_s", 90.0) for
+    ttft_p90_s, ("tpot_s", 99.0) for itl_p99_s (the gaps between tokens, whose mean is tpot_s's)."""
+    hit = PERCENTILE_METRIC.match(name)
+    if hit is None:
+        return name, None
+    return ("ttft_s" if hit.group(1) == "ttft" else "tpot_s"), float(hit.group(2))
 
 
 _WHOLE = ("tp", "pp", "batch_size", "concurrency")  # counts that are never a mean: 0.5 is refused, not rounded
@@ -118,15 +136,31 @@ def measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any])
             v = row.get(alias)
         if v is not None and not (isinstance(v, str) and not v.strip()):
             metrics[m] = _positive(v, where, m)
+    for name in sorted(k for k in row if isinstance(k, str) and PERCENTILE_METRIC.match(k)):
+        v = row[name]
+        if v is not None and not (isinstance(v, str) and not v.strip()):
+            p = float(PERCENTILE_METRIC.match(name).group(2))  # type: ignore[union-attr]
+            if not 0 < p < 100:
+                raise InvalidInputError(f"{where}: {name}: a percentile must be in (0, 100), got {p:g}", field=name)
+            metrics[name] = _positive(v, where, name)
     if not metrics:
         raise InvalidInputError(
-            f"{where}: no measured figure; give one or more of {', '.join(METRICS)} (or itl_s)", field="metrics"
+            f"{where}: no measured figure; give one or more of {', '.join(METRICS)} (or itl_s, ttft_p90_s ...)",
+            field="metrics",
         )
-    batch, conc = get("batch_size"), get("concurrency")
-    if (batch is None) == (conc is None):
+    batch, conc, rate = get("batch_size"), get("concurrency"), get("request_rate")
+    if isinstance(rate, str) and rate.strip().lower() in ("inf", "infinity"):
+        rate = None  # no pacing: the concurrency alone bounds the run
+    if (batch is None) == (conc is None and rate is None):
         raise InvalidInputError(
-            f"{where}: give exactly one of batch_size (static batching) and concurrency (continuous batching)",
+            f"{where}: give exactly one of batch_size (static batching) and concurrency or request_rate "
+            "(continuous batching)",
             field="batch_size" if batch is not None else "concurrency",
+        )
+    if batch is not None and any(PERCENTILE_METRIC.match(k) for k in metrics):
+        raise InvalidInputError(
+            f"{where}: percentiles are of runs at a concurrency or a rate; a static batch has one latency",
+            field="batch_size",
         )
     n = _positive(get("completion_tokens"), where, "completion_tokens", whole=True)
     if "tpot_s" in metrics and n < 2:
@@ -143,6 +177,7 @@ def measurement(row: Mapping[str, Any], where: str, defaults: Mapping[str, Any])
         batch_size=None if batch is None else _positive(batch, where, "batch_size", whole=True),
         concurrency=None if conc is None else _positive(conc, where, "concurrency", whole=True),
         where=where,
+        request_rate=None if rate is None else _positive(rate, where, "request_rate"),
     )
 
 
@@ -201,48 +236,129 @@ def _detect(path: Path, text: str) -> str:
 
 
 _VLLM_NEEDED = ("completed", "total_input_tokens", "total_output_tokens", "mean_ttft_ms", "output_throughput")
+# What llmxl reads of a result of vllm bench serve (docs/methodology.md, "Calibration"): the run's load
+# (max_concurrency, request_rate, burstiness), its mean lengths (total_input_tokens and total_output_tokens over
+# completed), the mean TTFT, TPOT (else ITL) and E2EL, output_throughput, and the median and --metric-percentiles
+# of TTFT and ITL. Not read: std_*, the median and percentiles of TPOT and E2EL (per-request means: the load model
+# has no distribution of them), request_throughput and total_token_throughput (output_throughput over the mean
+# completion, and the same with prompts: no new figure), request_goodput, max_output_tokens_per_s and
+# max_concurrent_requests (peaks over one-second buckets), duration, date, backend, label, tokenizer_id,
+# num_prompts, failed and the per-request lists of --save-detailed.
+_VLLM_PERCENTILE = re.compile(r"^(median|p(\d{1,2}(?:\.\d+)?))_(ttft|itl)_ms$")
+# --metadata KEY=VALUE pairs vllm bench serve writes at the top level, read where the caller names none
+_VLLM_METADATA = (("tp", "tp"), ("tensor_parallel_size", "tp"), ("gpu", "gpu"), ("dtype", "dtype"))
+
+
+def _json_objects(path: Path, text: str) -> list[Any]:
+    """The JSON object of a result file, or its objects one per line (vllm bench serve --append-result)."""
+
+    def load(chunk: str, line: int | None) -> Any:
+        try:
+            return json.loads(chunk)
+        except json.JSONDecodeError as exc:
+            at = exc.lineno if line is None else line
+            raise InvalidInputError(f"{path}: not JSON ({exc.msg} at line {at})", field="file") from None
+        except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, or nesting too deep
+            why = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to read"
+            raise InvalidInputError(f"{path}: not a result file of vllm bench serve ({why})", field="file") from None
+
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if len(lines) > 1 and all(line.lstrip().startswith("{") and line.rstrip().endswith("}") for _, line in lines):
+        try:
+            return [json.loads(line) for _, line in lines]
+        except (ValueError, RecursionError):
+            pass  # one object over several lines after all
+    return [load(text, None)]
 
 
 def _from_vllm(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measurement]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})", field="file") from None
-    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, or nesting too deep
-        why = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to read"
-        raise InvalidInputError(f"{path}: not a result file of vllm bench serve ({why})", field="file") from None
+    runs = _json_objects(path, text)
+    return [_vllm_run(data, str(path) if len(runs) == 1 else f"{path} run {i}", defaults)
+            for i, data in enumerate(runs, start=1)]  # fmt: skip
+
+
+def _vllm_run(data: Any, where: str, defaults: Mapping[str, Any]) -> Measurement:
     if not isinstance(data, dict):
-        raise InvalidInputError(f"{path}: expected the JSON object that vllm bench serve writes", field="file")
+        raise InvalidInputError(f"{where}: expected the JSON object that vllm bench serve writes", field="file")
     missing = [k for k in _VLLM_NEEDED if k not in data]
     if missing:
         raise InvalidInputError(
-            f"{path}: field {missing[0]} is missing; this is not a result file of vllm bench serve "
+            f"{where}: field {missing[0]} is missing; this is not a result file of vllm bench serve "
             "(benchmark_serving.py --save-result) or of a version llmxl reads",
             field=missing[0],
         )
-    done = _positive(data["completed"], str(path), "completed")
-    conc = data.get("max_concurrency") if defaults.get("concurrency") is None else defaults["concurrency"]
-    if conc is None:
+    if data.get("ramp_up_strategy"):
         raise InvalidInputError(
-            f"{path}: field max_concurrency is empty: the run was paced by request rate, not concurrency; "
-            "rerun with --max-concurrency or pass concurrency=",
+            f"{where}: ramp_up_strategy={format_value(data['ramp_up_strategy'])}: the rate changed during the run; "
+            "calibrate from runs at one --request-rate or --max-concurrency",
+            field="ramp_up_strategy",
+        )
+    done = _positive(data["completed"], where, "completed")
+    rate = data.get("request_rate", "inf")
+    if rate is None or (isinstance(rate, str) and rate.strip().lower() in ("inf", "infinity")):
+        rate = None
+    else:
+        rate = _positive(rate, where, "request_rate")
+        rate = None if math.isinf(rate) else rate
+    conc = data.get("max_concurrency") if defaults.get("concurrency") is None else defaults["concurrency"]
+    if conc is None and rate is None:
+        raise InvalidInputError(
+            f"{where}: max_concurrency is empty and request_rate is inf: every prompt was sent at once (a burst), "
+            "which llmxl does not calibrate from; rerun with --max-concurrency or --request-rate, or pass "
+            "concurrency= (--concurrency)",
             field="max_concurrency",
         )
-    row = {
-        "model": defaults.get("model") or data.get("model_id"),
-        "prompt_tokens": _positive(data["total_input_tokens"], str(path), "total_input_tokens") / done,
-        "completion_tokens": _positive(data["total_output_tokens"], str(path), "total_output_tokens") / done,
+    burst = data.get("burstiness", 1.0)
+    if rate is not None and burst is not None and _positive(burst, where, "burstiness") != 1:
+        raise InvalidInputError(
+            f"{where}: burstiness={format_value(burst)}: the load model takes Poisson arrivals (burstiness 1); "
+            "calibrate from runs at burstiness 1 or at a concurrency",
+            field="burstiness",
+        )
+    model = defaults.get("model")
+    if model is None:
+        model = data.get("model_id")
+        try:
+            catalog.get_model(model)
+        except LlmxlError as exc:
+            raise type(exc)(
+                f"{where}: model_id {format_value(model)} is no catalog model ({exc.message}); pass model= (--model)",
+                field="model",
+            ) from None
+    row: dict[str, Any] = {
+        "model": model,
+        "prompt_tokens": _positive(data["total_input_tokens"], where, "total_input_tokens") / done,
+        "completion_tokens": _positive(data["total_output_tokens"], where, "total_output_tokens") / done,
         "concurrency": conc,
-        "ttft_s": _positive(data["mean_ttft_ms"], str(path), "mean_ttft_ms") / 1000,
+        "request_rate": rate,
+        "ttft_s": _positive(data["mean_ttft_ms"], where, "mean_ttft_ms") / 1000,
         "output_tokens_per_s": data["output_throughput"],
     }
+    for key, field in _VLLM_METADATA:
+        if defaults.get(field) is None and row.get(field) is None and data.get(key) not in (None, ""):
+            row[field] = data[key]
+    for field, flag, record in (("gpu", "--gpu", "gpu=NAME"), ("tp", "--tp", "tp=N")):
+        if defaults.get(field) is None and row.get(field) is None:
+            what = "the GPU" if field == "gpu" else "the tensor-parallel size"
+            raise InvalidInputError(
+                f"{where}: {field} is missing: vllm bench serve does not record {what}; pass {field}= ({flag}), or "
+                f"record it with vllm bench serve --metadata {record}",
+                field=field,
+            )
     tpot = data.get("mean_tpot_ms") or data.get("mean_itl_ms")
     if tpot:
-        row["tpot_s"] = _positive(tpot, str(path), "mean_tpot_ms") / 1000
+        row["tpot_s"] = _positive(tpot, where, "mean_tpot_ms") / 1000
     if data.get("mean_e2el_ms"):
-        row["e2e_s"] = _positive(data["mean_e2el_ms"], str(path), "mean_e2el_ms") / 1000
+        row["e2e_s"] = _positive(data["mean_e2el_ms"], where, "mean_e2el_ms") / 1000
+    for key, value in data.items():
+        hit = _VLLM_PERCENTILE.match(key) if isinstance(key, str) else None
+        if hit is None or value is None:
+            continue
+        p = "50" if hit.group(1) == "median" else hit.group(2)
+        if 0 < float(p) < 100:
+            row[f"{hit.group(3)}_p{p}_s"] = _positive(value, where, key) / 1000
     rest = {k: v for k, v in defaults.items() if k not in ("model", "concurrency")}
-    return [measurement(row, str(path), rest)]
+    return measurement(row, where, rest)
 
 
 _GENAI = {
@@ -313,10 +429,13 @@ def _from_csv(path: Path, text: str, defaults: Mapping[str, Any]) -> list[Measur
         )
     known = {"model", "gpu", "tp", "pp", "dtype", "prompt_tokens", "completion_tokens", "batch_size", "concurrency",
              "itl_s", "source", "notes", *METRICS}  # fmt: skip
-    unknown = [h for h in header if h and h not in known]
+    known.add("request_rate")
+    unknown = [h for h in header if h and h not in known and not PERCENTILE_METRIC.match(h)]
     if unknown:
         raise InvalidInputError(
-            f"{path}: unknown column {unknown[0]!r}; columns are {', '.join(sorted(known))}", field=unknown[0]
+            f"{path}: unknown column {unknown[0]!r}; columns are {', '.join(sorted(known))} and percentiles "
+            "such as ttft_p90_s, itl_p99_s",
+            field=unknown[0],
         )
     out = []
     for i, rec in _csv_rows(path, reader, start=2):
@@ -333,7 +452,8 @@ def read_measurements(path: str | os.PathLike[str], *, format: str = "auto", **d
     """Measurements from a plain CSV, a ``vllm bench serve`` result JSON or a genai-perf CSV.
 
     ``defaults`` (model, gpu, tp, pp, dtype, concurrency ...) fill what the file does not say:
-    vLLM's JSON names neither GPU nor tp, genai-perf's CSV not the concurrency either.
+    vLLM's JSON names neither GPU nor tp (unless its --metadata does), genai-perf's CSV not the
+    concurrency either. A vLLM file may hold several runs, one per line (--append-result).
     """
     p = Path(path).expanduser()
     text = _read_text(p)

@@ -19,7 +19,7 @@ from .errors import DoesNotFitError, InvalidInputError
 from .estimate import estimate
 from .load import queueing
 from .load.replica import Replica, replica
-from .resolve import configuration, prefill_scale, resolve_engine
+from .resolve import configuration, prefill_scale, resolve_engine, speculative_terms
 
 __all__ = ["DEFAULT_PERCENTILE", "Configured", "OperatingPoint", "configured", "operating_point"]
 
@@ -61,12 +61,24 @@ def configured(
     engine: Any,
     max_concurrency: int | None = None,
     percentile: float = DEFAULT_PERCENTILE,
+    dp: Any = 1,
+    ep: Any = None,
+    redundant_experts: Any = 0,
+    speculative: Any = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
+    prefix_cache_hit: float = 0.0,
+    capacity: bool = True,
 ) -> Configured:
     """Check a configuration (as estimate() does, serving one request) and give its replica under ``engine``.
 
     Raises DoesNotFitError (field "tp") when the engine leaves no room for one sequence of s + n tokens.
     ``percentile`` is that of the sweep over concurrency the capacity is read from (the capacity does not
-    depend on it; a plan reads its targets from the same sweep).
+    depend on it; a plan reads its targets from the same sweep). ``capacity=False`` skips the sweep and the
+    capacity (``sweep`` None, the capacity 0): what a closed loop alone needs (calibration's many evaluations).
+    ``speculative``, ``num_speculative_tokens`` and ``acceptance_rate`` as :func:`llmxl.estimate` takes them
+    (None: no speculative decoding). ``prefix_cache_hit`` is the fraction h of each prompt's tokens read from
+    the prefix cache (checked here; llmxl.prefix).
     """
     if n < 2:
         raise InvalidInputError(
@@ -86,11 +98,30 @@ def configured(
         flops_efficiency=fe,
         hbm_efficiency=he,
         method="serving",
+        dp=dp,
+        ep=ep,
+        redundant_experts=redundant_experts,
+        speculative=speculative,
+        num_speculative_tokens=num_speculative_tokens,
+        acceptance_rate=acceptance_rate,
+        prefix_cache_hit=prefix_cache_hit,
     )
     eng = resolve_engine(engine)
-    m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving")
-    fe_, he_ = float(one.flops_efficiency), float(one.hbm_efficiency)
-    r = replica(T, g, fe_, he_, eng, m.max_position_embeddings, prefill_scale(g, m))
+    m, g, _, T, _, _, _ = configuration(model, gpu, one.dtype, one.tp, one.pp, "serving", dp, ep, redundant_experts)
+    sp = None
+    if speculative is not None:
+        T, sp = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, [])
+    r = replica(
+        T,
+        g,
+        float(one.flops_efficiency),
+        float(one.hbm_efficiency),
+        eng,
+        m.max_position_embeddings,
+        spec=sp,
+        prefix_cache_hit=one.prefix_cache_hit,
+        prefill_scale=prefill_scale(g, m),
+    )
     fit = r.fit(s, n)
     if fit < 1:
         raise DoesNotFitError(
@@ -100,6 +131,8 @@ def configured(
             field="tp",
         )
     top = fit if max_concurrency is None else min(fit, max_concurrency)
+    if not capacity:
+        return Configured(one, r, fit, top, 0, 0.0, s, n, None)  # type: ignore[arg-type]
     sweep = r.sweep(s, n, top, percentile)
     b_max, lam_max = queueing.capacity_of(sweep)
     return Configured(one, r, fit, top, b_max, lam_max, s, n, sweep)
@@ -128,6 +161,7 @@ class OperatingPoint:
     saturated : The load is beyond what the replica runs at once. At a rate, the replica then serves λ_max at
         B_max and the queue in front of it grows without bound: requests_per_s is λ_max, the time to first token
         inf. In a closed loop of more clients than max_concurrency, the others wait for a slot (in TTFT).
+    prefix_cache_hit : The fraction of each prompt's tokens read from the prefix cache (0: none).
     """
 
     model: str
@@ -154,6 +188,11 @@ class OperatingPoint:
     capacity_requests_per_s: float
     utilisation: Any
     saturated: Any
+    prefix_cache_hit: float = 0.0
+    dp: int = 1
+    """Attention data-parallel ranks (llmxl.parallel); the replica is tp × dp × pp GPUs."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,6 +220,13 @@ def operating_point(
     num_requests: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    dp: int = 1,
+    ep: int | None = None,
+    redundant_experts: int = 0,
+    speculative: Any = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> OperatingPoint:
     """One replica under ``engine`` in a closed loop of C clients (a number or an array) or at an arrival rate.
 
@@ -188,7 +234,12 @@ def operating_point(
     serve --max-concurrency``) or ``request_rate`` (Poisson arrivals per second), not both. A rate beyond the
     replica's capacity is not an error: the point says it saturates. ``num_requests`` (a closed loop only) is a
     benchmark run's request count (``--num-prompts``): the mean TTFT then counts the run's first wave, its C
-    prompts at once (docs/methodology.md, "Engines and load"); without it, the steady state.
+    prompts at once (docs/methodology.md, "Engines and load"); without it, the steady state. ``dp``, ``ep`` and
+    ``redundant_experts`` lay a mixture-of-experts replica over tp × dp × pp GPUs, as :func:`llmxl.estimate`
+    does. ``speculative``, ``num_speculative_tokens`` and ``acceptance_rate`` as :func:`llmxl.estimate` takes
+    them: each decode step then verifies k drafts and yields τ tokens per sequence; ITL is a step over τ,
+    ``decode_step_s`` a whole verification step. ``prefix_cache_hit`` is the fraction of each prompt's tokens
+    served from the engine's prefix cache, in [0, 1) (default 0): prompts compute the rest.
 
     Examples
     --------
@@ -215,7 +266,11 @@ def operating_point(
             "give the load as concurrency (sequences decoding on average) or as request_rate (requests/s), one of them",
             field="concurrency",
         )
-    c = configured(model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct)
+    c = configured(
+        model, gpu, tp, pp, dtype, s, n, flops_efficiency, hbm_efficiency, engine, cap, pct, dp, ep, redundant_experts,
+        speculative=speculative, num_speculative_tokens=num_speculative_tokens, acceptance_rate=acceptance_rate,
+        prefix_cache_hit=prefix_cache_hit,
+    )  # fmt: skip
     if concurrency is not None:
         C, _ = check_concurrencies(concurrency)
         load = c.replica.closed_loop(s, n, C, c.fit, pct)
@@ -269,6 +324,9 @@ def operating_point(
         capacity_requests_per_s=c.capacity_requests_per_s,
         utilisation=_out(np.asarray(offered) / c.capacity_requests_per_s),
         saturated=saturated,
+        prefix_cache_hit=c.one.prefix_cache_hit,
+        dp=c.one.dp,
+        ep=c.one.ep,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import energy, prices
+from . import catalog, energy, parallel, prefix, prices
 from .checks import RANGES, check_count, check_percentile, check_range
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
@@ -46,7 +46,7 @@ class PlanRow:
     ttft_s, itl_s : Latency at the percentile at B* [s], what the targets are checked against; each replica
         carries at most B* at the peak, so at most these (at concurrency 1 when the target is missed).
     ttft_mean_s, itl_mean_s : Their means at B* [s].
-    replicas : ceil(peak / λ(B*)); num_gpus : replicas · tp · pp.
+    replicas : ceil(peak / λ(B*)); num_gpus : replicas · tp · dp · pp.
     utilisation, peak_utilisation : average and peak traffic over what the fleet sustains, replicas · λ_max.
     gpu_hour_usd : The price of this row's GPU [USD per GPU-hour]; also as ``usd_per_gpu_hour`` (the same value,
         the name its JSON and CSV rows carry beside this one).
@@ -95,6 +95,10 @@ class PlanRow:
     kwh_per_1m_tokens: float | None = None
     kg_co2e_per_1m_tokens: float | None = None
     reason: str | None = None
+    dp: int = 1
+    """Attention data-parallel ranks (llmxl.parallel); a replica is tp · dp · pp GPUs."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers (1, or tp · dp)."""
 
     @property
     def usd_per_gpu_hour(self) -> float | None:
@@ -125,6 +129,7 @@ class Plan:
     best : The cheapest row that meets the target; None when none does (each row says why).
     grid_g_co2e_per_kwh : Grid carbon intensity the rows' emissions use [g CO2e/kWh].
     engine, percentile : The engine profile and the percentile the targets hold at.
+    prefix_cache_hit : The fraction of each prompt's tokens read from the prefix cache (0: none).
     """
 
     model: str
@@ -138,6 +143,11 @@ class Plan:
     grid_g_co2e_per_kwh: float | None = None
     engine: str | None = None
     percentile: float | None = None
+    speculative: str | None = None
+    """The speculative decoder every row runs (None: none), with its draft tokens and acceptance rate."""
+    num_speculative_tokens: int | None = None
+    acceptance_rate: float | None = None
+    prefix_cache_hit: float = 0.0
 
     @property
     def best(self) -> PlanRow | None:
@@ -150,6 +160,9 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """The inputs, the best row and every row."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
+        if self.speculative is None:  # a plan without speculative decoding reads as it always has
+            for name in ("speculative", "num_speculative_tokens", "acceptance_rate"):
+                del out[name]
         out["best"] = None if self.best is None else self.best.to_dict()
         out["rows"] = self.to_rows()
         return out
@@ -267,6 +280,9 @@ class _Target(NamedTuple):
     he: Any
     engine: Any = None
     percentile: float = DEFAULT_PERCENTILE
+    spec: Any = None
+    """(method, k, acceptance rate) of a speculative decoder, or None."""
+    hit: float = 0.0
 
 
 def cost_per_1m(
@@ -288,16 +304,23 @@ def _pick(sweep: Any, i: int) -> Any:
     return type(sweep)(*(float(np.asarray(v)[i]) for v in sweep))
 
 
-def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target) -> PlanRow:
+def _candidate(
+    model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float, target: _Target, dp: int = 1, ep: int = 1
+) -> PlanRow:
     """The design load, replicas and cost of one configuration under the plan's engine."""
-    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct = target
-    c = configured(model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct)
+    s, n, avg, peak, ttft_max, itl_max, max_concurrency, fe, he, engine, pct, spec, hit = target
+    sp = dict(zip(("speculative", "num_speculative_tokens", "acceptance_rate"), spec or (), strict=False))
+    c = configured(
+        model, gpu, tp, pp, dtype, s, n, fe, he, engine, max_concurrency, pct, dp, ep, **sp, prefix_cache_hit=hit
+    )
     one = c.one
     head = dict(
         model=one.model,
         gpu=one.gpu,
         tp=one.tp,
         pp=one.pp,
+        dp=one.dp,
+        ep=one.ep,
         dtype=one.dtype,
         engine=c.replica.engine.id,
         percentile=pct,
@@ -328,7 +351,7 @@ def _candidate(model: Any, gpu: Any, tp: int, pp: int, dtype: Any, price: float,
     load = _pick(sweep, best - 1)
     rate = float(load.requests_per_s)
     replicas = math.ceil(peak / rate)
-    gpus = replicas * one.tp * one.pp
+    gpus = replicas * one.num_gpus
     monthly = gpus * price * prices.hours_per_month()
     share = float(load.prompt_share)
     usd_prompt, usd_completion, usd_blended = cost_per_1m(share, monthly, avg, s, n)
@@ -378,6 +401,33 @@ def _tp_candidates(model_spec: Any, tp: Any) -> list[int]:
     return tps
 
 
+def _layouts(model_spec: Any, gpu: Any, tps: list[int], tp: Any, dp: Any, ep: Any) -> list[tuple[int, int, int]]:
+    """(tp, dp, ep) candidates: dp and ep as given (ep None: tp · dp when dp > 1), or for a MoE model with
+    tp, dp and ep all None, the tp candidates and the expert-parallel layouts tp=1, dp=ep=G for G dividing
+    the routed experts, up to the GPU's scale-up domain (four 8-GPU domains where the scale-out network is
+    known)."""
+    if dp is None and ep is None:
+        out = [(t, 1, 1) for t in tps]
+        if tp is None and model_spec.moe is not None:
+            D = parallel.domain_gpus(gpu)
+            most = 4 * D if gpu.scaleout_gbs is not None and D < 32 else D
+            E = model_spec.moe.num_experts
+            out += [(1, G, G) for G in divisors(E) if 1 < G <= most]
+        return out
+    dps = [1] if dp is None else [check_count(x, "dp") for x in _as_list(dp)]
+    if not dps:
+        raise InvalidInputError("dp is an empty list; give one or more sizes such as [1, 8], or None", field="dp")
+    eps = None if ep is None else [check_count(x, "ep") for x in _as_list(ep)]
+    if eps is not None and not eps:
+        raise InvalidInputError("ep is an empty list; give one or more sizes such as [1, 8], or None", field="ep")
+    out = []
+    for t in tps:
+        for d in dps:
+            for e in eps if eps is not None else [t * d if d > 1 else 1]:
+                out.append((t, d, e))
+    return out
+
+
 def _dtype_candidates(model_spec: Any, dtype: Any) -> list[Any]:
     """The dtypes a plan tries: those given, else the precision the model is published in."""
     return [resolve_dtype(d) for d in _as_list(dtype)] or [released_dtype(model_spec)[0]]
@@ -399,6 +449,8 @@ def plan(
     pp: int = 1,
     dtype: Any = None,
     max_concurrency: Any = None,
+    dp: Any = None,
+    ep: Any = None,
     engine: Any = None,
     percentile: Any = DEFAULT_PERCENTILE,
     gpu_hour_usd: Any = None,
@@ -409,6 +461,10 @@ def plan(
     power_kw: Any = None,
     pue: Any = None,
     grid_g_co2e_per_kwh: Any = None,
+    speculative: Any = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> Plan:
     """Every candidate configuration for a traffic and a latency target, and the cheapest that meets it.
 
@@ -422,6 +478,11 @@ def plan(
     ttft_s_max, itl_s_max : Latency targets [s], held at ``percentile`` at the peak; None for no target.
     tp : Tensor-parallel size or a list of them; None tries every divisor of the heads up to 8.
     pp : Pipeline stages.
+    dp, ep : Attention data-parallel and expert-parallel ranks (mixture-of-experts models; llmxl.parallel), a
+        size or a list; ep None takes tp · dp where dp > 1 (whole experts per GPU). With tp, dp and ep all None,
+        a MoE model is also tried in the expert-parallel layouts tp=1, dp=ep=G for every G dividing its routed
+        experts up to the GPU's scale-up domain (8 in an HGX node, 72 in an NVL72 rack; four 8-GPU domains when
+        the GPU is a system whose scale-out network is known). dp=1, ep=1 plans tp and pp alone.
     dtype : A dtype or a list of them; None takes the precision the model is published in
         (:func:`llmxl.released_dtype`).
     max_concurrency : Cap on sequences in flight per replica, below the engine's own (its max_num_seqs).
@@ -440,6 +501,11 @@ def plan(
     pue : Power usage effectiveness of the data centre; None: 1.58, the industry average (Uptime 2023).
     grid_g_co2e_per_kwh : Grid carbon intensity [g CO2e/kWh], or a region ("world", "us", "eu27"); None: world,
         445 (IEA 2024).
+    speculative, num_speculative_tokens, acceptance_rate : A speculative decoder every candidate runs, as
+        :func:`llmxl.estimate` takes them (None: none); the Plan records the draft tokens and rate used.
+    prefix_cache_hit : Fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1)
+        (default 0): prompts compute the rest and the step budget counts only those; the cost per 1M prompt
+        tokens is over all of them, cached and computed (docs/methodology.md, "Prefix caching").
 
     Returns
     -------
@@ -475,6 +541,7 @@ def plan(
     itl_max = _optional_positive(itl_s_max, "itl_s_max", "s", "0.05")
     cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
     pct = check_percentile(percentile)
+    hit = prefix.check_prefix_cache_hit(prefix_cache_hit)
     eng = resolve_engine(engine)
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
@@ -485,22 +552,39 @@ def plan(
     if not gpu_specs:
         raise InvalidInputError("gpus is empty; give at least one GPU such as 'h100-sxm-80gb'", field="gpus")
     dtypes = _dtype_candidates(spec, dtype)
-    target = _Target(s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct)
+    from .speculation import resolve_speculative  # pydantic: on first use, so that import llmxl stays light
+
+    choice = resolve_speculative(
+        spec.id, speculative, num_speculative_tokens, acceptance_rate, catalog.get_catalog().speculative
+    )
+    drafting = None if choice is None else (choice.method, choice.k, choice.alpha)
+    target = _Target(
+        s, n, avg, peak, ttft_max, itl_max, cap, flops_efficiency, hbm_efficiency, eng, pct, drafting, hit
+    )  # fmt: skip
     grid = energy.grid_g_co2e_per_kwh(grid_g_co2e_per_kwh)
     bases = prices.price_bases(gpu_specs, gpu_hour_usd, reservation_discount, owned, power_kw, pue)
     tps = _tp_candidates(spec, tp)
     rows: list[PlanRow] = []
     for g, basis in zip(gpu_specs, bases, strict=True):
         price = basis.usd_per_gpu_hour
+        layouts = _layouts(spec, g, tps, tp, dp, ep)
         for d in dtypes:
-            for t in tps:
+            for t, r, e in layouts:
                 try:
-                    row = _candidate(spec, g, t, p, d, price, target)
+                    row = _candidate(spec, g, t, p, d, price, target, r, e)
                 except LlmxlError as exc:
-                    if exc.field not in ("tp", "batch_size", "dtype", "pp", "method"):
+                    if exc.field not in ("tp", "batch_size", "dtype", "pp", "method", "dp", "ep", "redundant_experts"):
                         raise
                     row = PlanRow(
-                        model=spec.id, gpu=g.id, tp=t, pp=p, dtype=d.id, gpu_hour_usd=price, reason=exc.message
+                        model=spec.id,
+                        gpu=g.id,
+                        tp=t,
+                        pp=p,
+                        dtype=d.id,
+                        gpu_hour_usd=price,
+                        reason=exc.message,
+                        dp=r,
+                        ep=e,
                     )
                 rows.append(_with_energy(row, basis, grid, target))
     # Feasible rows cheapest first; then those that fit but miss the target, nearest first; then those that do not fit.
@@ -519,4 +603,8 @@ def plan(
         grid_g_co2e_per_kwh=grid,
         engine=eng.id,
         percentile=pct,
+        speculative=None if choice is None else choice.method,
+        num_speculative_tokens=None if choice is None else choice.k,
+        acceptance_rate=None if choice is None else choice.alpha,
+        prefix_cache_hit=hit,
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import catalog, serving
+from . import catalog, parallel, serving
 from .checks import check_count
 from .errors import DoesNotFitError, InvalidInputError, UnknownNameError
 from .formulas import Terms, activation_bytes, kv_cache_bytes, terms
@@ -38,6 +38,7 @@ __all__ = [
     "resolve_engine",
     "resolve_gpu",
     "resolve_model",
+    "speculative_terms",
 ]
 
 #: GPUs in one server node: beyond it, tensor- or pipeline-parallel traffic crosses the network.
@@ -111,7 +112,10 @@ def resolve_gpu(gpu: Any) -> GpuSpec:
     if isinstance(gpu, GpuSpec):
         return gpu
     if isinstance(gpu, str):
-        return catalog.get_gpu(gpu)
+        from .systems import system_gpu
+
+        system = system_gpu(gpu)  # a system (llmxl/data/systems.toml): its GPU with its links
+        return system if system is not None else catalog.get_gpu(gpu)
     if isinstance(gpu, Mapping):
         from pydantic import ValidationError
 
@@ -183,8 +187,18 @@ _terms_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 AnyTerms = Terms | ServingTerms
 
 
-def terms_for(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int, method: str) -> AnyTerms:
-    key = (id(model), id(gpu), id(dtype), tp, pp, method)
+def terms_for(
+    model: ModelSpec,
+    gpu: GpuSpec,
+    dtype: DtypeSpec,
+    tp: int,
+    pp: int,
+    method: str,
+    dp: int = 1,
+    ep: int = 1,
+    redundant: int = 0,
+) -> AnyTerms:
+    key = (id(model), id(gpu), id(dtype), tp, pp, method, dp, ep, redundant)
     hit = _terms_cache.get(key)
     if hit is not None and hit[0] is model and hit[1] is gpu and hit[2] is dtype:
         return hit[3]
@@ -211,7 +225,10 @@ def terms_for(model: ModelSpec, gpu: GpuSpec, dtype: DtypeSpec, tp: int, pp: int
             f"dtype {dtype.id!r} needs {kind} tensor cores, which {gpu.id} lacks; use {alt}", field="dtype"
         )
     if method == "serving":
-        T: AnyTerms = serving.serving_terms(model, gpu, dtype, tp, pp, catalog.serving_constants(gpu), peak)
+        constants = catalog.serving_constants(gpu)
+        T: AnyTerms = serving.serving_terms(model, gpu, dtype, tp, pp, constants, peak)
+        if parallel.needs_layout(tp, pp, gpu, dp, ep, redundant):
+            T = parallel.layout_terms(T, gpu, constants.allreduce_latency_s, dp, ep, redundant)  # type: ignore[arg-type]
     else:
         T = terms(model, gpu, dtype, tp, pp, method, peak)
     if len(_terms_cache) > 512:
@@ -283,10 +300,83 @@ def calibrated_gpu(gpu: Any, calibration: Any) -> GpuSpec:
     return spec
 
 
+def check_layout(m: ModelSpec, method: str, t: int, dp: Any, ep: Any, redundant: Any) -> tuple[int, int, int]:
+    """(dp, ep, R) checked against the model: the layouts of llmxl.parallel, or a one-line refusal naming why."""
+    d = check_count(dp, "dp")
+    e = (t * d if d > 1 else 1) if ep is None else check_count(ep, "ep")  # None: whole experts per GPU under dp
+    if type(redundant) is not int:
+        from .checks import number
+
+        value = number(redundant, "redundant_experts")
+        redundant = 0 if value == 0 else check_count(value, "redundant_experts")
+    if not 0 <= redundant <= 10**6:
+        raise InvalidInputError(
+            f"redundant_experts must be a whole number of experts, 0 or more, got {redundant!r}; use e.g. 32",
+            field="redundant_experts",
+        )
+    if d == 1 and e == 1 and redundant == 0:
+        return 1, 1, 0
+    if method != "serving":
+        raise InvalidInputError(
+            f"dp={d}, ep={e} are modelled by method 'serving' only, not '{method}'; use method='serving'",
+            field="method",
+        )
+    moe = m.moe
+    if moe is None:
+        field, value = ("dp", d) if d > 1 else (("ep", e) if e > 1 else ("redundant_experts", redundant))
+        raise InvalidInputError(
+            f"{field}={value} needs a mixture-of-experts model and {m.id} is dense; "
+            "run more replicas instead (plan counts them), or use dp=1, ep=1",
+            field=field,
+        )
+    G = t * d
+    if e > G:
+        raise InvalidInputError(
+            f"ep={e} is more than the tp × dp = {G} GPUs of a pipeline stage; use ep={G}, "
+            f"or dp={e // t if e % t == 0 else e} with ep={e} (ep = tp × dp), or ep=1",
+            field="ep",
+        )
+    if e not in (1, G):
+        raise InvalidInputError(
+            f"ep={e} must be 1 (experts tensor-parallel over the tp × dp = {G} GPUs) or tp × dp = {G} "
+            f"(whole experts on each GPU); use ep={G} or ep=1",
+            field="ep",
+        )
+    E = moe.num_experts
+    if e == 1 and redundant:
+        raise InvalidInputError(
+            f"redundant_experts={redundant} needs expert parallelism (ep > 1); use dp > 1 with ep = tp × dp, "
+            "or redundant_experts=0",
+            field="redundant_experts",
+        )
+    if (E + redundant) % e:
+        fit = -E % e
+        options = ", ".join(str(x) for x in divisors(E) if x > 1 and x <= 1024)
+        raise InvalidInputError(
+            f"{m.id}'s {E} routed experts{f' + {redundant} redundant' if redundant else ''} do not spread evenly "
+            f"over ep={e} ranks; use ep dividing {E} ({options}) or redundant_experts={fit} (EPLB: "
+            f"{E + fit} = {e} × {(E + fit) // e})",
+            field="ep",
+        )
+    return d, e, redundant
+
+
 def configuration(
-    model: Any, gpu: Any, dtype: Any, tp: Any, pp: Any, method: str
+    model: Any,
+    gpu: Any,
+    dtype: Any,
+    tp: Any,
+    pp: Any,
+    method: str,
+    dp: Any = 1,
+    ep: Any = None,
+    redundant_experts: Any = 0,
 ) -> tuple[ModelSpec, GpuSpec, DtypeSpec, AnyTerms, tuple[str, ...], float, float]:
-    """Resolve and check what the workload does not change; remembered for names given as text."""
+    """Resolve and check what the workload does not change; remembered for names given as text.
+
+    dp, ep, redundant_experts: the expert- and data-parallel layout (llmxl.parallel); 1, None (1), 0 is tp and pp
+    alone; ep None is tp × dp when dp > 1.
+    """
     cat = catalog.get_catalog()
     key = None
     if (
@@ -295,8 +385,11 @@ def configuration(
         and (dtype is None or type(dtype) is str)
         and type(tp) is int
         and type(pp) is int
+        and type(dp) is int
+        and (ep is None or type(ep) is int)
+        and type(redundant_experts) is int
     ):
-        key = (model, gpu, dtype, tp, pp, method)
+        key = (model, gpu, dtype, tp, pp, method, dp, ep, redundant_experts)
         hit = _config_cache.get(key)
         if hit is not None and hit[0] is cat:  # a reloaded catalog invalidates it
             return hit[1]
@@ -312,12 +405,17 @@ def configuration(
                 f"{m.id} has {' and '.join(features)}, which method '{method}' cannot model; use method='serving'",
                 field="method",
             )
-    T = terms_for(m, g, d, t, p, method)
+    dp_, ep_, red = check_layout(m, method, t, dp, ep, redundant_experts)
+    T = terms_for(m, g, d, t, p, method, dp_, ep_, red)
     if T.free_bytes <= 0:
-        need = smallest_tp(m, g, d, t, p, method, 1, 1, 1)[()]
+        hint = (
+            "give the experts more GPUs (a larger dp with ep = tp × dp) or more pipeline stages (pp)"
+            if ep_ > 1 or dp_ > 1
+            else _tp_hint(int(smallest_tp(m, g, d, t, p, method, 1, 1, 1)[()]))
+        )
         raise DoesNotFitError(
             f"weights need {T.weights_per_gpu_bytes / _GIB:.1f} GiB per GPU but {g.id} has "
-            f"{g.memory_gib:g} GiB; {_tp_hint(int(need))}",
+            f"{g.memory_gib:g} GiB; {hint}",
             field="tp",
         )
     warnings: tuple[str, ...] = ()
@@ -326,10 +424,17 @@ def configuration(
         warnings = (
             f"pp={p} does not divide {m.id}'s {m.num_hidden_layers} layers; each stage is modelled with {stage} layers",
         )
-    if t * p > NODE_GPUS:
+    n = t * dp_ * p
+    if n > parallel.domain_gpus(g) and g.scaleout_gbs is None:
+        what = f"tp × pp = {n}" if dp_ == 1 else f"tp × dp × pp = {n}"
         warnings += (
-            f"tp × pp = {t * p} GPUs is more than one {NODE_GPUS}-GPU node: the link between nodes is the network, "
+            f"{what} GPUs is more than one {parallel.domain_gpus(g)}-GPU node: the link between nodes is the network, "
             f"slower than the {g.interconnect_gbs:g} GB/s intra-node figure used here",
+        )
+    if red:
+        warnings += (
+            f"ep={ep_} places {m.moe.num_experts} + {red} redundant routed experts, {T.local_experts:g} per GPU, "  # type: ignore[union-attr]
+            "as an expert load balancer (EPLB) does; the load over the experts is taken as balanced",
         )
     if method != "serving" and m.attention is not None:
         warnings += (
@@ -357,7 +462,7 @@ def borrowed_serving_constants(gpu: GpuSpec) -> str:
     from .specs import SERVING_FIELDS
 
     d = catalog.method_defaults("serving")
-    if gpu.id.lower() in d.fitted_gpus:
+    if gpu.id.lower() in d.fitted_gpus or (gpu.system_gpu or "").lower() in d.fitted_gpus:
         return ""
     missing = [name for field, name in SERVING_FIELDS.items() if getattr(gpu, field) is None]
     if not missing:
@@ -372,7 +477,7 @@ def borrowed_serving_constants(gpu: GpuSpec) -> str:
 def prefill_scale(gpu: GpuSpec, model: Any) -> float:
     """κP of the load model for a GPU and a model (llmxl/data/methods.toml [serving.prefill_scale]; 1 without)."""
     scale = catalog.method_defaults("serving").prefill_scale
-    return 1.0 if scale is None else scale.of(gpu.id, model.moe is not None)
+    return 1.0 if scale is None else scale.of(gpu.system_gpu or gpu.id, model.moe is not None)
 
 
 def default_efficiencies(gpu: GpuSpec, method: str) -> tuple[float, float]:
@@ -410,7 +515,7 @@ def raise_if_not_fit(
     i = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.ndim else ()
     vals = [float(a[i]) for a in arrays]
     where = "" if not i else f"scenario {list(i) if len(i) > 1 else i[0]}: "
-    need = int(smallest_tp(m, g, d, T.t, T.p, T.method, *vals[:3])[()])
+    need = 0 if getattr(T, "dp", 1) > 1 else int(smallest_tp(m, g, d, T.t, T.p, T.method, *vals[:3])[()])
     raise DoesNotFitError(where + fit_message(m, g, T, *vals, left, need), field="batch_size")
 
 
@@ -428,6 +533,8 @@ def fit_message(
     need: int,
 ) -> str:
     hint = _tp_hint(need)
+    if getattr(T, "dp", 1) > 1:  # a layout: more ranks hold the KV cache
+        hint = "use a larger dp (each rank holds batch_size / dp sequences) or a GPU with more memory"
     # Both needs grow in proportion to the batch: the largest batch that fits is the same for
     # either message. Strictly below left / per-sequence need, since fitting means left > need.
     per_sequence = max(need_pre, kv + act_dec) / b
@@ -472,7 +579,9 @@ def engine(name: str | None = None, **settings: Any) -> EngineSpec:
     settings : The engine's flags, e.g. ``gpu_memory_utilization=0.95, max_num_seqs=512,
         max_num_batched_tokens=8192`` (vLLM), ``mem_fraction_static=0.85, chunked_prefill_size=4096``
         (SGLang), ``free_gpu_memory_fraction=0.9, max_batch_size=512`` (TensorRT-LLM); also
-        ``block_size`` and ``front_end_s``.
+        ``block_size``, ``front_end_s`` (the front-end time a client sees in every TTFT [s]) and
+        ``reserve_gib`` (memory kept out of the KV cache per GPU beyond weights and workspace [GiB]), as
+        ``llmxl calibrate`` fits them.
 
     Examples
     --------
@@ -510,7 +619,7 @@ def _with_settings(spec: EngineSpec, settings: Mapping[str, Any]) -> EngineSpec:
         v = as_number(value, flag)
         if isinstance(v, np.ndarray) or not math.isfinite(v):
             raise InvalidInputError(f"{flag} must be a single finite number, got {value!r}", field=flag)
-        low, high, example = (1e-4, 1.0, "0.9") if field == "memory_fraction" else (0.0, 10.0, "0.02")
+        low, high, example = _ENGINE_RANGES.get(field, (0.0, 10.0, "0.02"))
         if not low <= v <= high:
             raise InvalidInputError(
                 f"{flag} must be in [{low:g}, {high:g}], got {v:g}; give e.g. {example}", field=flag
@@ -520,6 +629,8 @@ def _with_settings(spec: EngineSpec, settings: Mapping[str, Any]) -> EngineSpec:
 
 
 #: The largest engine counts a setting may give: more sequences than any engine runs, a budget beyond any context.
+#: The physical range of an engine's other settings, with an example for the message.
+_ENGINE_RANGES = {"memory_fraction": (1e-4, 1.0, "0.9"), "reserve_gib": (0.0, 1024.0, "2")}
 _ENGINE_COUNTS = {"max_num_seqs": 65536, "max_num_batched_tokens": 10**6, "block_size": 1024}
 
 
@@ -545,3 +656,29 @@ def resolve_engine(value: Any = None) -> EngineSpec:
             )
         settings[flag.strip()] = setting.strip()
     return engine(name.strip() or None, **settings)
+
+
+def speculative_terms(m: Any, T: Any, method: Any, k: Any, alpha: Any, warnings: list[str]) -> tuple[Any, Any]:
+    """(serving terms with the draft's weights and KV cache, llmxl.speculative.Speculation) for the speculative
+    inputs of estimate() and the faces above it; (T, None) without speculation. The note of a default
+    acceptance rate goes to ``warnings``. Refused for any method but `serving`."""
+    from . import speculative
+    from .speculation import resolve_speculative
+
+    choice = resolve_speculative(m.id, method, k, alpha, catalog.get_catalog().speculative)
+    if choice is None:
+        return T, None
+    if T.method != "serving":
+        raise InvalidInputError(
+            f"speculative decoding is priced by the serving method only, got method={T.method!r}; use "
+            "method='serving' or leave speculative out",
+            field="speculative",
+        )
+    moe_block = bool(T.n_moe)
+    terms, spec = speculative.speculation(
+        T, choice.method, choice.k, choice.alpha, moe_block=moe_block, f=m.intermediate_size,
+        draft_vocab=choice.draft_vocab,
+    )  # fmt: skip
+    if choice.note:
+        warnings.append(choice.note)
+    return terms, spec

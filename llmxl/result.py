@@ -125,6 +125,7 @@ _INPUT_FIELDS = (
     "flops_efficiency",
     "hbm_efficiency",
     "gpu_hour_usd",
+    "prefix_cache_hit",
 )
 _RESULT_FIELDS = (
     "ttft_s",
@@ -145,6 +146,8 @@ _RESULT_FIELDS = (
     "active_parameters",
     "kv_bytes_per_token",
     "experts_per_decode_step",
+    "usd_per_1k_uncached_prompt_tokens",
+    "usd_per_1k_cached_prompt_tokens",
 )
 
 
@@ -156,6 +159,8 @@ class Estimate(_Frozen):
 
     Attributes
     ----------
+    prefix_cache_hit : Fraction of each prompt's tokens read from the prefix cache (0: none); the prefill
+        computes the rest (docs/methodology.md, "Prefix caching").
     ttft_s : Time to first token, one forward pass over the prompt [s].
     tpot_s : Time per output token, one decode step incl. KV-cache traffic [s]
         (`serving`: at the mean context of the completion).
@@ -170,11 +175,19 @@ class Estimate(_Frozen):
         None when no price is known.
     usd_per_1k_completion_tokens : Cost of 1000 completion tokens at the decode rate [USD];
         None when no price is known.
+    usd_per_1k_uncached_prompt_tokens, usd_per_1k_cached_prompt_tokens : With prefix-cache hits, the prefill's
+        cost split between the prompt tokens it computes and those it reads from the cache [USD per 1000 of each]:
+        the cached ones carry prefill_cached_s, what reading and attending to their KV adds to the pass, the
+        computed ones the rest. Without hits the uncached price is usd_per_1k_prompt_tokens and the cached None;
+        None when no price is known.
+    prefill_cached_s : fwd(b, u, c) − fwd(b, u, 0), the part of the prefill pass spent on the c cached tokens
+        of each prompt [s]; 0 without hits.
     weight_bytes_per_gpu : Weights held by each GPU [bytes].
     kv_cache_bytes_per_gpu : KV cache for batch_size sequences of prompt + completion tokens [bytes].
     activation_bytes_per_gpu : Peak activation buffer, during prefill [bytes].
     max_batch_size : Largest batch whose KV cache and activations fit while decoding.
-    num_gpus : tp * pp.
+    num_gpus : tp * dp * pp, the GPUs of one replica.
+    dp, ep : Attention data-parallel and expert-parallel ranks (1 and 1 without a layout; llmxl.parallel).
     total_parameters : Parameters of the model, every expert counted [count].
     active_parameters : Parameters one token uses (K of the E routed experts) [count].
     kv_bytes_per_token : KV cache one token of context adds on each GPU (all layers of its
@@ -204,6 +217,7 @@ class Estimate(_Frozen):
     flops_efficiency: Any
     hbm_efficiency: Any
     gpu_hour_usd: Any
+    prefix_cache_hit: float
     ttft_s: Any
     tpot_s: Any
     completion_time_s: Any
@@ -215,6 +229,7 @@ class Estimate(_Frozen):
     kv_cache_bytes_per_gpu: Any
     activation_bytes_per_gpu: Any
     max_batch_size: Any
+    prefill_cached_s: Any
     warnings: tuple[str, ...]
     errors: Any
 
@@ -240,8 +255,8 @@ class Estimate(_Frozen):
 
     @property
     def num_gpus(self) -> int:
-        """tp * pp."""
-        return self.tp * self.pp
+        """tp * dp * pp: the GPUs of one replica."""
+        return self.tp * self.dp * self.pp  # type: ignore[attr-defined]
 
     def _usd_per_1k(self, rate: Any) -> Any:
         price = self.gpu_hour_usd
@@ -256,6 +271,35 @@ class Estimate(_Frozen):
     def usd_per_1k_completion_tokens(self) -> Any:
         """Cost of 1000 completion tokens at the decode rate [USD]; None without a price."""
         return self._usd_per_1k(self.decode_tokens_per_s)
+
+    def _prompt_split(self) -> tuple[Any, Any, Any]:
+        """(cost of the prefill pass [USD], computed, cached prompt tokens), or None without a price."""
+        from .prefix import split
+
+        price = self.gpu_hour_usd
+        if price is None:
+            return None  # type: ignore[return-value]
+        mx = max if np.ndim(self.prompt_tokens) == 0 else np.maximum
+        u, c = split(self.prompt_tokens, self.prefix_cache_hit, mx)
+        return price * self.num_gpus / 3600, self.batch_size * u, self.batch_size * c
+
+    @property
+    def usd_per_1k_uncached_prompt_tokens(self) -> Any:
+        """Cost of 1000 prompt tokens the prefill computes [USD]: the pass less prefill_cached_s, over the b u
+        computed tokens; usd_per_1k_prompt_tokens without hits; None without a price."""
+        if not self.prefix_cache_hit or self.gpu_hour_usd is None:
+            return self.usd_per_1k_prompt_tokens
+        per_s, u, _ = self._prompt_split()
+        return 1000 * per_s * (self.ttft_s - self.prefill_cached_s) / u
+
+    @property
+    def usd_per_1k_cached_prompt_tokens(self) -> Any:
+        """Cost of 1000 prompt tokens read from the prefix cache [USD]: prefill_cached_s over the b c cached
+        tokens; None without hits or without a price."""
+        if not self.prefix_cache_hit or self.gpu_hour_usd is None:
+            return None
+        per_s, _, c = self._prompt_split()
+        return 1000 * per_s * self.prefill_cached_s / c
 
     @property
     def breakdown(self) -> Breakdown:
@@ -283,6 +327,8 @@ class Estimate(_Frozen):
     def to_dict(self) -> dict[str, Any]:
         """Inputs, results, warnings, errors and breakdown as a plain dict."""
         out = {name: getattr(self, name) for name in _INPUT_FIELDS + _RESULT_FIELDS}
+        if self.dp != 1 or self.ep != 1:  # type: ignore[attr-defined]  # a layout (llmxl.parallel) says so
+            out = {**{k: out[k] for k in _INPUT_FIELDS[:6]}, "dp": self.dp, "ep": self.ep, **out}  # type: ignore[attr-defined]
         out["warnings"] = list(self.warnings)
         if self.errors is not None:
             out["errors"] = self.errors
@@ -320,8 +366,11 @@ _STORED = (
     "kv_cache_bytes_per_gpu",
     "activation_bytes_per_gpu",
     "max_batch_size",
+    "prefill_cached_s",
     "warnings",
     "errors",
+    "dp",
+    "ep",
 )
 _STORED_INDEX = {name: i for i, name in enumerate(_STORED)}
 for _i, _name in enumerate(_STORED):
@@ -371,6 +420,7 @@ _ARRAY_RESULTS = (
     "kv_cache_bytes_per_gpu",
     "activation_bytes_per_gpu",
     "max_batch_size",
+    "prefill_cached_s",
 )
 _ARRAY_INPUTS = ("batch_size", "prompt_tokens", "completion_tokens", "flops_efficiency", "hbm_efficiency")
 

@@ -137,6 +137,17 @@ class ServingTerms(NamedTuple):
     """HBM bandwidth [bytes/s], before efficiency."""
     coefficients: tuple[Any, ...]
     """What :func:`forward` reads, in one tuple (unpacked in one step; see :func:`_pass_coefficients`)."""
+    # layout (llmxl.parallel): the defaults are tensor and pipeline parallelism alone
+    dp: int = 1
+    """Attention data-parallel ranks: each holds 1/dp of the replica's sequences (llmxl.parallel)."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers: 1 (experts tensor-parallel over tp × dp) or tp × dp."""
+    redundant_experts: int = 0
+    """Routed experts placed twice to spread E + R over the ep ranks (EPLB)."""
+    local_experts: float = 0.0
+    """Routed experts each GPU holds, (E + R) / ep; 0 before a layout is applied (then E)."""
+    scaleout: bool = False
+    """Whether some collective of the layout crosses the scale-out network."""
 
 
 def serving_terms(
@@ -355,8 +366,8 @@ def forward(
     bk = b * kappa
     if not mla:
         cs = c_score * N
-    elif not prefill:
-        cs = c_score_latent * b
+    elif not prefill:  # the latent form, per new token (N = b at s = 1; a verification pass has s > 1)
+        cs = c_score_latent * N
     elif isinstance(s, (int, float)):
         cs = c_score_latent * b if s == 1 else c_score * N
     else:  # arrays: the latent form where a prompt is one token long

@@ -26,10 +26,7 @@ __all__ = [
     "ApiModel",
     "ApiPrice",
     "DtypeSpec",
-    "EnergyConventions",
-    "FinanceConventions",
     "GpuSpec",
-    "GridIntensity",
     "MLASpec",
     "MethodDefaults",
     "MoESpec",
@@ -537,81 +534,6 @@ class ApiModel(_Part):
         return value
 
 
-class FinanceConventions(_Part):
-    """Conventions of cost of service (llmxl/data/finance.toml)."""
-
-    hours_per_month: PositiveFloat
-    """Hours in a billing month (730 = 8,760 / 12)."""
-    hours_per_month_source: str
-    blend_prompt_weight: PositiveFloat
-    """Weight of the prompt price in a blended price (3)."""
-    blend_completion_weight: PositiveFloat
-    """Weight of the completion price in a blended price (1)."""
-    blend_source: str
-    checked: _dt.date
-    owned_example: dict[str, float | str] = Field(default_factory=dict)
-    """Example figures for owned hardware (owned_gpu_hour_usd's arguments), with their source."""
-
-
-class GridIntensity(_Part):
-    """Carbon intensity of a region's electricity, with its year and source (llmxl/data/energy.toml)."""
-
-    region: str
-    """Region key, lower case (world, us, eu27)."""
-    g_co2e_per_kwh: PositiveFloat
-    """Emissions per kWh of electricity [g CO2e/kWh]."""
-    year: Annotated[int, Field(ge=1990, le=2100, strict=True)]
-    """Year the figure describes."""
-    basis: str
-    """What is counted (CO2 from generation, or life-cycle CO2e)."""
-    source: str
-    """Where the figure was read (or how it was derived)."""
-
-    @field_validator("region")
-    @classmethod
-    def _clean(cls, value: str) -> str:
-        return _check_text_id(value).lower()
-
-
-class EnergyConventions(_Part):
-    """What the energy of serving defaults to (llmxl/data/energy.toml; docs/methodology.md)."""
-
-    serving_power_fraction: Fraction
-    """Typical draw of a GPU board under serving load, as a fraction of its board power (TDP/TGP/TBP)."""
-    serving_power_source: str
-    server_system: str
-    """The server whose maximum power sets the share of the rest of the server (CPUs, memory, fans, NICs)."""
-    server_power_w: PositiveFloat
-    """That server's maximum power [W]."""
-    server_gpus: PositiveInt
-    """GPUs in that server."""
-    server_gpu_board_power_w: PositiveFloat
-    """Board power of each of its GPUs [W]."""
-    server_source: str
-    pue: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False, strict=True)]
-    """Default power usage effectiveness of the data centre."""
-    pue_source: str
-    grid_default: str
-    """The region whose intensity applies when none is given."""
-    grid: tuple[GridIntensity, ...]
-    checked: _dt.date
-
-    @model_validator(mode="after")
-    def _regions(self) -> EnergyConventions:
-        regions = [g.region for g in self.grid]
-        if len(set(regions)) != len(regions):
-            raise ValueError("a grid region is listed twice; keep one")
-        if self.grid_default not in regions:
-            raise ValueError(f"grid_default {self.grid_default!r} is not among the regions {regions}")
-        return self
-
-    @property
-    def server_factor(self) -> float:
-        """Server power per GPU over the GPU's board power: server_power_w / (server_gpus · board power)."""
-        return self.server_power_w / (self.server_gpus * self.server_gpu_board_power_w)
-
-
-#: GpuSpec fields that override one serving constant each.
 SERVING_FIELDS = {
     "allreduce_latency_s": "allreduce_latency_s",
     "layer_overhead_s": "layer_overhead_s",
@@ -646,9 +568,19 @@ class GpuSpec(_Spec):
     device_memory_source: str | None = None
     """Where device_memory_gib was read (an engine's start-up log, nvidia-smi)."""
     interconnect_gbs: Rate
-    """Intra-node interconnect bandwidth per GPU, one direction [GB/s]."""
+    """Scale-up (intra-node: NVLink, Infinity Fabric, PCIe) bandwidth per GPU, one direction [GB/s]."""
     interconnect_latency_s: Seconds = 8e-6
     """Minimum latency of one collective message [s] (8e-6, the reference's convention)."""
+    domain_gpus: Annotated[int, Field(ge=1, le=100_000, strict=True)] | None = None
+    """GPUs sharing the scale-up link (interconnect_gbs: one NVLink domain); None: one 8-GPU node."""
+    scaleout_gbs: Rate | None = None
+    """Scale-out network per GPU, one direction [GB/s] (its NIC: InfiniBand, RoCE, EFA); None: not known."""
+    scaleout_latency_s: Seconds | None = None
+    """Added latency of a collective that crosses the scale-out network [s]."""
+    system_gpu: str | None = None
+    """For a system (llmxl/data/systems.toml): the catalog id of its GPU; None for a bare GPU."""
+    links_source: str | None = None
+    """Where domain_gpus and the scale-out figures were read."""
     allreduce_latency_s: Seconds | None = None
     """`serving` λ: one small all-reduce [s]; None takes the method's default."""
     layer_overhead_s: Seconds | None = None

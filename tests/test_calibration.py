@@ -52,7 +52,9 @@ def synthetic(
 
 
 def assert_recovered(cal, names, truth=TRUE):
-    assert set(cal.fitted) == set(names), (cal.fitted, cal.kept)
+    # the GPU's constants (the engine's front-end time, 0 in these runs, is fitted beside them: to 0)
+    assert set(cal.fitted) & set(CONSTANTS) == set(names), (cal.fitted, cal.kept)
+    assert cal.constants["front_end_s"] < 1e-9
     for c in names:
         assert cal.constants[c] == pytest.approx(truth[c], rel=0.01), c
     assert cal.error_after < 1e-4 and not cal.problems
@@ -63,7 +65,7 @@ def test_recovers_every_constant_from_engine_measurements():
     assert_recovered(cal, CONSTANTS)
     assert cal.error_before > 0.05  # the defaults were really different
     assert cal.error_cross_validated is not None and cal.error_cross_validated < 1e-3
-    assert all(u is not None and u < 0.01 * TRUE[c] for c, u in cal.uncertainty.items())
+    assert all(u is not None and u < 0.01 * TRUE[c] for c, u in cal.uncertainty.items() if c in TRUE)
 
 
 def test_static_batch_measurements_recover_too():
@@ -122,6 +124,8 @@ def _tool_runs(truth):
 
 def _vllm_files(tmp_path, truth):
     template = json.loads((DATA / "vllm-bench-serve.json").read_text())
+    # the template's medians and percentiles are its own illustrative figures: left out here
+    template = {k: v for k, v in template.items() if not k.startswith(("median_", "p99_"))}
     paths = []
     for conc, s, n, got in _tool_runs(truth):
         data = {**template, "max_concurrency": conc, "completed": 100, "total_input_tokens": 100 * s,
@@ -137,7 +141,7 @@ def _vllm_files(tmp_path, truth):
 def test_recovers_from_vllm_bench_serve_results(tmp_path):
     truth = _single_stack_truth()
     paths = _vllm_files(tmp_path, truth)
-    assert_recovered(calibrate(paths, gpu=GPU, dtype="fp8"), INFORMED_BY_ONE_STACK, truth)
+    assert_recovered(calibrate(paths, gpu=GPU, tp=1, dtype="fp8"), INFORMED_BY_ONE_STACK, truth)
 
 
 def test_recovers_from_genai_perf_csvs(tmp_path):
@@ -167,15 +171,16 @@ def test_recovers_from_genai_perf_csvs(tmp_path):
 
 
 def test_fixture_files_parse_as_their_tools_write_them():
-    (v,) = read_measurements(DATA / "vllm-bench-serve.json", gpu=GPU)
+    (v,) = read_measurements(DATA / "vllm-bench-serve.json", gpu=GPU, tp=1)
     assert (v.model, v.concurrency, v.prompt_tokens, v.completion_tokens) == (
         "meta-llama/Llama-3.1-8B-Instruct",
         32,
         1000,
         200,
     )
+    medians = {"ttft_p50_s": 0.1049, "ttft_p99_s": 0.2017, "itl_p50_s": 0.0271, "itl_p99_s": 0.061}
     assert v.metrics == pytest.approx(
-        {"ttft_s": 0.1124, "tpot_s": 0.0296, "e2e_s": 5.9993, "output_tokens_per_s": 1040.3}
+        {"ttft_s": 0.1124, "tpot_s": 0.0296, "e2e_s": 5.9993, "output_tokens_per_s": 1040.3, **medians}
     )
     (gp,) = read_measurements(DATA / "profile_export_genai_perf.csv", model="llama-3.1-8b", gpu=GPU, concurrency=32)
     assert (gp.prompt_tokens, gp.completion_tokens) == (1000, 200)
@@ -287,7 +292,7 @@ def test_saved_calibration_in_a_cell_and_a_workbook(user_catalog, tmp_path):
 
 def test_the_cli_prints_the_fit_and_saves_it(user_catalog, tmp_path, capsys):
     paths = _vllm_files(tmp_path, _single_stack_truth())
-    code = main(["calibrate", *map(str, paths), "--gpu", GPU, "--dtype", "fp8", "--save", "my-vllm"])
+    code = main(["calibrate", *map(str, paths), "--gpu", GPU, "--tp", "1", "--dtype", "fp8", "--save", "my-vllm"])
     out = capsys.readouterr().out
     assert code == 0
     assert "Calibration of h100-sxm-80gb from 8 runs (32 measured figures)" in out
@@ -346,11 +351,11 @@ def test_a_vllm_file_of_another_version_is_named(tmp_path):
     p = tmp_path / "old.json"
     p.write_text(json.dumps(data))
     with pytest.raises(InvalidInputError, match=r"old\.json: field mean_ttft_ms is missing; this is not a result file"):
-        read_measurements(p, gpu=GPU)
+        read_measurements(p, gpu=GPU, tp=1)
     data = json.loads((DATA / "vllm-bench-serve.json").read_text())
     p.write_text(json.dumps({**data, "max_concurrency": None}))
-    with pytest.raises(InvalidInputError, match="paced by request rate"):
-        read_measurements(p, gpu=GPU)
+    with pytest.raises(InvalidInputError, match="every prompt was sent at once"):
+        read_measurements(p, gpu=GPU, tp=1)
 
 
 def test_a_fit_at_a_bound_says_which_constant_and_is_not_saved(user_catalog, capsys):
@@ -377,6 +382,7 @@ def test_a_fit_whose_held_out_error_is_worse_than_the_defaults_is_not_offered(us
     few = calibrate(runs)
     assert few.error_cross_validated > few.error_before
     assert any("not offered" in p for p in few.problems)
+    assert few.engine_override is None  # nor are the engine's settings
     text = format_calibration(few)
     assert "Not offered: this fit is not saved" in text
     with pytest.raises(InvalidInputError, match="not saved: "):
@@ -478,7 +484,8 @@ def test_llm_calibrate_spills_the_fit_and_saves_it_for_the_other_functions(user_
     with windows_xlwings() as xl:
         table = excel(xl, "LLM_CALIBRATE", *args, "sheet")
         fitted = {r[0]: r[2] for r in table[1:7]}
-        assert fitted == pytest.approx(calibrate(ms).constants, rel=1e-9)
+        assert [r[0] for r in table[1:7]] == list(CONSTANTS) and table[7][0] == "front_end_s"
+        assert fitted == pytest.approx({c: calibrate(ms).constants[c] for c in CONSTANTS}, rel=1e-9)
         assert fitted == pytest.approx(TRUE, rel=0.01)
         assert table[-1][:2] == ["Saved as GPU", f"{GPU}@sheet"]
         cell = excel(xl, "LLM_TTFT", "llama-3.1-70b", f"{GPU}@sheet", 8.0, 1000.0, 200.0, 4.0, None, None, None, "fp8")

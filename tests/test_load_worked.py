@@ -59,10 +59,11 @@ def _poisson_quantile(mu, p):
     return k
 
 
-def by_hand(b, f=0.0, pct=P):
-    """The closed form at mean concurrency b, step by step as docs/methodology.md writes it (mixed scheduling)."""
+def by_hand(b, f=0.0, pct=P, steps=None):
+    """The closed form at mean concurrency b, step by step as docs/methodology.md writes it (mixed scheduling);
+    ``steps(r, b)`` gives the four step times (default: prompts of S tokens, nothing cached)."""
     r, _ = _rates()
-    a, L1, one, two = _steps(r, b)
+    a, L1, one, two = (steps or _steps)(r, b)
     d1, d = L1 - a, two - one  # the first prompt of a step adds Δ1, each further one Δ
     steps = N - 1
     c = d1

@@ -48,7 +48,8 @@ class TestBreakeven:
                 breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, api=(1, 1), peak_factor=factor)
 
     def test_api_prices_are_in_range(self):
-        for api in ((math.inf, 1), (-1, 1), (1, 1e300), ("a", 1), (1,), (1, 2, 3)):
+        # (prompt, completion, cached) is an API price since prefix caching: four numbers are not
+        for api in ((math.inf, 1), (-1, 1), (1, 1e300), ("a", 1), (1,), (1, 2, 3, 4), (1, 2, -1), (1, 2, math.inf)):
             with pytest.raises(InvalidInputError, match="api"):
                 breakeven("llama-3.1-8b", "h100-sxm-80gb", **SHAPE, api=api, gpu_hour_usd=3.99)
 

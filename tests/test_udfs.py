@@ -62,6 +62,11 @@ ARG_ORDER = [
     "dtype",
     "method",
     "pp",
+    "dp",
+    "ep",
+    "redundant_experts",
+    "speculative",
+    "prefix_cache_hit",
 ]
 # Published column -> UDF that computes it
 PUBLISHED_UDFS = {
@@ -102,7 +107,7 @@ class TestRegistration:
         for name in SCENARIO_FUNCTIONS:
             meta = getattr(xl[0], name).__xlfunc__
             assert [a["name"] for a in meta["args"]] == ARG_ORDER
-            assert [("optional" in a) for a in meta["args"]] == [False] * 5 + [True] * 7
+            assert [("optional" in a) for a in meta["args"]] == [False] * 5 + [True] * 12
             ranged = {a["name"] for a in meta["args"] if a["options"].get("ndim") == 2}
             assert ranged == {
                 "batch_size",
@@ -295,6 +300,11 @@ def test_bad_inputs_show_one_line_with_the_excel_error_kind(xl, change, kind, fi
         dtype=None,
         method=None,
         pp=None,
+        dp=None,
+        ep=None,
+        redundant_experts=None,
+        speculative=None,
+        prefix_cache_hit=None,
     )
     for k, v in change.items():
         values[k] = float(v) if isinstance(v, int) and not isinstance(v, bool) else v

@@ -14,52 +14,52 @@ failed:
     LLM_API_PRICE = Err.Description
 End Function
 
-Function LLM_BREAKEVEN(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, Optional api_completion_usd_per_1m, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional engine, Optional percentile)
+Function LLM_BREAKEVEN(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, Optional api_completion_usd_per_1m, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional engine, Optional percentile, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, engine, percentile, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, engine, percentile))
+        LLM_BREAKEVEN = XLPy.CallUDF("llmxl_udfs", "LLM_BREAKEVEN", Array(model, gpu, prompt_tokens, completion_tokens, peak_factor, api, api_completion_usd_per_1m, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, engine, percentile, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_BREAKEVEN = Err.Description
 End Function
 
-Function LLM_CALIBRATE(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, Optional save_as)
+Function LLM_CALIBRATE(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, Optional save_as, Optional engine)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as), ThisWorkbook, Application.Caller)
+        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as, engine), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as))
+        LLM_CALIBRATE = XLPy.CallUDF("llmxl_udfs", "LLM_CALIBRATE", Array(models, gpus, tps, dtypes, prompt_tokens, completion_tokens, concurrencies, ttft_s, tpot_s, output_tokens_per_s, save_as, engine))
         Exit Function
     #End If
 failed:
     LLM_CALIBRATE = Err.Description
 End Function
 
-Function LLM_COMPLETION_TIME(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_COMPLETION_TIME(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_COMPLETION_TIME = XLPy.CallUDF("llmxl_udfs", "LLM_COMPLETION_TIME", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_COMPLETION_TIME = Err.Description
 End Function
 
-Function LLM_COST_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile)
+Function LLM_COST_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile))
+        LLM_COST_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_COST_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -79,39 +79,39 @@ failed:
     LLM_DTYPES = Err.Description
 End Function
 
-Function LLM_ENERGY_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile)
+Function LLM_ENERGY_PER_1M(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional kind, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile))
+        LLM_ENERGY_PER_1M = XLPy.CallUDF("llmxl_udfs", "LLM_ENERGY_PER_1M", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, kind, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_ENERGY_PER_1M = Err.Description
 End Function
 
-Function LLM_ESTIMATE(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_ESTIMATE(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_ESTIMATE = XLPy.CallUDF("llmxl_udfs", "LLM_ESTIMATE", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_ESTIMATE = Err.Description
 End Function
 
-Function LLM_FRONTIER(model, gpus, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional gpu_hour_usd, Optional reservation_discount, Optional max_concurrency, Optional frontier_only, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile)
+Function LLM_FRONTIER(model, gpus, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional gpu_hour_usd, Optional reservation_discount, Optional max_concurrency, Optional frontier_only, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile))
+        LLM_FRONTIER = XLPy.CallUDF("llmxl_udfs", "LLM_FRONTIER", Array(model, gpus, prompt_tokens, completion_tokens, tp, dtype, gpu_hour_usd, reservation_discount, max_concurrency, frontier_only, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -131,13 +131,13 @@ failed:
     LLM_GPUS = Err.Description
 End Function
 
-Function LLM_GPUS_NEEDED(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile)
+Function LLM_GPUS_NEEDED(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile))
+        LLM_GPUS_NEEDED = XLPy.CallUDF("llmxl_udfs", "LLM_GPUS_NEEDED", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -157,39 +157,39 @@ failed:
     LLM_GPU_INFO = Err.Description
 End Function
 
-Function LLM_KV_CACHE_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_KV_CACHE_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_KV_CACHE_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_KV_CACHE_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_KV_CACHE_GIB = Err.Description
 End Function
 
-Function LLM_LATENCY(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_LATENCY(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_LATENCY = XLPy.CallUDF("llmxl_udfs", "LLM_LATENCY", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_LATENCY = Err.Description
 End Function
 
-Function LLM_MAX_BATCH(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_MAX_BATCH(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_MAX_BATCH = XLPy.CallUDF("llmxl_udfs", "LLM_MAX_BATCH", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -222,26 +222,26 @@ failed:
     LLM_MODEL_INFO = Err.Description
 End Function
 
-Function LLM_MONTHLY_COST(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile)
+Function LLM_MONTHLY_COST(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional engine, Optional percentile, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile))
+        LLM_MONTHLY_COST = XLPy.CallUDF("llmxl_udfs", "LLM_MONTHLY_COST", Array(model, gpu, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, engine, percentile, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_MONTHLY_COST = Err.Description
 End Function
 
-Function LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional pp, Optional engine, Optional percentile)
+Function LLM_OPERATING_POINT(model, gpu, concurrency, prompt_tokens, completion_tokens, Optional tp, Optional dtype, Optional pp, Optional engine, Optional percentile, Optional dp, Optional ep, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile, dp, ep, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile))
+        LLM_OPERATING_POINT = XLPy.CallUDF("llmxl_udfs", "LLM_OPERATING_POINT", Array(model, gpu, concurrency, prompt_tokens, completion_tokens, tp, dtype, pp, engine, percentile, dp, ep, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -261,104 +261,104 @@ failed:
     LLM_OWNED_GPU_HOUR = Err.Description
 End Function
 
-Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile)
+Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile, Optional dp, Optional ep, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile), ThisWorkbook, Application.Caller)
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile))
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PLAN = Err.Description
 End Function
 
-Function LLM_PRICE_COMPLETION(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_PRICE_COMPLETION(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_PRICE_COMPLETION = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_COMPLETION = Err.Description
 End Function
 
-Function LLM_PRICE_COMPLETION_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_PRICE_COMPLETION_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_PRICE_COMPLETION_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_COMPLETION_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_COMPLETION_1M = Err.Description
 End Function
 
-Function LLM_PRICE_PROMPT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_PRICE_PROMPT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_PRICE_PROMPT = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_PROMPT = Err.Description
 End Function
 
-Function LLM_PRICE_PROMPT_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_PRICE_PROMPT_1M(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_PRICE_PROMPT_1M = XLPy.CallUDF("llmxl_udfs", "LLM_PRICE_PROMPT_1M", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_PRICE_PROMPT_1M = Err.Description
 End Function
 
-Function LLM_TOKENS_PER_SEC(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_TOKENS_PER_SEC(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_TOKENS_PER_SEC = XLPy.CallUDF("llmxl_udfs", "LLM_TOKENS_PER_SEC", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_TOKENS_PER_SEC = Err.Description
 End Function
 
-Function LLM_TPOT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_TPOT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_TPOT = XLPy.CallUDF("llmxl_udfs", "LLM_TPOT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
     LLM_TPOT = Err.Description
 End Function
 
-Function LLM_TTFT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_TTFT(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_TTFT = XLPy.CallUDF("llmxl_udfs", "LLM_TTFT", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:
@@ -378,13 +378,13 @@ failed:
     LLM_VERSION = Err.Description
 End Function
 
-Function LLM_WEIGHTS_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp)
+Function LLM_WEIGHTS_GIB(model, gpu, batch_size, prompt_tokens, completion_tokens, Optional tp, Optional gpu_hour_usd, Optional flops_efficiency, Optional hbm_efficiency, Optional dtype, Optional method, Optional pp, Optional dp, Optional ep, Optional redundant_experts, Optional speculative, Optional prefix_cache_hit)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp), ThisWorkbook, Application.Caller)
+        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp))
+        LLM_WEIGHTS_GIB = XLPy.CallUDF("llmxl_udfs", "LLM_WEIGHTS_GIB", Array(model, gpu, batch_size, prompt_tokens, completion_tokens, tp, gpu_hour_usd, flops_efficiency, hbm_efficiency, dtype, method, pp, dp, ep, redundant_experts, speculative, prefix_cache_hit))
         Exit Function
     #End If
 failed:

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .options import add_engine_option
 from .output import columns, printable
 
 if TYPE_CHECKING:
@@ -17,22 +18,27 @@ __all__ = ["format_calibration", "run"]
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "calibrate",
-        help="fit the serving constants of a GPU to your own measurements",
-        description="Fit the serving method's constants (efficiencies, overheads, all-reduce latency) of one GPU "
-        "to measurements: a plain CSV (columns model, gpu, tp, dtype, prompt_tokens, completion_tokens, "
-        "batch_size or concurrency, and any of ttft_s, tpot_s, e2e_s, output_tokens_per_s), result JSONs of "
-        "vllm bench serve --save-result, or genai-perf's profile_export_genai_perf.csv. With --save NAME, "
-        "the result becomes the GPU <gpu>@NAME in your user catalog, usable everywhere.",
+        help="fit the serving constants of a GPU, and the engine's front-end time and reserve, to your measurements",
+        description="Fit the serving method's constants (efficiencies, overheads, all-reduce latency) of one GPU, "
+        "and the engine's front-end time and memory reserve, to measurements: a plain CSV (columns model, gpu, tp, "
+        "dtype, prompt_tokens, completion_tokens, batch_size or concurrency or request_rate, and any of ttft_s, "
+        "tpot_s, e2e_s, output_tokens_per_s and percentiles such as ttft_p90_s, itl_p99_s), result JSONs of "
+        "vllm bench serve --save-result (their median and percentile TTFT and ITL too), or genai-perf's "
+        "profile_export_genai_perf.csv. With --save NAME, the GPU's constants become the GPU <gpu>@NAME in your "
+        "user catalog, usable everywhere; the engine's fitted settings print as an --engine value.",
     )
     p.add_argument("files", nargs="+", help="measurement files")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "vllm", "genai-perf"],
                    help="file format (default: .json is vLLM, a first line 'Metric,' genai-perf)")  # fmt: skip
     p.add_argument("--model", help="model, where the file does not name it")
     p.add_argument("--gpu", help="GPU the measurements ran on, where the file does not name it (vLLM, genai-perf)")
-    p.add_argument("--tp", help="tensor-parallel size, where the file does not give it (default 1)")
+    p.add_argument("--tp", help="tensor-parallel size, where the file does not give it (a plain CSV: default 1; "
+                   "vllm bench serve records none: give it, or its --metadata tp=N)")  # fmt: skip
     p.add_argument("--dtype", help="dtype, where the file does not give it (default w16a16e16)")
     p.add_argument("--concurrency", help="concurrency of a genai-perf run (its CSV does not record it)")
-    p.add_argument("--fit", help="comma-separated constants to fit (default: every one the measurements inform)")
+    add_engine_option(p)
+    p.add_argument("--fit", help="comma-separated constants to fit, of the GPU's and front_end_s, reserve_gib "
+                   "(default: every one the measurements inform)")  # fmt: skip
     p.add_argument("--save", metavar="NAME", help="save as the GPU <gpu>@NAME in the user catalog")
     p.add_argument("--catalog", help="catalog file to save to (default: LLMXL_CATALOG's first file, or "
                    "~/.config/llmxl/catalog.toml)")  # fmt: skip
@@ -74,6 +80,12 @@ def format_calibration(cal: Calibration) -> str:
         )
     lines += columns(rows, indent="  ")
     lines += [f"note: {note}" for note in cal.notes]
+    if cal.engine_override:
+        lines += [
+            "",
+            f"Engine settings fitted: {cal.engine_override}",
+            f"  use them with the GPU: --engine {cal.engine_override} (engine= in Python, a cell's engine argument)",
+        ]
     if cal.problems:
         lines += ["", "Not offered: this fit is not saved, and the defaults stay in use, because"]
         lines += [f"  - {problem}" for problem in cal.problems]
@@ -104,7 +116,7 @@ def run(args: Any) -> int:
         if value is not None:  # as every other count: 8, 8.0 or 1e2, never 8.5
             defaults[name] = check_count(value, name)
     measurements = [m for path in args.files for m in read_measurements(path, format=args.format, **defaults)]
-    cal = calibrate(measurements, constants=fit)
+    cal = calibrate(measurements, constants=fit, engine=args.engine)
     if args.json:
         print(json.dumps(cal.to_dict(), indent=2, allow_nan=False))
     else:
@@ -115,9 +127,10 @@ def run(args: Any) -> int:
             print(f"llmxl: error: not saved: {printable(cal.problems[0])}{hint}", file=sys.stderr)
             return 2
         name = cal.save(args.save, args.catalog, force=args.force)
+        engine = f" --engine {cal.engine_override}" if cal.engine_override else ""
         print(
             f"saved {name}: use it as the GPU anywhere, e.g. llmxl estimate --gpu {name} ..., "
-            f'=LLM_TTFT(model, "{name}", ...)',
+            f'=LLM_TTFT(model, "{name}", ...); llmxl plan --gpu {name}{engine} ...',
             file=sys.stderr if args.json else sys.stdout,
         )
     return 0

@@ -12,13 +12,14 @@ from .output import columns, plain, printable, short_text
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "catalog",
-        help="list models, GPUs, dtypes, serving engines or API prices",
+        help="list models, GPUs, systems, dtypes, serving engines or API prices",
         description="List catalog entries. engines: each serving engine's memory rule and scheduling defaults, "
-        "pinned to a release, with the flags that change them. apis: every hosted API price (USD per 1M tokens) "
-        "with its date and source, from genai-prices' bundled snapshot (pip install 'llmxl[genai]'; read offline) "
-        "and llmxl's own file for what it lacks; a price older than 180 days is flagged.",
+        "pinned to a release, with the flags that change them. systems: a GPU as a server or rack builds it "
+        "(NVLink domain, scale-out network per GPU), accepted wherever a GPU is. apis: every hosted API price "
+        "(USD per 1M tokens) with its date and source, from genai-prices' bundled snapshot (pip install "
+        "'llmxl[genai]'; read offline) and llmxl's own file for what it lacks; a price older than 180 days is flagged.",
     )
-    p.add_argument("kind", choices=["models", "gpus", "dtypes", "engines", "apis"])
+    p.add_argument("kind", choices=["models", "gpus", "systems", "dtypes", "engines", "apis"])
     p.add_argument("--model", help="apis only: the prices of one model (id or alias)")
     p.add_argument("--json", action="store_true", help="print every field as JSON")
 
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     cat = catalog.get_catalog()
     if args.kind == "apis":
         return _apis(args)
+    if args.kind == "systems":
+        return _systems(args)
     specs = list(cat.entries[args.kind].values())
     for problem in cat.problems:  # entries set aside: said here, and again when their name is used
         print(f"llmxl: warning: skipped: {printable(problem)}", file=sys.stderr)
@@ -231,4 +234,25 @@ def _apis(args: argparse.Namespace) -> int:
         "dated: the latest date a price is known to hold, its genai-prices snapshot's or the day it was read "
         "(checked); since: when the provider's price took effect; the full notes are in --json"
     )
+    return 0
+
+
+def _systems(args: argparse.Namespace) -> int:
+    """``llmxl catalog systems``: each system's GPU, scale-up domain and links, with its source."""
+    from ..systems import get_system, systems
+
+    specs = [get_system(name) for name in systems()]
+    if args.json:
+        print(json.dumps([s.model_dump(mode="json") for s in specs if s is not None], indent=2))
+        return 0
+    from ..resolve import resolve_gpu
+
+    header = ("id", "GPU", "domain GPUs", "scale-up GB/s", "scale-out GB/s", "scale-out latency s", "checked", "source")
+    rows = [
+        (s.id, s.gpu, str(s.domain_gpus), plain(resolve_gpu(s.id).interconnect_gbs), plain(s.scaleout_gbs),
+         f"{s.scaleout_latency_s:g}", s.checked.isoformat(), short_text(s.source))
+        for s in specs
+        if s is not None
+    ]  # fmt: skip
+    print(printable("\n".join(columns([header, *rows]))))
     return 0

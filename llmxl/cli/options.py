@@ -7,6 +7,38 @@ import argparse
 from ..checks import METHODS
 from ..errors import InvalidInputError
 
+_LAYOUT_HELP = (
+    "for a mixture-of-experts model: vLLM -tp T -dp D --enable-expert-parallel is --tp T --dp D --ep T·D; SGLang "
+    "--tp N --dp D --enable-dp-attention is --tp N/D --dp D"
+)
+
+
+def add_layout_options(p: argparse.ArgumentParser, *, lists: bool = False) -> None:
+    """--dp, --ep and --redundant-experts: expert parallelism with data-parallel attention (llmxl.parallel)."""
+    many = ", comma-separated" if lists else ""
+    p.add_argument(
+        "--dp",
+        default=None if lists else "1",
+        help=f"attention data-parallel ranks of --tp GPUs each{many} ({_LAYOUT_HELP}; default "
+        + ("every expert-parallel layout of a MoE model with --tp left out)" if lists else "1)"),
+    )
+    p.add_argument(
+        "--ep",
+        default=None,
+        help=f"expert-parallel ranks{many}: 1 (experts tensor-parallel) or tp × dp (default: tp × dp when --dp > 1)",
+    )
+    if not lists:
+        p.add_argument(
+            "--redundant-experts",
+            default="0",
+            help="routed experts placed twice so that experts + these divide by --ep (EPLB; default 0)",
+        )
+
+
+def layout_arguments(args: argparse.Namespace) -> dict[str, object]:
+    """dp, ep and redundant_experts of a one-configuration command (ep None: tp × dp when dp > 1, else 1)."""
+    return {"dp": args.dp, "ep": args.ep, "redundant_experts": args.redundant_experts}
+
 
 def add_scenario_options(p: argparse.ArgumentParser, *, lists: bool) -> None:
     from ..estimate import DEFAULTS as D  # the CLI's defaults are estimate()'s
@@ -66,6 +98,54 @@ _PLAN_EXAMPLE = {
 }
 
 
+def add_speculative_options(p: argparse.ArgumentParser) -> None:
+    """--speculative, --num-speculative-tokens, --acceptance-rate: a speculative decoder (default none)."""
+    p.add_argument(
+        "--speculative",
+        metavar="METHOD",
+        help="speculative decoding: mtp (DeepSeek's multi-token prediction), eagle3 (a one-layer draft head) or "
+        "ngram (prompt lookup); default none",
+    )
+    p.add_argument(
+        "--num-speculative-tokens",
+        metavar="K",
+        help="draft tokens per step, 1 to 16 (default: the k of the published acceptance figure)",
+    )
+    p.add_argument(
+        "--acceptance-rate",
+        metavar="A",
+        help="probability that a draft token is accepted, in [0, 1) (default: the published figure for the model "
+        "and method, llmxl/data/speculative.toml)",
+    )
+
+
+def speculative_options(args: argparse.Namespace) -> dict[str, object]:
+    """The speculative keyword arguments given on the command line ({} when none: today's results)."""
+    names = ("speculative", "num_speculative_tokens", "acceptance_rate")
+    given = {k: getattr(args, k, None) for k in names}
+    given = {k: v for k, v in given.items() if v is not None}
+    for k in ("num_speculative_tokens", "acceptance_rate"):
+        if k in given:
+            try:
+                number = float(given[k])
+            except ValueError:
+                raise InvalidInputError(
+                    f"--{k.replace('_', '-')} must be a number, got {given[k]!r}", field=k
+                ) from None
+            given[k] = int(number) if k == "num_speculative_tokens" and number.is_integer() else number
+    return given
+
+
+def add_prefix_option(p: argparse.ArgumentParser) -> None:
+    """--prefix-cache-hit: the fraction of prompt tokens served from the prefix cache (docs/methodology.md)."""
+    p.add_argument(
+        "--prefix-cache-hit",
+        metavar="FRACTION",
+        help="fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1) (default 0: none); "
+        "prefill computes the rest, and an API bills them at its cached-input price",
+    )
+
+
 def add_engine_option(p: argparse.ArgumentParser) -> None:
     """--engine: a profile, with settings by the engine's own flag names."""
     p.add_argument(
@@ -109,6 +189,8 @@ def add_plan_options(
         "--max-concurrency", help="cap on sequences in flight per replica, below the engine's own (its max_num_seqs)"
     )
     add_engine_option(p)
+    add_speculative_options(p)
+    add_prefix_option(p)
     p.add_argument(
         "--percentile",
         help="the percentile the latency targets hold at, between 0 and 100 (default 90: p90 TTFT and ITL)",
@@ -154,7 +236,8 @@ def add_plan_options(
     p.add_argument(
         "--api",
         action="append" if workbook else None,
-        help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION USD per 1M"
+        help="an API provider to compare with (e.g. together), or PROMPT,COMPLETION[,CACHED] USD per 1M (CACHED: its "
+        "price of cached prompt tokens, for --prefix-cache-hit)"
         + ("; workbook compare: repeat for several (default: every provider the catalog prices the model at)"
            if workbook else ""),
     )  # fmt: skip

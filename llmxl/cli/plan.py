@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .options import add_plan_options
+from .options import add_layout_options, add_plan_options, speculative_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def add_parser(sub: Any) -> None:
         "2 on bad input.",
     )
     add_plan_options(p, example=False, frontier=True)
+    add_layout_options(p, lists=True)
     p.add_argument(
         "-o",
         "--output",
@@ -137,6 +138,20 @@ def _api(text: str | None) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
+def _speculative_line(p: Plan) -> str:
+    from ..speculative import tokens_per_step
+
+    alpha, k = p.acceptance_rate, p.num_speculative_tokens
+    tokens = f"{k} draft token" + ("s" if k != 1 else "")
+    tau = tokens_per_step(alpha, k)  # type: ignore[arg-type]
+    return f"speculative decoding: {p.speculative}, {tokens}, acceptance rate {alpha:.4g} ({tau:.4g} tokens per step)"
+
+
+def _dp_ep(r: Any) -> str:
+    """ ", dp=8, ep=8" for a row of an expert/data-parallel layout; nothing for tp and pp alone."""
+    return f", dp={r.dp}, ep={r.ep}" if r.dp > 1 or r.ep > 1 else ""
+
+
 def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = None) -> str:
     """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work.
 
@@ -159,7 +174,13 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         )
         + (f", at p{p.percentile:g}" if p.ttft_s_max is not None or p.itl_s_max is not None else "")
         + (f"; engine {_engine_text(p.engine)}" if p.engine else ""),
+        *(
+            [f"prefix cache: {p.prefix_cache_hit:g} of each prompt's tokens served from it"]
+            if p.prefix_cache_hit
+            else []
+        ),
         *([dtype_note] if dtype_note else []),
+        *([_speculative_line(p)] if p.speculative is not None else []),
         "",
     ]
     best = p.best
@@ -168,7 +189,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
     else:
         lines.append(
             f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
-            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}"
+            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}{_dp_ep(best)}"
             f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
             f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour"
             f"{_BASIS.get(best.price_basis or '', '')}; "
@@ -185,7 +206,8 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         table = [header] + [
             (
                 r.gpu,
-                str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}",
+                (str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}")
+                + (f" dp{r.dp} ep{r.ep}" if r.dp > 1 or r.ep > 1 else ""),
                 r.dtype,
                 str(r.concurrency),
                 str(r.replicas),
@@ -209,13 +231,24 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
     bad = [r for r in p.rows if r.reason is not None]
     if bad:
         lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
-        lines += [f"  {r.gpu} tp={r.tp} {r.dtype}: {r.reason}" for r in bad]
+        lines += [f"  {r.gpu} tp={r.tp}{_dp_ep(r)} {r.dtype}: {r.reason}" for r in bad]
     if b is not None:
         from ..breakeven import api_monthly_usd
 
         lines.append("")
-        api_month = api_monthly_usd(p.requests_per_s, p.prompt_tokens, p.completion_tokens, b.prompt_usd_per_1m,
-                                    b.completion_usd_per_1m)  # fmt: skip
+        api_month = api_monthly_usd(
+            p.requests_per_s,
+            p.prompt_tokens,
+            p.completion_tokens,
+            b.prompt_usd_per_1m,
+            b.completion_usd_per_1m,
+            b.cached_prompt_usd_per_1m,
+            b.prefix_cache_hit,
+        )
+        cached = ""
+        if b.prefix_cache_hit:
+            cached = (f" ({rate(b.cached_prompt_usd_per_1m)} per 1M cached prompt tokens, {b.prefix_cache_hit:g} of "
+                      "them)" if b.cached_prompt_usd_per_1m is not None else "")  # fmt: skip
         dated = ""
         if b.api != "at the given prices":
             from ..prices import age_text, api_price
@@ -225,8 +258,9 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
             dated = f" (price of {age_text(price)}; {where}{'; ' + price.note if price.note else ''})"
         lines.append(
             f"API {b.api}: {rate(b.prompt_usd_per_1m)} / {rate(b.completion_usd_per_1m)} per 1M prompt / completion "
-            f"tokens, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s{dated}"
+            f"tokens{cached}, {money(api_month)} per month at {p.requests_per_s:,.4g} requests/s{dated}"
         )
+        lines += [f"Note: {w}" for w in b.warnings]
         if b.requests_per_s is None:
             lines.append(f"Break-even: none; {b.reason}")
         else:
@@ -272,6 +306,7 @@ def candidate_options(args: Any, gpus: list[str]) -> dict[str, Any]:
         max_concurrency=args.max_concurrency,
         engine=args.engine,
         **({} if args.percentile is None else {"percentile": args.percentile}),
+        **speculative_options(args),
         gpu_hour_usd=_by_gpu(args.gpu_hour_usd, "--gpu-hour-usd", "3.99", "h100-sxm-80gb=2.0,b200=7.0", gpus),
         owned=_owned(args.owned),
         power_kw=_by_gpu(args.power_kw, "--power-kw", "1.0", "h100-sxm-80gb=1.1,b200=1.6", gpus),
@@ -289,7 +324,11 @@ def run(args: Any) -> int:
         **candidate_options(args, gpus),
         reservation_discount=args.discount,
         grid_g_co2e_per_kwh=args.grid_co2,
+        **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
+    dp, ep = getattr(args, "dp", None), getattr(args, "ep", None)  # plan alone takes layouts, not the workbooks'
+    if dp is not None or ep is not None:
+        options.update(dp=_list(dp) or None, ep=_list(ep) or None)
     xlsx = getattr(args, "output", None)
     flags = [("-o", xlsx, (".xlsx",)), ("--csv", args.csv, (".csv",)), ("--json", args.json_path, (".json",))]
     if getattr(args, "frontier", False):
@@ -378,6 +417,7 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
             force=args.force,
             api=names,
             api_price=catalog_price,
+            api_cached=None if b is None else b.cached_prompt_usd_per_1m,
             **workbook_prices,  # type: ignore[arg-type]
             reservation_discount=check_fraction_below_one(args.discount, "reservation_discount"),
             max_concurrency=None
@@ -432,6 +472,9 @@ def _refuse_plan_options(args: Any) -> None:
             ("--ttft", args.ttft),
             ("--itl", args.itl),
             ("--api", args.api),
+            ("--speculative", getattr(args, "speculative", None)),
+            ("--dp", getattr(args, "dp", None)),
+            ("--ep", getattr(args, "ep", None)),
         )
         if value is not None
     ]
@@ -472,7 +515,9 @@ def _run_frontier(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str
 def format_frontier(f: Frontier) -> str:
     """The Pareto-efficient points as a table, fastest per user first; then what cannot serve."""
     configs = {(q.gpu, q.tp, q.pp, q.dtype) for q in f.points}
-    head = f"{f.model}: {f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request; each point"
+    hit = f" ({f.prefix_cache_hit:g} of them from the prefix cache)" if f.prefix_cache_hit else ""
+    shape = f"{f.prompt_tokens:,} prompt{hit} + {f.completion_tokens:,} completion tokens per request"
+    head = f"{f.model}: {shape}; each point"
     if f.points:
         q = f.points[0]
         head += (

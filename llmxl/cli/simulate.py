@@ -7,7 +7,14 @@ import json
 import math
 from typing import Any
 
-from .options import add_engine_option
+from .options import (
+    add_engine_option,
+    add_layout_options,
+    add_prefix_option,
+    add_speculative_options,
+    layout_arguments,
+    speculative_options,
+)
 from .output import columns, jsonable, significant
 
 _FIGURES = (("TTFT", "ttft"), ("TPOT", "tpot"), ("ITL", "itl"), ("E2E latency", "e2e"))
@@ -23,11 +30,16 @@ def add_parser(sub: Any) -> None:
         "means. Prints TTFT, TPOT, ITL and end-to-end latency (mean, median, p90, p99) and throughput.",
     )
     p.add_argument("--model", required=True, help="catalog name or alias, or a config.json path")
-    p.add_argument("--gpu", required=True, help="catalog GPU name")
+    p.add_argument(
+        "--gpu", required=True, help="catalog GPU or system name (llmxl catalog gpus, llmxl catalog systems)"
+    )
     p.add_argument("--tp", default="1", help="tensor-parallel size (default 1)")
     p.add_argument("--pp", default="1", help="pipeline-parallel size (default 1)")
     p.add_argument("--dtype", help="dtype (default: the precision the model is published in)")
+    add_layout_options(p)
     add_engine_option(p)
+    add_speculative_options(p)
+    add_prefix_option(p)
     p.add_argument("--input-len", "--prompt", dest="prompt", required=True, help="mean prompt tokens")
     p.add_argument("--output-len", "--completion", dest="completion", required=True, help="mean output tokens")
     p.add_argument("--max-concurrency", help="requests in flight at most (a closed loop at an infinite rate)")
@@ -61,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         pp=as_number(args.pp, "pp"),
         dtype=args.dtype,
         seed=_seed(args.seed),
+        **layout_arguments(args),
+        **speculative_options(args),
+        **({} if args.prefix_cache_hit is None else {"prefix_cache_hit": args.prefix_cache_hit}),
     )
     if args.json:
         print(json.dumps(jsonable(r.to_dict()), indent=2))
@@ -78,9 +93,12 @@ def simulation_table(r: Any) -> str:
         + ("" if r.max_concurrency is None or math.isinf(r.request_rate) else f", at most {r.max_concurrency}")
     )
     lines = [
-        f"{r.model} on {r.tp * r.pp} × {r.gpu} (tp={r.tp}, pp={r.pp}), {r.dtype}, engine {r.engine}",
+        f"{r.model} on {r.tp * r.dp * r.pp} × {r.gpu} (tp={r.tp}, pp={r.pp}"
+        + (f", dp={r.dp}, ep={r.ep}" if r.dp > 1 or r.ep > 1 else "")
+        + f"), {r.dtype}, engine {r.engine}",
         f"{r.num_requests:,} requests of {r.prompt_tokens:,.0f} prompt / {r.completion_tokens:,.0f} output tokens "
-        f"on average, {how}",
+        f"on average, {how}"
+        + (f"; {r.prefix_cache_hit:g} of prompt tokens from the prefix cache" if r.prefix_cache_hit else ""),
         "",
         f"  Duration                 {significant(r.duration_s)} s",
         f"  Requests/s               {significant(r.requests_per_s)}",

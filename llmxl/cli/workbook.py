@@ -31,6 +31,12 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.template == "compare":
+        if args.prefix_cache_hit is not None:
+            raise InvalidInputError(
+                "workbook compare does not take --prefix-cache-hit yet (its API columns bill every prompt token at "
+                "the prompt price); use workbook plan or llmxl plan with it",
+                field="prefix_cache_hit",
+            )
         return _run_compare(args)
     if args.template == "plan":
         from .plan import run as run_plan
@@ -79,6 +85,12 @@ def _run_compare(args: argparse.Namespace) -> int:
     from .output import printable
     from .plan import _list, candidate_options
 
+    if getattr(args, "speculative", None) is not None:
+        raise InvalidInputError(
+            "workbook compare does not take --speculative yet; use llmxl workbook plan (or llmxl plan) for a "
+            "speculative decoder",
+            field="speculative",
+        )
     api_given = args.api
     plan_inputs(args, "llmxl workbook compare")
     args.api = api_given  # the example's API is the plan workbook's; a comparison takes every provider

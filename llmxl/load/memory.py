@@ -63,6 +63,8 @@ class EngineMemory:
     """KV bytes one token of context takes on this GPU, all layers of its stage (within windows)."""
     blocks: int
     """Blocks in the pool."""
+    kv_budget_bytes: float = 0.0
+    """The memory left for the KV cache before it is cut into whole blocks (negative when none is left)."""
 
     def blocks_for(self, T: ServingTerms, context_tokens: float) -> float:
         """Blocks one sequence of ``context_tokens`` holds (window layers hold at most their window)."""
@@ -106,25 +108,32 @@ def engine_memory(T: ServingTerms, gpu: GpuSpec, engine: EngineSpec, context_tok
     workspace = 0.0
     if engine.workspace_scale:
         workspace = engine.workspace_scale * limits.max_num_seqs * 4 * T.vocab + engine.workspace_fixed_gib * _GIB
-    reserve = (engine.runtime_reserve_gib + (engine.runtime_reserve_tp_gib if T.t > 1 else 0.0)) * _GIB
+    if engine.reserve_gib is not None:  # set by the user or a calibration: the whole reserve, at every tp
+        reserve = engine.reserve_gib * _GIB
+    else:
+        reserve = (engine.runtime_reserve_gib + (engine.runtime_reserve_tp_gib if T.t > 1 else 0.0)) * _GIB
     fraction = engine.memory_fraction
     if engine.memory_basis == "total":
         kv = fraction * device - weights - workspace - reserve
     elif engine.memory_basis == "free_at_start":
         if fraction is None:
             graph_bs = (limits.cuda_graph_max_bs_tp4 if T.t >= 4 else limits.cuda_graph_max_bs) or 0
-            fraction = sglang_memory_fraction(engine, device_gib, budget, graph_bs, T.t * T.p)
+            fraction = sglang_memory_fraction(engine, device_gib, budget, graph_bs, T.t * T.dp * T.p)  # SGLang's --tp
         free = device - engine.context_reserve_gib * _GIB
-        kv = fraction * free - weights
+        kv = fraction * free - weights - (reserve if engine.reserve_gib is not None else 0.0)
     else:  # free_after_load
         kv = fraction * (device - weights - workspace - reserve)
     block_bytes = engine.block_size * token_bytes
     blocks = max(0, math.floor(kv / block_bytes)) if kv > 0 else 0
     tokens = blocks * engine.block_size
     seqs = limits.max_num_seqs
+    dp = T.dp  # each data-parallel rank has its own scheduler: its caps add up (llmxl.parallel)
     if engine.request_pool_rule and tokens:
-        pool = min(max(int(tokens / context_tokens * 512), 2048), 4096)
-        seqs = min(seqs, tokens // 2, pool)
+        rank_tokens = tokens // dp  # the KV of the replica's sequences: each rank holds 1/dp of it
+        pool = min(max(int(rank_tokens / context_tokens * 512), 2048), 4096)
+        seqs = min(seqs, rank_tokens // 2, pool)
+    if dp > 1:
+        seqs, budget = seqs * dp, budget * dp
     return EngineMemory(
         engine=engine.id,
         memory_fraction=float(fraction),
@@ -139,4 +148,5 @@ def engine_memory(T: ServingTerms, gpu: GpuSpec, engine: EngineSpec, context_tok
         max_num_batched_tokens=budget,
         token_bytes=token_bytes,
         blocks=blocks,
+        kv_budget_bytes=float(kv),
     )

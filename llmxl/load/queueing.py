@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..prefix import split
 from .steps import Rates, step_time
 
 #: Rounds that settle the rate and the blended cost of a prompt (a fixed count, so formulas can repeat them).
@@ -139,7 +140,16 @@ def gamma_quantile(mean: Any, var: Any, p: float) -> Any:
 
 
 def at_concurrency(
-    r: Rates, s: float, n: float, B: Any, *, budget: int, mixed: bool, front_end_s: float, percentile: float | None
+    r: Rates,
+    s: float,
+    n: float,
+    B: Any,
+    *,
+    budget: int,
+    mixed: bool,
+    front_end_s: float,
+    percentile: float | None,
+    hit: float = 0.0,
 ) -> ReplicaLoad:
     """The replica's load model at mean decode concurrency B (a number or an array of them).
 
@@ -160,27 +170,32 @@ def at_concurrency(
     X = U ℓ + Δ Poisson(λ ℓ): E[X] = E_b[ℓ] (1/2 + ρ), E[X²] = E_b[ℓ²] (1/3 + ρ + ρ²) + Δ² λ E_b[ℓ]. X's
     percentile is that of a gamma of this mean and variance (Wilson–Hilferty); an idle replica (no sequence
     decoding, no prompt computing: probability exp(−(B + λ L1))) starts a prompt at once. ρ ≥ 1 saturates: inf.
+
+    With a prefix-cache hit fraction ``hit``, a prompt is u = max((1 − h) s, 1) tokens computed over c = s − u
+    read (llmxl.prefix.split): its chunks, the budget and every step above count u; decodes hold all s.
     """
     B = np.asarray(B, dtype=np.float64)
     ctx = s + (n - 1) / 2  # a decoding sequence's mean context
-    steps = max(n - 1, 1e-9)
-    a = _step(r, B, ctx, 0.0, s)
+    spec = r.spec
+    steps = max(n - 1, 1e-9) if spec is None else max((n - 1) / spec.tau, 1e-9)  # decode steps per request
+    u, c = split(s, hit)
+    a = _step(r, B, ctx, 0.0, u, c)
     if mixed:
-        room = np.maximum(np.floor(budget - B), 1.0)
-        full = np.floor(s / room)  # chunks of a whole budget, then the rest
-        rest = s - full * room
-        L1 = full * _step(r, B, ctx, room, s) + np.where(rest > 0, _step(r, B, ctx, rest, s), 0.0)
+        room = np.maximum(np.floor(budget - (B if spec is None else B * (spec.k + 1))), 1.0)
+        full = np.floor(u / room)  # chunks of a whole budget, then the rest
+        rest = u - full * room
+        L1 = full * _step(r, B, ctx, room, u, c) + np.where(rest > 0, _step(r, B, ctx, rest, u, c), 0.0)
         chunks = full + (rest > 0)
         delta1 = L1 - chunks * a
         # one more prompt in a step adds its own compute: taken without the decodes, whose memory traffic could
         # otherwise hide it under the roofline's max and make latency fall as load grows
-        alone = _step(r, 0.0, ctx, float(s), s)  # one prompt alone, and what a second adds: numbers, not arrays
-        more = _step(r, 0.0, ctx, 2.0 * s, s) - alone
+        alone = _step(r, 0.0, ctx, float(u), u, c)  # one prompt alone, and what a second adds: numbers, not arrays
+        more = _step(r, 0.0, ctx, 2.0 * u, u, c) - alone
         delta = np.where(chunks > 1, delta1, more)
     else:
-        L1 = _step(r, 0.0, ctx, float(s), s) + 0.0 * B
+        L1 = _step(r, 0.0, ctx, float(u), u, c) + 0.0 * B
         delta1 = L1
-        delta = _step(r, 0.0, ctx, 2.0 * s, s) - L1
+        delta = _step(r, 0.0, ctx, 2.0 * u, u, c) - L1
     # a prompt batched behind another adds Δ rather than Δ1: the mean cost per prompt blends them by the
     # share of prompts that are not first in their step, 1 − P(N ≥ 1) / E[N] with N ~ Poisson(μ),
     # μ = λ a / (1 − λ Δ); λ and μ depend on each other: a few rounds settle them
@@ -221,36 +236,53 @@ def at_concurrency(
         k = poisson_quantile(lam * t, p)
         itl_p = np.where(ok, a + np.where(k >= 1, delta1 + (k - 1) * delta, 0.0), np.inf)
     phi = np.clip(B * cost / (steps * t), 0.0, 1.0)
+    if spec is not None:  # a step yields tau tokens per sequence: the latency between tokens is a step over tau
+        return ReplicaLoad(B, t, lam, t / spec.tau, _out(itl_p / spec.tau), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
     return ReplicaLoad(B, t, lam, t, _out(itl_p), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
 
 
 def decode_step(r: Rates, s: float, n: float, B: Any) -> Any:
     """a, a step of B decodes alone at their mean context s + (n − 1) / 2 [s]."""
     B = np.asarray(B, dtype=np.float64)
-    return _out(_step(r, B, s + (n - 1) / 2, 0.0, s))
+    return _out(_step(r, B, s + (n - 1) / 2, 0.0, s, 0))
 
 
 def _out(x: Any) -> Any:
     return float(x) if np.ndim(x) == 0 else x
 
 
-def _step(r: Rates, D: Any, ctx: float, P: Any, s: float) -> Any:
-    """One step of D decodes at context ctx and P prompt tokens of prompts of s tokens (attending s/2)."""
+def _step(r: Rates, D: Any, ctx: float, P: Any, s: float, c: float = 0) -> Any:
+    """One step of D decodes at context ctx and P prompt tokens of prompts of s tokens computed (attending s/2)
+    over c read from the prefix cache (each computed token attends c + (s + 1) / 2; P / s prompts read c each)."""
     T = r.T
-    attend = P * (s + 1) / 2
     windowed = bool(T.n_window)
     dw = D * min(ctx, T.window) if windowed else None
+    if c:
+        attend = P * (c + (s + 1) / 2)
+        aw = P * min(c + (s + 1) / 2, T.window) if windowed else None
+        cached = P / s * c
+        cw = P / s * min(c, T.window) if windowed else None
+        return step_time(r, D, D * ctx, P, attend, cached, np.minimum(P / s, 1.0), dw, aw, cw, mx=np.maximum)
+    attend = P * (s + 1) / 2
     aw = P * min((s + 1) / 2, T.window) if windowed else None
     return step_time(r, D, D * ctx, P, attend, 0.0, np.minimum(P / s, 1.0), dw, aw, 0.0 if windowed else None,
                      mx=np.maximum)  # fmt: skip
 
 
-def capacity_top(s: float, n: float, cap: int, *, budget: int, mixed: bool) -> int:
-    """The largest mean concurrency the engine's limits allow (see :func:`capacity`), at least 1."""
+def capacity_top(s: float, n: float, cap: int, *, budget: int, mixed: bool, spec: Any = None, hit: float = 0.0) -> int:
+    """The largest mean concurrency the engine's limits allow (see :func:`capacity`), at least 1; the budget
+    counts the u prompt tokens computed (llmxl.prefix.split).
+
+    With a speculative decoder (``spec``), each decode takes k + 1 tokens of the budget and a request's prompt
+    arrives every (n − 1) / τ steps: B (k + 1) + B u τ / (n − 1) ≤ budget."""
     z = 2.326  # the 99th percentile of a standard normal
     top = math.floor(((-z + math.sqrt(z * z + 4 * cap)) / 2) ** 2) if cap > 0 else 0
     if mixed and n > 1:
-        top = min(top, math.floor(budget * (n - 1) / (s + n - 1)))
+        u = split(s, hit)[0]
+        if spec is None:
+            top = min(top, math.floor(budget * (n - 1) / (u + n - 1)))
+        else:
+            top = min(top, math.floor(budget * (n - 1) / ((spec.k + 1) * (n - 1) + u * spec.tau)))
     return max(top, 1)
 
 
@@ -262,7 +294,9 @@ def capacity_of(load: ReplicaLoad) -> tuple[int, float]:
     return best + 1, float(lam[best])
 
 
-def capacity(r: Rates, s: float, n: float, cap: int, *, budget: int, mixed: bool) -> tuple[int, float]:
+def capacity(
+    r: Rates, s: float, n: float, cap: int, *, budget: int, mixed: bool, hit: float = 0.0
+) -> tuple[int, float]:
     """(B_max, λ_max): the largest mean concurrency the replica sustains and the rate it then serves.
 
     The sequences on a replica fluctuate about their mean B; the engine's cap (sequences that fit in the
@@ -271,9 +305,11 @@ def capacity(r: Rates, s: float, n: float, cap: int, *, budget: int, mixed: bool
     Past the B at which λ(B) peaks (prompts batched together cost more than they save), more
     concurrency only queues: B_max is at most that B.
     """
-    top = capacity_top(s, n, cap, budget=budget, mixed=mixed)
+    top = capacity_top(s, n, cap, budget=budget, mixed=mixed, spec=r.spec, hit=hit)
     B = np.arange(1, top + 1, dtype=np.float64)
-    return capacity_of(at_concurrency(r, s, n, B, budget=budget, mixed=mixed, front_end_s=0.0, percentile=None))
+    return capacity_of(
+        at_concurrency(r, s, n, B, budget=budget, mixed=mixed, front_end_s=0.0, percentile=None, hit=hit)
+    )
 
 
 def closed_loop(
@@ -287,6 +323,7 @@ def closed_loop(
     mixed: bool,
     front_end_s: float,
     percentile: float,
+    hit: float = 0.0,
 ) -> ReplicaLoad:
     """The load model of a closed loop: C clients, each sending its next request of s and n tokens when its
     last one ends (``vllm bench serve --max-concurrency C`` with its default, equal lengths). C a number or an
@@ -314,22 +351,25 @@ def closed_loop(
     whole: :func:`_lockstep`.
     """
     C = np.asarray(C, dtype=np.float64)
-    run = np.minimum(C, float(cap))
+    run = np.minimum(C, np.asarray(cap, dtype=np.float64))  # cap may be an array beside C (calibration scans it)
     ctx = s + (n - 1) / 2
-    gaps = max(n - 1, 1e-9)
+    spec = r.spec
+    gaps = max(n - 1, 1e-9) if spec is None else max((n - 1) / spec.tau, 1e-9)  # decode steps per request
     p = percentile / 100
-    a = _step(r, run, ctx, 0.0, s)
-    room = np.maximum(budget - run, 1.0) if mixed else np.full_like(run, float(budget))
-    W = run * s
+    u, c = split(s, hit)  # the cycle's prompt tokens are the u computed of each (prefix caching)
+    a = _step(r, run, ctx, 0.0, u, c)
+    decoding = run if spec is None else run * (spec.k + 1)
+    room = np.maximum(budget - decoding, 1.0) if mixed else np.full_like(run, float(budget))
+    W = run * u
     K = W / room
     per = np.minimum(W, room)
     full = np.floor(K)
     rest = W - full * room
     if not mixed:
-        return _lockstep(r, s, n, C, run, a, K, per, full, rest, room, ctx, front_end_s, p)
-    others = np.maximum(run - per / s, 0.0)
-    L_room = _step(r, others, ctx, room, s)
-    L_rest = np.where(rest > 0, _step(r, others, ctx, np.maximum(rest, 1.0), s), 0.0)
+        return _lockstep(r, u, n, C, run, a, K, per, full, rest, room, ctx, front_end_s, p, c)
+    others = np.maximum(run - per / u, 0.0)
+    L_room = _step(r, others, ctx, room, u, c)
+    L_rest = np.where(rest > 0, _step(r, others, ctx, np.maximum(rest, 1.0), u, c), 0.0)
     T = full * np.maximum(L_room - a, 0.0) + np.where(rest > 0, np.maximum(L_rest - a, 0.0), 0.0)
     steps = np.ceil(K - 1e-12)
     # the mean prefill step: whole-budget steps and the shorter last one (a prompt one token over the budget
@@ -346,21 +386,23 @@ def closed_loop(
     share = np.minimum(np.maximum(np.ceil(K - 1e-12) - spans, 0.0) / gaps, 1.0)  # gaps holding a prefill step
     itl_p = np.where(share > 1 - p, a + other, a)
     phi = np.clip(T / (spans * Lp + gaps * t), 0.0, 1.0)
-    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t), _out(itl_p), _out(served + extra),
+    tau = 1.0 if spec is None else spec.tau
+    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t / tau), _out(itl_p / tau), _out(served + extra),
                        _out(ttft_p), _out(Lp), _out(np.minimum(K / (spans + gaps), 1.0)), _out(phi))  # fmt: skip
 
 
 def _lockstep(
     r: Rates, s: float, n: float, C: Any, run: Any, a: Any, K: Any, per: Any, full: Any, rest: Any, room: Any,
-    ctx: float, f: float, p: float,
+    ctx: float, f: float, p: float, c: float = 0,
 ) -> ReplicaLoad:  # fmt: skip
     """closed_loop prefill first: every waiting prompt is computed before the decodes go on, so the wave never
     spreads. A cycle is T = ⌊K⌋ step(0, R) + step(0, rest) of prompts, then n − 1 steps of the C' decodes. The
     prompts complete in the ⌈K⌉ steps in turn: mean TTFT f + (T / K)(K + 1)/2 (f + T when one step holds them
     all), its p-quantile f + (T / K)⌈p K⌉; a request's gaps hold what prefill follows its own, so
     t = a + (T − (TTFT − f)) / (n − 1); λ = C' / (f + T + (n − 1) a)."""
-    gaps = max(n - 1, 1e-9)
-    T = full * _step(r, 0.0, ctx, room, s) + np.where(rest > 0, _step(r, 0.0, ctx, np.maximum(rest, 1.0), s), 0.0)
+    tau = 1.0 if r.spec is None else r.spec.tau
+    gaps = max(n - 1, 1e-9) if r.spec is None else max((n - 1) / tau, 1e-9)  # decode steps per request
+    T = full * _step(r, 0.0, ctx, room, s, c) + np.where(rest > 0, _step(r, 0.0, ctx, np.maximum(rest, 1.0), s, c), 0.0)
     one = K <= 1
     per_step = T / np.where(one, 1.0, K)
     done = np.where(one, T, per_step * (K + 1) / 2)
@@ -370,9 +412,10 @@ def _lockstep(
     ttft_p = f + np.where(one, T, per_step * np.ceil(p * K - 1e-12)) + extra
     itl_p = np.where(1 / gaps > 1 - p, a + np.maximum(T - done, 0.0), a)  # one long gap per request
     phi = np.clip(T / (T + gaps * a), 0.0, 1.0)
-    Lp = _step(r, 0.0, ctx, per, s)
-    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t), _out(itl_p), _out(f + done + extra),
-                       _out(ttft_p), _out(Lp), _out(np.minimum(K / (K + gaps), 1.0)), _out(phi))  # fmt: skip
+    Lp = _step(r, 0.0, ctx, per, s, c)
+    return ReplicaLoad(_out(lam * gaps * t), _out(t), _out(lam), _out(t / tau), _out(itl_p / tau),
+                       _out(f + done + extra), _out(ttft_p), _out(Lp), _out(np.minimum(K / (K + gaps), 1.0)),
+                       _out(phi))  # fmt: skip
 
 
 def independent_loop(
@@ -386,6 +429,7 @@ def independent_loop(
     mixed: bool,
     front_end_s: float,
     percentile: float,
+    hit: float = 0.0,
 ) -> ReplicaLoad:
     """The load model of a closed loop of C clients whose requests do not keep in step (C a number or an array).
 
@@ -401,8 +445,8 @@ def independent_loop(
     cap wait (C − C') / λ more. The count in the engine grows with B, so each B is found by false position.
     """
     C = np.asarray(C, dtype=np.float64)
-    run = np.minimum(C, float(cap))
-    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s)
+    run = np.minimum(C, np.asarray(cap, dtype=np.float64))  # cap may be an array beside C (calibration scans it)
+    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s, hit=hit)
 
     def inside(B: Any, ttft: Any) -> Any:
         """B + λ(B) TTFT, the requests in the engine (TTFT the rate model's own at B, or the one given)."""
@@ -414,11 +458,12 @@ def independent_loop(
         """B at which B + λ(B) TTFT = clients: bracketed on a grid of 257 B from 0 to the clients (each its
         own, so an array gives what each number alone gives), then 6 steps of false position (Illinois) inside
         the bracket; saturation (an infinite TTFT) counts as too many."""
-        shape = clients
-        clients = np.atleast_1d(clients)
+        shape = np.shape(clients)
+        clients = np.ravel(clients)  # any shape (calibration scans caps beside concurrencies): solved flat
+        ttft = None if ttft is None else np.ravel(np.broadcast_to(ttft, shape))
         grid = clients[:, None] * np.linspace(0.0, 1.0, 257)[None, :]
         at_grid = at_concurrency(r, s, n, grid, percentile=None, **kw)
-        own = np.asarray(at_grid.ttft_s) if ttft is None else np.atleast_1d(ttft)[:, None]
+        own = np.asarray(at_grid.ttft_s) if ttft is None else ttft[:, None]
         with np.errstate(invalid="ignore"):
             g = grid + np.asarray(at_grid.requests_per_s) * own
         g = np.maximum.accumulate(np.nan_to_num(g, nan=np.inf), axis=1)
@@ -441,7 +486,7 @@ def independent_loop(
             flo = np.where(up & (side > 0), flo / 2, flo)
             fhi = np.where(~up & (side < 0), fhi / 2, fhi)
             side = np.where(up, 1.0, -1.0)
-        return np.where(np.abs(flo) <= np.abs(fhi), lo, hi).reshape(np.shape(shape))
+        return np.where(np.abs(flo) <= np.abs(fhi), lo, hi).reshape(shape)
 
     seen = at_concurrency(r, s, n, solve(run - 1.0), percentile=percentile, **kw)
     B = solve(run, np.asarray(seen.ttft_s))  # Little's law over the loop with the TTFT its requests see
@@ -453,7 +498,9 @@ def independent_loop(
     return ld._replace(**fields)._replace(ttft_s=_out(ttft), ttft_pct_s=_out(ttft_p), prefill_s=_out(seen.prefill_s))
 
 
-def first_wave_ttft(r: Rates, s: float, n: float, C: Any, *, cap: int, budget: int, front_end_s: float) -> Any:
+def first_wave_ttft(
+    r: Rates, s: float, n: float, C: Any, *, cap: int, budget: int, front_end_s: float, hit: float = 0.0
+) -> Any:
     """Mean time to first token of a closed loop's first requests, which all C clients send at once.
 
     A benchmark starts its clients together (``vllm bench serve --max-concurrency``, AIPerf's profiling phase
@@ -461,7 +508,8 @@ def first_wave_ttft(r: Rates, s: float, n: float, C: Any, *, cap: int, budget: i
     them in steps of its budget before any of them decodes much, the others waiting for a slot; that is the
     wave of :func:`_lockstep` (prefill first), whatever the engine's scheduling.
     """
-    return closed_loop(r, s, n, C, cap=cap, budget=budget, mixed=False, front_end_s=front_end_s, percentile=50.0).ttft_s
+    kw = dict(cap=cap, budget=budget, mixed=False, front_end_s=front_end_s, percentile=50.0, hit=hit)
+    return closed_loop(r, s, n, C, **kw).ttft_s
 
 
 def at_rate(
@@ -475,10 +523,11 @@ def at_rate(
     front_end_s: float,
     percentile: float,
     top: float,
+    hit: float = 0.0,
 ) -> ReplicaLoad | None:
     """The load model at arrival rate λ: the B whose rate it is (bisection; λ grows with B), None when
     even ``top`` (the largest B the replica holds) serves less than λ: the replica saturates."""
-    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s)
+    kw = dict(budget=budget, mixed=mixed, front_end_s=front_end_s, hit=hit)
     hi = float(top)
     if float(at_concurrency(r, s, n, hi, percentile=None, **kw).requests_per_s) < rate:
         return None

@@ -30,6 +30,8 @@ class Replica:
     engine: Any
     context_tokens: int
     """The model's context (max_model_len), which engines size some limits by."""
+    prefix_cache_hit: float = 0.0
+    """h, the fraction of each prompt's tokens read from the prefix cache (llmxl.prefix); 0 for none."""
 
     @property
     def mixed(self) -> bool:
@@ -42,13 +44,29 @@ class Replica:
 
     def capacity(self, s: int, n: int, cap: int) -> tuple[int, float]:
         """(B_max, λ_max) for the request shape with at most ``cap`` sequences (llmxl.load.queueing.capacity)."""
-        return queueing.capacity(self.rates, s, n, cap, budget=self.memory.max_num_batched_tokens, mixed=self.mixed)
+        return queueing.capacity(
+            self.rates,
+            s,
+            n,
+            cap,
+            budget=self.memory.max_num_batched_tokens,
+            mixed=self.mixed,
+            hit=self.prefix_cache_hit,
+        )
 
     def sweep(self, s: int, n: int, cap: int, percentile: float) -> queueing.ReplicaLoad:
         """The load model at every mean concurrency B = 1, 2, ... the engine's limits allow with at most ``cap``
         sequences (llmxl.load.queueing.capacity_top), at ``percentile``: one array evaluation, from which
         the capacity (queueing.capacity_of) and the largest B meeting a target both follow."""
-        top = queueing.capacity_top(s, n, cap, budget=self.memory.max_num_batched_tokens, mixed=self.mixed)
+        top = queueing.capacity_top(
+            s,
+            n,
+            cap,
+            budget=self.memory.max_num_batched_tokens,
+            mixed=self.mixed,
+            spec=self.rates.spec,
+            hit=self.prefix_cache_hit,
+        )
         return self.at(s, n, np.arange(1, top + 1, dtype=np.float64), percentile)
 
     def at(self, s: int, n: int, B: Any, percentile: float) -> queueing.ReplicaLoad:
@@ -62,6 +80,7 @@ class Replica:
             mixed=self.mixed,
             front_end_s=self.engine.front_end_s,
             percentile=percentile,
+            hit=self.prefix_cache_hit,
         )
 
     def at_rate(self, s: int, n: int, rate: float, percentile: float, top: float) -> queueing.ReplicaLoad | None:
@@ -76,6 +95,7 @@ class Replica:
             front_end_s=self.engine.front_end_s,
             percentile=percentile,
             top=top,
+            hit=self.prefix_cache_hit,
         )
 
     def closed_loop(self, s: int, n: int, C: Any, cap: int, percentile: float) -> queueing.ReplicaLoad:
@@ -92,12 +112,20 @@ class Replica:
             mixed=self.mixed,
             front_end_s=self.engine.front_end_s,
             percentile=percentile,
+            hit=self.prefix_cache_hit,
         )
 
     def first_wave_ttft(self, s: int, n: int, C: Any, cap: int) -> Any:
         """Mean time to first token of the first C requests of a closed loop, sent together [s]."""
         return queueing.first_wave_ttft(
-            self.rates, s, n, C, cap=cap, budget=self.memory.max_num_batched_tokens, front_end_s=self.engine.front_end_s
+            self.rates,
+            s,
+            n,
+            C,
+            cap=cap,
+            budget=self.memory.max_num_batched_tokens,
+            front_end_s=self.engine.front_end_s,
+            hit=self.prefix_cache_hit,
         )
 
     def decode_step_s(self, s: int, n: int, B: Any) -> Any:
@@ -106,12 +134,22 @@ class Replica:
 
 
 def replica(
-    T: Any, gpu: Any, fe: float, he: float, engine: Any, context_tokens: int, prefill_scale: float = 1.0
+    T: Any,
+    gpu: Any,
+    fe: float,
+    he: float,
+    engine: Any,
+    context_tokens: int,
+    spec: Any = None,
+    prefix_cache_hit: float = 0.0,
+    prefill_scale: float = 1.0,
 ) -> Replica:
     """The replica of serving terms ``T`` on ``gpu`` at efficiencies fe, he under ``engine`` (an EngineSpec).
 
     A step's fixed costs are the engine's own where its profile has them, else the GPU's: L τL + τDec for a
     step, L τL + τPre for one that prefills; what its prompts add is scaled by κP (``prefill_scale``).
+    ``spec``: a speculative decoder (llmxl.speculative.Speculation; ``T`` then holds its weights and KV cache),
+    or None. ``prefix_cache_hit`` is the request shape's hit fraction h.
     """
     dec = T.decode_overhead_s if engine.decode_overhead_s is None else engine.decode_overhead_s
     pre = T.prefill_overhead_s if engine.prefill_overhead_s is None else engine.prefill_overhead_s
@@ -121,6 +159,7 @@ def replica(
         T.bandwidth_bps * he,
         T.layer_overhead_s + dec,
         T.layer_overhead_s + pre,
+        spec,
         prefill_scale=prefill_scale,
     )
-    return Replica(rates, engine_memory(T, gpu, engine, context_tokens), engine, context_tokens)
+    return Replica(rates, engine_memory(T, gpu, engine, context_tokens), engine, context_tokens, prefix_cache_hit)

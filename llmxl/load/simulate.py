@@ -11,10 +11,8 @@ takes the time :func:`llmxl.load.steps.step_time` gives for its mixed batch. Whe
 hold the next token of every running sequence, the newest one is preempted and recomputed later, as vLLM
 does.
 
-Runs of decode steps between two events (an arrival, a completion, a preemption) are computed at once
-over numpy arrays, so 10,000 requests take well under a second. The figures are those the benchmark
-prints: TTFT, TPOT (per request, (E2E − TTFT) / (n − 1)), ITL (every gap between two tokens of one
-request) and E2E latency as mean, median, p90 and p99, and throughput over the whole run.
+Runs of decode steps between two events are computed at once over numpy arrays. The figures are the
+benchmark's: TTFT, TPOT ((E2E − TTFT) / (n − 1)), ITL and E2E (mean, median, p90, p99), and throughput.
 """
 
 from __future__ import annotations
@@ -101,6 +99,12 @@ class SimulationResult:
     saturated: bool
     """True when requests were sent faster than that: queues grow for as long as the run lasts."""
     warnings: tuple[str, ...] = field(default=())
+    prefix_cache_hit: float = 0.0
+    """The fraction of each prompt's tokens read from the prefix cache (0: none)."""
+    dp: int = 1
+    """Attention data-parallel ranks (llmxl.parallel); the replica is tp × dp × pp GPUs."""
+    ep: int = 1
+    """Expert-parallel ranks of the MoE layers."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,6 +194,10 @@ class _Engine:
         self.ended_now: list[int] = []
         self.stalled = False
         self.stall = 0.0  # prefill-step time the running sequences have waited through since their last token
+        # speculative decoding: G counts tokens, S decode steps; after S steps every running sequence has
+        # generated floor(τ S) tokens since G = 0, so a step yields floor(τ (S + 1)) − floor(τ S) of them
+        self.tau = None if rates.spec is None else rates.spec.tau
+        self.S = 0
 
     # --- KV use ------------------------------------------------------------------------------
     def _prompt_units(self, tokens: int) -> float:
@@ -200,9 +208,22 @@ class _Engine:
     def _seq_units(self, ctx: int) -> float:
         return self._prompt_units(ctx)
 
+    def _tokens(self, steps: Any) -> Any:
+        """Tokens per sequence after ``steps`` decode steps from the start: floor(τ steps)."""
+        return np.floor(self.tau * np.asarray(steps, dtype=np.float64) + 1e-9).astype(np.int64)
+
+    def _step_tokens(self) -> int:
+        """Tokens the next decode step yields per sequence (1 without speculative decoding)."""
+        return 1 if self.tau is None else int(self._tokens(self.S + 1) - self._tokens(self.S))
+
     def _next_units(self) -> float:
         """KV the running sequences add in the next decode step."""
         D = len(self.base)
+        if self.tau is not None:  # d tokens: the block boundaries among contexts base + G ... base + G + d − 1
+            d = self._step_tokens()
+            if self.windowed:
+                return float((self.lf * D + self.lw * self.below) * d)
+            return float(sum(self.residues[(-(self.G + j)) % self.bs] for j in range(d)))
         if self.windowed:
             return float(self.lf * D + self.lw * self.below)
         return float(self.residues[(-self.G) % self.bs])
@@ -298,7 +319,8 @@ class _Engine:
             else:
                 fresh = False
             take = min(item[1] - item[2], room)
-            grow = self._prompt_units(item[2] + take) - self._prompt_units(item[2])
+            # a fresh prompt brings its cached prefix's blocks (item[2] > 0 with a prefix cache hit) with it
+            grow = self._prompt_units(item[2] + take) - (0.0 if fresh else self._prompt_units(item[2]))
             if used + grow > self.capacity:
                 break
             if fresh:
@@ -353,7 +375,14 @@ class _Engine:
         self.busy += dt * present
         self.t += dt
         self.steps += 1
-        if D:
+        if D and self.tau is not None:  # d tokens at once: each one's gap is the step's over d
+            d = self._step_tokens()
+            self.units += self._next_units()
+            self.G += d
+            self.S += 1
+            self.itl_runs.append(((dt + self.stall) / d, float(D * d)))
+            self.stall = 0.0
+        elif D:
             self.units += self._next_units()
             self.G += 1
             self.itl_runs.append((dt + self.stall, float(D)))
@@ -395,6 +424,9 @@ class _Engine:
         D = len(self.base)
         while self.end_of.get(self.ends[0][1]) != self.ends[0][0]:  # a preempted sequence's old entry
             heapq.heappop(self.ends)
+        if self.tau is not None:
+            self._speculative_run(until)
+            return
         k = self.ends[0][0] - self.G
         if k <= 2:
             self.step()
@@ -439,6 +471,58 @@ class _Engine:
         self._settle()
         self._track()
 
+    def _speculative_run(self, until: float) -> None:
+        """decode_run with speculative decoding: step i starts at token clock g_i = G + floor(τ (S + i)) −
+        floor(τ S) and yields d_i tokens per sequence."""
+        D = len(self.base)
+        left = self.ends[0][0] - self.G  # tokens until the first completion
+        k = math.ceil(left / self.tau) + 1
+        start = self._tokens(self.S + np.arange(k + 1)) - self._tokens(self.S)
+        k = int(np.argmax(start >= left))  # steps until it completes
+        if k <= 2:
+            self.step()
+            return
+        g = self.G + start[:k]
+        d = (start[1 : k + 1] - start[:k]).astype(np.float64)
+        dec_ctx = (self.sum_base + D * g).astype(np.float64)
+        if self.windowed:
+            bases = np.sort(np.fromiter(self.base.values(), dtype=np.int64, count=D))
+            below = np.searchsorted(bases, int(self.W) - g - 1, side="right").astype(np.float64)
+            prefix = np.concatenate(([0], np.cumsum(bases)))
+            inside = np.searchsorted(bases, self.W - g, side="left")
+            dw = prefix[inside] + inside * g + (D - inside) * self.W
+            grow = (self.lf * D + self.lw * below) * d
+            dts = step_time(self.r, D, dec_ctx, dec_ctx_w=dw.astype(np.float64), mx=np.maximum)
+        else:  # new blocks over the tokens of each step: a prefix sum of the residues along the token clock
+            res = np.asarray(self.residues, dtype=np.float64)[(-(self.G + np.arange(int(start[k])))) % self.bs]
+            cum = np.concatenate(([0.0], np.cumsum(res)))
+            grow = cum[start[1 : k + 1]] - cum[start[:k]]
+            dts = step_time(self.r, D, dec_ctx, mx=np.maximum)
+        used = self.units + np.cumsum(grow)
+        over = np.flatnonzero(used > self.capacity)
+        if over.size:
+            if over[0] == 0:
+                self.step()
+                return
+            k = int(over[0])
+        dts = np.broadcast_to(np.asarray(dts, dtype=np.float64), (g.size,))[:k]
+        ends = self.t + np.cumsum(dts)
+        if until < math.inf:
+            k = min(k, int(np.searchsorted(ends, until, side="left")) + 1)
+            dts = dts[:k]
+        self.busy += float(ends[k - 1] - self.t) * self.on_engine()
+        self.t = float(ends[k - 1])
+        self.steps += k
+        self.units = float(used[k - 1])
+        self.G += int(start[k])
+        self.S += k
+        gaps = np.array(dts)
+        gaps[0] += self.stall
+        self.stall = 0.0
+        self.itl_runs.append((gaps / d[:k], D * d[:k]))
+        self._settle()
+        self._track()
+
 
 def run(
     rates: Any,
@@ -450,8 +534,12 @@ def run(
     send: np.ndarray,
     max_concurrency: int | None,
     front_end_s: float,
+    cached: np.ndarray | None = None,
 ) -> tuple[_Engine, np.ndarray]:
-    """Run the requests through the engine; returns the final state and each request's send time."""
+    """Run the requests through the engine; returns the final state and each request's send time.
+
+    ``cached`` holds each prompt's tokens read from the prefix cache (none when None): its prefill starts
+    there. A preempted request recomputes its whole prompt (its blocks were evicted for room)."""
     N = prompts.size
     eng = _Engine(rates, mem, T, engine, prompts, outputs)
     sent = np.full(N, np.nan)
@@ -474,7 +562,7 @@ def run(
         while pending and pending[0][0] <= eng.t:
             at, q = pending.popleft()
             eng.busy += eng.t - at  # it waited on the engine since it arrived, mid-step
-            eng.waiting.append([q, int(prompts[q]), 0])
+            eng.waiting.append([q, int(prompts[q]), 0 if cached is None else int(cached[q])])
         upcoming = pending[0][0] if pending else math.inf
         if nxt < N and in_flight < limit:
             upcoming = min(upcoming, max(send[nxt], eng.t) + front_end_s)
@@ -521,6 +609,13 @@ def simulate(
     seed: Any = 0,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    dp: int = 1,
+    ep: int | None = None,
+    redundant_experts: int = 0,
+    speculative: Any = None,
+    num_speculative_tokens: Any = None,
+    acceptance_rate: Any = None,
+    prefix_cache_hit: Any = 0.0,
 ) -> SimulationResult:
     """Simulate a benchmark run of one replica: what ``vllm bench serve`` would print for it.
 
@@ -539,6 +634,14 @@ def simulate(
     engine : "vllm", "sglang", "tensorrt-llm", an EngineSpec (llmxl.engine(...)) or "name:flag=value,...";
         None the default engine.
     seed : Seed of the lengths and gaps: the same seed gives the same result.
+    dp, ep, redundant_experts : A mixture-of-experts layout over tp × dp × pp GPUs, as for estimate(); the
+        dp ranks' schedulers are taken as one, with dp times one rank's caps and a balanced load.
+    speculative, num_speculative_tokens, acceptance_rate : A speculative decoder, as for estimate() (None:
+        none). Every decode step then yields the expected tokens per sequence, floor(τ (S + 1)) − floor(τ S)
+        at its S-th step, and ITL is each token's share of its step.
+    prefix_cache_hit : Fraction of each prompt's tokens found in the prefix cache, in [0, 1) (default 0): a
+        prompt of s tokens starts its prefill with s − max(round((1 − h) s), 1) of them in place, its KV blocks
+        its own (docs/methodology.md, "Prefix caching").
 
     Returns
     -------
@@ -552,7 +655,8 @@ def simulate(
     (16, 0)
     """
     from ..checks import check_count
-    from ..resolve import configuration, prefill_scale, resolve_engine
+    from ..prefix import check_prefix_cache_hit
+    from ..resolve import configuration, prefill_scale, resolve_engine, speculative_terms
     from .replica import replica
 
     s_mean = _positive(prompt_tokens, "prompt_tokens", 1, 1e7)
@@ -569,11 +673,17 @@ def simulate(
     rr = _fraction_below_one(range_ratio, "range_ratio")
     burst = _positive(burstiness, "burstiness", 1e-3, 1e3)
     seed_ = _seed(seed)
+    hit = check_prefix_cache_hit(prefix_cache_hit)
     eng = resolve_engine(engine)
-    m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving")
+    m, g, d, T, config_warnings, fe, he = configuration(model, gpu, dtype, tp, pp, "serving", dp, ep, redundant_experts)
     fe = fe if flops_efficiency is None else _positive(flops_efficiency, "flops_efficiency", 1e-4, 1)
     he = he if hbm_efficiency is None else _positive(hbm_efficiency, "hbm_efficiency", 1e-4, 1)
-    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, prefill_scale(g, m))
+    warnings = list(config_warnings)
+    sp = None
+    if speculative is not None or num_speculative_tokens is not None or acceptance_rate is not None:
+        T, sp = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, warnings)
+    kp = prefill_scale(g, m)
+    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, spec=sp, prefix_cache_hit=hit, prefill_scale=kp)
     mem, rates = rep.memory, rep.rates
     rng = np.random.default_rng(seed_)
     prompts = lengths(s_mean, rr, N, rng)
@@ -590,15 +700,16 @@ def simulate(
     _, cap_rate = rep.capacity(s_mean, n_mean, mem.max_concurrency(T, int(s_mean + n_mean)))
     saturated = math.isfinite(rate) and rate > cap_rate
     send = arrivals(N, rate, burst, rng)
-    state, sent = run(rates, mem, T, eng, prompts, outputs, send, C, eng.front_end_s)
+    cached = prompts - np.maximum(np.round((1 - hit) * prompts), 1).astype(prompts.dtype) if hit else None
+    state, sent = run(rates, mem, T, eng, prompts, outputs, send, C, eng.front_end_s, cached)
     ttft = state.first - sent
     e2e = state.finish - sent
     multi = outputs > 1
     tpot = (e2e[multi] - ttft[multi]) / (outputs[multi] - 1)
     itl_v = np.concatenate([np.atleast_1d(np.asarray(v, dtype=float)) for v, _ in state.itl_runs] or [np.empty(0)])
-    itl_w = np.concatenate([np.full(np.size(v), w) for v, w in state.itl_runs] or [np.empty(0)])
+    itl_w = np.concatenate([np.broadcast_to(np.asarray(w, float), (np.size(v),)) for v, w in state.itl_runs] or
+                           [np.empty(0)])  # fmt: skip
     duration = float(np.nanmax(state.finish) - np.nanmin(sent))
-    warnings = list(config_warnings)
     if state.preemptions:
         warnings.append(
             f"{state.preemptions:,} preemptions: the KV cache ({mem.kv_cache_tokens:,} tokens) could not hold every "
@@ -645,6 +756,9 @@ def simulate(
         capacity_requests_per_s=cap_rate,
         saturated=saturated,
         warnings=tuple(warnings),
+        prefix_cache_hit=hit,
+        dp=T.dp,
+        ep=T.ep,
         **stats,
     )
 

@@ -36,6 +36,9 @@ class Rates(NamedTuple):
     """Fixed cost of a step [s]: L τL + τDec (or the engine's own)."""
     prefill_overhead_s: float
     """Fixed cost of a step that prefills [s]: L τL + τPre (or the engine's own)."""
+    spec: Any = None
+    """The speculative decoder (:class:`llmxl.speculative.Speculation`), or None: each decode then carries
+    k + 1 tokens to verify, and k draft passes run before the step."""
     prefill_scale: float = 1.0
     """κP, what prompt tokens add to a step's time relative to the roofline (1: the roofline's own)."""
 
@@ -112,29 +115,39 @@ def roofline_step(
         _overhead_dec,
     ) = r.T.coefficients
     F, M = r.F, r.M
-    N = D + pre_tokens
+    spec = r.spec
+    if spec is None:
+        Dv = D
+    else:  # each decode verifies k drafts: k + 1 tokens at contexts c + 1 ... c + k + 1
+        v = spec.k + 1
+        Dv = D * v
+    N = Dv + pre_tokens
     lin_flops = PA2 * N
     dec_score = c_score_latent if mla else c_score
     attention = 0.0
     if n_full:
-        flops = lin_flops + dec_score * (dec_ctx + D) + c_score * pre_attend
-        attention = n_full * mx(flops / F, (PA_bytes + kappa * (dec_ctx + D + pre_cached + pre_tokens)) / M)
+        dec_att = dec_ctx + D if spec is None else v * dec_ctx + D * (v * (v + 1) / 2)
+        flops = lin_flops + dec_score * dec_att + c_score * pre_attend
+        attention = n_full * mx(flops / F, (PA_bytes + kappa * (dec_ctx + Dv + pre_cached + pre_tokens)) / M)
     if n_window:
         dw = dec_ctx if dec_ctx_w is None else dec_ctx_w
         aw = pre_attend if pre_attend_w is None else pre_attend_w
         cw = pre_cached if pre_cached_w is None else pre_cached_w
-        flops = lin_flops + dec_score * (dw + D) + c_score * aw
-        attention = attention + n_window * mx(flops / F, (PA_bytes + kappa * (dw + D + cw + pre_tokens)) / M)
+        dec_att = dw + D if spec is None else v * dw + D * (v * (v + 1) / 2)
+        flops = lin_flops + dec_score * dec_att + c_score * aw
+        attention = attention + n_window * mx(flops / F, (PA_bytes + kappa * (dw + Dv + cw + pre_tokens)) / M)
     mlp = 0.0
     if n_dense:
         mlp = n_dense * mx(PD2 * N / F, PD_bytes / M)
     if n_moe:
         mlp = mlp + n_moe * mx(moe_flops2 * N / F, (E * (1 - q**N) * PE_bytes + moe_fixed_bytes) / M)
-    head = mx(c_head * (D + pre_done) / F, head_bytes / M)
+    head = mx(c_head * (Dv + pre_done) / F, head_bytes / M)
     if isinstance(pre_tokens, (int, float)):
         overhead = r.prefill_overhead_s if pre_tokens > 0 else r.decode_overhead_s
     else:
         import numpy as np
 
         overhead = np.where(pre_tokens > 0, r.prefill_overhead_s, r.decode_overhead_s)
+    if spec is not None:
+        overhead = overhead + spec.draft_s(D, dec_ctx, F, M, mx)
     return attention + mlp + comm_fixed + c_comm * N + head + overhead

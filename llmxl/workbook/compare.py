@@ -194,7 +194,7 @@ def build_compare_workbook(
     if percentile is not None:
         options["percentile"] = percentile
     # The load of a configuration does not depend on its price: one plan at a placeholder price gives every row.
-    p = plan(spec, gpus, gpu_hour_usd=1.0, **options)
+    p = plan(spec, gpus, gpu_hour_usd=1.0, **{"dp": 1, "ep": 1, **options})  # procurement compares tp layouts
     specs = list(dict.fromkeys(resolve_gpu(g) for g in (gpus if isinstance(gpus, (list, tuple)) else [gpus])))
     gpu_prices = _gpu_prices(specs, gpu_hour_usd, owned, power_kw, pue)
     columns = api_columns(p.model, apis)

@@ -158,7 +158,8 @@ def build_frontier_workbook(f: Frontier, *, engine: Any = None, max_concurrency:
         ("Model (as built)", f.model),
         (
             "Request shape (as built)",
-            f"{f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request",
+            f"{f.prompt_tokens:,} prompt + {f.completion_tokens:,} completion tokens per request"
+            + (f", {f.prefix_cache_hit:g} of prompt tokens from the prefix cache" if f.prefix_cache_hit else ""),
         ),
         ("Serving engine (as built)", _engine_text(eng, engine)),
         ("Percentile of TTFT and ITL (as built)", at if pct is not None else "none: no configuration can serve"),

@@ -146,6 +146,14 @@ def _inputs(p: Plan, api: tuple[str, float | None, float | None], price: dict[st
         "plan_api_name": ("API compared with", api[0]),
         "plan_api_prompt": ("API price, prompt [USD per 1M tokens]", api[1]),
         "plan_api_completion": ("API price, completion [USD per 1M tokens]", api[2]),
+        "plan_api_cached": (
+            "API price, cached prompt [USD per 1M tokens] (blank: the prompt price)",
+            price.get("cached"),
+        ),
+        "plan_prefix_hit": (
+            "Prefix cache hit: share of prompt tokens served from it (the Load sheet's: see below)",
+            p.prefix_cache_hit,
+        ),
     }
 
 
@@ -154,7 +162,8 @@ _INPUT_FORMATS = {
     "plan_ttft_max": "0.000###", "plan_itl_max": "0.000###", "plan_gpu_hour_usd": "$#,##0.00##",
     "plan_discount": "0.0##", "plan_purchase_usd": "$#,##0", "plan_years": "0.##", "plan_power_kw": "0.0##",
     "plan_pue": "0.0#", "plan_usd_per_kwh": "$0.000#", "plan_other_usd": "$#,##0",
-    "plan_api_prompt": "$#,##0.00##", "plan_api_completion": "$#,##0.00##",
+    "plan_api_prompt": "$#,##0.00##", "plan_api_completion": "$#,##0.00##", "plan_api_cached": "$#,##0.00##",
+    "plan_prefix_hit": "0.0##",
 }  # fmt: skip
 
 
@@ -195,6 +204,11 @@ def _catalog_prices(gpus: list[Any]) -> str:
 # --- the load model of each configuration ----------------------------------------------------------------
 
 
+def _dp_ep(row: Any) -> str:
+    """ " dp=8 ep=8" for a row of an expert/data-parallel layout (llmxl.parallel); nothing for tp and pp alone."""
+    return f" dp={row.dp} ep={row.ep}" if row.dp > 1 or row.ep > 1 else ""
+
+
 def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> tuple[list[_Block | None], list[Any]]:
     """Each row's load model (as plan() computed it), with its rows on the Load sheet; and each row's GPU."""
     from ..operating import DEFAULT_PERCENTILE, configured
@@ -212,7 +226,8 @@ def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> 
             continue
         try:
             c = configured(spec, g, row.tp, row.pp, row.dtype, p.prompt_tokens, p.completion_tokens, fe, he, eng,
-                           cap, pct)  # fmt: skip
+                           cap, pct, row.dp, row.ep, 0, *_speculative_args(p),
+                           prefix_cache_hit=p.prefix_cache_hit)  # fmt: skip
         except LlmxlError as exc:
             raise InvalidInputError(
                 f"{row.gpu} tp={row.tp} {row.dtype} no longer builds ({exc.message}); plan and write the workbook "
@@ -240,12 +255,28 @@ def _blocks(p: Plan, spec: Any, eng: Any, cap: int | None, fe: Any, he: Any) -> 
     return out, gpus
 
 
+def _speculative_args(p: Plan) -> tuple[Any, ...]:
+    """(method, k, acceptance rate) of the plan's speculative decoder, () without one."""
+    return () if p.speculative is None else (p.speculative, p.num_speculative_tokens, p.acceptance_rate)
+
+
+def _speculative_text(p: Plan) -> str:
+    """The plan's speculative decoder as the Plan sheet names it (and the stale check compares)."""
+    from ..speculative import tokens_per_step
+
+    alpha, k = p.acceptance_rate, p.num_speculative_tokens
+    tau = tokens_per_step(alpha, k)  # type: ignore[arg-type]
+    tokens = f"{k} draft token" + ("s" if k != 1 else "")
+    return f"{p.speculative}, {tokens}, acceptance rate {alpha:.6g} ({tau:.4g} tokens per step)"
+
+
 def _write_load_sheet(ws: Any, p: Plan, blocks: list[_Block | None], labels: list[str], at: str) -> None:
     """The Load sheet: the sweep as values, one formula per row for the targets; cells made directly (many)."""
     put(ws, 1, 1, "The load model of one replica of each configuration, at mean concurrency B").font = TITLE_FONT
     notes = [
         'Columns B to H are the closed-form load model (docs/methodology.md, "Engines and load"), computed by '
-        f"llmxl when this file was written for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion",
+        f"llmxl when this file was written for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion"
+        + (f" ({p.prefix_cache_hit:g} of each prompt from the prefix cache)" if p.prefix_cache_hit else ""),
         f"tokens per request, under the engine and at the percentile ({at}) the Plan sheet shows; B runs from 1 to "
         "B_max. Column I recalculates from the Plan sheet's targets.",
     ]
@@ -329,6 +360,7 @@ def build_plan_workbook(
     engine: Any = None,
     flops_efficiency: Any = None,
     hbm_efficiency: Any = None,
+    api_cached: float | None = None,
 ) -> Workbook:
     """The capacity plan ``p`` (from :func:`llmxl.plan`) as live formulas over its load model.
 
@@ -338,6 +370,8 @@ def build_plan_workbook(
     not give the plan's capacities. ``owned`` holds the arguments of :func:`llmxl.owned_gpu_hour_usd` when the
     price basis is owned; ``model`` the ModelSpec the plan used when it is not a catalog entry (a config.json).
     ``api_price`` is the catalog price ``api`` was read from: the Plan sheet shows its date and source.
+    ``api_cached`` is the API's price of 1M cached prompt tokens (None: ``api_price``'s, else blank: the prompt
+    price); the API's bill prices the plan's prefix-cache hit share of prompt tokens at it.
     """
     from ..resolve import resolve_engine, resolve_model
 
@@ -355,7 +389,8 @@ def build_plan_workbook(
     at = f"p{pct:g}"
     blocks, gpu_specs = _blocks(p, spec, eng, max_concurrency, flops_efficiency, hbm_efficiency)
     configs = list(p.rows)
-    labels = [_clean(f"{c.gpu} tp={c.tp}{f' pp={c.pp}' if c.pp > 1 else ''} {c.dtype}") for c in configs]
+    labels = [_clean(f"{c.gpu} tp={c.tp}{f' pp={c.pp}' if c.pp > 1 else ''}{_dp_ep(c)} {c.dtype}") for c in configs]
+    layouts = any(c.dp > 1 or c.ep > 1 for c in configs)  # tp is then the GPUs of a pipeline stage, tp × dp
 
     wb = Workbook()
     ws = wb.active
@@ -373,7 +408,9 @@ def build_plan_workbook(
         "configuration's load model is on the Load sheet, computed for the request shape, engine and "
         "percentile below: changing those needs a rebuild (llmxl workbook plan).",
     )
-    price_info = {"rented": gpu_hour_usd, "discount": reservation_discount, "owned": owned}
+    if api_cached is None and api_price is not None:
+        api_cached = api_price.cached_input_usd_per_1m
+    price_info = {"rented": gpu_hour_usd, "discount": reservation_discount, "owned": owned, "cached": api_cached}
     inputs = _inputs(p, api, price_info)
     input_block(wb, ws, 4, inputs)
     for i, name in enumerate(inputs):  # numbers as they read, not as typed
@@ -391,21 +428,34 @@ def build_plan_workbook(
         ("plan_cap", "Cap on concurrency per replica (as built: --max-concurrency)", cap_cell),
         (None, "Catalog price per GPU-hour (as built)", _catalog_prices(_unique(gpu_specs))),
     ]
+    spec_check = ""
+    if p.speculative is not None:  # only then: a plan without one is laid out as it always was
+        spec_text = _speculative_text(p)
+        label = (
+            "Speculative decoding (as built: rebuild with --speculative, --num-speculative-tokens, --acceptance-rate)"
+        )
+        fixed.insert(4, ("plan_speculative", label, spec_text))
+        spec_check = f",plan_speculative={_literal(spec_text)}"
     for i, (name, label, text) in enumerate(fixed):
         put(ws, row0 + i, 1, label)
         put(ws, row0 + i, 2, text)
         if name:
             define(wb, name, f"'Plan'!$B${row0 + i}")
     row0 += len(fixed) + 1
+    hit = p.prefix_cache_hit
+    hit_text = f", {hit:g} of each prompt from the prefix cache," if hit else ""
     stale = (
         f"=IF(AND(plan_prompt={p.prompt_tokens},plan_completion={p.completion_tokens},"
-        f'plan_engine={_literal(engine_text)},plan_percentile={_literal(at)},plan_cap={cap_check}),"",'
+        f"plan_prefix_hit={repr(hit).upper()},"
+        f'plan_engine={_literal(engine_text)},plan_percentile={_literal(at)},plan_cap={cap_check}{spec_check}),"",'
         + _literal(
             f"the Load sheet was computed for {p.prompt_tokens:,} prompt and {p.completion_tokens:,} completion "
-            f"tokens under {engine_text} at {at} (cap on concurrency: {cap_text}); rebuild with llmxl workbook "
-            "plan --prompt "
+            f"tokens{hit_text} under {engine_text} at {at} (cap on concurrency: {cap_text}"
+            + ("" if p.speculative is None else f"; speculative decoding: {_speculative_text(p)}")
+            + "); rebuild with llmxl workbook plan --prompt "
         )
-        + '&plan_prompt&" --completion "&plan_completion&'
+        + '&plan_prompt&" --completion "&plan_completion&IF(plan_prefix_hit=0,""," --prefix-cache-hit "'
+        + "&plan_prefix_hit)&"
         + _literal(" (and --engine, --percentile, --max-concurrency as wanted) for other ones")
         + ")"
     )
@@ -415,7 +465,8 @@ def build_plan_workbook(
          f"=plan_purchase_usd/(plan_years*{12 * hours:g})+plan_power_kw*plan_pue*plan_usd_per_kwh"
          f"+plan_other_usd/{12 * hours:g}", "$#,##0.000"),
         ("plan_api_per_rps", "API cost per month per request/s [USD]",
-         f'=IF(OR(plan_api_prompt="",plan_api_completion=""),"",{hours:g}*3600*(plan_prompt*plan_api_prompt'
+         f'=IF(OR(plan_api_prompt="",plan_api_completion=""),"",{hours:g}*3600*(plan_prompt*IF(plan_api_cached="",'
+         'plan_api_prompt,(1-plan_prefix_hit)*plan_api_prompt+plan_prefix_hit*plan_api_cached)'
          "+plan_completion*plan_api_completion)/1E+6)", "$#,##0.00"),
         ("plan_api_monthly", "API cost per month at the average traffic [USD]",
          '=IF(plan_api_per_rps="","",plan_api_per_rps*plan_rps)', "$#,##0.00"),
@@ -442,8 +493,8 @@ def build_plan_workbook(
         f"latencies at {at} under {engine_text})"
     ).font = HEADER_FONT  # fmt: skip
     headers = [
-        "GPU",
-        "tp",
+        "GPU" + (" (expert/data-parallel layout: rebuild to change dp or ep)" if layouts else ""),
+        "tp × dp (GPUs per stage)" if layouts else "tp",
         "pp",
         "Dtype",
         "Sequences the engine runs at once",
@@ -475,8 +526,8 @@ def build_plan_workbook(
     guard = f'IF({STALE}<>"",{STALE},'  # every result: the rebuild message when the Load sheet does not fit
     for k, (block, row, g) in enumerate(zip(blocks, configs, gpu_specs, strict=True)):
         r = first + k
-        put(ws, r, 1, row.gpu)
-        put(ws, r, 2, row.tp)
+        put(ws, r, 1, row.gpu + (f" dp={row.dp} ep={row.ep} (tp={row.tp} per rank)" if _dp_ep(row) else ""))
+        put(ws, r, 2, row.tp * row.dp)
         put(ws, r, 3, row.pp)
         put(ws, r, 4, row.dtype)
         catalog_price = "" if g.usd_per_hour is None else f"{g.usd_per_hour!r}"
@@ -547,10 +598,11 @@ def build_plan_workbook(
     s0 = last + 2
     put(ws, s0, 1, "Cheapest configuration that meets the targets").font = HEADER_FONT
     best = f"MATCH(MIN(Z{first}:Z{last}),Z{first}:Z{last},0)"
+    tp_label = "tp × dp" if layouts else "tp"
     none = f"COUNT(Q{first}:Q{last})=0"
     summary = [
         ("Configuration", f'=IF({STALE}<>"",{STALE},IF({none},"none meets the targets",INDEX(A{first}:A{last},{best})'
-                          f'&" tp="&INDEX(B{first}:B{last},{best})&IF(INDEX(C{first}:C{last},{best})>1," pp="'
+                          f'&" {tp_label}="&INDEX(B{first}:B{last},{best})&IF(INDEX(C{first}:C{last},{best})>1," pp="'
                           f'&INDEX(C{first}:C{last},{best}),"")&" "&INDEX(D{first}:D{last},{best})))', None),
         ("GPUs", f'=IF({STALE}<>"",{STALE},IF({none},"",INDEX(M{first}:M{last},{best})))', "#,##0"),
         ("Monthly cost [USD]", f'=IF({STALE}<>"",{STALE},IF({none},"",INDEX(Q{first}:Q{last},{best})))', "$#,##0.00"),

@@ -61,6 +61,16 @@ _DOCS = {
     "method": 'Optional. "serving" (default; what a serving engine measures; any model), "standard" '
     '(llm-analysis; dense models) or "reference" (reproduces the published Llama-2-70B table).',
     "pp": "Optional. Pipeline-parallel stages. Default 1.",
+    "dp": "Optional. Attention data-parallel ranks of tp GPUs each (mixture-of-experts models): a replica is "
+    "tp × dp × pp GPUs, each rank holding batch / dp sequences. Default 1.",
+    "ep": "Optional. Expert-parallel ranks: 1 (experts tensor-parallel) or tp × dp (whole experts per GPU, "
+    "an all-to-all of the routed tokens). Default: tp × dp when dp > 1, else 1.",
+    "redundant_experts": "Optional. Routed experts placed twice so that experts + these divide by ep (EPLB). "
+    "Default 0.",
+    "speculative": 'Optional. Speculative decoding: "mtp", "eagle3" or "ngram", with settings after a colon '
+    '("eagle3:num_speculative_tokens=3,acceptance_rate=0.7"; k= and acceptance= for short). Default: none.',
+    "prefix_cache_hit": "Optional. Fraction of each prompt's tokens served from the engine's prefix cache, in "
+    "[0, 1) (serving method): prefill computes the rest. Default 0.",
 }
 
 

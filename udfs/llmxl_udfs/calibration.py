@@ -39,6 +39,7 @@ _CAL_DOCS = {
     "tpot_s": "Measured mean time per output token (ITL) [s]; blank where not measured.",
     "output_tokens_per_s": "Measured output tokens/s of the whole replica; blank where not measured.",
     "save_as": "Optional. A name: saves the fit as the GPU <gpu>@<name> in the user catalog, for the other functions.",
+    "engine": 'Optional. The engine the runs ran under, e.g. "vllm" or "vllm:max_num_seqs=512". Blank: vllm.',
 }
 
 
@@ -92,6 +93,7 @@ def _rows(args: dict) -> list[dict]:
 @xl_arg("tpot_s", ndim=2, doc=_CAL_DOCS["tpot_s"])
 @xl_arg("output_tokens_per_s", ndim=2, doc=_CAL_DOCS["output_tokens_per_s"])
 @xl_arg("save_as", doc=_CAL_DOCS["save_as"])
+@xl_arg("engine", doc=_CAL_DOCS["engine"])
 def LLM_CALIBRATE(
     models,
     gpus,
@@ -104,13 +106,16 @@ def LLM_CALIBRATE(
     tpot_s,
     output_tokens_per_s,
     save_as=None,
+    engine=None,
 ):
-    """Fit the GPU's serving constants to measured runs; spills the constants and the errors."""
-    from llmxl.calibration import CONSTANTS, calibrate
+    """Fit the GPU's serving constants and the engine's front-end time and reserve to measured runs; spills the
+    constants, the errors and the engine settings fitted (text for any engine argument)."""
+    from llmxl.calibration import CONSTANTS, ENGINE_CONSTANTS, calibrate
 
     args = dict(locals())
     try:
-        cal = calibrate(_rows(args))
+        eng = None if engine is None or (isinstance(engine, str) and not engine.strip()) else _text(engine, "engine")
+        cal = calibrate(_rows(args), engine=eng)
         saved = "(not saved; give save_as)"
         name = None if save_as is None or not str(save_as).strip() else _text(save_as, "save_as")
         if name and cal.problems:
@@ -120,9 +125,11 @@ def LLM_CALIBRATE(
     except LlmxlError as exc:
         return exc.excel_text()
     table = [["Constant", "Default", "Fitted", "± 1 s.e. / why kept"]]
-    for name in CONSTANTS:
+    for name in (*CONSTANTS, *ENGINE_CONSTANTS):
         if name in cal.fitted:
-            unc = cal.uncertainty[name]
+            unc = cal.uncertainty.get(name)
+            if name == "reserve_gib" and cal.reserve_range_gib:
+                unc = "{:.3g}–{:.3g} GiB".format(*cal.reserve_range_gib)
             table.append([name, cal.defaults[name], cal.constants[name], "n/a" if unc is None else unc])
         else:
             table.append([name, cal.defaults[name], "kept", cal.kept.get(name, "")])
@@ -132,5 +139,6 @@ def LLM_CALIBRATE(
     table.append(
         ["Median error, cross-validated", "" if cv is None else cv, "", "" if cv is not None else "below 3 runs"]
     )
+    table.append(["Engine settings fitted", cal.engine_override or "(none)", "", ""])
     table.append(["Saved as GPU", saved, "", "; ".join(cal.problems)])
     return cap_text(table)

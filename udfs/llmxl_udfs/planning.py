@@ -12,6 +12,7 @@ import xlwings as xw
 
 import llmxl
 from llmxl import InvalidInputError, LlmxlError
+from llmxl.speculation import parse_speculative
 
 from ._excel import _DOCS, CATEGORY, EXCEL_ERRORS, _cell_number, _grid, _optional_text, _text, cap_text, given, xl_arg
 
@@ -35,7 +36,10 @@ _PLAN_DOCS = {
     "engine": 'Optional. Serving engine: "vllm", "sglang", "tensorrt-llm", with settings after a colon in the '
     'engine\'s own flag names ("vllm:max_num_seqs=512,gpu_memory_utilization=0.95"). Default: vllm.',
     "percentile": "Optional. Percentile the latency targets and latencies are at, in (0, 100). Default 90.",
+    "prefix_cache_hit_api": "Optional. Fraction of each prompt's tokens served from a prefix cache, in [0, 1), on both "
+    "sides: the engine computes the rest, the API bills them at its cached-input price. Default 0.",
 }
+_PLAN_DOCS["speculative"] = _DOCS["speculative"]
 _ORDER = (
     "model",
     "gpu",
@@ -51,7 +55,7 @@ _ORDER = (
     "reservation_discount",
     "max_concurrency",
 )
-_LOAD_ARGS = ("engine", "percentile")
+_LOAD_ARGS = ("engine", "percentile", "speculative", "prefix_cache_hit")
 _CELLWISE = ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd")
 _KINDS = {"prompt": "usd_per_1m_prompt_tokens", "completion": "usd_per_1m_completion_tokens",
           "blended": "usd_per_1m_blended"}  # fmt: skip
@@ -182,16 +186,21 @@ def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
             tp=_optional(args["tp"], "tp"),
             dtype=_optional_text(_single(args["dtype"], "dtype"), "dtype"),
             max_concurrency=_optional(args["max_concurrency"], "max_concurrency"),
+            dp=_optional(args.get("dp"), "dp"),
+            ep=_optional(args.get("ep"), "ep"),
             **_load_options(args),
         ),
     )
 
 
 def _load_options(args: dict) -> dict:
-    """engine= and percentile= from their cells (blank: the library's defaults)."""
+    """engine=, percentile=, the speculative decoder and prefix_cache_hit= from their cells (blank: the library's
+    defaults)."""
     return {
         "engine": _optional_text(_single(args.get("engine"), "engine"), "engine"),
         "percentile": _optional(args.get("percentile"), "percentile"),
+        **parse_speculative(_optional_text(_single(args.get("speculative"), "speculative"), "speculative")),
+        "prefix_cache_hit": _optional(args.get("prefix_cache_hit"), "prefix_cache_hit"),
     }
 
 
@@ -278,6 +287,8 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             grid_g_co2e_per_kwh=None,
             engine=None,
             percentile=None,
+            speculative=None,
+            prefix_cache_hit=None,
         ):
             return body(locals())
 
@@ -301,6 +312,8 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             max_concurrency=None,
             engine=None,
             percentile=None,
+            speculative=None,
+            prefix_cache_hit=None,
         ):
             return body(locals())
 
@@ -323,6 +336,8 @@ def _planning_function(name: str, doc: str, pick, *, kinds=None):
             max_concurrency=None,
             engine=None,
             percentile=None,
+            speculative=None,
+            prefix_cache_hit=None,
         ):
             return body(locals())
 
@@ -391,9 +406,13 @@ _POINT = (
 @xl_arg("pp", doc=_DOCS["pp"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("dp", doc=_DOCS["dp"])
+@xl_arg("ep", doc=_DOCS["ep"])
+@xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
+@xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_OPERATING_POINT(
     model, gpu, concurrency, prompt_tokens, completion_tokens, tp=None, dtype=None, pp=None, engine=None,
-    percentile=None,
+    percentile=None, dp=None, ep=None, speculative=None, prefix_cache_hit=None,
 ):  # fmt: skip
     """One replica under a serving engine with C clients in flight: a two-column spill of labels and values."""
     try:
@@ -407,13 +426,23 @@ def LLM_OPERATING_POINT(
                 tp=_cell_number(tp, "tp"),
                 pp=_cell_number(pp, "pp"),
                 dtype=_optional_text(dtype, "dtype"),
-                **_load_options({"engine": engine, "percentile": percentile}),
+                dp=_cell_number(dp, "dp"),
+                ep=_cell_number(ep, "ep"),
+                **_load_options(
+                    {
+                        "engine": engine,
+                        "percentile": percentile,
+                        "speculative": speculative,
+                        "prefix_cache_hit": prefix_cache_hit,
+                    }
+                ),
             ),
         )
     except LlmxlError as exc:
         return exc.excel_text()
     rows = [["Model", op.model], ["GPU", op.gpu], ["Dtype", op.dtype], ["tp", op.tp], ["Engine", op.engine],
             ["Percentile", op.percentile]]  # fmt: skip
+    rows[4:4] = [["dp", op.dp], ["ep", op.ep]] if op.dp > 1 or op.ep > 1 else []
     pct = f"{op.percentile:g}"
     for label, attr in _POINT:
         rows.append([label.format(p=pct), getattr(op, attr)])
@@ -451,11 +480,15 @@ def LLM_OWNED_GPU_HOUR(
 @xw.func(category=CATEGORY)
 @xl_arg("model", doc=_DOCS["model"])
 @xl_arg("provider", doc='API provider, e.g. "together", "groq", "deepinfra".')
-@xl_arg("kind", doc=_PLAN_DOCS["kind"])
+@xl_arg("kind", doc='Optional. "prompt", "completion", "blended" (3 : 1, the default) or "cached" (cached prompt).')
 def LLM_API_PRICE(model, provider, kind=None):
-    """A hosted API's price for the model, USD per 1M tokens (prompt, completion or blended 3:1)."""
+    """A hosted API's price for the model, USD per 1M tokens (prompt, completion, blended 3:1 or cached prompt)."""
     try:
         p = llmxl.api_price(_text(model, "model"), _text(provider, "provider"))
+        if isinstance(kind, str) and kind.strip().lower() == "cached":
+            if p.cached_input_usd_per_1m is None:
+                return f"#N/A {p.provider} publishes no cached-input price for {p.model}; hits bill at the prompt price"
+            return p.cached_input_usd_per_1m
         which = _kind(kind)
     except LlmxlError as exc:
         return exc.excel_text()
@@ -483,6 +516,7 @@ def LLM_API_PRICE(model, provider, kind=None):
 @xl_arg("dtype", doc=_PLAN_DOCS["dtype"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("prefix_cache_hit", doc=_PLAN_DOCS["prefix_cache_hit_api"])
 def LLM_BREAKEVEN(
     model,
     gpu,
@@ -498,6 +532,7 @@ def LLM_BREAKEVEN(
     dtype=None,
     engine=None,
     percentile=None,
+    prefix_cache_hit=None,
 ):
     """Average requests/s above which self-hosting costs less than the API (#N/A with the reason if never)."""
     try:
@@ -527,7 +562,7 @@ def LLM_BREAKEVEN(
                 itl_s_max=_cell_number(itl_s_max, "itl_s_max"),
                 tp=_cell_number(tp, "tp"),
                 dtype=_optional_text(dtype, "dtype"),
-                **_load_options({"engine": engine, "percentile": percentile}),
+                **_load_options({"engine": engine, "percentile": percentile, "prefix_cache_hit": prefix_cache_hit}),
             ),
         )
     except LlmxlError as exc:
@@ -591,6 +626,10 @@ _TABLE = (
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("dp", doc="Optional. Attention data-parallel ranks (MoE models). Default: every expert-parallel layout.")
+@xl_arg("ep", doc=_DOCS["ep"])
+@xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
+@xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_PLAN(
     model,
     gpus,
@@ -610,19 +649,24 @@ def LLM_PLAN(
     grid_g_co2e_per_kwh=None,
     engine=None,
     percentile=None,
+    dp=None,
+    ep=None,
+    speculative=None,
+    prefix_cache_hit=None,
 ):
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())
     args["gpu"] = args.pop("gpus")
-    for k in ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd"):
-        args[k] = _single(args[k], k)
-    try:
+    try:  # a range where one cell belongs is a one-line error in the cell, as every other refusal
+        for k in ("requests_per_s", "peak_requests_per_s", "prompt_tokens", "completion_tokens", "gpu_hour_usd"):
+            args[k] = _single(args[k], k)
         p = _plan_cell(args, _read_cell({k: args[k] for k in _CELLWISE}))
     except LlmxlError as exc:
         return exc.excel_text()
-    table = [[label for label, _ in _TABLE]]
+    cols = _TABLE + ((("dp", "dp"), ("ep", "ep")) if any(r.dp > 1 or r.ep > 1 for r in p.rows) else ())
+    table = [[label for label, _ in cols]]
     for row in p.rows:
-        table.append(["" if getattr(row, attr) is None else getattr(row, attr) for _, attr in _TABLE])
+        table.append(["" if getattr(row, attr) is None else getattr(row, attr) for _, attr in cols])
     return cap_text(table)
 
 
@@ -664,6 +708,7 @@ _FRONTIER = (
 @xl_arg("grid_g_co2e_per_kwh", doc=_PLAN_DOCS["grid_g_co2e_per_kwh"])
 @xl_arg("engine", doc=_PLAN_DOCS["engine"])
 @xl_arg("percentile", doc=_PLAN_DOCS["percentile"])
+@xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
 def LLM_FRONTIER(
     model,
     gpus,
@@ -680,6 +725,7 @@ def LLM_FRONTIER(
     grid_g_co2e_per_kwh=None,
     engine=None,
     percentile=None,
+    prefix_cache_hit=None,
 ):
     """Cost per 1M tokens against output tokens/s per user over concurrency, per GPU, tp and dtype: a table."""
     args = dict(locals())

@@ -10,10 +10,24 @@ from __future__ import annotations
 import xlwings as xw
 
 import llmxl
-from llmxl import InvalidInputError, LlmxlError, catalog
+from llmxl import InvalidInputError, LlmxlError
 from llmxl.estimate import DEFAULTS as _DEFAULTS
+from llmxl.resolve import resolve_gpu
+from llmxl.speculation import parse_speculative
 
-from ._excel import _DOCS, _GIB, CATEGORY, _grid, _rows, _scalar_arg, _text, _workload, cap_text, xl_arg
+from ._excel import (
+    _DOCS,
+    _GIB,
+    CATEGORY,
+    _grid,
+    _optional_text,
+    _rows,
+    _scalar_arg,
+    _text,
+    _workload,
+    cap_text,
+    xl_arg,
+)
 
 # Workload arguments that may be ranges, with the value a blank cell stands for.
 _RANGE_ARGS = ("batch_size", "prompt_tokens", "completion_tokens", "gpu_hour_usd", "flops_efficiency", "hbm_efficiency")
@@ -32,6 +46,11 @@ _ORDER = (
     "dtype",
     "method",
     "pp",
+    "dp",
+    "ep",
+    "redundant_experts",
+    "speculative",
+    "prefix_cache_hit",
 )
 
 
@@ -56,6 +75,11 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
         dtype=None,
         method=None,
         pp=None,
+        dp=None,
+        ep=None,
+        redundant_experts=None,
+        speculative=None,
+        prefix_cache_hit=None,
     ):
         args = locals()
         if one_scenario:
@@ -77,6 +101,16 @@ def _scenario_function(name: str, doc: str, pick, *, one_scenario: bool = False)
     return xw.func(category=CATEGORY)(udf)  # outermost, or xlwings resets the category
 
 
+def _layout(args: dict) -> dict:
+    """dp, ep and redundant_experts as given (a blank cell: the library's default)."""
+    out = {}
+    for name in ("dp", "ep", "redundant_experts"):
+        value = _scalar_arg(args[name], name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def _no_price(gpu: str) -> str:
     return f"#N/A no price for gpu {gpu!r}; give gpu_hour_usd"
 
@@ -87,7 +121,7 @@ def _run(args: dict, pick):
 
     try:
         model = _text(args["model"], "model")
-        gpu = catalog.get_gpu(_text(args["gpu"], "gpu"))
+        gpu = resolve_gpu(_text(args["gpu"], "gpu"))  # a catalog GPU or a system (llmxl/data/systems.toml)
         defaults = llmxl.scenario_defaults(
             gpu, method=_text(args["method"], "method", _DEFAULTS["method"]), model=model
         )
@@ -96,6 +130,9 @@ def _run(args: dict, pick):
             pp=_scalar_arg(args["pp"], "pp"),
             dtype=_text(args["dtype"], "dtype", defaults["dtype"]),
             method=defaults["method"],
+            **_layout(args),
+            **parse_speculative(_optional_text(args["speculative"], "speculative")),
+            prefix_cache_hit=_scalar_arg(args["prefix_cache_hit"], "prefix_cache_hit"),
         )
         workload, shape, cell_errors = _workload(args, defaults, _RANGE_ARGS, _REQUIRED)
         if shape is None:
@@ -208,22 +245,22 @@ LLM_TOKENS_PER_SEC = _scenario_function(
 )
 LLM_PRICE_PROMPT = _scenario_function(
     "LLM_PRICE_PROMPT",
-    "USD per 1,000 prompt tokens, at the prefill rate, for all tp × pp GPUs.",
+    "USD per 1,000 prompt tokens, at the prefill rate, for all tp × dp × pp GPUs.",
     _price("usd_per_1k_prompt_tokens"),
 )
 LLM_PRICE_COMPLETION = _scenario_function(
     "LLM_PRICE_COMPLETION",
-    "USD per 1,000 completion tokens, at the decode rate, for all tp × pp GPUs.",
+    "USD per 1,000 completion tokens, at the decode rate, for all tp × dp × pp GPUs.",
     _price("usd_per_1k_completion_tokens"),
 )
 LLM_PRICE_PROMPT_1M = _scenario_function(
     "LLM_PRICE_PROMPT_1M",
-    "USD per 1M prompt tokens, at the prefill rate, for all tp × pp GPUs (the market's convention).",
+    "USD per 1M prompt tokens, at the prefill rate, for all tp × dp × pp GPUs (the market's convention).",
     _price("usd_per_1k_prompt_tokens", 1e-3),
 )
 LLM_PRICE_COMPLETION_1M = _scenario_function(
     "LLM_PRICE_COMPLETION_1M",
-    "USD per 1M completion tokens, at the decode rate, for all tp × pp GPUs (the market's convention).",
+    "USD per 1M completion tokens, at the decode rate, for all tp × dp × pp GPUs (the market's convention).",
     _price("usd_per_1k_completion_tokens", 1e-3),
 )
 LLM_WEIGHTS_GIB = _scenario_function(
