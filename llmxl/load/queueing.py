@@ -459,8 +459,12 @@ def independent_loop(
         own, so an array gives what each number alone gives), then 6 steps of false position (Illinois) inside
         the bracket; saturation (an infinite TTFT) counts as too many."""
         shape = np.shape(clients)
-        clients = np.ravel(clients)  # any shape (calibration scans caps beside concurrencies): solved flat
-        ttft = None if ttft is None else np.ravel(np.broadcast_to(ttft, shape))
+        clients = np.ravel(clients)  # any shape (calibration scans caps beside concurrencies): solved flat, each
+        ttft = None if ttft is None else np.ravel(np.broadcast_to(ttft, shape))  # distinct (count, TTFT) once
+        keys = clients[:, None] if ttft is None else np.stack([clients, ttft], axis=1)
+        keys, back = np.unique(keys, axis=0, return_inverse=True)
+        clients = keys[:, 0]
+        ttft = None if ttft is None else keys[:, 1]
         grid = clients[:, None] * np.linspace(0.0, 1.0, 257)[None, :]
         at_grid = at_concurrency(r, s, n, grid, percentile=None, **kw)
         own = np.asarray(at_grid.ttft_s) if ttft is None else ttft[:, None]
@@ -486,7 +490,7 @@ def independent_loop(
             flo = np.where(up & (side > 0), flo / 2, flo)
             fhi = np.where(~up & (side < 0), fhi / 2, fhi)
             side = np.where(up, 1.0, -1.0)
-        return np.where(np.abs(flo) <= np.abs(fhi), lo, hi).reshape(shape)
+        return np.where(np.abs(flo) <= np.abs(fhi), lo, hi)[np.ravel(back)].reshape(shape)
 
     seen = at_concurrency(r, s, n, solve(run - 1.0), percentile=percentile, **kw)
     B = solve(run, np.asarray(seen.ttft_s))  # Little's law over the loop with the TTFT its requests see
