@@ -424,7 +424,19 @@ def test_no_speculation_is_the_base_commits_simulation_exactly():
         d = got.to_dict()
         assert d.pop("prefix_cache_hit") == 0.0  # prefix caching's field (merged later), none here
         assert (d.pop("dp"), d.pop("ep")) == (1, 1)  # expert parallelism's fields (merged later), no layout here
-        assert json.loads(json.dumps(d, default=list)) == OFF[key]
+        assert _same(json.loads(json.dumps(d, default=list)), OFF[key]), key
+
+
+def _same(got, want):
+    """Equal to the last digit but one: the simulator's sums over thousands of steps round differently by
+    an ulp between numpy releases; anything the arithmetic changes is far larger."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and got.keys() == want.keys() and all(_same(got[k], want[k]) for k in want)
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(map(_same, got, want))
+    if isinstance(want, float) and not isinstance(got, bool):
+        return got == pytest.approx(want, rel=1e-12, abs=0)
+    return got == want
 
 
 def test_the_simulator_agrees_with_the_load_model_and_acceptance_never_slows_it():

@@ -150,11 +150,14 @@ def at_concurrency(
     front_end_s: float,
     percentile: float | None,
     hit: float = 0.0,
+    seen: Any = 1.0,
 ) -> ReplicaLoad:
     """The replica's load model at mean decode concurrency B (a number or an array of them).
 
     ``budget`` is the engine's token budget of a step; ``percentile`` in (0, 100), or None for the means only
-    (the percentiles are then nan).
+    (the percentiles are then nan). ``seen`` is the share of the arrivals whose prompts land in a decoding
+    request's gaps: 1 for an open stream; (C − 1) / C in a closed loop of C clients, whose own prompt is
+    computed before its first token, never between its tokens.
 
     Notes
     -----
@@ -233,12 +236,15 @@ def at_concurrency(
             ttft_p = np.where(ok, front_end_s + L1 + gamma_quantile(mean_x, var_x, p), np.inf)
         # a gap between two tokens is one step: a, lengthened by the k prompts it computes (Δ1 the first, Δ each
         # further one), k the prompts that arrived during a step, Poisson of mean λ t
-        k = poisson_quantile(lam * t, p)
+        k = poisson_quantile(lam * t * seen, p)
         itl_p = np.where(ok, a + np.where(k >= 1, delta1 + (k - 1) * delta, 0.0), np.inf)
     phi = np.clip(B * cost / (steps * t), 0.0, 1.0)
+    with np.errstate(invalid="ignore"):  # the mean gap a decoding request sees: its decodes and the prompts of others
+        gap = np.where(np.isfinite(t), t - (t - a) * (1 - np.asarray(seen)), t)
     if spec is not None:  # a step yields tau tokens per sequence: the latency between tokens is a step over tau
-        return ReplicaLoad(B, t, lam, t / spec.tau, _out(itl_p / spec.tau), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
-    return ReplicaLoad(B, t, lam, t, _out(itl_p), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
+        return ReplicaLoad(B, t, lam, _out(gap / spec.tau), _out(itl_p / spec.tau), _out(ttft_mean), _out(ttft_p), L1,
+                           rho, phi)  # fmt: skip
+    return ReplicaLoad(B, t, lam, _out(gap), _out(itl_p), _out(ttft_mean), _out(ttft_p), L1, rho, phi)
 
 
 def decode_step(r: Rates, s: float, n: float, B: Any) -> Any:
@@ -443,6 +449,8 @@ def independent_loop(
     closed queues): its TTFT is the rate model's at B(C' − 1), so one client alone waits for nothing but its
     prefill; B then solves B + λ(B) TTFT = C', so that C' = λ (TTFT + (n − 1) t) holds. The C − C' beyond the
     cap wait (C − C') / λ more. The count in the engine grows with B, so each B is found by false position.
+    A request's gaps hold the prompts of the other C' − 1 clients, not its own: the mean gap between its
+    tokens is a + (t − a)(C' − 1)/C', the step t less the share of the prompts that is its own.
     """
     C = np.asarray(C, dtype=np.float64)
     run = np.minimum(C, np.asarray(cap, dtype=np.float64))  # cap may be an array beside C (calibration scans it)
@@ -494,12 +502,17 @@ def independent_loop(
 
     seen = at_concurrency(r, s, n, solve(run - 1.0), percentile=percentile, **kw)
     B = solve(run, np.asarray(seen.ttft_s))  # Little's law over the loop with the TTFT its requests see
-    ld = at_concurrency(r, s, n, B, percentile=percentile, **kw)
-    lam = np.asarray(ld.requests_per_s)
+    others = (run - 1.0) / run  # a request's own prompt is computed before its first token, not between its tokens
+    ld = at_concurrency(r, s, n, B, percentile=percentile, seen=others, **kw)
+    # Little's law over the loop with the gaps a request sees: C' = λ (TTFT + (n − 1) ITL); one client alone
+    # then runs exactly one request after another
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam = run / (np.asarray(seen.ttft_s) + (n - 1) * np.asarray(ld.itl_s))
     extra = (C - run) / lam
     ttft, ttft_p = np.asarray(seen.ttft_s) + extra, np.asarray(seen.ttft_pct_s) + extra
     fields = {k: _out(np.asarray(v)) for k, v in ld._asdict().items()}
-    return ld._replace(**fields)._replace(ttft_s=_out(ttft), ttft_pct_s=_out(ttft_p), prefill_s=_out(seen.prefill_s))
+    return ld._replace(**fields)._replace(requests_per_s=_out(lam), ttft_s=_out(ttft), ttft_pct_s=_out(ttft_p),
+                                          prefill_s=_out(seen.prefill_s))  # fmt: skip
 
 
 def first_wave_ttft(
