@@ -1,9 +1,11 @@
-"""Fit κP, the load model's prefill scale (llmxl/data/methods.toml [serving.prefill_scale]), and cross-validate it.
+"""Fit κP and κD, the load model's prefill and decode scales (llmxl/data/methods.toml [serving.prefill_scale],
+[serving.decode_scale]), and cross-validate them.
 
     python benchmarks/fit_load.py            # print the fit and its leave-one-model-out error
     python benchmarks/fit_load.py --write    # also store it in llmxl/data/methods.toml
 
-What is fitted and how: benchmarks/loadfit.py.
+What is fitted and how: benchmarks/loadfit.py. Each is fitted with the other at the catalog's value (κP to TTFT,
+κD to TPOT; each moves the other's figure little): run twice after a change, until the fit stays.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from loadfit import cross_validate, load  # noqa: E402
+from loadfit import cross_validate, cross_validate_decode, load  # noqa: E402
 
 METHODS = ROOT / "llmxl" / "data" / "methods.toml"
 
@@ -39,10 +41,34 @@ def main() -> int:
     print(f"median |error| of TTFT: in-sample {e_in:.0f} %, leave-one-model-out {e_cv:.0f} %")
     for m, pick in cv["folds"].items():
         print(f"  without {m}: Hopper {pick[0]}, Blackwell {pick[1]}, MoE x{pick[2]}")
+    tpot = np.array([float(r["tpot_s"]) for r in rows])
+    dv = cross_validate_decode(rows)
+    dsel = dv["ok"] & np.isfinite(dv["itl"])
+    d_in = 100 * np.median(np.abs(dv["fitted"][dsel] / tpot[dsel] - 1))
+    d_cv = 100 * np.median(np.abs(dv["itl"][dsel] / tpot[dsel] - 1))
+    for kind, (bw, ov) in dv["best"].items():
+        print(f"kappaD {kind}: bandwidth x{bw}, overhead x{ov}")
+    print(f"median |error| of TPOT: in-sample {d_in:.0f} %, leave-one-model-out {d_cv:.0f} % ({dsel.sum()} points)")
+    for m, pick in dv["folds"].items():
+        print(f"  without {m}: bandwidth x{pick[0]}, overhead x{pick[1]}")
     if args.write:
         text = METHODS.read_text(encoding="utf-8")
-        start = text.index("[serving.prefill_scale]")
+        start = text.index("[serving.decode_scale]")
         block = text[start:]
+        new = block
+        for kind, (bw, ov) in dv["best"].items():
+            new = re.sub(rf"(?m)^{kind} = .*$", f"{kind} = {{ bandwidth = {bw}, overhead = {ov} }}", new, count=1)
+        source = (
+            f"fitted by benchmarks/fit_load.py to the mean TPOT of {dsel.sum()} closed-loop runs of aiconfigurator-core "
+            "0.12.0's silicon sample (benchmarks/data/aic-silicon.csv; TensorRT-LLM, vLLM, SGLang on H100, H200, B200, "
+            f"B300, GB200), dense and MoE models apart, minimising median |log error|; leave-one-model-out median "
+            f"error {d_cv:.0f} %"
+        )
+        new = re.sub(r'(?m)^source = ".*"$', f'source = "{source}"', new, count=1)
+        METHODS.write_text(text.replace(block, new), encoding="utf-8")
+        text = METHODS.read_text(encoding="utf-8")
+        start = text.index("[serving.prefill_scale]")
+        block = text[start : text.index("[serving.decode_scale]")]
         new = block
         new = re.sub(r"(?m)^moe = .*$", f"moe = {best[2]}", new, count=1)
         new = re.sub(r'(name = "Hopper", gpus = \[[^\]]*\], dense = )[0-9.]+', rf"\g<1>{best[0]}", new)

@@ -141,9 +141,10 @@ def evaluate(rows: list[dict[str, str]]) -> list[dict[str, object]]:
                     out[i]["sim"] = got
                     out[i]["sim_why"] = why
     cv = loadfit.cross_validate(rows)  # the row's engine, κP fitted to the other models' runs
+    dv = loadfit.cross_validate_decode(rows)  # and κD fitted to the other models' of the row's kind
     for i, e in enumerate(out):
-        if e["own"] is not None and np.isfinite(cv["ttft"][i]):
-            e["own"] = (float(cv["ttft"][i]), float(cv["itl"][i]))
+        if e["own"] is not None and np.isfinite(cv["ttft"][i]) and np.isfinite(dv["itl"][i]):
+            e["own"] = (float(cv["ttft"][i]), float(dv["itl"][i]))
     aic = aic_predictions()
     for e in out:
         r = e["row"]
@@ -318,17 +319,20 @@ def markdown(res: list[dict[str, object]]) -> str:
         f"completion_tokens, engine, num_requests={ROUNDS} C)`: the run's request count is the sample's protocol",
         f"(aiconfigurator's benchmark template sends {ROUNDS} C requests once a warm-up has drained, so a run starts",
         "with all C clients at once; the first wave's TTFT counts in the mean). TTFT against `ttft_mean_s`, TPOT",
-        "against `itl_mean_s`. One part of the load model is fitted to these points: κP, what prompts add to a",
-        "step (llmxl/data/methods.toml [serving.prefill_scale], three numbers: a dense factor for Hopper and for",
-        "Blackwell, a mixture-of-experts factor on top; `python benchmarks/fit_load.py`). The columns *row's",
-        "engine, cross-validated* are therefore predictions with κP fitted to the other models' points (leave one",
-        "model out, nine folds), under the row's engine profile (vLLM 0.11.0, SGLang 0.5.4, TensorRT-LLM 1.0,",
-        "whatever release measured it); everything else comes from the catalog's constants, fitted to other data",
-        "(docs/validation.md). The columns *default* are the catalog's κP (fitted to all points) under the",
-        "default profile (`engine=None`, vLLM).",
+        "against `itl_mean_s`. Two parts of the load model are fitted to these points (`python",
+        "benchmarks/fit_load.py`): κP, what prompts add to a step (llmxl/data/methods.toml",
+        "[serving.prefill_scale], three numbers: a dense factor for Hopper and for Blackwell, a mixture-of-experts",
+        "factor on top), fitted to TTFT; and κD, the bandwidth and fixed cost a step reaches ([serving.decode_scale],",
+        "two factors for dense models and two for mixtures of experts), fitted to TPOT. The columns *row's engine,",
+        "cross-validated* are therefore predictions with both fitted to the other models' points (leave one model",
+        "out, nine folds; TTFT with κP so fitted and κD the catalog's, TPOT with κD so fitted and κP the",
+        "catalog's: across κD's grid TTFT moves by about one point), under the row's engine profile (vLLM 0.11.0,",
+        "SGLang 0.5.4, TensorRT-LLM 1.0, whatever release measured it); everything else comes from the catalog's",
+        "constants, fitted to other data (docs/validation.md). The columns *default* are the catalog's κP and κD",
+        "(fitted to all points) under the default profile (`engine=None`, vLLM).",
         "Beside them, `llmxl.simulate` (the step-by-step simulator, not the closed form: a closed loop of C",
         f"clients of equal lengths, {SIM_REQUESTS_PER_CLIENT} C requests and at least {SIM_MIN_REQUESTS}, under"
-        " the row's engine and the catalog's κP; mean TTFT and TPOT), to",
+        " the row's engine and the catalog's κP and κD; mean TTFT and TPOT), to",
         "tell what the closed form leaves out from what the step model gets wrong.",
         "Error e = estimated / measured − 1. Each cell: median |e| / 90th percentile |e| (median signed e), in %;",
         "a negative signed error means llmxl estimates too low.",

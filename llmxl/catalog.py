@@ -498,6 +498,13 @@ def _load(strict: Path | None = None) -> Catalog:
             f"llmxl/data/methods.toml: [serving.prefill_scale] families name {', '.join(named)}, not a built-in GPU "
             "id; use the catalog's ids (llmxl catalog gpus)"
         )
+    decode = cat.methods["serving"].decode_scale
+    named = [g for g in (decode.gpus if decode else ()) if g not in cat.entries["gpus"]]
+    if named:
+        raise CatalogError(
+            f"llmxl/data/methods.toml: [serving.decode_scale] gpus names {', '.join(named)}, not a built-in GPU id; "
+            "use the catalog's ids (llmxl catalog gpus)"
+        )
     unknown = [g for g in cat.methods["serving"].fitted_gpus if g not in cat.entries["gpus"]]
     if unknown:
         raise CatalogError(
@@ -625,7 +632,7 @@ def serving_constants(gpu: GpuSpec) -> Any:
     from .specs import ServingConstants
 
     d = method_defaults("serving")
-    given = d.model_dump(exclude={"source", "checked", "fitted_gpus", "prefill_scale"})
+    given = d.model_dump(exclude={"source", "checked", "fitted_gpus", "prefill_scale", "decode_scale"})
     return gpu.serving_constants(ServingConstants(**given))
 
 

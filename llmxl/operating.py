@@ -19,7 +19,7 @@ from .errors import DoesNotFitError, InvalidInputError
 from .estimate import estimate
 from .load import queueing
 from .load.replica import Replica, replica
-from .resolve import configuration, prefill_scale, resolve_engine, speculative_terms
+from .resolve import configuration, decode_scale, prefill_scale, resolve_engine, speculative_terms
 
 __all__ = ["DEFAULT_PERCENTILE", "Configured", "OperatingPoint", "configured", "operating_point"]
 
@@ -121,6 +121,7 @@ def configured(
         spec=sp,
         prefix_cache_hit=one.prefix_cache_hit,
         prefill_scale=prefill_scale(g, m),
+        decode_scale=decode_scale(g, m),
     )
     fit = r.fit(s, n)
     if fit < 1:

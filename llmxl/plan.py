@@ -329,8 +329,20 @@ def _candidate(
         capacity_requests_per_s=c.capacity_requests_per_s,
     )
 
-    # B* is the largest B up to the capacity with every B up to it within the targets (latency grows with B)
     sweep = c.sweep
+    if not c.capacity_requests_per_s > 0:  # every B ≥ 1 takes prompts in faster than the replica computes them
+        low = _pick(sweep, 0)
+        return PlanRow(
+            **head,
+            ttft_mean_s=low.ttft_s,
+            itl_mean_s=low.itl_s,
+            reason=(
+                f"saturates at every concurrency: a request is {s:,} prompt tokens to {n:,} output tokens, and the "
+                f"replica cannot compute prompts as fast as they arrive; for prompt-heavy work, price a batch with "
+                f"estimate(batch_size=...) or use a larger tp"
+            ),
+        )
+    # B* is the largest B up to the capacity with every B up to it within the targets (latency grows with B)
     ok = np.ones(c.capacity_concurrency, dtype=bool)
     if ttft_max is not None:
         ok &= sweep.ttft_pct_s[: c.capacity_concurrency] <= ttft_max

@@ -480,6 +480,13 @@ def prefill_scale(gpu: GpuSpec, model: Any) -> float:
     return 1.0 if scale is None else scale.of(gpu.system_gpu or gpu.id, model.moe is not None)
 
 
+def decode_scale(gpu: GpuSpec, model: Any) -> tuple[float, float]:
+    """κD of the load model for a GPU and a model: (bandwidth, overhead) factors (llmxl/data/methods.toml
+    [serving.decode_scale]; (1, 1) without, and on a GPU it does not list)."""
+    scale = catalog.method_defaults("serving").decode_scale
+    return (1.0, 1.0) if scale is None else scale.of(gpu.system_gpu or gpu.id, model.moe is not None)
+
+
 def default_efficiencies(gpu: GpuSpec, method: str) -> tuple[float, float]:
     """The (FLOPs, HBM) efficiencies a method uses when the caller gives none.
 

@@ -421,6 +421,35 @@ class PrefillScale(_Part):
         return dense * (self.moe if moe else 1.0)
 
 
+class DecodeFactors(_Part):
+    """What a decode step of the load model reaches relative to the serving constants' roofline."""
+
+    bandwidth: Scale
+    """× the achieved bandwidth (bandwidth × hbm_efficiency) of every step."""
+    overhead: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False, strict=True)]
+    """× a step's fixed costs L τL and τDec (τPre stays as it is)."""
+
+
+class DecodeScale(_Part):
+    """κD, the load model's decode scale ([serving.decode_scale] of llmxl/data/methods.toml): the bandwidth and
+    fixed cost of a step that 2026 engines reach on the GPUs measured (``gpus``), by architecture (dense GEMMs,
+    or a mixture of experts' grouped expert GEMMs), relative to the serving constants (fitted to older
+    benchmarks); other GPUs keep the constants as they are."""
+
+    gpus: tuple[str, ...]
+    dense: DecodeFactors
+    moe: DecodeFactors
+    source: str
+    checked: _dt.date
+
+    def of(self, gpu_id: str, moe: bool) -> tuple[float, float]:
+        """(bandwidth, overhead) factors for a GPU (catalog id) and a dense or mixture-of-experts model."""
+        if gpu_id.lower() not in self.gpus:
+            return 1.0, 1.0
+        f = self.moe if moe else self.dense
+        return f.bandwidth, f.overhead
+
+
 class MethodDefaults(_Part):
     """What a method uses where the caller and the GPU give nothing (llmxl/data/methods.toml)."""
 
@@ -438,6 +467,8 @@ class MethodDefaults(_Part):
     """`serving` only: τDec [s]."""
     prefill_scale: PrefillScale | None = None
     """`serving` only: κP of the load model by GPU family and architecture (None: 1 everywhere)."""
+    decode_scale: DecodeScale | None = None
+    """`serving` only: κD of the load model by architecture (None: 1 everywhere)."""
     fitted_gpus: tuple[str, ...] = ()
     """`serving` only: the catalog GPUs whose measurements the constants were fitted to (benchmarks/fit.py
     writes it); a result on any other GPU without constants of its own says that its constants are borrowed."""

@@ -79,7 +79,8 @@ def _faces(**kw):
 def test_no_hits_are_todays_numbers_on_every_face():
     """tests/data/prefix_cache_hit_0.json holds these figures as llmxl computed them before prefix caching
     (commit b0b4abd, the same calls without the argument; pinned again when the load model's κP and closed loop
-    by engine came in, in the same merge): equal to the last digit, given 0 or left out."""
+    by engine came in, in the same merge, and when κD, a vLLM client's own gaps and the simulator's stalls did):
+    equal to the last digit, given 0 or left out."""
     before = json.loads((Path(__file__).parent / "data" / "prefix_cache_hit_0.json").read_text())
     assert json.loads(json.dumps(_faces(prefix_cache_hit=0.0))) == before
     assert json.loads(json.dumps(_faces())) == before

@@ -45,7 +45,8 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_no_speculation_is_the_base_commits_estimate_exactly(case):
     """The figures of b0b4abd's calls (before speculative decoding), pinned again when the load model changed
-    (κP and the closed loop by engine, in the same merge), computed again with speculative=None."""
+    (κP and the closed loop by engine, in the same merge; κD, a vLLM client's own gaps and the simulator's
+    stalls later), computed again with speculative=None."""
     c = dict(CASES[case])
     e = llmxl.estimate(c.pop("model"), c.pop("gpu"), **c, **NONE)
     got = [e.ttft_s, e.tpot_s, e.tokens_per_s, e.kv_cache_bytes_per_gpu, e.max_batch_size, e.weight_bytes_per_gpu,

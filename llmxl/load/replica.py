@@ -143,22 +143,25 @@ def replica(
     spec: Any = None,
     prefix_cache_hit: float = 0.0,
     prefill_scale: float = 1.0,
+    decode_scale: tuple[float, float] = (1.0, 1.0),
 ) -> Replica:
     """The replica of serving terms ``T`` on ``gpu`` at efficiencies fe, he under ``engine`` (an EngineSpec).
 
     A step's fixed costs are the engine's own where its profile has them, else the GPU's: L τL + τDec for a
-    step, L τL + τPre for one that prefills; what its prompts add is scaled by κP (``prefill_scale``).
+    step, L τL + τPre for one that prefills; what its prompts add is scaled by κP (``prefill_scale``). κD
+    (``decode_scale``, the factors (bandwidth, overhead)) scales the achieved bandwidth and L τL and the GPU's τDec.
     ``spec``: a speculative decoder (llmxl.speculative.Speculation; ``T`` then holds its weights and KV cache),
     or None. ``prefix_cache_hit`` is the request shape's hit fraction h.
     """
-    dec = T.decode_overhead_s if engine.decode_overhead_s is None else engine.decode_overhead_s
+    bw, ov = decode_scale
+    dec = ov * T.decode_overhead_s if engine.decode_overhead_s is None else engine.decode_overhead_s
     pre = T.prefill_overhead_s if engine.prefill_overhead_s is None else engine.prefill_overhead_s
     rates = Rates(
         T,
         T.peak_flops * fe,
-        T.bandwidth_bps * he,
-        T.layer_overhead_s + dec,
-        T.layer_overhead_s + pre,
+        T.bandwidth_bps * he * bw,
+        ov * T.layer_overhead_s + dec,
+        ov * T.layer_overhead_s + pre,
         spec,
         prefill_scale=prefill_scale,
     )

@@ -193,7 +193,9 @@ class _Engine:
         self.itl_runs: list[tuple[Any, float]] = []  # (gap or array of gaps, sequences that took each)
         self.ended_now: list[int] = []
         self.stalled = False
-        self.stall = 0.0  # prefill-step time the running sequences have waited through since their last token
+        # prefill steps the running sequences have waited through since their last token: (seconds, sequences
+        # running then); a sequence that joined after one of them waited only through the later ones
+        self.stall: list[tuple[float, int]] = []
         # speculative decoding: G counts tokens, S decode steps; after S steps every running sequence has
         # generated floor(τ S) tokens since G = 0, so a step yields floor(τ (S + 1)) − floor(τ S) of them
         self.tau = None if rates.spec is None else rates.spec.tau
@@ -334,6 +336,34 @@ class _Engine:
             item = None
         return out
 
+    def _waited(self, D: int) -> list[tuple[float, int]]:
+        """(time waited in prefill steps, sequences) for the D sequences of the decode step after a stall: each
+        waited through the prefill steps since it joined (all of them for those running before the first)."""
+        parts, self.stall = self.stall, []
+        out, seen, left = [], 0, sum(dt for dt, _ in parts)
+        for dt, n in parts:
+            k = min(n, D) - seen
+            if k > 0:
+                out.append((left, k))
+                seen += k
+            left -= dt
+        if D > seen:
+            out.append((0.0, D - seen))
+        return out
+
+    def _record_run(self, gaps: Any, D: int, weight: Any, tokens: float = 1.0) -> None:
+        """A run of decode steps' gaps, each taken by ``weight`` sequences (a number or one per step); the first
+        step's gap is longer by what each sequence waited in the prefill steps before it (``tokens`` per step)."""
+        if not self.stall:
+            self.itl_runs.append((gaps, weight))
+            return
+        first = float(gaps[0])
+        if gaps.size > 1:
+            self.itl_runs.append((gaps[1:], weight if np.ndim(weight) == 0 else weight[1:]))
+        w0 = float(weight if np.ndim(weight) == 0 else weight[0]) / D
+        for extra, k in self._waited(D):
+            self.itl_runs.append((first + extra / tokens, k * w0))
+
     def step(self) -> None:
         """One explicit step: the running decodes (mixed policy, or when no prompt waits) and prompt chunks."""
         present = self.on_engine()  # before the scheduler takes prompts off the queue
@@ -380,15 +410,15 @@ class _Engine:
             self.units += self._next_units()
             self.G += d
             self.S += 1
-            self.itl_runs.append(((dt + self.stall) / d, float(D * d)))
-            self.stall = 0.0
+            for extra, k in self._waited(D):
+                self.itl_runs.append(((dt + extra) / d, float(k * d)))
         elif D:
             self.units += self._next_units()
             self.G += 1
-            self.itl_runs.append((dt + self.stall, float(D)))
-            self.stall = 0.0
+            for extra, k in self._waited(D):
+                self.itl_runs.append((dt + extra, float(k)))
         elif self.base:
-            self.stall += dt  # the running sequences waited through this prefill step: their next gap is longer
+            self.stall.append((dt, len(self.base)))  # the running sequences waited: their next gap is longer
         if self.partial is not None and all(it is not self.partial for it, _ in chunks):
             chunks.append((self.partial, 0))  # it waits for room, holding what it has prefilled
         self.partial = None
@@ -463,11 +493,7 @@ class _Engine:
         self.steps += k
         self.units = float(used[k - 1])
         self.G += k
-        if self.stall:
-            dts = np.array(dts)
-            dts[0] += self.stall
-            self.stall = 0.0
-        self.itl_runs.append((dts, float(D)))
+        self._record_run(np.asarray(dts, dtype=np.float64), D, float(D))
         self._settle()
         self._track()
 
@@ -516,10 +542,7 @@ class _Engine:
         self.units = float(used[k - 1])
         self.G += int(start[k])
         self.S += k
-        gaps = np.array(dts)
-        gaps[0] += self.stall
-        self.stall = 0.0
-        self.itl_runs.append((gaps / d[:k], D * d[:k]))
+        self._record_run(np.asarray(dts, dtype=np.float64) / d[:k], D, D * d[:k], d[0])
         self._settle()
         self._track()
 
@@ -656,7 +679,7 @@ def simulate(
     """
     from ..checks import check_count
     from ..prefix import check_prefix_cache_hit
-    from ..resolve import configuration, prefill_scale, resolve_engine, speculative_terms
+    from ..resolve import configuration, decode_scale, prefill_scale, resolve_engine, speculative_terms
     from .replica import replica
 
     s_mean = _positive(prompt_tokens, "prompt_tokens", 1, 1e7)
@@ -683,7 +706,8 @@ def simulate(
     if speculative is not None or num_speculative_tokens is not None or acceptance_rate is not None:
         T, sp = speculative_terms(m, T, speculative, num_speculative_tokens, acceptance_rate, warnings)
     kp = prefill_scale(g, m)
-    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, spec=sp, prefix_cache_hit=hit, prefill_scale=kp)
+    rep = replica(T, g, fe, he, eng, m.max_position_embeddings, spec=sp, prefix_cache_hit=hit, prefill_scale=kp,
+                  decode_scale=decode_scale(g, m))
     mem, rates = rep.memory, rep.rates
     rng = np.random.default_rng(seed_)
     prompts = lengths(s_mean, rr, N, rng)
