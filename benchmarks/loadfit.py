@@ -34,6 +34,9 @@ GRID = ((0.8, 1.0, 1.25, 1.5), (1.0, 1.25, 1.5, 2.0, 2.5), (1.0, 2.0, 2.5, 3.0, 
 #: warm-up of 2 C that AIPerf lets drain (aiconfigurator 0.12.0 generator/config/backend_templates/benchmark/
 #: bench_run.sh.j2: --num-requests $((concurrency * AICONFIGURATOR_BENCH_MULTI_ROUND)), default 20)
 ROUNDS = 20
+#: How much better (relative median |log error|) another grid point must fit than the stored κP to replace it:
+#: refitting the serving constants and κP in turn otherwise alternates between two points 0.6 % apart
+KEEP = 0.01
 #: κD's grid: the factors of a step's achieved bandwidth and of its fixed costs L τL + τDec
 DECODE_GRID = (tuple(round(0.6 + 0.1 * i, 1) for i in range(10)), (0.0, 0.25, 0.5, 0.75, 1.0))
 
@@ -113,6 +116,15 @@ def cross_validate_decode(rows: list[dict[str, str]]) -> dict[str, object]:
     return {"best": best, "fitted": fitted, "ttft": cv_ttft, "itl": cv_itl, "folds": folds, "ok": ok}
 
 
+def _stored_prefill_scale() -> tuple[float, float, float] | None:
+    """κP as llmxl/data/methods.toml holds it: (Hopper dense, Blackwell dense, MoE)."""
+    scale = llmxl.catalog.method_defaults("serving").prefill_scale
+    if scale is None:
+        return None
+    dense = {f.name: f.dense for f in scale.families}
+    return dense.get("Hopper", 1.0), dense.get("Blackwell", 1.0), scale.moe
+
+
 def cross_validate(rows: list[dict[str, str]]) -> dict[str, object]:
     """The fit over all rows, and each model's rows predicted by the fit to the other models' (TTFT, ITL)."""
     moe = np.array([llmxl.get_model(r["model"]).moe is not None for r in rows])
@@ -138,6 +150,9 @@ def cross_validate(rows: list[dict[str, str]]) -> dict[str, object]:
         return float(np.nanmedian(np.abs(np.log(P[sel] / measured[sel]))))
 
     best = min(combos, key=lambda c: loss(ttft[c], ok))
+    stored = _stored_prefill_scale()
+    if stored in ttft and loss(ttft[stored], ok) <= (1 + KEEP) * loss(ttft[best], ok):
+        best = stored  # the valley is flat: a point no better by more than KEEP leaves the stored fit as it is
     cv_ttft, cv_itl = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
     folds = {}
     for m in sorted(set(model)):

@@ -4,7 +4,7 @@
 >>> e = llmxl.estimate("llama-2-70b", "a100-sxm-80gb", tp=2, batch_size=8,
 ...                    prompt_tokens=512, completion_tokens=512, gpu_hour_usd=2.21)
 >>> round(e.tokens_per_s, 1)
-142.0
+141.5
 
 Only numpy is imported with the package; pydantic and the specs load with the
 catalog on first use, and openpyxl, xlwings and the command line when their

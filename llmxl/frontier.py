@@ -272,14 +272,14 @@ def frontier(
     ...              completion_tokens=300, gpu_hour_usd=3.99)
     >>> [(p.concurrency, round(p.output_tokens_per_s_per_user, 1), round(p.usd_per_1m_blended, 3))
     ...  for p in f.points[:3]]
-    [(1, 45.2, 12.214), (2, 44.5, 6.186), (3, 43.9, 4.176)]
+    [(1, 54.6, 10.1), (2, 53.7, 5.129), (3, 52.8, 3.472)]
 
     Each user reads 45.2 tokens/s alone on the replica, at $12.21 per 1M tokens; at 281 sequences decoding on
     average (the replica's capacity under vLLM) tokens cost $0.226 per 1M and each user reads 8.1 tokens/s:
 
     >>> p = f.points[-1]
     >>> p.concurrency, round(p.output_tokens_per_s_per_user, 1), round(p.usd_per_1m_blended, 3), p.pareto
-    (281, 8.1, 0.226, True)
+    (281, 8.3, 0.22, True)
     """
     spec = resolve_model(model)
     s = check_count(prompt_tokens, "prompt_tokens")

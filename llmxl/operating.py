@@ -247,7 +247,7 @@ def operating_point(
     >>> op = operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8",
     ...                      prompt_tokens=1000, completion_tokens=300)
     >>> op.engine, round(op.requests_per_s, 3), round(op.ttft_s, 4), round(op.itl_mean_s, 4)
-    ('vllm', 1.964, 0.1789, 0.0268)
+    ('vllm', 2.312, 0.1802, 0.0227)
 
     Sixteen clients, each sending its next request when its last one ends, get 1.964 requests/s through
     one replica of two H100s under vLLM; nine in ten wait at most 0.179 s for their first token (vLLM's
@@ -256,7 +256,7 @@ def operating_point(
 
     >>> round(operating_point("llama-3.1-70b", "h100-sxm-80gb", 16, tp=2, dtype="fp8", prompt_tokens=1000,
     ...                       completion_tokens=300, num_requests=320).ttft_mean_s, 4)
-    0.1856
+    0.1841
     """
     s = check_count(prompt_tokens, "prompt_tokens")
     n = check_count(completion_tokens, "completion_tokens")
