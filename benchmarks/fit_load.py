@@ -28,7 +28,9 @@ METHODS = ROOT / "llmxl" / "data" / "methods.toml"
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--write", action="store_true", help="store the fit in llmxl/data/methods.toml")
-    p.add_argument("--amd", action="store_true", help="print the AMD Instinct proposal (InferenceX's runs); stores nothing")
+    p.add_argument(
+        "--amd", action="store_true", help="print the AMD Instinct proposal (InferenceX's runs); stores nothing"
+    )
     args = p.parse_args()
     if args.amd:
         if args.write:

@@ -101,14 +101,15 @@ def convert(runs: list[tuple[str, dict[str, object]]], table: dict[str, dict[str
             continue
         tp, dp, ep = layout(run)
         row = {
-            "model": table["models"][str(run["model"])], "gpu": gpu, "dtype": table["precisions"][str(run["precision"])],
-            "engine": table["frameworks"][str(run["framework"])], "tp": str(tp), "dp": str(dp), "ep": str(ep),
+            "model": table["models"][str(run["model"])], "gpu": gpu,
+            "dtype": table["precisions"][str(run["precision"])], "engine": table["frameworks"][str(run["framework"])],
+            "tp": str(tp), "dp": str(dp), "ep": str(ep),
             "speculative": table["spec_methods"][str(run["spec_method"])],
             **{k: text(run["model"] if k == "ix_model" else run.get(k)) for k in RUN},
             **{k: text(metrics.get(k)) for k in METRICS},
             "date": text(run["date"]), "run_url": text(run["run_url"]), "capture": capture, "source": SOURCE,
         }  # fmt: skip
-        key = tuple(row[k] for k in RUN) + (row["run_url"],)
+        key = (*(row[k] for k in RUN), row["run_url"])
         if key in kept:
             skipped["the same run in both captures (same configuration and run_url): kept once"] += 1
             continue

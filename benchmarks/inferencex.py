@@ -131,8 +131,9 @@ def band(c: int) -> str:
 
 
 def labels(r: dict[str, str], vendor: dict[str, str]) -> dict[str, str]:
-    engine = {"sglang": "SGLang", "trt": "TensorRT-LLM", "atom": "ATOM (default profile)"}.get(r["framework"],
-                                                                                               r["framework"])
+    engine = {"sglang": "SGLang", "trt": "TensorRT-LLM", "atom": "ATOM (default profile)"}.get(
+        r["framework"], r["framework"]
+    )
     return {
         "overall": "all",
         "vendor": vendor[r["gpu"]],
@@ -286,7 +287,7 @@ def markdown() -> list[str]:
         "of C prompts at once counts in the mean TTFT: `operating_point(..., num_requests=10 C)`. The replica's",
         "layout is the run's decode workers': tp, or with attention data parallelism tp=1, dp=T; ep as run.",
         "Engines: SGLang and TensorRT-LLM under llmxl's profiles (SGLang 0.5.4, TensorRT-LLM 1.0, whatever release",
-        "ran), AMD's ATOM under the default profile (llmxl has none for it); MTP runs with `speculative=\"mtp\"` at",
+        'ran), AMD\'s ATOM under the default profile (llmxl has none for it); MTP runs with `speculative="mtp"` at',
         "llmxl's published acceptance. fp4 is nvfp4 (AMD's MXFP4 checkpoints too: the nearest llmxl dtype).",
         "Nothing is fitted to these points. Each cell: median |e| / 90th percentile |e| (median signed e), in %,",
         "e = estimated / measured − 1.",

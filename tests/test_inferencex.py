@@ -21,11 +21,19 @@ DATA = ROOT / "benchmarks" / "data"
 PARTS = {"hardware": "hardware", "framework": "frameworks", "ix_model": "models", "precision": "precisions",
          "spec_method": "spec_methods"}  # fmt: skip
 #: The llmxl column each InferenceX field maps to
-LLMXL = {"hardware": "gpu", "framework": "engine", "ix_model": "model", "precision": "dtype", "spec_method": "speculative"}
+LLMXL = {
+    "hardware": "gpu",
+    "framework": "engine",
+    "ix_model": "model",
+    "precision": "dtype",
+    "spec_method": "speculative",
+}
 
 
 def _importer():
-    spec = importlib.util.spec_from_file_location("llmxl_import_inferencex", ROOT / "benchmarks" / "import_inferencex.py")
+    spec = importlib.util.spec_from_file_location(
+        "llmxl_import_inferencex", ROOT / "benchmarks" / "import_inferencex.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -148,9 +156,20 @@ class TestProtocol:
         for r, g, w in zip(sample, got, why, strict=True):
             assert w == ""
             C, s, n = int(r["conc"]), ix.mean_length(int(r["isl"])), ix.mean_length(int(r["osl"]))
-            op = llmxl.operating_point(r["model"], r["gpu"], C, tp=int(r["tp"]), dp=int(r["dp"]), ep=int(r["ep"]),
-                                       dtype=r["dtype"], engine=r["engine"] or None, prompt_tokens=s,
-                                       completion_tokens=n, num_requests=10 * C, speculative=r["speculative"] or None)
+            op = llmxl.operating_point(
+                r["model"],
+                r["gpu"],
+                C,
+                tp=int(r["tp"]),
+                dp=int(r["dp"]),
+                ep=int(r["ep"]),
+                dtype=r["dtype"],
+                engine=r["engine"] or None,
+                prompt_tokens=s,
+                completion_tokens=n,
+                num_requests=10 * C,
+                speculative=r["speculative"] or None,
+            )
             gpus = int(r["tp"]) * int(r["dp"])
             want = (op.ttft_mean_s, op.itl_mean_s, op.output_tokens_per_s * (s + n) / n / gpus)
             np.testing.assert_allclose(g, want, rtol=1e-9)
