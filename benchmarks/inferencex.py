@@ -289,6 +289,8 @@ def markdown() -> list[str]:
         "Engines: SGLang and TensorRT-LLM under llmxl's profiles (SGLang 0.5.4, TensorRT-LLM 1.0, whatever release",
         'ran), AMD\'s ATOM under the default profile (llmxl has none for it); MTP runs with `speculative="mtp"` at',
         "llmxl's published acceptance. fp4 is nvfp4 (AMD's MXFP4 checkpoints too: the nearest llmxl dtype).",
+        "The scripts' own engine flags (`--chunked-prefill-size`, `--mem-fraction-static`, ...) are not applied:",
+        "they changed over the months the runs span and the captures do not record them; the profiles' are used.",
         "Nothing is fitted to these points. Each cell: median |e| / 90th percentile |e| (median signed e), in %,",
         "e = estimated / measured − 1.",
         "",
