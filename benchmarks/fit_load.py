@@ -3,9 +3,11 @@
 
     python benchmarks/fit_load.py            # print the fit and its leave-one-model-out error
     python benchmarks/fit_load.py --write    # also store it in llmxl/data/methods.toml
+    python benchmarks/fit_load.py --amd      # propose an AMD Instinct factor from InferenceX's runs (not stored)
 
-What is fitted and how: benchmarks/loadfit.py. Each is fitted with the other at the catalog's value (κP to TTFT,
-κD to TPOT; each moves the other's figure little): run twice after a change, until the fit stays.
+What is fitted and how: benchmarks/loadfit.py; the AMD proposal, benchmarks/inferencex.py (``amd_factors``).
+Each of κP and κD is fitted with the other at the catalog's value (κP to TTFT, κD to TPOT; each moves the
+other's figure little), and the stored κP stays unless another point fits better by more than loadfit.KEEP.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import inferencex  # noqa: E402
 import numpy as np  # noqa: E402
 from loadfit import cross_validate, cross_validate_decode, load  # noqa: E402
 
@@ -28,7 +31,15 @@ METHODS = ROOT / "llmxl" / "data" / "methods.toml"
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--write", action="store_true", help="store the fit in llmxl/data/methods.toml")
+    p.add_argument(
+        "--amd", action="store_true", help="print the AMD Instinct proposal (InferenceX's runs); stores nothing"
+    )
     args = p.parse_args()
+    if args.amd:
+        if args.write:
+            p.error("--amd proposes and stores nothing; give it without --write")
+        print("\n".join(inferencex.amd_lines(inferencex.load())))
+        return 0
     rows = load()
     measured = np.array([float(r["ttft_s"]) for r in rows])
     cv = cross_validate(rows)

@@ -1,7 +1,8 @@
 """llmxl's load model on held-out 2026 serving measurements (aiconfigurator's silicon sample).
 
-    python benchmarks/heldout.py              # print the tables
-    python benchmarks/heldout.py --markdown   # also write docs/validation-load.md
+    python benchmarks/heldout.py                # print the tables
+    python benchmarks/heldout.py --markdown     # also write docs/validation-load.md
+    python benchmarks/heldout.py --inferencex   # print only the section on InferenceX's runs (seconds)
 
 The points are benchmarks/data/aic-silicon.csv (made by benchmarks/import_aic.py from the aiconfigurator-core
 wheel; mean TTFT and TPOT of a closed loop of C clients). Each is estimated with ``llmxl.operating_point(...,
@@ -12,6 +13,9 @@ completion lengths) evaluates all its concurrencies, so the run takes seconds.
 
 Beside llmxl's, aiconfigurator's own predictions of the same points, if benchmarks/data/aic-predictions.csv is
 there (aiconfigurator 0.12.0 run once, offline, outside this repository; this script only reads the file).
+
+The document's last section holds a second held-out set, InferenceX's DeepSeek-R1 runs on AMD and NVIDIA GPUs
+(benchmarks/data/inferencex.csv), predicted under InferenceX's protocol by benchmarks/inferencex.py.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import inferencex  # noqa: E402
 import loadfit  # noqa: E402
 
 import llmxl  # noqa: E402
@@ -347,13 +352,18 @@ def markdown(res: list[dict[str, object]]) -> str:
     if any(e["aic"] is not None for e in res):
         lines += ["## Points without an aiconfigurator prediction", "", *aic_refusals(res), ""]
     lines += ["## Rows of the silicon sample not imported", "", *skipped(), ""]
+    lines += inferencex.markdown()
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--markdown", action="store_true", help=f"also write {DOC.relative_to(ROOT)}")
+    ap.add_argument("--inferencex", action="store_true", help="print only the section on InferenceX's runs")
     args = ap.parse_args(argv)
+    if args.inferencex:
+        print("\n".join(inferencex.markdown()))
+        return 0
     res = evaluate(load())
     text = markdown(res)
     print(text)
