@@ -70,10 +70,10 @@ def main() -> int:
         for kind, (bw, ov) in dv["best"].items():
             new = re.sub(rf"(?m)^{kind} = .*$", f"{kind} = {{ bandwidth = {bw}, overhead = {ov} }}", new, count=1)
         source = (
-            f"fitted by benchmarks/fit_load.py to the mean TPOT of {dsel.sum()} closed-loop runs of aiconfigurator-core "
-            "0.12.0's silicon sample (benchmarks/data/aic-silicon.csv; TensorRT-LLM, vLLM, SGLang on H100, H200, B200, "
-            f"B300, GB200), dense and MoE models apart, minimising median |log error|; leave-one-model-out median "
-            f"error {d_cv:.0f} %"
+            f"fitted by benchmarks/fit_load.py to the mean TPOT of {dsel.sum()} closed-loop runs of "
+            "aiconfigurator-core 0.12.0's silicon sample (benchmarks/data/aic-silicon.csv; TensorRT-LLM, vLLM, "
+            "SGLang on H100, H200, B200, B300, GB200), dense and MoE models apart, minimising median |log error|; "
+            f"leave-one-model-out median error {d_cv:.0f} %"
         )
         new = re.sub(r'(?m)^source = ".*"$', f'source = "{source}"', new, count=1)
         METHODS.write_text(text.replace(block, new), encoding="utf-8")
