@@ -472,7 +472,7 @@ def _modes(disaggregated: Any, ttft_max: float | None) -> tuple[str, ...]:
     if ttft_max is None:
         raise InvalidInputError(
             "a disaggregated fleet sizes its prefill pool by the time-to-first-token target; give ttft_s_max "
-            "(e.g. 1.0) or plan aggregated replicas (disaggregated=False)",
+            "(--ttft, e.g. 1.0) or plan aggregated replicas (disaggregated=False, --disaggregated no)",
             field="ttft_s_max",
         )
     return ("disaggregated",) if disaggregated is True else ("aggregated", "disaggregated")
