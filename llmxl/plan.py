@@ -554,12 +554,16 @@ def _layout_text(tp: int | None, dp: int | None, ep: int | None) -> str:
 
 def _mode_note(rows: list[PlanRow]) -> str:
     """Which mode costs less at the target and why: the cheapest row of each, with numbers."""
-    best = {m: next((r for r in rows if r.mode == m and r.reason is None), None) for m in ("aggregated", "disaggregated")}
+    best = {
+        m: next((r for r in rows if r.mode == m and r.reason is None), None) for m in ("aggregated", "disaggregated")
+    }
     agg, dis = best["aggregated"], best["disaggregated"]
     if agg is None and dis is None:
         return "neither aggregated replicas nor disaggregated pools meet the target (each row says why)"
     if dis is None:
-        return "only aggregated replicas meet the target: no prefill and decode pools do (each disaggregated row says why)"
+        return (
+            "only aggregated replicas meet the target: no prefill and decode pools do (each disaggregated row says why)"
+        )
     fleet = (
         f"disaggregated {dis.prefill_replicas}P{dis.decode_replicas}D ({dis.prefill_replicas} × "
         f"{_layout_text(dis.prefill_tp, dis.prefill_dp, dis.prefill_ep)} prefill + {dis.decode_replicas} × "
@@ -730,7 +734,9 @@ def plan(
         layouts = _layouts(spec, g, tps, tp, dp, ep)
         for d in dtypes:
             if "disaggregated" in modes:
-                rows += [_with_energy(row, basis, grid, target) for row in _pools(spec, g, p, d, price, target, layouts)]
+                rows += [
+                    _with_energy(row, basis, grid, target) for row in _pools(spec, g, p, d, price, target, layouts)
+                ]
             if "aggregated" not in modes:
                 continue
             for t, r, e in layouts:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .options import add_layout_options, add_plan_options, speculative_options
+from .options import DISAGGREGATED, add_disaggregated_option, add_layout_options, add_plan_options, speculative_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
@@ -33,13 +33,7 @@ def add_parser(sub: Any) -> None:
     )
     add_plan_options(p, example=False, frontier=True)
     add_layout_options(p, lists=True)
-    p.add_argument(
-        "--disaggregated",
-        choices=tuple(_MODES),
-        default="no",
-        help="no: aggregated replicas (default); yes: disaggregated prefill and decode pools (xPyD, the KV cache "
-        "crossing the link between them; needs --ttft); both: each, and which costs less and why",
-    )
+    add_disaggregated_option(p)
     p.add_argument(
         "-o",
         "--output",
@@ -49,9 +43,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", dest="json_path", help="also write the plan (and break-even) as JSON; - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite files llmxl did not write, or ones edited since")
 
-
-#: --disaggregated's choices and what plan() takes for them.
-_MODES = {"no": False, "yes": True, "both": "both"}
 
 #: Exit status when no configuration meets the target (bad input exits 2, as every llmxl error).
 EXIT_NONE_MEETS = 1
@@ -177,7 +168,9 @@ def _fleet_text(r: Any) -> str:
     if r.mode != "disaggregated":
         return f"{r.replicas} {'replica' if r.replicas == 1 else 'replicas'} of tp={r.tp}{_dp_ep(r)}"
     x, y = r.prefill_replicas, r.decode_replicas
-    pre = f"tp={r.prefill_tp}" + (f", dp={r.prefill_dp}, ep={r.prefill_ep}" if r.prefill_dp > 1 or r.prefill_ep > 1 else "")
+    pre = f"tp={r.prefill_tp}" + (
+        f", dp={r.prefill_dp}, ep={r.prefill_ep}" if r.prefill_dp > 1 or r.prefill_ep > 1 else ""
+    )
     return (f"{x} prefill {'instance' if x == 1 else 'instances'} of {pre} and {y} decode "
             f"{'instance' if y == 1 else 'instances'} of tp={r.tp}{_dp_ep(r)}, KV cache over the {r.kv_link} link in "
             f"{r.kv_transfer_s:.3g} s")  # fmt: skip
@@ -413,7 +406,7 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
         peak_requests_per_s=args.peak_rps,
         peak_factor=args.peak_factor,
         **options,
-        disaggregated=_MODES[args.disaggregated],
+        disaggregated=DISAGGREGATED[getattr(args, "disaggregated", "no")],
     )
     b = None
     api = _api(args.api)

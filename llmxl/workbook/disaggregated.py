@@ -33,7 +33,9 @@ FIRST = 6  # first fleet row
 
 
 def _layout(tp: Any, dp: Any, ep: Any, pp: int) -> str:
-    return f"tp={tp}" + (f" dp={dp} ep={ep}" if (dp or 1) > 1 or (ep or 1) > 1 else "") + (f" pp={pp}" if pp > 1 else "")
+    return (
+        f"tp={tp}" + (f" dp={dp} ep={ep}" if (dp or 1) > 1 or (ep or 1) > 1 else "") + (f" pp={pp}" if pp > 1 else "")
+    )
 
 
 def _target(name: str, value: float | None) -> str:
@@ -51,9 +53,7 @@ def write_pools_sheet(wb: Any, p: Plan, rows: list[PlanRow], stale: str) -> None
     put(ws, 2, 1, "Each fleet's per-instance rates (columns E to M) are llmxl.plan's, for the targets and request "
             "shape it was made with; the instances, GPUs and costs are formulas over the Plan sheet's traffic and "
             "prices. Changing a target needs a rebuild (llmxl workbook plan --disaggregated).")  # fmt: skip
-    built = (
-        f"OR({_target('plan_ttft_max', p.ttft_s_max)},{_target('plan_itl_max', p.itl_s_max)})"
-    )
+    built = f"OR({_target('plan_ttft_max', p.ttft_s_max)},{_target('plan_itl_max', p.itl_s_max)})"
     put(ws, 3, 1, "Pools check (blank: the targets are those the rates were found for)")
     message = (
         f"the pools were sized for a time to first token of {p.ttft_s_max:g} s and "

@@ -640,8 +640,11 @@ _TABLE = (
 @xl_arg("ep", doc=_DOCS["ep"])
 @xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
 @xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
-@xl_arg("disaggregated", doc='Optional. FALSE: aggregated replicas; TRUE: prefill and decode pools (xPyD); "both": '
-        "each, cheapest first. Needs ttft_s_max. Default FALSE.")
+@xl_arg(
+    "disaggregated",
+    doc='Optional. FALSE: aggregated replicas; TRUE: prefill and decode pools (xPyD); "both": '
+    "each, cheapest first. Needs ttft_s_max. Default FALSE.",
+)
 def LLM_PLAN(
     model,
     gpus,
