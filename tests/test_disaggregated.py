@@ -217,13 +217,13 @@ class TestWorkedCheck:
         assert base["B4"].value == pytest.approx(11650.8, rel=1e-6)
         assert base["B3"].value in ("", None)
         # a higher peak: the instances follow ROUNDUP(100 / λ) live
-        first = list(peak.iter_rows(min_row=6, max_row=6, values_only=True))[0]
+        first = next(iter(peak.iter_rows(min_row=6, max_row=6, values_only=True)))
         x, y = math.ceil(100 / want[0].prefill_requests_per_s), math.ceil(100 / want[0].requests_per_s)
         assert (first[15], first[16], first[17]) == (x, y, x * 1 + y * 2)
         assert first[19] == pytest.approx((x + 2 * y) * 3.99 * HOURS, rel=1e-9)
         # another target: the rates were found for 0.5 s, so the sheet asks for a rebuild
         assert "rebuild" in target["B3"].value
-        assert "rebuild" in list(target.iter_rows(min_row=6, max_row=6, values_only=True))[0][15]
+        assert "rebuild" in next(iter(target.iter_rows(min_row=6, max_row=6, values_only=True)))[15]
 
 
 # --- properties ------------------------------------------------------------------------------------------------
