@@ -18,7 +18,7 @@ from . import catalog, parallel
 from .load import disaggregated as pools
 from .serving import kv_cache_bytes
 
-__all__ = ["Pools", "size_pools"]
+__all__ = ["Pools", "mode_note", "size_pools"]
 
 
 class Pools(NamedTuple):
@@ -180,3 +180,41 @@ def size_pools(
             )
         )
     return out
+
+
+def _layout_text(tp: int | None, dp: int | None, ep: int | None) -> str:
+    return f"tp={tp}" + (f" dp={dp} ep={ep}" if (dp or 1) > 1 or (ep or 1) > 1 else "")
+
+
+def mode_note(rows: Sequence[Any]) -> str:
+    """Which mode costs less at the target and why: the cheapest row of each (a plan's rows, cheapest first), with
+    numbers."""
+    best = {
+        m: next((r for r in rows if r.mode == m and r.reason is None), None) for m in ("aggregated", "disaggregated")
+    }
+    agg, dis = best["aggregated"], best["disaggregated"]
+    if agg is None and dis is None:
+        return "neither aggregated replicas nor disaggregated pools meet the target (each row says why)"
+    if dis is None:
+        return (
+            "only aggregated replicas meet the target: no prefill and decode pools do (each disaggregated row says why)"
+        )
+    fleet = (
+        f"disaggregated {dis.prefill_replicas}P{dis.decode_replicas}D ({dis.prefill_replicas} × "
+        f"{_layout_text(dis.prefill_tp, dis.prefill_dp, dis.prefill_ep)} prefill + {dis.decode_replicas} × "
+        f"{_layout_text(dis.tp, dis.dp, dis.ep)} decode, {dis.num_gpus} GPUs, ${dis.monthly_usd:,.0f} a month): its "
+        f"decode instances run B={dis.concurrency} at an inter-token latency of {dis.itl_s:.4g} s without prefill "
+        f"interference, and each prompt's KV cache crosses the {dis.kv_link} link in {dis.kv_transfer_s:.3g} s"
+    )
+    if agg is None:
+        return f"only disaggregated pools meet the target: {fleet}; no aggregated replica does (each row says why)"
+    mixed = (
+        f"aggregated {agg.replicas} × {_layout_text(agg.tp, agg.dp, agg.ep)} ({agg.num_gpus} GPUs, "
+        f"${agg.monthly_usd:,.0f} a month): each replica runs B={agg.concurrency} at a p{agg.percentile:g} "
+        f"inter-token latency of {agg.itl_s:.4g} s with prompts in its steps"
+    )
+    if dis.monthly_usd < agg.monthly_usd:
+        return f"disaggregated costs less, ${agg.monthly_usd - dis.monthly_usd:,.0f} a month: {fleet}; {mixed}"
+    if dis.monthly_usd > agg.monthly_usd:
+        return f"aggregated costs less, ${dis.monthly_usd - agg.monthly_usd:,.0f} a month: {mixed}; {fleet}"
+    return f"both cost the same: {mixed}; {fleet}"

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import catalog, energy, parallel, prefix, prices
 from .checks import RANGES, check_count, check_percentile, check_range
+from .disaggregated import mode_note, size_pools
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
 from .resolve import NODE_GPUS, divisors, released_dtype, resolve_dtype, resolve_engine, resolve_gpu, resolve_model
@@ -482,8 +483,6 @@ def _pools(
     model: Any, gpu: Any, pp: int, dtype: Any, price: float, target: _Target, layouts: list[tuple[int, int, int]]
 ) -> list[PlanRow]:
     """The disaggregated rows of one GPU and dtype: each decode layout with its prefill pool (llmxl.disaggregated)."""
-    from .disaggregated import size_pools
-
     s, n, avg, peak, ttft_max, itl_max, cap, fe, he, engine, pct, spec, hit = target
     sp = dict(zip(("speculative", "num_speculative_tokens", "acceptance_rate"), spec or (), strict=False))
     instances, rows = [], []
@@ -546,43 +545,6 @@ def _pools(
             )
         )
     return rows
-
-
-def _layout_text(tp: int | None, dp: int | None, ep: int | None) -> str:
-    return f"tp={tp}" + (f" dp={dp} ep={ep}" if (dp or 1) > 1 or (ep or 1) > 1 else "")
-
-
-def _mode_note(rows: list[PlanRow]) -> str:
-    """Which mode costs less at the target and why: the cheapest row of each, with numbers."""
-    best = {
-        m: next((r for r in rows if r.mode == m and r.reason is None), None) for m in ("aggregated", "disaggregated")
-    }
-    agg, dis = best["aggregated"], best["disaggregated"]
-    if agg is None and dis is None:
-        return "neither aggregated replicas nor disaggregated pools meet the target (each row says why)"
-    if dis is None:
-        return (
-            "only aggregated replicas meet the target: no prefill and decode pools do (each disaggregated row says why)"
-        )
-    fleet = (
-        f"disaggregated {dis.prefill_replicas}P{dis.decode_replicas}D ({dis.prefill_replicas} × "
-        f"{_layout_text(dis.prefill_tp, dis.prefill_dp, dis.prefill_ep)} prefill + {dis.decode_replicas} × "
-        f"{_layout_text(dis.tp, dis.dp, dis.ep)} decode, {dis.num_gpus} GPUs, ${dis.monthly_usd:,.0f} a month): its "
-        f"decode instances run B={dis.concurrency} at an inter-token latency of {dis.itl_s:.4g} s without prefill "
-        f"interference, and each prompt's KV cache crosses the {dis.kv_link} link in {dis.kv_transfer_s:.3g} s"
-    )
-    if agg is None:
-        return f"only disaggregated pools meet the target: {fleet}; no aggregated replica does (each row says why)"
-    mixed = (
-        f"aggregated {agg.replicas} × {_layout_text(agg.tp, agg.dp, agg.ep)} ({agg.num_gpus} GPUs, "
-        f"${agg.monthly_usd:,.0f} a month): each replica runs B={agg.concurrency} at a p{agg.percentile:g} "
-        f"inter-token latency of {agg.itl_s:.4g} s with prompts in its steps"
-    )
-    if dis.monthly_usd < agg.monthly_usd:
-        return f"disaggregated costs less, ${agg.monthly_usd - dis.monthly_usd:,.0f} a month: {fleet}; {mixed}"
-    if dis.monthly_usd > agg.monthly_usd:
-        return f"aggregated costs less, ${dis.monthly_usd - agg.monthly_usd:,.0f} a month: {mixed}; {fleet}"
-    return f"both cost the same: {mixed}; {fleet}"
 
 
 def _dtype_candidates(model_spec: Any, dtype: Any) -> list[Any]:
@@ -778,5 +740,5 @@ def plan(
         acceptance_rate=None if choice is None else choice.alpha,
         prefix_cache_hit=hit,
         disaggregated=disaggregated,
-        mode_note=_mode_note(rows) if len(modes) == 2 else None,
+        mode_note=mode_note(rows) if len(modes) == 2 else None,
     )

@@ -688,17 +688,10 @@ def LLM_PLAN(
 
 
 #: The columns of a plan with disaggregated fleets (tp, Concurrency, Replicas: the decode pool's and x + y).
-_POOLS = (
-    ("Mode", "mode"),
-    ("Prefill tp", "prefill_tp"),
-    ("Prefill dp", "prefill_dp"),
-    ("Prefill ep", "prefill_ep"),
-    ("Prefill instances", "prefill_replicas"),
-    ("Decode instances", "decode_replicas"),
-    ("Prefill requests/s per instance", "prefill_requests_per_s"),
-    ("Decode requests/s per instance", "requests_per_s"),
-    ("KV transfer [s]", "kv_transfer_s"),
-)
+_POOLS = (("Mode", "mode"), ("Prefill tp", "prefill_tp"), ("Prefill dp", "prefill_dp"), ("Prefill ep", "prefill_ep"),
+          ("Prefill instances", "prefill_replicas"), ("Decode instances", "decode_replicas"),
+          ("Prefill requests/s per instance", "prefill_requests_per_s"),
+          ("Decode requests/s per instance", "requests_per_s"), ("KV transfer [s]", "kv_transfer_s"))  # fmt: skip
 
 _FRONTIER = (
     ("GPU", "gpu"),
