@@ -23,6 +23,7 @@ import numpy as np
 
 from . import catalog, energy, parallel, prefix, prices
 from .checks import RANGES, check_count, check_percentile, check_range
+from .disaggregated import mode_note, size_pools
 from .errors import InvalidInputError, LlmxlError
 from .operating import DEFAULT_PERCENTILE, configured
 from .resolve import NODE_GPUS, divisors, released_dtype, resolve_dtype, resolve_engine, resolve_gpu, resolve_model
@@ -99,6 +100,27 @@ class PlanRow:
     """Attention data-parallel ranks (llmxl.parallel); a replica is tp · dp · pp GPUs."""
     ep: int = 1
     """Expert-parallel ranks of the MoE layers (1, or tp · dp)."""
+    mode: str = "aggregated"
+    """"aggregated" (each replica prefills and decodes) or "disaggregated" (a prefill pool and a decode pool,
+    xPyD; tp, dp, ep, concurrency, max_concurrency, requests_per_s and capacity_requests_per_s are then the
+    decode instance's, replicas x + y and num_gpus x · G_p + y · G_d; llmxl.disaggregated)."""
+    prefill_tp: int | None = None
+    """A prefill instance's layout (tp, dp, ep; pp as the row's), on a disaggregated row."""
+    prefill_dp: int | None = None
+    prefill_ep: int | None = None
+    prefill_replicas: int | None = None
+    """x = ceil(peak / prefill_requests_per_s), prefill instances."""
+    prefill_requests_per_s: float | None = None
+    """λ_p, the most one prefill instance takes at the peak within the TTFT target [1/s]."""
+    prefill_s: float | None = None
+    """L1, the time a prefill instance computes one prompt [s]."""
+    decode_replicas: int | None = None
+    """y = ceil(peak / requests_per_s), decode instances."""
+    kv_transfer_s: float | None = None
+    """One prompt's KV cache from the prefill to the decode GPUs, latency included [s] (in ttft_s)."""
+    kv_transfer_bytes: float | None = None
+    kv_link: str | None = None
+    """The link the KV cache crosses: "scale-up" or "scale-out"."""
 
     @property
     def usd_per_gpu_hour(self) -> float | None:
@@ -148,6 +170,10 @@ class Plan:
     num_speculative_tokens: int | None = None
     acceptance_rate: float | None = None
     prefix_cache_hit: float = 0.0
+    disaggregated: Any = False
+    """The fleets planned: False aggregated replicas alone, True disaggregated pools alone, "both" each."""
+    mode_note: str | None = None
+    """With disaggregated="both": which mode costs less at the target and why, with numbers."""
 
     @property
     def best(self) -> PlanRow | None:
@@ -163,6 +189,8 @@ class Plan:
         if self.speculative is None:  # a plan without speculative decoding reads as it always has
             for name in ("speculative", "num_speculative_tokens", "acceptance_rate"):
                 del out[name]
+        if self.disaggregated is False:  # an aggregated plan reads as it always has
+            del out["disaggregated"], out["mode_note"]
         out["best"] = None if self.best is None else self.best.to_dict()
         out["rows"] = self.to_rows()
         return out
@@ -440,6 +468,97 @@ def _layouts(model_spec: Any, gpu: Any, tps: list[int], tp: Any, dp: Any, ep: An
     return out
 
 
+#: The fields of errors that rule out one candidate configuration (its row then says why) rather than the plan.
+_LAYOUT_FIELDS = ("tp", "batch_size", "dtype", "pp", "method", "dp", "ep", "redundant_experts")
+
+
+def _modes(disaggregated: Any, ttft_max: float | None) -> tuple[str, ...]:
+    """The fleets a plan compares: ("aggregated",), ("disaggregated",) or both; refused in one line otherwise."""
+    if disaggregated is False:
+        return ("aggregated",)
+    if disaggregated is not True and disaggregated != "both":
+        raise InvalidInputError(
+            f"disaggregated={disaggregated!r} is not a choice; give False (aggregated replicas), True "
+            "(prefill and decode pools) or 'both' (each, compared)",
+            field="disaggregated",
+        )
+    if ttft_max is None:
+        raise InvalidInputError(
+            "a disaggregated fleet sizes its prefill pool by the time-to-first-token target; give ttft_s_max "
+            "(--ttft, e.g. 1.0) or plan aggregated replicas (disaggregated=False, --disaggregated no)",
+            field="ttft_s_max",
+        )
+    return ("disaggregated",) if disaggregated is True else ("aggregated", "disaggregated")
+
+
+def _pools(
+    model: Any, gpu: Any, pp: int, dtype: Any, price: float, target: _Target, layouts: list[tuple[int, int, int]]
+) -> list[PlanRow]:
+    """The disaggregated rows of one GPU and dtype: each decode layout with its prefill pool (llmxl.disaggregated)."""
+    s, n, avg, peak, ttft_max, itl_max, cap, fe, he, engine, pct, spec, hit = target
+    sp = dict(zip(("speculative", "num_speculative_tokens", "acceptance_rate"), spec or (), strict=False))
+    instances, rows = [], []
+    for t, r, e in layouts:
+        try:
+            c = configured(model, gpu, t, pp, dtype, s, n, fe, he, engine, cap, pct, r, e, **sp, prefix_cache_hit=hit,
+                           capacity=False)  # fmt: skip
+        except LlmxlError as exc:
+            if exc.field not in _LAYOUT_FIELDS:
+                raise
+            rows.append(PlanRow(model=model.id, gpu=gpu.id, tp=t, pp=pp, dtype=dtype.id, gpu_hour_usd=price,
+                                reason=exc.message, dp=r, ep=e, mode="disaggregated"))  # fmt: skip
+            continue
+        instances.append(((c.one.tp, c.one.dp, c.one.ep), c))
+    one = {layout: c for layout, c in instances}
+    for f in size_pools(instances, gpu, s, n, peak, ttft_max, itl_max, pct):
+        c = one[f.decode]
+        head = dict(
+            model=c.one.model, gpu=c.one.gpu, tp=f.decode[0], dp=f.decode[1], ep=f.decode[2], pp=c.one.pp,
+            dtype=c.one.dtype, engine=c.replica.engine.id, percentile=pct, gpu_hour_usd=price, mode="disaggregated",
+            max_concurrency=f.max_concurrency, concurrency=f.concurrency, ttft_s=f.ttft_s, itl_s=f.itl_s,
+            itl_mean_s=f.itl_s, kv_transfer_s=f.kv_transfer_s,
+        )  # fmt: skip
+        if f.reason is not None:
+            rows.append(PlanRow(**head, reason=f.reason))
+            continue
+        x, y = f.prefill_replicas, f.decode_replicas
+        prefill_gpus, decode_gpus = x * f.prefill_gpus, y * f.decode_gpus
+        gpus = prefill_gpus + decode_gpus
+        monthly = gpus * price * prices.hours_per_month()
+        share = prefill_gpus / gpus  # the prefill pool's share of the fleet, of its cost
+        usd_prompt, usd_completion, usd_blended = cost_per_1m(share, monthly, avg, s, n)
+        sustained = min(x * f.prefill_capacity_requests_per_s, y * f.decode_capacity_requests_per_s)
+        rows.append(
+            _finite(
+                PlanRow(
+                    **head,
+                    requests_per_s=f.decode_requests_per_s,
+                    capacity_requests_per_s=f.decode_capacity_requests_per_s,
+                    ttft_mean_s=f.ttft_mean_s,
+                    replicas=x + y,
+                    num_gpus=gpus,
+                    utilisation=avg / sustained,
+                    peak_utilisation=peak / sustained,
+                    monthly_usd=monthly,
+                    usd_per_1m_prompt_tokens=usd_prompt,
+                    usd_per_1m_completion_tokens=usd_completion,
+                    usd_per_1m_blended=float(usd_blended),
+                    prompt_share=share,
+                    prefill_tp=f.prefill[0],
+                    prefill_dp=f.prefill[1],
+                    prefill_ep=f.prefill[2],
+                    prefill_replicas=x,
+                    prefill_requests_per_s=f.prefill_requests_per_s,
+                    prefill_s=f.prefill_s,
+                    decode_replicas=y,
+                    kv_transfer_bytes=f.kv_transfer_bytes,
+                    kv_link=f.kv_link,
+                )
+            )
+        )
+    return rows
+
+
 def _dtype_candidates(model_spec: Any, dtype: Any) -> list[Any]:
     """The dtypes a plan tries: those given, else the precision the model is published in."""
     return [resolve_dtype(d) for d in _as_list(dtype)] or [released_dtype(model_spec)[0]]
@@ -477,6 +596,7 @@ def plan(
     num_speculative_tokens: Any = None,
     acceptance_rate: Any = None,
     prefix_cache_hit: Any = 0.0,
+    disaggregated: Any = False,
 ) -> Plan:
     """Every candidate configuration for a traffic and a latency target, and the cheapest that meets it.
 
@@ -518,6 +638,11 @@ def plan(
     prefix_cache_hit : Fraction of each prompt's tokens served from the engine's prefix cache, in [0, 1)
         (default 0): prompts compute the rest and the step budget counts only those; the cost per 1M prompt
         tokens is over all of them, cached and computed (docs/methodology.md, "Prefix caching").
+    disaggregated : False (default) plans aggregated replicas, each prefilling and decoding; True plans
+        disaggregated fleets (xPyD: a prefill pool and a decode pool, each of the candidate layouts, the KV cache
+        crossing between them; one row per decode layout, with the prefill layout needing the fewest GPUs); "both"
+        plans each, and the Plan's mode_note says which costs less and why (docs/methodology.md, "Disaggregated
+        prefill and decode"). Disaggregated fleets need ttft_s_max, which sizes the prefill pool.
 
     Returns
     -------
@@ -554,6 +679,7 @@ def plan(
     cap = None if max_concurrency is None else check_count(max_concurrency, "max_concurrency")
     pct = check_percentile(percentile)
     hit = prefix.check_prefix_cache_hit(prefix_cache_hit)
+    modes = _modes(disaggregated, ttft_max)
     eng = resolve_engine(engine)
     p = check_count(pp, "pp")
     prices.check_fraction_below_one(reservation_discount, "reservation_discount")
@@ -581,11 +707,17 @@ def plan(
         price = basis.usd_per_gpu_hour
         layouts = _layouts(spec, g, tps, tp, dp, ep)
         for d in dtypes:
+            if "disaggregated" in modes:
+                rows += [
+                    _with_energy(row, basis, grid, target) for row in _pools(spec, g, p, d, price, target, layouts)
+                ]
+            if "aggregated" not in modes:
+                continue
             for t, r, e in layouts:
                 try:
                     row = _candidate(spec, g, t, p, d, price, target, r, e)
                 except LlmxlError as exc:
-                    if exc.field not in ("tp", "batch_size", "dtype", "pp", "method", "dp", "ep", "redundant_experts"):
+                    if exc.field not in _LAYOUT_FIELDS:
                         raise
                     row = PlanRow(
                         model=spec.id,
@@ -619,4 +751,6 @@ def plan(
         num_speculative_tokens=None if choice is None else choice.k,
         acceptance_rate=None if choice is None else choice.alpha,
         prefix_cache_hit=hit,
+        disaggregated=disaggregated,
+        mode_note=mode_note(rows) if len(modes) == 2 else None,
     )

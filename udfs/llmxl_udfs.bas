@@ -261,13 +261,13 @@ failed:
     LLM_OWNED_GPU_HOUR = Err.Description
 End Function
 
-Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile, Optional dp, Optional ep, Optional speculative, Optional prefix_cache_hit)
+Function LLM_PLAN(model, gpus, requests_per_s, Optional peak_requests_per_s, Optional prompt_tokens, Optional completion_tokens, Optional gpu_hour_usd, Optional ttft_s_max, Optional itl_s_max, Optional tp, Optional dtype, Optional reservation_discount, Optional max_concurrency, Optional power_kw, Optional pue, Optional grid_g_co2e_per_kwh, Optional engine, Optional percentile, Optional dp, Optional ep, Optional speculative, Optional prefix_cache_hit, Optional disaggregated)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit), ThisWorkbook, Application.Caller)
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit, disaggregated), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit))
+        LLM_PLAN = XLPy.CallUDF("llmxl_udfs", "LLM_PLAN", Array(model, gpus, requests_per_s, peak_requests_per_s, prompt_tokens, completion_tokens, gpu_hour_usd, ttft_s_max, itl_s_max, tp, dtype, reservation_discount, max_concurrency, power_kw, pue, grid_g_co2e_per_kwh, engine, percentile, dp, ep, speculative, prefix_cache_hit, disaggregated))
         Exit Function
     #End If
 failed:

@@ -280,3 +280,18 @@ def plan_inputs(args: argparse.Namespace, command: str = "llmxl workbook plan") 
             "for the methodology's planning example",
             field=missing[0].split()[0].lstrip("-"),
         )
+
+
+#: --disaggregated's choices and what llmxl.plan takes for them.
+DISAGGREGATED = {"no": False, "yes": True, "both": "both"}
+
+
+def add_disaggregated_option(p: argparse.ArgumentParser) -> None:
+    """--disaggregated, of llmxl plan and llmxl workbook plan."""
+    p.add_argument(
+        "--disaggregated",
+        choices=tuple(DISAGGREGATED),
+        default="no",
+        help="no: aggregated replicas (default); yes: disaggregated prefill and decode pools (xPyD, the KV cache "
+        "crossing the link between them; needs --ttft); both: each, and which costs less and why",
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .options import add_layout_options, add_plan_options, speculative_options
+from .options import DISAGGREGATED, add_disaggregated_option, add_layout_options, add_plan_options, speculative_options
 from .output import columns, money, number, printable, rate, significant
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     )
     add_plan_options(p, example=False, frontier=True)
     add_layout_options(p, lists=True)
+    add_disaggregated_option(p)
     p.add_argument(
         "-o",
         "--output",
@@ -152,6 +153,29 @@ def _dp_ep(r: Any) -> str:
     return f", dp={r.dp}, ep={r.ep}" if r.dp > 1 or r.ep > 1 else ""
 
 
+def _tp_text(tp: Any, dp: Any, ep: Any, pp: int) -> str:
+    """ "2", "2×pp2" or "1 dp8 ep8": a layout in the plan's table."""
+    return (str(tp) if pp == 1 else f"{tp}×pp{pp}") + (f" dp{dp} ep{ep}" if dp > 1 or ep > 1 else "")
+
+
+def _mode_text(r: Any) -> str:
+    """ "aggregated", or "3P2D": x prefill and y decode instances."""
+    return f"{r.prefill_replicas}P{r.decode_replicas}D" if r.mode == "disaggregated" else "aggregated"
+
+
+def _fleet_text(r: Any) -> str:
+    """ "4 replicas of tp=2", or "3 prefill instances of tp=1 and 2 decode instances of tp=2" (disaggregated)."""
+    if r.mode != "disaggregated":
+        return f"{r.replicas} {'replica' if r.replicas == 1 else 'replicas'} of tp={r.tp}{_dp_ep(r)}"
+    x, y = r.prefill_replicas, r.decode_replicas
+    pre = f"tp={r.prefill_tp}" + (
+        f", dp={r.prefill_dp}, ep={r.prefill_ep}" if r.prefill_dp > 1 or r.prefill_ep > 1 else ""
+    )
+    return (f"{x} prefill {'instance' if x == 1 else 'instances'} of {pre} and {y} decode "
+            f"{'instance' if y == 1 else 'instances'} of tp={r.tp}{_dp_ep(r)}, KV cache over the {r.kv_link} link in "
+            f"{r.kv_transfer_s:.3g} s")  # fmt: skip
+
+
 def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = None) -> str:
     """The plan as a newcomer reads it: the recommendation, then every candidate, then what cannot work.
 
@@ -188,8 +212,7 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
         lines.append("No configuration meets the target; each candidate below says why.")
     else:
         lines.append(
-            f"Recommended: {best.num_gpus} × {best.gpu} ({best.replicas} "
-            f"{'replica' if best.replicas == 1 else 'replicas'} of tp={best.tp}{_dp_ep(best)}"
+            f"Recommended: {best.num_gpus} × {best.gpu} ({_fleet_text(best)}"
             f"{f', pp={best.pp}' if best.pp > 1 else ''}, {best.dtype}) at concurrency {best.concurrency}: "
             f"{money(best.monthly_usd)} per month at {money(best.gpu_hour_usd)} per GPU-hour"
             f"{_BASIS.get(best.price_basis or '', '')}; "
@@ -197,17 +220,22 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
             f"prompt / completion tokens ({money(best.usd_per_1m_blended, 3)} blended 3:1)"
         )
         lines.append(_energy_line(best, p.grid_g_co2e_per_kwh))
+    if p.mode_note is not None:
+        lines.append(f"Aggregated or disaggregated: {p.mode_note}")
+    modes = p.disaggregated is not False
     ok = [r for r in p.rows if r.reason is None]
     if ok:
         at = f"p{p.percentile:g}" if p.percentile is not None else ""
         header = ("GPU", "tp", "dtype", "concurrency", "replicas", "GPUs", "use", "peak", "$/GPU-h", "$/month",
                   "$/1M in", "$/1M out", "$/1M blend", "kWh/1M", "kgCO2e/1M", f"TTFT {at} s",
                   f"ITL {at} s")  # fmt: skip
+        header = (("mode",) if modes else ()) + header
         table = [header] + [
             (
+                *((_mode_text(r),) if modes else ()),
                 r.gpu,
-                (str(r.tp) if r.pp == 1 else f"{r.tp}×pp{r.pp}")
-                + (f" dp{r.dp} ep{r.ep}" if r.dp > 1 or r.ep > 1 else ""),
+                (f"{_tp_text(r.prefill_tp, r.prefill_dp, r.prefill_ep, r.pp)}/" if r.mode == "disaggregated" else "")
+                + _tp_text(r.tp, r.dp, r.ep, r.pp),
                 r.dtype,
                 str(r.concurrency),
                 str(r.replicas),
@@ -227,11 +255,13 @@ def format_plan(p: Plan, b: Breakeven | None = None, dtype_note: str | None = No
             for r in ok
         ]
         lines.append("")
-        lines += columns(table, right=frozenset(range(1, len(header))) - {2}, indent="  ")
+        first = 1 + modes
+        lines += columns(table, right=frozenset(range(first, len(header))) - {first + 1}, indent="  ")
     bad = [r for r in p.rows if r.reason is not None]
     if bad:
         lines += ["", f"Cannot serve this ({len(bad)} candidate{'s' if len(bad) != 1 else ''}):"]
-        lines += [f"  {r.gpu} tp={r.tp}{_dp_ep(r)} {r.dtype}: {r.reason}" for r in bad]
+        lines += [f"  {r.gpu} {'decode ' if r.mode == 'disaggregated' else ''}tp={r.tp}{_dp_ep(r)} {r.dtype}: "
+                  f"{r.reason}" for r in bad]  # fmt: skip
     if b is not None:
         from ..breakeven import api_monthly_usd
 
@@ -376,6 +406,7 @@ def _run(args: Any, gpus: list[str], options: dict[str, Any], xlsx: str | None) 
         peak_requests_per_s=args.peak_rps,
         peak_factor=args.peak_factor,
         **options,
+        disaggregated=DISAGGREGATED[getattr(args, "disaggregated", "no")],
     )
     b = None
     api = _api(args.api)
@@ -475,6 +506,7 @@ def _refuse_plan_options(args: Any) -> None:
             ("--speculative", getattr(args, "speculative", None)),
             ("--dp", getattr(args, "dp", None)),
             ("--ep", getattr(args, "ep", None)),
+            ("--disaggregated", None if getattr(args, "disaggregated", "no") == "no" else args.disaggregated),
         )
         if value is not None
     ]

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from ..errors import InvalidInputError
-from .options import add_plan_options, plan_inputs
+from .options import add_disaggregated_option, add_plan_options, plan_inputs
 
 
 def add_parser(sub: Any) -> None:
@@ -27,9 +27,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="path of the .xlsx to write")
     p.add_argument("--force", action="store_true", help="overwrite a file llmxl did not write, or one edited since")
     add_plan_options(p, example=True, workbook=True)
+    add_disaggregated_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.template != "plan" and args.disaggregated != "no":
+        raise InvalidInputError(
+            f"--disaggregated is a plan's; llmxl workbook {args.template} plans aggregated replicas only: use "
+            "llmxl workbook plan (or llmxl plan) with it",
+            field="disaggregated",
+        )
     if args.template == "compare":
         if args.prefix_cache_hit is not None:
             raise InvalidInputError(

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -375,6 +376,8 @@ def build_plan_workbook(
     """
     from ..resolve import resolve_engine, resolve_model
 
+    pools = [r for r in p.rows if r.mode == "disaggregated"]  # on their own sheet (llmxl.workbook.disaggregated)
+    p = replace(p, rows=tuple(r for r in p.rows if r.mode == "aggregated"))
     owned = dict(owned or {})
     hours = prices.hours_per_month()
     finance = catalog.get_catalog().finance
@@ -626,6 +629,10 @@ def build_plan_workbook(
     served = [(first + k, label) for k, (block, label) in enumerate(zip(blocks, labels, strict=True)) if block]
     bottom = _write_chart(ws, chart_ws, served, s0 + len(summary) + 3, hours)
     _layout_plan(ws, table_first, last, bottom, len(headers))
+    if pools:
+        from .disaggregated import write_pools_sheet
+
+        write_pools_sheet(wb, p, pools, STALE)
     return wb
 
 

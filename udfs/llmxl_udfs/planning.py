@@ -188,9 +188,19 @@ def _plan_cell(args: dict, cell: dict) -> llmxl.Plan:
             max_concurrency=_optional(args["max_concurrency"], "max_concurrency"),
             dp=_optional(args.get("dp"), "dp"),
             ep=_optional(args.get("ep"), "ep"),
+            disaggregated=_disaggregated(args.get("disaggregated")),
             **_load_options(args),
         ),
     )
+
+
+def _disaggregated(value):
+    """A cell of TRUE, FALSE or "both" as plan() takes it (blank: None, the library's default; text "TRUE" and
+    "FALSE" as the booleans a CSV import leaves)."""
+    value = _single(value, "disaggregated")
+    if isinstance(value, str):
+        return {"true": True, "false": False, "": None}.get(value.strip().lower(), value.strip().lower())
+    return value
 
 
 def _load_options(args: dict) -> dict:
@@ -630,6 +640,11 @@ _TABLE = (
 @xl_arg("ep", doc=_DOCS["ep"])
 @xl_arg("speculative", doc=_PLAN_DOCS["speculative"])
 @xl_arg("prefix_cache_hit", doc=_DOCS["prefix_cache_hit"])
+@xl_arg(
+    "disaggregated",
+    doc='Optional. FALSE: aggregated replicas; TRUE: prefill and decode pools (xPyD); "both": '
+    "each, cheapest first. Needs ttft_s_max. Default FALSE.",
+)
 def LLM_PLAN(
     model,
     gpus,
@@ -653,6 +668,7 @@ def LLM_PLAN(
     ep=None,
     speculative=None,
     prefix_cache_hit=None,
+    disaggregated=None,
 ):
     """Every candidate configuration as a spilled table with a header row, the cheapest that meets the target first."""
     args = dict(locals())
@@ -664,11 +680,18 @@ def LLM_PLAN(
     except LlmxlError as exc:
         return exc.excel_text()
     cols = _TABLE + ((("dp", "dp"), ("ep", "ep")) if any(r.dp > 1 or r.ep > 1 for r in p.rows) else ())
+    cols += _POOLS if p.disaggregated is not False else ()
     table = [[label for label, _ in cols]]
     for row in p.rows:
         table.append(["" if getattr(row, attr) is None else getattr(row, attr) for _, attr in cols])
     return cap_text(table)
 
+
+#: The columns of a plan with disaggregated fleets (tp, Concurrency, Replicas: the decode pool's and x + y).
+_POOLS = (("Mode", "mode"), ("Prefill tp", "prefill_tp"), ("Prefill dp", "prefill_dp"), ("Prefill ep", "prefill_ep"),
+          ("Prefill instances", "prefill_replicas"), ("Decode instances", "decode_replicas"),
+          ("Prefill requests/s per instance", "prefill_requests_per_s"),
+          ("Decode requests/s per instance", "requests_per_s"), ("KV transfer [s]", "kv_transfer_s"))  # fmt: skip
 
 _FRONTIER = (
     ("GPU", "gpu"),
