@@ -214,7 +214,7 @@ def mode_note(rows: Sequence[Any]) -> str:
         f"inter-token latency of {agg.itl_s:.4g} s with prompts in its steps"
     )
     if dis.monthly_usd < agg.monthly_usd:
-        return f"disaggregated costs less, ${agg.monthly_usd - dis.monthly_usd:,.0f} a month: {fleet}; {mixed}"
+        return f"disaggregated costs ${agg.monthly_usd - dis.monthly_usd:,.0f} a month less: {fleet}; {mixed}"
     if dis.monthly_usd > agg.monthly_usd:
-        return f"aggregated costs less, ${dis.monthly_usd - agg.monthly_usd:,.0f} a month: {mixed}; {fleet}"
+        return f"aggregated costs ${dis.monthly_usd - agg.monthly_usd:,.0f} a month less: {mixed}; {fleet}"
     return f"both cost the same: {mixed}; {fleet}"

@@ -474,17 +474,22 @@ def borrowed_serving_constants(gpu: GpuSpec) -> str:
     )
 
 
+def _family_gpu(gpu: GpuSpec) -> str:
+    """The catalog GPU whose family a GPU is in: a system's GPU, a calibration's (``h100-sxm-80gb@my-vllm``)."""
+    return (gpu.system_gpu or gpu.id).split("@", 1)[0]
+
+
 def prefill_scale(gpu: GpuSpec, model: Any) -> float:
     """κP of the load model for a GPU and a model (llmxl/data/methods.toml [serving.prefill_scale]; 1 without)."""
     scale = catalog.method_defaults("serving").prefill_scale
-    return 1.0 if scale is None else scale.of(gpu.system_gpu or gpu.id, model.moe is not None)
+    return 1.0 if scale is None else scale.of(_family_gpu(gpu), model.moe is not None)
 
 
 def decode_scale(gpu: GpuSpec, model: Any) -> tuple[float, float]:
     """κD of the load model for a GPU and a model: (bandwidth, overhead) factors (llmxl/data/methods.toml
     [serving.decode_scale]; (1, 1) without, and on a GPU it does not list)."""
     scale = catalog.method_defaults("serving").decode_scale
-    return (1.0, 1.0) if scale is None else scale.of(gpu.system_gpu or gpu.id, model.moe is not None)
+    return (1.0, 1.0) if scale is None else scale.of(_family_gpu(gpu), model.moe is not None)
 
 
 def default_efficiencies(gpu: GpuSpec, method: str) -> tuple[float, float]:

@@ -19,7 +19,7 @@ DATA = Path(__file__).parent / "data" / "calibration"
 GPU = "h100-sxm-80gb"
 # Constants unlike the catalog's, for the engine to generate "measurements" from.
 TRUE = {
-    "hbm_efficiency": 0.72,
+    "hbm_efficiency": 0.66,
     "flops_efficiency": 0.55,
     "decode_overhead_s": 0.0009,
     "prefill_overhead_s": 0.012,
@@ -297,7 +297,12 @@ def test_the_cli_prints_the_fit_and_saves_it(user_catalog, tmp_path, capsys):
     assert code == 0
     assert "Calibration of h100-sxm-80gb from 8 runs (32 measured figures)" in out
     assert "every run has tp=1" in out and f"saved {GPU}@my-vllm" in out
-    assert llmxl.get_gpu(f"{GPU}@my-vllm").serving_hbm_efficiency == pytest.approx(0.72, rel=0.01)
+    assert llmxl.get_gpu(f"{GPU}@my-vllm").serving_hbm_efficiency == pytest.approx(TRUE["hbm_efficiency"], rel=0.01)
+    # the saved GPU is in its family's load model (κP, κD) as the fit was: its runs come out as measured
+    conc, s, n, got = next(_tool_runs(_single_stack_truth()))
+    op = llmxl.operating_point("llama-3.1-8b", f"{GPU}@my-vllm", conc, tp=1, dtype="fp8", prompt_tokens=s,
+                               completion_tokens=n, engine="vllm:front_end_s=0")  # fmt: skip
+    assert op.itl_mean_s == pytest.approx(got["tpot_s"], rel=1e-3)
 
 
 # --- bad input -----------------------------------------------------------------------------------

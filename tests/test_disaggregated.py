@@ -124,7 +124,7 @@ class TestWorkedCheck:
         assert agg.requests_per_s == pytest.approx(10.7074, rel=5e-6)
         assert agg.monthly_usd == pytest.approx(6 * 3.99 * HOURS, rel=1e-12)
         note = p.mode_note
-        assert note.startswith("disaggregated costs less, $5,825 a month: disaggregated 2P1D"), note
+        assert note.startswith("disaggregated costs $5,825 a month less: disaggregated 2P1D"), note
         assert "B=497" in note and "B=31" in note and "0.000311 s" in note
 
     def test_a_decode_instance_beyond_the_domain_crosses_the_network(self):

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from openpyxl.styles import Alignment
+
 from .. import catalog, prices
 from ..plan import Plan, PlanRow
 from ..resolve import resolve_gpu
-from .build import HEADER_FONT, TITLE_FONT, define, header_row, put, put_formula
+from .build import HEADER_FONT, TITLE_FONT, define, finance_print, fit_header_rows, header_row, put, put_formula
 
 __all__ = ["write_pools_sheet"]
 
@@ -30,6 +32,10 @@ HEADERS = (
     "USD per 1M blended (3:1)", "Utilisation", "Peak utilisation", "Why it cannot serve",
 )  # fmt: skip
 FIRST = 6  # first fleet row
+#: How each value column reads (columns E to O): counts whole, seconds and rates to four or five figures
+FORMATS = {5: "#,##0", 6: "#,##0", 7: "0.0000", 8: "0.000000", 10: "#,##0.000", 11: "#,##0", 12: "#,##0.000",
+           13: "#,##0.000", 14: "0.000", 15: "0.0000"}  # fmt: skip
+LABEL_WIDTH = 46  # column A: the labels above the table, and its GPU column
 
 
 def _layout(tp: Any, dp: Any, ep: Any, pp: int) -> str:
@@ -54,7 +60,7 @@ def write_pools_sheet(wb: Any, p: Plan, rows: list[PlanRow], stale: str) -> None
             "shape it was made with; the instances, GPUs and costs are formulas over the Plan sheet's traffic and "
             "prices. Changing a target needs a rebuild (llmxl workbook plan --disaggregated).")  # fmt: skip
     built = f"OR({_target('plan_ttft_max', p.ttft_s_max)},{_target('plan_itl_max', p.itl_s_max)})"
-    put(ws, 3, 1, "Pools check (blank: the targets are those the rates were found for)")
+    put(ws, 3, 1, "Pools check (blank: sized for these targets)")
     message = (
         f"the pools were sized for a time to first token of {p.ttft_s_max:g} s and "
         + ("no inter-token target" if p.itl_s_max is None else f"an inter-token latency of {p.itl_s_max:g} s")
@@ -84,7 +90,7 @@ def write_pools_sheet(wb: Any, p: Plan, rows: list[PlanRow], stale: str) -> None
                    10: row.prefill_requests_per_s, 11: row.concurrency, 12: row.requests_per_s,
                    13: row.capacity_requests_per_s, 14: row.ttft_s, 15: row.itl_s}  # fmt: skip
         for col, value in numbers.items():
-            put(ws, r, col, value)
+            put(ws, r, col, value, number_format=FORMATS.get(col))
         formulas = {
             16: (f"={guard}ROUNDUP(plan_peak_rps/J{r},0))", "#,##0"),
             17: (f"={guard}ROUNDUP(plan_peak_rps/L{r},0))", "#,##0"),
@@ -106,3 +112,25 @@ def write_pools_sheet(wb: Any, p: Plan, rows: list[PlanRow], stale: str) -> None
     put_formula(ws, 4, 2, f'=IF(COUNT(T{FIRST}:T{last})=0,"none meets the targets",MIN(T{FIRST}:T{last}))',
                 number_format="$#,##0.00")  # fmt: skip
     define(wb, "pools_best_monthly", "'Pools'!$B$4")
+    _print_setup(ws, rows, last)
+
+
+def _print_setup(ws: Any, rows: list[PlanRow], last: int) -> None:
+    """Columns sized to what they hold, the notes wrapped across the table, two landscape pages wide with the
+    fleet's GPU and layouts repeated on each."""
+    ws.column_dimensions["A"].width = LABEL_WIDTH
+    ws.column_dimensions["B"].width = max([16] + [len(r.dtype) + 2 for r in rows])
+    for col in ("C", "D"):
+        ws.column_dimensions[col].width = max([12] + [len(str(ws[f"{col}{r}"].value or "")) + 2
+                                                     for r in range(FIRST, last + 1)])  # fmt: skip
+    ws.column_dimensions["AA"].width = 40  # why a fleet cannot serve
+    ws.column_dimensions["T"].width = 13  # a month's cost in dollars and cents
+    for r in range(FIRST, last + 1):
+        ws[f"AA{r}"].alignment = Alignment(wrap_text=True, vertical="top")
+    fit_header_rows(ws, [FIRST - 1])
+    ws.merge_cells("A2:O2")
+    ws["A2"].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.row_dimensions[2].height = 30
+    ws.merge_cells("B3:O3")
+    ws["B3"].alignment = Alignment(wrap_text=True, vertical="top")
+    finance_print(ws, f"A1:AA{last}", title_rows=f"{FIRST - 1}:{FIRST - 1}", title_cols="A:D", wide=2)

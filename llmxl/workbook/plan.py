@@ -599,7 +599,8 @@ def build_plan_workbook(
 
     # Summary: the cheapest configuration meeting the targets (ties as plan() breaks them) and the break-even
     s0 = last + 2
-    put(ws, s0, 1, "Cheapest configuration that meets the targets").font = HEADER_FONT
+    put(ws, s0, 1, "Cheapest aggregated configuration that meets the targets" if pools else
+        "Cheapest configuration that meets the targets").font = HEADER_FONT  # fmt: skip
     best = f"MATCH(MIN(Z{first}:Z{last}),Z{first}:Z{last},0)"
     tp_label = "tp × dp" if layouts else "tp"
     none = f"COUNT(Q{first}:Q{last})=0"
@@ -617,6 +618,9 @@ def build_plan_workbook(
          f'"none: no configuration meets the targets","never: the API costs less at every traffic")),'
          f"MIN(W{first}:W{last})))", "0.000"),
     ]  # fmt: skip
+    if pools:  # the disaggregated fleets' cheapest, from their own sheet, beside the aggregated one
+        summary.append(("Cheapest disaggregated (Pools) [USD/month]", "=pools_best_monthly",
+                        "$#,##0.00"))  # fmt: skip
     for i, (label, formula, fmt) in enumerate(summary):
         put(ws, s0 + 1 + i, 1, label)
         put_formula(ws, s0 + 1 + i, 2, formula, number_format=fmt)
