@@ -164,7 +164,7 @@ class TestWorkedCheck:
                      "--disaggregated", "both", "--json", "-"]) == 0  # fmt: skip
         doc = json.loads(capsys.readouterr().out)
         best = doc["best"]
-        assert doc["disaggregated"] == "both" and doc["mode_note"].startswith("disaggregated costs less")
+        assert doc["disaggregated"] == "both" and doc["mode_note"].startswith("disaggregated costs $5,825 a month less")
         assert (best["mode"], best["prefill_replicas"], best["decode_replicas"], best["num_gpus"]) == (
             "disaggregated", 2, 1, 4)  # fmt: skip
         for field, want in (("monthly_usd", 11650.8), ("prefill_requests_per_s", 31.7622),
@@ -180,7 +180,7 @@ class TestWorkedCheck:
         out = capsys.readouterr().out
         assert "2 prefill instances of tp=1 and 1 decode instance of tp=2" in out
         assert "  mode " in out and " 2P1D " in out and " aggregated " in out
-        assert "Aggregated or disaggregated: disaggregated costs less" in out
+        assert "Aggregated or disaggregated: disaggregated costs $5,825 a month less" in out
 
     def test_the_recalculated_workbook(self, tmp_path):
         require_soffice()

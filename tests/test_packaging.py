@@ -60,10 +60,11 @@ def wheel_venv(tmp_path_factory):
     Path(target, "_llmxl_test_deps.pth").write_text(
         "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n", encoding="utf-8"
     )
-    subprocess.run(
+    subprocess.run(  # without PYTHONPATH: an llmxl (or its egg-info) on it would read as installed already
         [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheels[0])],
         check=True,
         capture_output=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     return py, wheels[0]
 

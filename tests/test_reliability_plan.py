@@ -138,11 +138,12 @@ def test_the_design_concurrency_is_the_largest_that_meets_the_targets(case):
     )
     # the public face agrees: at the rate λ(B*), the operating point runs B* sequences (near the capacity λ is
     # flat in B, so the B that serves λ(B*) is found to 3e-3, not to the bisection's 2^-60; where a prompt's
-    # chunk count steps up with B, λ(B) jumps, and the bisection stops at the jump, 1e-4 above the rate here)
+    # chunk count steps up with B, λ(B) jumps, and the bisection stops at the jump: 1e-4 above the rate, and
+    # a B up to 4e-3 below B*)
     op = llmxl.operating_point(model, gpu, tp=tp, dtype=dtype, prompt_tokens=s, completion_tokens=n,
                                request_rate=row.requests_per_s, max_concurrency=cap)  # fmt: skip
     assert op.requests_per_s == pytest.approx(row.requests_per_s, rel=1e-4) and not op.saturated
-    assert (op.decode_concurrency, op.ttft_s) == pytest.approx((row.concurrency, row.ttft_s), rel=3e-3)
+    assert (op.decode_concurrency, op.ttft_s) == pytest.approx((row.concurrency, row.ttft_s), rel=5e-3)
     if row.concurrency < c.capacity_concurrency:
         assert not _meets(model, gpu, tp, dtype, s, n, ttft_max, itl_max, cap, row.concurrency + 1)[0]
     else:

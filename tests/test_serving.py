@@ -867,4 +867,4 @@ class TestAttentionAtTheKvPrecision:
 
         short, long = ttft("fp8-kv16", 512) / ttft("fp8", 512), ttft("fp8-kv16", 32768) / ttft("fp8", 32768)
         assert 1 <= short < long
-        assert long == pytest.approx(1.231087, rel=1e-6)  # docs/methodology.md, "Data types"
+        assert long == pytest.approx(1.231125, rel=1e-6)  # docs/methodology.md, "Data types": 23 % longer

@@ -203,7 +203,11 @@ def test_the_built_workbook_equals_plan_and_breakeven(recalculated):
     reserved = rows[("b200", "reserved")]
     assert reserved["monthly_usd"] == pytest.approx(reserved["num_gpus"] * 6.69 * 0.7 * 730)  # 0.3 off on demand
     names = _names(wb)
-    assert wb["Compare"][names["cmp_best"][1]].value == "h100-sxm-80gb tp=8 w8a8e16-fp8, owned"
+    # the cheapest row of the sheet (equal to plan's, above), named by GPU, tp and price basis
+    (gpu, basis), cheapest = min(((k, r) for k, r in rows.items() if isinstance(r["monthly_usd"], (int, float))),
+                                 key=lambda kr: (kr[1]["monthly_usd"], kr[1]["usd_per_1m_blended"]))  # fmt: skip
+    best = wb["Compare"][names["cmp_best"][1]].value
+    assert best.startswith(f"{gpu} tp={cheapest['tp']} ") and best.endswith(f", {basis}"), best
     assert wb["Compare"][names["plan_stale"][1]].value in ("", None)
 
 
