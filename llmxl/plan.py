@@ -366,8 +366,8 @@ def _candidate(
             itl_mean_s=low.itl_s,
             reason=(
                 f"saturates at every concurrency: a request is {s:,} prompt tokens to {n:,} output tokens, and the "
-                f"replica cannot compute prompts as fast as they arrive; for prompt-heavy work, price a batch with "
-                f"estimate(batch_size=...) or use a larger tp"
+                f"replica cannot compute prompts as fast as they arrive; use a larger tp or a faster GPU, or price "
+                f"prompt-heavy work as a static batch of requests"
             ),
         )
     # B* is the largest B up to the capacity with every B up to it within the targets (latency grows with B)

@@ -292,3 +292,13 @@ def test_price_per_token_times_tokens_is_the_monthly_cost(c):
         ) / 1e6
         assert served == pytest.approx(r.monthly_usd, rel=1e-9)
         assert math.isfinite(r.usd_per_1m_blended)
+
+
+def test_a_replica_that_cannot_keep_up_with_its_prompts_is_a_row_that_says_so():
+    """1,000 prompt tokens to 2 output tokens: every concurrency takes prompts in faster than one H200 computes
+    them, so that row cannot serve (and says why) while larger layouts still plan."""
+    p = llmxl.plan("mixtral-8x7b", "h200-sxm-141gb", prompt_tokens=1000, completion_tokens=2, requests_per_s=1.0)
+    stuck = [r for r in p.rows if r.reason is not None]
+    assert stuck and all("saturates at every concurrency" in r.reason and r.monthly_usd is None for r in stuck)
+    assert "estimate(" not in stuck[0].reason  # no Python argument in a message a cell or the CLI shows
+    assert p.best is not None and p.best.monthly_usd > 0
